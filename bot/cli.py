@@ -1,0 +1,405 @@
+"""The `sipas-bot` command, built on Flask's CLI (so `flask --app bot ...` works as well).
+
+Every expected failure ends in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from bot import create_app, runtime_of
+from bot.config import ConfigError, Settings
+from bot.runtime import Runtime
+from storage import migrate
+from storage import repositories as repo
+from survey_flow.sourcefile import FileProblems
+
+log = logging.getLogger("sipas_bot")
+
+
+def _make_app() -> Flask:
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_make_app, add_version_option=False)
+def cli() -> None:
+    """sipas-bot: citizen satisfaction (SIPAS) surveys over a Zalo Official Account.
+
+    Settings come from the environment and from a .env file in the current folder
+    (see config.example.env). Start with `sipas-bot init-env`, `sipas-bot db upgrade`,
+    `sipas-bot units import FILE`, then `sipas-bot serve`.
+    """
+
+
+def _runtime() -> Runtime:
+    return runtime_of(current_app)
+
+
+def _database(runtime: Runtime) -> str:
+    return runtime.engine.url.render_as_string(hide_password=True)
+
+
+def _require_schema(runtime: Runtime) -> None:
+    if not migrate.is_up_to_date(runtime.engine):
+        raise ConfigError(
+            f"the database {_database(runtime)} is not at the current schema: "
+            "run `sipas-bot db upgrade`"
+        )
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# --- init-env ------------------------------------------------------------------------------
+
+
+@cli.command("init-env", with_appcontext=False)
+@click.option(
+    "--example",
+    default="config.example.env",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to start from.",
+)
+@click.option(
+    "--out",
+    default=".env",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_env(example: Path, out: Path, force: bool) -> None:
+    """Write a .env for a first try: sandbox mode and a fresh random webhook secret."""
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists already (use --force to replace it)")
+    try:
+        lines = example.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {example}: {exc.strerror}") from None
+    fill = {
+        "ZALO_OA_SECRET_KEY": secrets.token_urlsafe(24),
+        "ZALO_SANDBOX": "1",
+        "ZALO_APP_ID": "sandbox-app",
+    }
+    written = []
+    for line in lines:
+        name = line.split("=", 1)[0].strip()
+        if name in fill and "=" in line and not line.lstrip().startswith("#"):
+            line = f"{name}={fill[name]}"
+        written.append(line)
+    _write_atomically(out, "\n".join(written) + "\n")
+    os.chmod(out, 0o600)
+    click.echo(
+        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY; "
+        "fill in the ZALO_* values from the Zalo developer console to go live"
+    )
+
+
+# --- db ------------------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database, or migrate it to the current schema."""
+    runtime = _runtime()
+    migrate.upgrade(runtime.engine)
+    click.echo(
+        f"database {_database(runtime)} is at revision {migrate.current_revision(runtime.engine)}"
+    )
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+@cli.group("units")
+def units() -> None:
+    """Units (wards, departments) and their counters."""
+
+
+@units.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def units_import(file: Path) -> None:
+    """Create or update the units and counters listed in FILE (YAML); all or nothing."""
+    runtime = _runtime()
+    _require_schema(runtime)
+    specs = _units_from(file)
+    for spec in specs:
+        for name in {spec.questionnaire, *(c.questionnaire for c in spec.counters)} - {None}:
+            runtime.flows.named(str(name))
+    with runtime.session_factory.begin() as session:
+        changes = repo.upsert_units(session, specs, now=runtime.clock())
+    for change in changes:
+        click.echo(change)
+    counters = sum(len(spec.counters) for spec in specs)
+    click.echo(
+        f"{file}: {len(specs)} unit(s), {counters} counter(s); {len(changes) or 'no'} change(s)"
+    )
+
+
+def _units_from(file: Path) -> list[repo.UnitSpec]:
+    from bot.units import read_units_file
+
+    return read_units_file(file)
+
+
+@units.command("list")
+def units_list() -> None:
+    """List units and counters with their QR links."""
+    runtime = _runtime()
+    _require_schema(runtime)
+    with runtime.session_factory() as session:
+        for unit in repo.list_units(session):
+            click.echo(f"{unit.code}  {unit.name}")
+            for counter in unit.counters:
+                click.echo(
+                    f"  #{counter.code}  {counter.name}  {runtime.settings.qr_url(counter.code)}"
+                )
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Request threads of the WSGI server.",
+)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the webhook and pages (waitress) and deliver the outbox, in one process."""
+    import waitress
+
+    runtime = _runtime()
+    settings = runtime.settings
+    settings.require_for_serving()
+    _require_schema(runtime)
+    _configure_logging(settings)
+    with runtime.session_factory.begin() as session:
+        runtime.flows.for_default(session, now=runtime.clock())
+        for unit in repo.list_units(session):
+            for counter in unit.counters:
+                runtime.flows.for_counter(session, counter, now=runtime.clock())
+    _banner(runtime, host, port)
+
+    stop = threading.Event()
+    sender = runtime.sender()
+    thread = threading.Thread(
+        target=sender.run_forever,
+        args=(stop, runtime.sender_wakeup),
+        name="outbox-sender",
+        daemon=True,
+    )
+    thread.start()
+    scheduler = _start_housekeeping(runtime)
+
+    def _terminate(_signum: int, _frame: Any) -> NoReturn:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        waitress.serve(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            host=host,
+            port=port,
+            threads=threads,
+            ident="sipas-bot",
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("event=shutdown")
+        scheduler.shutdown(wait=False)
+        stop.set()
+        runtime.sender_wakeup.set()
+        thread.join(timeout=15)
+
+
+def _banner(runtime: Runtime, host: str, port: int) -> None:
+    settings = runtime.settings
+    click.echo(f"sipas-bot on http://{host}:{port}  database {_database(runtime)}")
+    click.echo(f"  webhook: POST {settings.public_base_url.rstrip('/')}/zalo/webhook")
+    if settings.zalo_sandbox:
+        click.secho(
+            "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo; they are shown\n"
+            f"  in this log and at http://{host}:{port}/sandbox.\n"
+            "  To go live, set in .env: ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_ID,\n"
+            "  ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN, ZALO_REFRESH_TOKEN, PUBLIC_BASE_URL,\n"
+            "  then ZALO_SANDBOX=0.",
+            fg="yellow",
+            bold=True,
+        )
+
+
+def _start_housekeeping(runtime: Runtime) -> Any:
+    """Background jobs of the one-process server: close idle surveys, forget old deliveries."""
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    def expire_idle() -> None:
+        now = runtime.clock()
+        with runtime.session_factory.begin() as session:
+            closed = repo.expire_idle_responses(
+                session, idle_before=now - runtime.settings.policy.idle, now=now
+            )
+        if closed:
+            log.info("event=surveys_expired count=%d", closed)
+
+    def forget_old_deliveries() -> None:
+        now = runtime.clock()
+        with runtime.session_factory.begin() as session:
+            repo.forget_processed_events(session, before=now - timedelta(days=3))
+
+    scheduler = BackgroundScheduler(timezone=runtime.settings.tz)
+    scheduler.add_job(expire_idle, "interval", minutes=1, id="expire_idle", coalesce=True)
+    scheduler.add_job(
+        forget_old_deliveries, "interval", hours=6, id="forget_deliveries", coalesce=True
+    )
+    scheduler.start()
+    return scheduler
+
+
+# --- chat ----------------------------------------------------------------------------------
+
+
+@cli.command("chat")
+@click.option("--counter", "counter_code", required=True, help="The counter code, e.g. HVT01.")
+def chat(counter_code: str) -> None:
+    """Try a counter's survey in the terminal, with no Zalo account (nothing is stored)."""
+    from bot.chat import run_chat
+
+    runtime = _runtime()
+    _require_schema(runtime)
+
+    def read(prompt: str) -> str:
+        return input(prompt)
+
+    run_chat(runtime, counter_code, read=read, write=click.echo)
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: standard output).",
+)
+@click.option("--unit", "unit_code", help="Only this unit's surveys.")
+def export(fmt: str, out: Path | None, unit_code: str | None) -> None:
+    """Export completed and partial surveys, one row per survey."""
+    from bot.export import export_rows, write_csv
+
+    runtime = _runtime()
+    _require_schema(runtime)
+    with runtime.session_factory() as session:
+        if unit_code and repo.find_unit(session, unit_code) is None:
+            raise ConfigError(f"no unit has the code {unit_code.upper()}")
+        rows = export_rows(session, runtime.flows, zone=runtime.settings.tz, unit_code=unit_code)
+        if out is None:
+            write_csv(rows, sys.stdout)
+            return
+        with _atomic_text(out) as handle:
+            count = write_csv(rows, handle)
+    click.echo(f"wrote {count} survey(s) to {out}", err=True)
+
+
+# --- qr ------------------------------------------------------------------------------------
+
+
+@cli.command("qr")
+@click.option("--unit", "unit_code", required=True, help="The unit whose counters get codes.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the PNG and SVG files.",
+)
+def qr(unit_code: str, out: Path) -> None:
+    """Write a QR code (PNG with the counter code under it, and SVG) for each counter."""
+    from bot.qr import write_counter_codes
+
+    runtime = _runtime()
+    _require_schema(runtime)
+    with runtime.session_factory() as session:
+        unit = repo.find_unit(session, unit_code)
+        if unit is None:
+            raise ConfigError(
+                f"no unit has the code {unit_code.upper()} (see `sipas-bot units list`)"
+            )
+        for counter in unit.counters:
+            url = runtime.settings.qr_url(counter.code)
+            paths = write_counter_codes(url, counter.code, out)
+            click.echo(f"#{counter.code}  {url}  -> {', '.join(str(p) for p in paths)}")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with _atomic_text(path) as handle:
+        handle.write(text)
+
+
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[Any]:
+    """A file that appears whole at `path` or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main() -> None:
+    """Console entry point: expected failures become one line and exit status 2."""
+    try:
+        cli.main(prog_name="sipas-bot")
+    except ConfigError as exc:
+        click.echo(f"sipas-bot: error: {exc}", err=True)
+        sys.exit(2)
+    except FileProblems as exc:
+        for problem in exc.problems:
+            click.echo(f"sipas-bot: error: {problem}", err=True)
+        click.echo("sipas-bot: nothing was changed", err=True)
+        sys.exit(2)
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        click.echo(f"sipas-bot: error: database: {reason}", err=True)
+        sys.exit(2)

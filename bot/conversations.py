@@ -1,0 +1,255 @@
+"""From a Zalo event to a stored state change and queued replies, in the caller's transaction.
+
+The bridge between the pure engine (survey_flow) and the database (storage): it loads the
+user's conversation under a row lock, runs `advance`, writes back the surveys and answers, and
+puts the replies in the outbox. No HTTP happens here, so a webhook answers Zalo quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.flows import FlowRegistry
+from storage import repositories as repo
+from storage.models import Answer as AnswerRow
+from storage.models import Conversation as ConversationRow
+from storage.models import Counter, SurveyResponse
+from survey_flow.engine import (
+    Answer,
+    Conversation,
+    CounterInfo,
+    Event,
+    Greet,
+    Message,
+    Policy,
+    Start,
+    Step,
+    SurveyState,
+    advance,
+    parse_start_code,
+)
+from survey_flow.questionnaire import Questionnaire
+from survey_flow.texts import Texts
+from zalo_client.events import InboundEvent, dedupe_key
+
+log = logging.getLogger("sipas_bot.conversations")
+
+GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
+
+
+def respondent_hash(user_id: str) -> str:
+    """What is kept of a user beside their answers: enough to spot a repeat, not to name them."""
+    return hashlib.sha256(f"sipas-respondent:{user_id}".encode()).hexdigest()
+
+
+def user_tag(user_id: str) -> str:
+    """A short pseudonym for log lines, which never carry the raw Zalo id."""
+    return respondent_hash(user_id)[:12]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # handled | duplicate | ignored
+    replies: int = 0
+
+
+class SurveyService:
+    def __init__(
+        self,
+        *,
+        texts: Mapping[str, Texts],
+        flows: FlowRegistry,
+        policy: Policy,
+        cooldown: timedelta,
+        new_token: Callable[[], str] = lambda: secrets.token_hex(6),
+    ) -> None:
+        self.texts = texts
+        self.flows = flows
+        self.policy = policy
+        self.cooldown = cooldown
+        self.new_token = new_token
+
+    def handle(
+        self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
+    ) -> Outcome:
+        """Process one webhook event once; a re-delivery of the same event does nothing."""
+        if event.user_id is None or not _from_user(event):
+            log.info("event=%s outcome=ignored", event.name)
+            return Outcome("ignored")
+        key = dedupe_key(event, raw_body)
+        if not repo.claim_event(session, key=key, event_name=event.name, now=now):
+            log.info("event=%s user=%s outcome=duplicate", event.name, user_tag(event.user_id))
+            return Outcome("duplicate")
+        row = repo.lock_conversation(session, event.user_id, now=now)
+        row.last_interaction_at = now
+        if event.name == "unfollow":
+            return Outcome("handled")
+        return self.converse(session, row, _engine_event_text(event), now=now)
+
+    def converse(
+        self, session: Session, row: ConversationRow, text: str | None, *, now: datetime
+    ) -> Outcome:
+        """Run one turn for a locked conversation row: None greets, a text is a message."""
+        counter: Counter | None = None
+        engine_event: Event
+        if text is None:
+            engine_event = Greet()
+        elif (code := parse_start_code(text)) is not None:
+            counter = repo.find_counter(session, code)
+            engine_event = self._start_event(session, row.user_id, code, counter, now)
+        else:
+            engine_event = Message(text)
+        conversation, questionnaire = self._load(session, row)
+        step = advance(
+            conversation,
+            engine_event,
+            questionnaire=questionnaire,
+            texts=self.texts,
+            now=now,
+            policy=self.policy,
+        )
+        self._save(session, row, step, counter, now)
+        for reply in step.replies:
+            body = {
+                "text": reply.text,
+                "buttons": [{"title": c.title, "payload": c.payload} for c in reply.choices],
+            }
+            repo.enqueue(session, row.user_id, body, now=now)
+        log.info(
+            "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
+            user_tag(row.user_id),
+            type(engine_event).__name__.lower(),
+            counter.code if counter else "-",
+            step.conversation.survey is not None,
+            len(step.replies),
+        )
+        return Outcome("handled", len(step.replies))
+
+    def _start_event(
+        self, session: Session, user_id: str, code: str, counter: Counter | None, now: datetime
+    ) -> Start:
+        if counter is None:
+            return Start(code=code, counter=None, questionnaire=None, token="")
+        repeat = repo.completed_since(
+            session,
+            respondent_hash=respondent_hash(user_id),
+            counter_id=counter.id,
+            since=now - self.cooldown,
+        )
+        return Start(
+            code=code,
+            counter=CounterInfo(counter.code, counter.name, counter.unit.name),
+            questionnaire=self.flows.for_counter(session, counter, now=now),
+            token=self.new_token(),
+            repeat=repeat,
+        )
+
+    def _load(
+        self, session: Session, row: ConversationRow
+    ) -> tuple[Conversation, Questionnaire | None]:
+        if row.open_response_id is None:
+            return Conversation(language=row.language), None
+        response = repo.get_response(session, row.open_response_id)
+        assert response is not None
+        questionnaire = self.flows.version(
+            session, response.questionnaire_id, response.questionnaire_version
+        )
+        state = SurveyState(
+            token=response.token,
+            counter=CounterInfo(
+                response.counter.code, response.counter.name, response.counter.unit.name
+            ),
+            questionnaire_id=response.questionnaire_id,
+            questionnaire_version=response.questionnaire_version,
+            language=response.language,
+            started_at=response.started_at,
+            updated_at=response.updated_at,
+            position=response.position,
+            answers={a.item_id: Answer(a.value, a.text) for a in response.answers},
+            status=response.status,
+            repeat=response.is_repeat,
+        )
+        return Conversation(language=row.language, survey=state), questionnaire
+
+    def _save(
+        self,
+        session: Session,
+        row: ConversationRow,
+        step: Step,
+        counter: Counter | None,
+        now: datetime,
+    ) -> None:
+        row.language = step.conversation.language
+        row.updated_at = now
+        for survey in step.closed:
+            self._write_survey(session, row.user_id, survey, counter, now)
+        open_survey = step.conversation.survey
+        if open_survey is None:
+            row.open_response_id = None
+        else:
+            row.open_response_id = self._write_survey(
+                session, row.user_id, open_survey, counter, now
+            ).id
+
+    def _write_survey(
+        self,
+        session: Session,
+        user_id: str,
+        survey: SurveyState,
+        counter: Counter | None,
+        now: datetime,
+    ) -> SurveyResponse:
+        response = repo.get_response_by_token(session, survey.token)
+        if response is None:
+            if counter is None or counter.code != survey.counter.code:
+                raise RuntimeError("a new survey must come with the counter it was started at")
+            response = SurveyResponse(
+                token=survey.token,
+                respondent_hash=respondent_hash(user_id),
+                unit_id=counter.unit_id,
+                counter_id=counter.id,
+                questionnaire_id=survey.questionnaire_id,
+                questionnaire_version=survey.questionnaire_version,
+                is_repeat=survey.repeat,
+                started_at=survey.started_at,
+            )
+            session.add(response)
+        response.language = survey.language
+        response.status = survey.status
+        response.position = survey.position
+        response.updated_at = survey.updated_at
+        response.completed_at = survey.ended_at if survey.status == "completed" else None
+        kept = {answer.item_id: answer for answer in response.answers}
+        for item_id, row in kept.items():
+            if item_id not in survey.answers:
+                response.answers.remove(row)
+        for item_id, answer in survey.answers.items():
+            existing = kept.get(item_id)
+            if existing is None:
+                response.answers.append(
+                    AnswerRow(
+                        item_id=item_id, value=answer.value, text=answer.text, answered_at=now
+                    )
+                )
+            elif (existing.value, existing.text) != (answer.value, answer.text):
+                existing.value, existing.text, existing.answered_at = answer.value, answer.text, now
+        session.flush()
+        return response
+
+
+def _from_user(event: InboundEvent) -> bool:
+    return event.name.startswith("user_send_") or event.name in GREETING_EVENTS | {"unfollow"}
+
+
+def _engine_event_text(event: InboundEvent) -> str | None:
+    """None for a greeting event; the text for a message (empty for stickers, images…)."""
+    if event.name in GREETING_EVENTS:
+        return None
+    return event.text or ""

@@ -1,0 +1,69 @@
+"""Small pages: health, the landing page a counter's QR code opens, and the sandbox outbox."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+from bot import runtime_of
+from bot.conversations import user_tag
+from storage import repositories as repo
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    try:
+        with runtime.session_factory() as session:
+            session.execute(text("SELECT 1"))
+            counts = repo.outbox_counts(session)
+    except Exception as exc:  # the health check reports, it does not crash
+        return {"status": "down", "database": f"error: {type(exc).__name__}"}, 503
+    return {
+        "status": "ok",
+        "sandbox": runtime.settings.zalo_sandbox,
+        "outbox": {"pending": counts.get("pending", 0), "dead": counts.get("dead", 0)},
+    }, 200
+
+
+@blueprint.get("/q/<code>")
+def landing(code: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    with runtime.session_factory() as session:
+        counter = repo.find_counter(session, code)
+        if counter is None:
+            return render_template("landing_unknown.html", code=code.upper()), 404
+        return render_template(
+            "landing.html",
+            unit=counter.unit.name,
+            counter=counter.name,
+            code=counter.code,
+            oa_url=f"https://zalo.me/{runtime.settings.zalo_oa_id}"
+            if runtime.settings.zalo_oa_id
+            else None,
+        )
+
+
+@blueprint.get("/sandbox")
+def sandbox() -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    if not runtime.settings.zalo_sandbox:
+        abort(404)
+    with runtime.session_factory() as session:
+        messages = [
+            {
+                "id": m.id,
+                "user": user_tag(m.user_id),
+                "created_at": m.created_at.astimezone(runtime.settings.tz).strftime(
+                    "%Y-%m-%d %H:%M:%S"
+                ),
+                "status": m.status,
+                "text": m.body.get("text", ""),
+                "buttons": [b["title"] for b in m.body.get("buttons", [])],
+            }
+            for m in repo.recent_outbox(session)
+        ]
+    return render_template("sandbox.html", messages=messages)

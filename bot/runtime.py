@@ -1,0 +1,86 @@
+"""Everything a request or a command needs, built once by the app factory."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.conversations import SurveyService
+from bot.flows import FlowRegistry
+from bot.sender import Deliver, OutboxSender, sandbox_delivery, zalo_delivery
+from storage.db import make_engine, make_session_factory
+from survey_flow.texts import load_texts
+from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    service: SurveyService
+    flows: FlowRegistry
+    verifier: SignatureVerifier
+    deliver: Deliver
+    clock: Callable[[], datetime] = utc_now
+    sender_wakeup: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        deliver: Deliver | None = None,
+    ) -> Runtime:
+        engine = make_engine(settings.database_url)
+        flows = FlowRegistry(settings.survey_flow)
+        flows.named(settings.survey_flow)  # an invalid default questionnaire stops start-up
+        if deliver is None:
+            deliver = (
+                sandbox_delivery
+                if settings.zalo_sandbox
+                else zalo_delivery(
+                    ZaloClient(
+                        RequestsTransport(),
+                        api_base=settings.zalo_api_base,
+                        oauth_base=settings.zalo_oauth_base,
+                        access_token=lambda: settings.zalo_access_token,
+                        choice_style=settings.zalo_choice_style,
+                    )
+                )
+            )
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=make_session_factory(engine),
+            service=SurveyService(
+                texts=load_texts(),
+                flows=flows,
+                policy=settings.policy,
+                cooldown=timedelta(hours=settings.survey_cooldown_hours),
+            ),
+            flows=flows,
+            verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
+            deliver=deliver,
+            clock=clock,
+        )
+
+    def sender(self, **kwargs: object) -> OutboxSender:
+        return OutboxSender(
+            self.session_factory,
+            self.deliver,
+            clock=self.clock,
+            max_age=timedelta(hours=self.settings.outbox_max_age_hours),
+            **kwargs,  # type: ignore[arg-type]
+        )

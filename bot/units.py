@@ -1,0 +1,103 @@
+"""The units file: units (wards, departments) with their counters, as YAML.
+
+units:
+  - code: HVT
+    name: Phường Hoàng Văn Thụ
+    questionnaire: sipas-short     # optional: a shipped id or a file path
+    counters:
+      - code: HVT01
+        name: Quầy 1 – Tư pháp, hộ tịch
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from storage.repositories import CounterSpec, UnitSpec
+from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+
+
+def read_units_file(path: str | Path) -> list[UnitSpec]:
+    """Parse and check the whole file; FileProblems lists every problem with its line."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise FileProblems([Problem(source, 0, f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise FileProblems([Problem(source, 0, "not UTF-8 text")]) from None
+    data = load_yaml(text, source)
+    problems: list[Problem] = []
+    if not isinstance(data, LineDict) or not isinstance(data.get("units"), LineList):
+        raise FileProblems([Problem(source, 1, "expected `units:` followed by a list of units")])
+    units: list[UnitSpec] = []
+    unit_codes: set[str] = set()
+    counter_codes: set[str] = set()
+    for index, node in enumerate(data["units"]):
+        line = data["units"].line_of(index)
+        if not isinstance(node, LineDict):
+            problems.append(Problem(source, line, "a unit needs code, name and counters"))
+            continue
+        code = _code(node, "unit", unit_codes, problems, source)
+        name = _name(node, f"unit {code}", problems, source)
+        counters: list[CounterSpec] = []
+        raw_counters = node.get("counters")
+        if not isinstance(raw_counters, LineList) or not raw_counters:
+            problems.append(
+                Problem(
+                    source,
+                    node.line_of("counters"),
+                    f"unit {code}: `counters` must list at least one counter",
+                )
+            )
+        else:
+            for c_index, c_node in enumerate(raw_counters):
+                if not isinstance(c_node, LineDict):
+                    problems.append(
+                        Problem(
+                            source, raw_counters.line_of(c_index), "a counter needs code and name"
+                        )
+                    )
+                    continue
+                c_code = _code(c_node, "counter", counter_codes, problems, source)
+                c_name = _name(c_node, f"counter {c_code}", problems, source)
+                counters.append(CounterSpec(c_code, c_name, _optional(c_node, "questionnaire")))
+        units.append(UnitSpec(code, name, counters, _optional(node, "questionnaire")))
+    if problems:
+        raise FileProblems(problems)
+    return units
+
+
+def _code(node: LineDict, what: str, seen: set[str], problems: list[Problem], source: str) -> str:
+    raw = node.get("code")
+    code = str(raw).strip().upper() if raw is not None else ""
+    if not _CODE.match(code):
+        problems.append(
+            Problem(
+                source,
+                node.line_of("code"),
+                f"{what} code {raw!r}: use 1–32 letters, digits, - or _",
+            )
+        )
+    elif code in seen:
+        problems.append(Problem(source, node.line_of("code"), f"{what} code {code} is used twice"))
+    seen.add(code)
+    return code
+
+
+def _name(node: LineDict, what: str, problems: list[Problem], source: str) -> str:
+    name = node.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(source, node.line_of("name"), f"{what}: name is missing"))
+        return ""
+    return name.strip()
+
+
+def _optional(node: LineDict, key: str) -> Any:
+    value = node.get(key)
+    return str(value).strip() if value is not None else None

@@ -1,0 +1,215 @@
+"""Typed SQLAlchemy models. Timestamps are timezone-aware and stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that is always aware and in UTC, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid; BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Unit(Base):
+    """A ward, or a department of a provincial centre: the body whose service is rated."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    questionnaire: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    counters: Mapped[list[Counter]] = relationship(back_populates="unit", order_by="Counter.code")
+
+
+class Counter(Base):
+    """One desk of a one-stop section; its code is what the citizen sends as `#CODE`."""
+
+    __tablename__ = "counters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    questionnaire: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    unit: Mapped[Unit] = relationship(back_populates="counters")
+
+
+class Conversation(Base):
+    """One Zalo user's chat with the OA: the language and the survey open right now.
+
+    The row is locked while an event of that user is handled, which serialises
+    concurrent deliveries for one user in the database rather than in a process.
+    """
+
+    __tablename__ = "conversations"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    open_response_id: Mapped[int | None] = mapped_column(ForeignKey("survey_responses.id"))
+    last_interaction_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SurveyResponse(Base):
+    """One citizen's survey at one counter, from the scan to the end (or to giving up).
+
+    The Zalo user id is not stored here: `respondent_hash` is enough to spot repeats and
+    keeps the answers apart from who gave them.
+    """
+
+    __tablename__ = "survey_responses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(16), unique=True)
+    respondent_hash: Mapped[str] = mapped_column(String(64), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"))
+    questionnaire_id: Mapped[str] = mapped_column(String(64))
+    questionnaire_version: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", order_by="Answer.id", cascade="all, delete-orphan"
+    )
+    counter: Mapped[Counter] = relationship()
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (
+        Index("ix_survey_responses_unit_started", "unit_id", "started_at"),
+        Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
+    )
+
+
+class Answer(Base):
+    """The answer to one item: a value 1–5 or a choice number, a text, or a skip (both null)."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int | None]
+    text: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime]
+
+    response: Mapped[SurveyResponse] = relationship(back_populates="answers")
+
+    __table_args__ = (UniqueConstraint("response_id", "item_id"),)
+
+
+class QuestionnaireVersion(Base):
+    """The text of every questionnaire version ever used, so that stored answers and surveys
+    in progress are always read with the form they were asked with."""
+
+    __tablename__ = "questionnaire_versions"
+
+    questionnaire_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_text: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[datetime]
+
+
+class ProcessedEvent(Base):
+    """A webhook delivery already handled; Zalo re-sends the same body when it saw no 200."""
+
+    __tablename__ = "processed_events"
+
+    dedupe_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_name: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A message to a Zalo user, written in the same transaction as the state change.
+
+    `body` is our own shape, `{"text": ..., "buttons": [{"title", "payload"}]}`: how it is
+    rendered for Zalo is the client's business.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    zalo_message_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_outbox_messages_status_user", "status", "user_id", "id"),
+        Index("ix_outbox_messages_status_due", "status", "next_attempt_at"),
+    )

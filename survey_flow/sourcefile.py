@@ -1,0 +1,97 @@
+"""YAML that remembers where each mapping and value came from, for errors an operator can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file, at a line (1-based; 0 when it concerns the whole file)."""
+
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}:{self.line}: {self.message}"
+            if self.line
+            else (f"{self.source}: {self.message}")
+        )
+
+
+class FileProblems(Exception):
+    """A file could not be used; `problems` lists everything found, each with its line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class LineDict(dict[str, Any]):
+    """A mapping from YAML with the line of the mapping and of each key."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list[Any]):
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        result[str(key)] = loader.construct_object(value_node, deep=True)
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML, raising FileProblems with the line for a syntax error."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise FileProblems([Problem(source, line, f"not valid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise FileProblems([Problem(source, 0, f"not valid YAML: {exc}")]) from None
+
+
+def line_of(node: Any, key: str | int | None = None) -> int:
+    if isinstance(node, LineDict):
+        return node.line_of(key) if isinstance(key, str) else node.line
+    if isinstance(node, LineList):
+        return node.line_of(key) if isinstance(key, int) else node.line
+    return 0

@@ -1,0 +1,213 @@
+"""Shared fixtures: a migrated database per test (SQLite, and PostgreSQL when
+TEST_DATABASE_URL names one), an app with a controllable clock, signed webhook posts, and
+Zalo's HTTP API faked at its edge with `responses`."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses as responses_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot import create_app, runtime_of
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.units import read_units_file
+from storage import migrate
+from storage import repositories as repo
+from zalo_client import SIGNATURE_HEADER, SignatureVerifier
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_UNITS = ROOT / "examples" / "units.yaml"
+API_BASE = "https://openapi.zalo.test"
+OAUTH_BASE = "https://oauth.zalo.test"
+APP_ID = "360846524940903967"
+OA_SECRET = "test-oa-secret-key"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+ENV_PREFIXES = ("ZALO_", "DATABASE_URL", "PUBLIC_BASE_URL", "QR_URL_TEMPLATE", "TIMEZONE",
+                "SURVEY_", "OUTBOX_", "LOG_LEVEL", "FLASK_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the machine or from another test; no .env is read."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(TEST_DATABASE_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "zalo_app_id": APP_ID,
+        "zalo_app_secret": "test-app-secret",
+        "zalo_oa_id": "388613280878808645",
+        "zalo_oa_secret_key": OA_SECRET,
+        "zalo_access_token": "access-token-1",
+        "zalo_refresh_token": "refresh-token-1",
+        "zalo_api_base": API_BASE,
+        "zalo_oauth_base": OAUTH_BASE,
+        "database_url": database_url,
+        "public_base_url": "https://sipas.example.vn",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock) -> Iterator[Flask]:
+    """The app on a migrated database holding the example units."""
+    app = create_app(settings, clock=clock)
+    runtime = runtime_of(app)
+    migrate.upgrade(runtime.engine)
+    with runtime.session_factory.begin() as session:
+        repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=clock())
+    yield app
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    return runtime_of(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_counter = iter(range(10**9))
+
+
+def text_event(text: str, *, user_id: str = "246845883529197922",
+               msg_id: str | None = None, timestamp: str | None = None) -> dict[str, Any]:
+    """A `user_send_text` event shaped like Zalo's (ids and timestamp are strings)."""
+    n = next(_counter)
+    return {
+        "app_id": APP_ID,
+        "sender": {"id": user_id},
+        "user_id_by_app": "552177279717587730",
+        "recipient": {"id": "388613280878808645"},
+        "event_name": "user_send_text",
+        "message": {"text": text, "msg_id": msg_id or f"msg{n:08d}"},
+        "timestamp": timestamp or str(1773453600000 + n),
+    }
+
+
+def follow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
+    return {
+        "oa_id": "388613280878808645",
+        "follower": {"id": user_id},
+        "event_name": "follow",
+        "source": "oa_profile",
+        "app_id": APP_ID,
+        "timestamp": str(1773453600000 + next(_counter)),
+    }
+
+
+def chatnow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
+    return {
+        "oa_id": "388613280878808645",
+        "user_id": user_id,
+        "event_name": "user_click_chatnow",
+        "app_id": APP_ID,
+        "timestamp": str(1773453600000 + next(_counter)),
+    }
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+@pytest.fixture
+def signed_post(client: FlaskClient) -> Callable[..., Any]:
+    """Post an event signed the way Zalo signs it; returns the test response."""
+    verifier = SignatureVerifier(APP_ID, OA_SECRET)
+
+    def post(event: dict[str, Any] | bytes, *, signature: str | None = None) -> Any:
+        body = event if isinstance(event, bytes) else encode(event)
+        if signature is None:
+            timestamp = json.loads(body)["timestamp"]
+            signature = verifier.sign(body, str(timestamp))
+        return client.post("/zalo/webhook", data=body,
+                           headers={SIGNATURE_HEADER: signature,
+                                    "Content-Type": "application/json"})
+
+    return post
+
+
+@pytest.fixture
+def zalo_api() -> Iterator[responses_lib.RequestsMock]:
+    """Zalo's message endpoint, answering success; tests add their own failures."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def zalo_success(message_id: str = "63ecf43f0df7dba892e6", user_id: str = "1") -> dict[str, Any]:
+    return {
+        "data": {"message_id": message_id, "user_id": user_id, "sent_time": "1626926349402"},
+        "error": 0,
+        "message": "Success",
+    }
+
+
+def sent_bodies(mock: responses_lib.RequestsMock) -> list[dict[str, Any]]:
+    """The JSON bodies of the messages that reached Zalo's consultation endpoint, in order."""
+    return [
+        json.loads(call.request.body or b"{}")
+        for call in mock.calls
+        if call.request.url == f"{API_BASE}/v3.0/oa/message/cs"
+    ]

@@ -1,0 +1,87 @@
+"""HTTP transport under the Zalo API, kept apart so tests and other HTTP stacks can swap it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+
+from zalo_client.errors import ZaloConnectionError
+
+__all__ = ["DEFAULT_TIMEOUT", "RequestsTransport", "Transport", "TransportResponse"]
+
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10)
+"""Connect and read timeouts in seconds."""
+
+
+@dataclass(frozen=True)
+class TransportResponse:
+    """An HTTP answer: its status and its parsed JSON body (None when not JSON)."""
+
+    status: int
+    body: object
+
+
+class Transport(Protocol):
+    """Sends one HTTP request; raises ZaloConnectionError when no answer arrives."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: object | None = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> TransportResponse: ...
+
+
+class RequestsTransport:
+    """Transport over a ``requests.Session``, always with a timeout."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        if timeout is None:
+            raise ValueError("a timeout is mandatory")
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: object | None = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        """Send the request and parse the JSON answer; network failures become Zalo errors."""
+        try:
+            response = self._session.request(
+                method,
+                url,
+                headers=dict(headers),
+                json=json,
+                data=dict(data) if data is not None else None,
+                params=dict(params) if params is not None else None,
+                timeout=self._timeout,
+            )
+        except (
+            requests.Timeout,
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise ZaloConnectionError(f"{method} {url} failed: {type(exc).__name__}") from exc
+        try:
+            body: object = response.json()
+        except ValueError:
+            body = None
+        return TransportResponse(status=response.status_code, body=body)
