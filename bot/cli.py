@@ -23,11 +23,15 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot import create_app, runtime_of
+from bot.cli_flows import flows as flows_group
 from bot.config import ConfigError, Settings
+from bot.conversations import user_tag
 from bot.runtime import Runtime
+from bot.tokens import TokenStore
 from storage import migrate
 from storage import repositories as repo
 from survey_flow.sourcefile import FileProblems
+from zalo_client import ZaloAuthError, ZaloError
 
 log = logging.getLogger("sipas_bot")
 
@@ -204,6 +208,11 @@ def serve(host: str, port: int, threads: int) -> None:
     settings.require_for_serving()
     _require_schema(runtime)
     _configure_logging(settings)
+    if runtime.tokens is not None and not runtime.tokens.status().stored:
+        raise ConfigError(
+            "no Zalo token pair: set ZALO_ACCESS_TOKEN and ZALO_REFRESH_TOKEN in .env, "
+            "or run `sipas-bot tokens set`"
+        )
     with runtime.session_factory.begin() as session:
         runtime.flows.for_default(session, now=runtime.clock())
         for unit in repo.list_units(session):
@@ -280,7 +289,16 @@ def _start_housekeeping(runtime: Runtime) -> Any:
         with runtime.session_factory.begin() as session:
             repo.forget_processed_events(session, before=now - timedelta(days=3))
 
+    def refresh_token() -> None:
+        if runtime.tokens is None:
+            return
+        try:
+            runtime.tokens.refresh()
+        except Exception:  # logged loudly by the store; /healthz shows it; retried next run
+            log.exception("event=token_refresh_job_failed")
+
     scheduler = BackgroundScheduler(timezone=runtime.settings.tz)
+    scheduler.add_job(refresh_token, "interval", minutes=10, id="refresh_token", coalesce=True)
     scheduler.add_job(expire_idle, "interval", minutes=1, id="expire_idle", coalesce=True)
     scheduler.add_job(
         forget_old_deliveries, "interval", hours=6, id="forget_deliveries", coalesce=True
@@ -363,6 +381,198 @@ def qr(unit_code: str, out: Path) -> None:
             url = runtime.settings.qr_url(counter.code)
             paths = write_counter_codes(url, counter.code, out)
             click.echo(f"#{counter.code}  {url}  -> {', '.join(str(p) for p in paths)}")
+
+
+cli.add_command(flows_group)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@cli.group("tokens")
+def tokens_group() -> None:
+    """The OA's access and refresh tokens (kept in the database)."""
+
+
+def _token_store(runtime: Runtime) -> TokenStore:
+    _require_schema(runtime)
+    if runtime.tokens is None:
+        raise ConfigError("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
+    return runtime.tokens
+
+
+@tokens_group.command("set")
+@click.option("--access-token", required=True, help="The new access token.")
+@click.option("--refresh-token", required=True, help="The new refresh token.")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1),
+    default=None,
+    help="Seconds the access token lives (Zalo says 90000); unknown: refreshed soon.",
+)
+def tokens_set(access_token: str, refresh_token: str, expires_in: int | None) -> None:
+    """Replace the stored pair after re-authorising the app in the Zalo console."""
+    _token_store(_runtime()).set_pair(
+        access_token.strip(), refresh_token.strip(), expires_in=expires_in
+    )
+    click.echo("stored the new token pair")
+
+
+@tokens_group.command("status")
+def tokens_status() -> None:
+    """Show when the access token expires and whether the last refresh failed."""
+    runtime = _runtime()
+    status = _token_store(runtime).status()
+    if not status.stored:
+        raise ConfigError("no token pair is stored: run `sipas-bot tokens set`")
+    zone = runtime.settings.tz
+    expires = (
+        status.access_expires_at.astimezone(zone).isoformat(timespec="minutes")
+        if status.access_expires_at
+        else "unknown (refreshed at the next check)"
+    )
+    click.echo(f"access token expires: {expires}")
+    if status.failing:
+        click.echo(f"LAST REFRESH FAILED: {status.refresh_error}")
+        sys.exit(1)
+
+
+@tokens_group.command("refresh")
+def tokens_refresh() -> None:
+    """Renew the token pair now."""
+    runtime = _runtime()
+    store = _token_store(runtime)
+    try:
+        store.refresh(force=True)
+    except ZaloError as exc:
+        raise ConfigError(
+            f"the refresh failed ({exc}): re-authorise the app in the Zalo "
+            "console, then `sipas-bot tokens set`"
+        ) from None
+    click.echo("token pair renewed")
+
+
+# --- outbox --------------------------------------------------------------------------------
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """Messages waiting for, or given up by, the sender."""
+
+
+@outbox_group.command("list")
+@click.option("--dead", is_flag=True, help="Only messages given up (dead letters).")
+@click.option("--pending", is_flag=True, help="Only messages waiting to be sent.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def outbox_list(dead: bool, pending: bool, limit: int) -> None:
+    """List outbox messages, newest first."""
+    runtime = _runtime()
+    _require_schema(runtime)
+    status = "dead" if dead else "pending" if pending else None
+    zone = runtime.settings.tz
+    with runtime.session_factory() as session:
+        messages = repo.list_outbox(session, status=status, limit=limit)
+        for m in messages:
+            created = m.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            first_line = str(m.body.get("text", "")).splitlines()[0][:50] if m.body else ""
+            click.echo(
+                f"{m.id:>7}  {m.status:<8} {created}  user {user_tag(m.user_id)}  "
+                f"tries {m.attempts}  {first_line}"
+            )
+            if m.last_error and m.status != "sent":
+                click.echo(f"         reason: {m.last_error}")
+    if not messages:
+        click.echo("no messages")
+
+
+@outbox_group.command("retry")
+@click.argument("message_ids", nargs=-1, required=True, type=int)
+def outbox_retry(message_ids: tuple[int, ...]) -> None:
+    """Put dead messages back in line to be sent again."""
+    runtime = _runtime()
+    _require_schema(runtime)
+    with runtime.session_factory.begin() as session:
+        for message_id in message_ids:
+            message = repo.retry_message(session, message_id, now=runtime.clock())
+            if message is None:
+                raise ConfigError(f"no outbox message has the id {message_id}")
+    click.echo(f"{len(message_ids)} message(s) queued again")
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+@cli.command("check")
+def check() -> None:
+    """Check the configuration, the database and Zalo access; say what to fix."""
+    runtime = _runtime()
+    settings = runtime.settings
+    results: list[tuple[bool, str, str]] = []
+
+    def record(ok: bool, what: str, fix: str = "") -> None:
+        results.append((ok, what, fix))
+        click.echo(
+            f"{'OK  ' if ok else 'FAIL'}  {what}" + (f"\n      -> {fix}" if fix and not ok else "")
+        )
+
+    record(True, "settings read (.env and environment)")
+    try:
+        settings.require_for_serving()
+        record(True, "webhook secret and app settings present")
+    except ConfigError as exc:
+        record(False, "webhook secret and app settings", str(exc))
+    try:
+        up_to_date = migrate.is_up_to_date(runtime.engine)
+        record(
+            up_to_date,
+            f"database {_database(runtime)} at the current schema",
+            "run `sipas-bot db upgrade`",
+        )
+    except (OperationalError, ProgrammingError) as exc:
+        up_to_date = False
+        record(False, f"database {_database(runtime)} reachable", str(exc.orig).splitlines()[0])
+    if settings.zalo_sandbox:
+        record(True, "sandbox mode: Zalo is not called (set ZALO_SANDBOX=0 to go live)")
+    elif up_to_date and runtime.tokens is not None:
+        status = runtime.tokens.status()
+        record(
+            status.stored,
+            "a Zalo token pair is stored",
+            "set ZALO_ACCESS_TOKEN/ZALO_REFRESH_TOKEN in .env or run `sipas-bot tokens set`",
+        )
+        record(
+            not status.failing,
+            "the last token refresh succeeded",
+            f"{status.refresh_error}: re-authorise the app, then `sipas-bot tokens set`",
+        )
+        if status.stored:
+            record(*_check_zalo_api(runtime))
+    if not all(ok for ok, _, _ in results):
+        sys.exit(1)
+
+
+def _check_zalo_api(runtime: Runtime) -> tuple[bool, str, str]:
+    from zalo_client import RequestsTransport, ZaloClient
+
+    assert runtime.tokens is not None
+    tokens = runtime.tokens
+    client = ZaloClient(
+        RequestsTransport(),
+        api_base=runtime.settings.zalo_api_base,
+        oauth_base=runtime.settings.zalo_oauth_base,
+        access_token=tokens.access_token,
+    )
+    what = f"Zalo API at {runtime.settings.zalo_api_base} accepts the access token"
+    try:
+        try:
+            profile = client.get_oa_profile()
+        except ZaloAuthError:
+            tokens.refresh(failed_token=tokens.access_token())
+            profile = client.get_oa_profile()
+    except ZaloError as exc:
+        return False, what, f"{exc}: check ZALO_OA_ID/ZALO_APP_* or re-authorise the app"
+    name = profile.get("name") or profile.get("oa_id") or "?"
+    return True, f"{what} (OA: {name})", ""
 
 
 # --- helpers -------------------------------------------------------------------------------

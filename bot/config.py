@@ -45,6 +45,7 @@ class Settings:
     survey_idle_minutes: int = 30
     survey_cooldown_hours: int = 12
     outbox_max_age_hours: int = 24
+    zalo_rate_per_minute: int = 4000
     log_level: str = "INFO"
 
     @classmethod
@@ -95,7 +96,7 @@ class Settings:
         """What the server needs before it may accept a single webhook (fail closed)."""
         missing = [n for n in ("zalo_oa_secret_key", "zalo_app_id") if not getattr(self, n)]
         if not self.zalo_sandbox:
-            missing += [n for n in ("zalo_oa_id", "zalo_access_token") if not getattr(self, n)]
+            missing += [n for n in ("zalo_oa_id", "zalo_app_secret") if not getattr(self, n)]
         if missing:
             names = ", ".join(n.upper() for n in missing)
             raise ConfigError(

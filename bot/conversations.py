@@ -226,6 +226,9 @@ class SurveyService:
         response.position = survey.position
         response.updated_at = survey.updated_at
         response.completed_at = survey.ended_at if survey.status == "completed" else None
+        questionnaire = self.flows.version(
+            session, survey.questionnaire_id, survey.questionnaire_version
+        )
         kept = {answer.item_id: answer for answer in response.answers}
         for item_id, row in kept.items():
             if item_id not in survey.answers:
@@ -233,9 +236,15 @@ class SurveyService:
         for item_id, answer in survey.answers.items():
             existing = kept.get(item_id)
             if existing is None:
+                item = questionnaire.item(item_id)
                 response.answers.append(
                     AnswerRow(
-                        item_id=item_id, value=answer.value, text=answer.text, answered_at=now
+                        item_id=item_id,
+                        factor=item.factor if item else None,
+                        criterion=item.criterion if item else None,
+                        value=answer.value,
+                        text=answer.text,
+                        answered_at=now,
                     )
                 )
             elif (existing.value, existing.text) != (answer.value, answer.text):

@@ -22,8 +22,18 @@ def healthz() -> ResponseReturnValue:
             counts = repo.outbox_counts(session)
     except Exception as exc:  # the health check reports, it does not crash
         return {"status": "down", "database": f"error: {type(exc).__name__}"}, 503
+    problems = []
+    if runtime.tokens is not None:
+        token = runtime.tokens.status()
+        if not token.stored:
+            problems.append("no Zalo token pair stored: run `sipas-bot tokens set`")
+        elif token.failing:
+            problems.append(f"Zalo token refresh failed: {token.refresh_error}")
+    # 200 even when degraded: the webhook still accepts and stores events; monitoring reads
+    # `status`, while a load balancer keeps sending traffic.
     return {
-        "status": "ok",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "sandbox": runtime.settings.zalo_sandbox,
         "outbox": {"pending": counts.get("pending", 0), "dead": counts.get("dead", 0)},
     }, 200

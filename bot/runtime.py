@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.conversations import SurveyService
 from bot.flows import FlowRegistry
-from bot.sender import Deliver, OutboxSender, sandbox_delivery, zalo_delivery
+from bot.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
+from bot.tokens import TokenStore
 from storage.db import make_engine, make_session_factory
 from survey_flow.texts import load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
@@ -32,6 +33,7 @@ class Runtime:
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
+    tokens: TokenStore | None
     clock: Callable[[], datetime] = utc_now
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
 
@@ -44,26 +46,34 @@ class Runtime:
         deliver: Deliver | None = None,
     ) -> Runtime:
         engine = make_engine(settings.database_url)
+        session_factory = make_session_factory(engine)
         flows = FlowRegistry(settings.survey_flow)
         flows.named(settings.survey_flow)  # an invalid default questionnaire stops start-up
-        if deliver is None:
-            deliver = (
-                sandbox_delivery
-                if settings.zalo_sandbox
-                else zalo_delivery(
-                    ZaloClient(
-                        RequestsTransport(),
-                        api_base=settings.zalo_api_base,
-                        oauth_base=settings.zalo_oauth_base,
-                        access_token=lambda: settings.zalo_access_token,
-                        choice_style=settings.zalo_choice_style,
-                    )
-                )
+        tokens: TokenStore | None = None
+        if not settings.zalo_sandbox:
+            client = ZaloClient(
+                RequestsTransport(),
+                api_base=settings.zalo_api_base,
+                oauth_base=settings.zalo_oauth_base,
+                access_token=lambda: tokens.access_token() if tokens else "",
+                choice_style=settings.zalo_choice_style,
             )
+            tokens = TokenStore(
+                session_factory,
+                client,
+                app_id=settings.zalo_app_id,
+                app_secret=settings.zalo_app_secret,
+                clock=clock,
+                seed=(settings.zalo_access_token, settings.zalo_refresh_token),
+            )
+            if deliver is None:
+                deliver = zalo_delivery(client, tokens)
+        if deliver is None:
+            deliver = sandbox_delivery
         return cls(
             settings=settings,
             engine=engine,
-            session_factory=make_session_factory(engine),
+            session_factory=session_factory,
             service=SurveyService(
                 texts=load_texts(),
                 flows=flows,
@@ -73,6 +83,7 @@ class Runtime:
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
             deliver=deliver,
+            tokens=tokens,
             clock=clock,
         )
 
@@ -82,5 +93,6 @@ class Runtime:
             self.deliver,
             clock=self.clock,
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
+            limiter=RateLimiter(self.settings.zalo_rate_per_minute),
             **kwargs,  # type: ignore[arg-type]
         )

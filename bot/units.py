@@ -4,6 +4,9 @@ units:
   - code: HVT
     name: Phường Hoàng Văn Thụ
     questionnaire: sipas-short     # optional: a shipped id or a file path
+    timezone: Asia/Ho_Chi_Minh     # optional: default TIMEZONE
+    registration_code: 4821-HVT    # optional: leaders send DANGKY <code>; keep it secret
+    public_results: false          # optional: publish /u/<code>/results
     counters:
       - code: HVT01
         name: Quầy 1 – Tư pháp, hộ tịch
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.repositories import CounterSpec, UnitSpec
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
@@ -67,7 +71,39 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 c_code = _code(c_node, "counter", counter_codes, problems, source)
                 c_name = _name(c_node, f"counter {c_code}", problems, source)
                 counters.append(CounterSpec(c_code, c_name, _optional(c_node, "questionnaire")))
-        units.append(UnitSpec(code, name, counters, _optional(node, "questionnaire")))
+        timezone = _optional(node, "timezone")
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(
+                    Problem(
+                        source,
+                        node.line_of("timezone"),
+                        f"unit {code}: unknown time zone {timezone!r}",
+                    )
+                )
+        public = node.get("public_results", False)
+        if not isinstance(public, bool):
+            problems.append(
+                Problem(
+                    source,
+                    node.line_of("public_results"),
+                    f"unit {code}: public_results must be true or false",
+                )
+            )
+            public = False
+        units.append(
+            UnitSpec(
+                code,
+                name,
+                counters,
+                questionnaire=_optional(node, "questionnaire"),
+                timezone=timezone,
+                registration_code=_optional(node, "registration_code"),
+                public_results=public,
+            )
+        )
     if problems:
         raise FileProblems(problems)
     return units

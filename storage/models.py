@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -74,6 +75,9 @@ class Unit(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     questionnaire: Mapped[str | None] = mapped_column(String(300))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    registration_code: Mapped[str | None] = mapped_column(String(64))
+    public_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -157,13 +161,19 @@ class Answer(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id"))
     item_id: Mapped[str] = mapped_column(String(64))
+    # Copied from the questionnaire item when stored, so the index is one SQL aggregate.
+    factor: Mapped[int | None]
+    criterion: Mapped[int | None]
     value: Mapped[int | None]
     text: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime]
 
     response: Mapped[SurveyResponse] = relationship(back_populates="answers")
 
-    __table_args__ = (UniqueConstraint("response_id", "item_id"),)
+    __table_args__ = (
+        UniqueConstraint("response_id", "item_id"),
+        Index("ix_answers_factor_response", "factor", "response_id"),
+    )
 
 
 class QuestionnaireVersion(Base):
@@ -213,3 +223,21 @@ class OutboxMessage(Base):
         Index("ix_outbox_messages_status_user", "status", "user_id", "id"),
         Index("ix_outbox_messages_status_due", "status", "next_attempt_at"),
     )
+
+
+class ZaloToken(Base):
+    """The OA's current token pair: one row, replaced only under its own row lock.
+
+    Zalo's refresh token is single use: a refresh that is not committed before the next one
+    starts loses the pair for good, so every refresh happens while holding this row.
+    """
+
+    __tablename__ = "zalo_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    refresh_failed_at: Mapped[datetime | None]
+    refresh_error: Mapped[str | None] = mapped_column(Text)

@@ -63,6 +63,18 @@ class UnitSpec:
     name: str
     counters: Sequence[CounterSpec]
     questionnaire: str | None = None
+    timezone: str | None = None
+    registration_code: str | None = None
+    public_results: bool = False
+
+    def settings(self) -> tuple[str, str | None, str | None, str | None, bool]:
+        return (
+            self.name,
+            self.questionnaire,
+            self.timezone,
+            self.registration_code,
+            self.public_results,
+        )
 
 
 def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) -> list[str]:
@@ -74,18 +86,14 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     for spec in units:
         unit = session.scalar(select(Unit).where(Unit.code == spec.code))
         if unit is None:
-            unit = Unit(
-                code=spec.code,
-                name=spec.name,
-                questionnaire=spec.questionnaire,
-                created_at=now,
-                updated_at=now,
-            )
+            unit = Unit(code=spec.code, created_at=now, updated_at=now)
+            _apply_unit(unit, spec)
             session.add(unit)
             session.flush()
             changes.append(f"unit {spec.code}: created")
-        elif (unit.name, unit.questionnaire) != (spec.name, spec.questionnaire):
-            unit.name, unit.questionnaire, unit.updated_at = spec.name, spec.questionnaire, now
+        elif _unit_settings(unit) != spec.settings():
+            _apply_unit(unit, spec)
+            unit.updated_at = now
             changes.append(f"unit {spec.code}: updated")
         for counter_spec in spec.counters:
             counter = session.scalar(select(Counter).where(Counter.code == counter_spec.code))
@@ -108,6 +116,21 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
                 changes.append(f"counter {counter_spec.code}: updated")
     session.flush()
     return changes
+
+
+def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool]:
+    return (
+        unit.name,
+        unit.questionnaire,
+        unit.timezone,
+        unit.registration_code,
+        unit.public_results,
+    )
+
+
+def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
+    unit.name, unit.questionnaire, unit.timezone = spec.name, spec.questionnaire, spec.timezone
+    unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
@@ -288,6 +311,37 @@ def claim_due_messages(
         message.locked_until = lease_until
     session.flush()
     return list(candidates)
+
+
+def last_interactions(session: Session, user_ids: set[str]) -> dict[str, datetime]:
+    """When each of these users last did something Zalo counts as an interaction."""
+    rows = session.execute(
+        select(Conversation.user_id, Conversation.last_interaction_at).where(
+            Conversation.user_id.in_(user_ids), Conversation.last_interaction_at.is_not(None)
+        )
+    ).all()
+    return {user_id: seen for user_id, seen in rows if seen is not None}
+
+
+def list_outbox(
+    session: Session, *, status: str | None = None, limit: int = 50
+) -> Sequence[OutboxMessage]:
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    return session.scalars(query).all()
+
+
+def retry_message(session: Session, message_id: int, *, now: datetime) -> OutboxMessage | None:
+    """Put a message back in line; its age (for giving up) counts from now."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return None
+    message.status = "pending"
+    message.next_attempt_at = now
+    message.created_at = now
+    message.locked_until = None
+    return message
 
 
 def outbox_counts(session: Session) -> dict[str, int]:

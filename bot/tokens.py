@@ -1,0 +1,190 @@
+"""The OA's access token: kept in the database, refreshed once at a time across processes.
+
+Zalo's refresh token works once. Two processes refreshing with the same one lose the pair for
+good (a person must re-authorise the app in a browser). So a refresh happens inside one
+transaction that holds the token row locked from before the OAuth call until the new pair is
+committed; whoever waited on the lock then finds the pair already renewed and uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import ZaloToken
+from zalo_client import TokenPair, ZaloClient, ZaloError
+
+log = logging.getLogger("sipas_bot.tokens")
+
+TOKEN_ROW = 1
+
+
+class NoToken(Exception):
+    """No token pair is stored and none was given to seed one."""
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    stored: bool
+    access_expires_at: datetime | None
+    updated_at: datetime | None
+    refresh_failed_at: datetime | None
+    refresh_error: str | None
+
+    @property
+    def failing(self) -> bool:
+        return self.refresh_failed_at is not None
+
+
+class TokenStore:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        client: ZaloClient,
+        *,
+        app_id: str,
+        app_secret: str,
+        clock: Callable[[], datetime],
+        refresh_before: timedelta = timedelta(hours=5),
+        seed: tuple[str, str] | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.client = client
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.clock = clock
+        self.refresh_before = refresh_before
+        self._seed = seed if seed and all(seed) else None
+
+    def seed(self) -> bool:
+        """Store the pair given at start (ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN) if the
+        database holds none yet; True if stored now. Later refreshes never read the env."""
+        if self._seed is None:
+            return False
+        with self.session_factory.begin() as session:
+            if session.get(ZaloToken, TOKEN_ROW) is not None:
+                return False
+            access_token, refresh_token = self._seed
+            session.add(
+                ZaloToken(
+                    id=TOKEN_ROW,
+                    access_token=access_token,
+                    refresh_token=refresh_token,
+                    access_expires_at=None,
+                    updated_at=self.clock(),
+                )
+            )
+        log.info("event=token_seeded source=environment")
+        return True
+
+    def set_pair(self, access_token: str, refresh_token: str, *, expires_in: int | None) -> None:
+        """Replace the pair (after an operator re-authorised the app)."""
+        now = self.clock()
+        with self.session_factory.begin() as session:
+            row = self._locked(session)
+            expires = now + timedelta(seconds=expires_in) if expires_in else None
+            if row is None:
+                session.add(
+                    ZaloToken(
+                        id=TOKEN_ROW,
+                        access_token=access_token,
+                        refresh_token=refresh_token,
+                        access_expires_at=expires,
+                        updated_at=now,
+                    )
+                )
+            else:
+                row.access_token, row.refresh_token = access_token, refresh_token
+                row.access_expires_at, row.updated_at = expires, now
+                row.refresh_failed_at = row.refresh_error = None
+        log.info("event=token_set source=operator")
+
+    def access_token(self) -> str:
+        with self.session_factory() as session:
+            row = session.get(ZaloToken, TOKEN_ROW)
+            if row is None and self.seed():
+                row = session.get(ZaloToken, TOKEN_ROW)
+            if row is None:
+                raise NoToken("no Zalo access token is stored: run `sipas-bot tokens set`")
+            return row.access_token
+
+    def status(self) -> TokenStatus:
+        self.seed()
+        with self.session_factory() as session:
+            row = session.get(ZaloToken, TOKEN_ROW)
+            if row is None:
+                return TokenStatus(False, None, None, None, None)
+            return TokenStatus(
+                True,
+                row.access_expires_at,
+                row.updated_at,
+                row.refresh_failed_at,
+                row.refresh_error,
+            )
+
+    def refresh(self, *, failed_token: str | None = None, force: bool = False) -> str:
+        """Renew the pair and return the access token to use.
+
+        `failed_token`: the token Zalo just refused; if the stored one differs, another process
+        renewed it meanwhile and it is returned without spending the refresh token.
+        Without it, the pair is renewed only when due (or when `force`).
+        """
+        failure: ZaloError | None = None
+        self.seed()
+        with self.session_factory.begin() as session:
+            row = self._locked(session)
+            if row is None:
+                raise NoToken("no Zalo token pair is stored: run `sipas-bot tokens set`")
+            now = self.clock()
+            if failed_token is not None and row.access_token != failed_token:
+                return row.access_token
+            if failed_token is None and not force and not self._due(row, now):
+                return row.access_token
+            try:
+                pair = self.client.refresh_access_token(
+                    app_id=self.app_id,
+                    app_secret=self.app_secret,
+                    refresh_token=row.refresh_token,
+                )
+            except ZaloError as exc:
+                # The stored pair stays as it was: a failed answer never overwrites it.
+                row.refresh_failed_at = now
+                row.refresh_error = f"{type(exc).__name__}: {exc}"[:500]
+                failure = exc
+            else:
+                self._store(row, pair, now)
+                log.info("event=token_refreshed expires_at=%s", row.access_expires_at)
+                return pair.access_token
+        log.error(
+            "event=token_refresh_failed error=%s action=%s",
+            type(failure).__name__,
+            "re-authorise the app in the Zalo console, then `sipas-bot tokens set`",
+        )
+        assert failure is not None
+        raise failure
+
+    def _due(self, row: ZaloToken, now: datetime) -> bool:
+        return row.access_expires_at is None or row.access_expires_at - now <= self.refresh_before
+
+    @staticmethod
+    def _store(row: ZaloToken, pair: TokenPair, now: datetime) -> None:
+        row.access_token = pair.access_token
+        row.refresh_token = pair.refresh_token
+        row.access_expires_at = now + timedelta(seconds=pair.expires_in)
+        row.updated_at = now
+        row.refresh_failed_at = None
+        row.refresh_error = None
+
+    @staticmethod
+    def _locked(session: Session) -> ZaloToken | None:
+        return session.scalar(
+            select(ZaloToken)
+            .where(ZaloToken.id == TOKEN_ROW)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
