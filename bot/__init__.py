@@ -30,10 +30,11 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
 
-    from bot import pages, webhook
+    from bot import pages, results_page, webhook
 
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(results_page.blueprint)
     return app
 
 

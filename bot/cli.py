@@ -24,8 +24,11 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot import create_app, runtime_of
 from bot.cli_flows import flows as flows_group
+from bot.cli_leaders import COMMANDS as LEADER_COMMANDS
+from bot.cli_reports import COMMANDS as REPORT_COMMANDS
 from bot.config import ConfigError, Settings
 from bot.conversations import user_tag
+from bot.jobs import start_scheduler
 from bot.runtime import Runtime
 from bot.tokens import TokenStore
 from storage import migrate
@@ -229,7 +232,7 @@ def serve(host: str, port: int, threads: int) -> None:
         daemon=True,
     )
     thread.start()
-    scheduler = _start_housekeeping(runtime)
+    scheduler = start_scheduler(runtime)
 
     def _terminate(_signum: int, _frame: Any) -> NoReturn:
         raise KeyboardInterrupt
@@ -267,44 +270,6 @@ def _banner(runtime: Runtime, host: str, port: int) -> None:
             fg="yellow",
             bold=True,
         )
-
-
-def _start_housekeeping(runtime: Runtime) -> Any:
-    """Background jobs of the one-process server: close idle surveys, forget old deliveries."""
-    from datetime import timedelta
-
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    def expire_idle() -> None:
-        now = runtime.clock()
-        with runtime.session_factory.begin() as session:
-            closed = repo.expire_idle_responses(
-                session, idle_before=now - runtime.settings.policy.idle, now=now
-            )
-        if closed:
-            log.info("event=surveys_expired count=%d", closed)
-
-    def forget_old_deliveries() -> None:
-        now = runtime.clock()
-        with runtime.session_factory.begin() as session:
-            repo.forget_processed_events(session, before=now - timedelta(days=3))
-
-    def refresh_token() -> None:
-        if runtime.tokens is None:
-            return
-        try:
-            runtime.tokens.refresh()
-        except Exception:  # logged loudly by the store; /healthz shows it; retried next run
-            log.exception("event=token_refresh_job_failed")
-
-    scheduler = BackgroundScheduler(timezone=runtime.settings.tz)
-    scheduler.add_job(refresh_token, "interval", minutes=10, id="refresh_token", coalesce=True)
-    scheduler.add_job(expire_idle, "interval", minutes=1, id="expire_idle", coalesce=True)
-    scheduler.add_job(
-        forget_old_deliveries, "interval", hours=6, id="forget_deliveries", coalesce=True
-    )
-    scheduler.start()
-    return scheduler
 
 
 # --- chat ----------------------------------------------------------------------------------
@@ -384,6 +349,8 @@ def qr(unit_code: str, out: Path) -> None:
 
 
 cli.add_command(flows_group)
+for _command in (*REPORT_COMMANDS, *LEADER_COMMANDS):
+    cli.add_command(_command)
 
 
 # --- tokens --------------------------------------------------------------------------------
