@@ -46,6 +46,18 @@ class Settings:
     survey_cooldown_hours: int = 12
     outbox_max_age_hours: int = 24
     zalo_rate_per_minute: int = 4000
+    report_min_answers: int = 10
+    digest_daily_at: str = "17:30"
+    digest_weekly_at: str = "mon 07:30"
+    digest_monthly_at: str = "1 07:30"
+    digest_send_empty: bool = False
+    alert_max_per_hour: int = 5
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_starttls: bool = True
     log_level: str = "INFO"
 
     @classmethod
