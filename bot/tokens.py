@@ -105,13 +105,16 @@ class TokenStore:
         log.info("event=token_set source=operator")
 
     def access_token(self) -> str:
-        with self.session_factory() as session:
-            row = session.get(ZaloToken, TOKEN_ROW)
-            if row is None and self.seed():
+        for first_try in (True, False):
+            with self.session_factory() as session:
                 row = session.get(ZaloToken, TOKEN_ROW)
-            if row is None:
-                raise NoToken("no Zalo access token is stored: run `sipas-bot tokens set`")
-            return row.access_token
+                if row is not None:
+                    return row.access_token
+            # Seeding opens its own transaction: never while the read above is open (on
+            # SQLite that would wait for itself).
+            if not (first_try and self.seed()):
+                break
+        raise NoToken("no Zalo access token is stored: run `sipas-bot tokens set`")
 
     def status(self) -> TokenStatus:
         self.seed()
