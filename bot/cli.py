@@ -8,14 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -28,7 +26,6 @@ from bot.cli_leaders import COMMANDS as LEADER_COMMANDS
 from bot.cli_reports import COMMANDS as REPORT_COMMANDS
 from bot.config import ConfigError, Settings
 from bot.conversations import user_tag
-from bot.jobs import start_scheduler
 from bot.runtime import Runtime
 from bot.tokens import TokenStore
 from storage import migrate
@@ -200,13 +197,73 @@ def units_list() -> None:
     default=8,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Request threads of the WSGI server.",
+    help="Request threads (per web process).",
 )
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve the webhook and pages (waitress) and deliver the outbox, in one process."""
-    import waitress
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes. 1: waitress, everything in this process. More: gunicorn.",
+)
+@click.option(
+    "--no-background",
+    is_flag=True,
+    help="Do not send messages or run jobs here (run `sipas-bot worker` for that).",
+)
+def serve(host: str, port: int, threads: int, workers: int, no_background: bool) -> None:
+    """Serve the webhook and pages, and (unless --no-background) deliver the outbox and run
+    the scheduled jobs."""
+    from bot.server import serve_gunicorn, serve_one_process
 
     runtime = _runtime()
+    _prepare_to_run(runtime)
+    _banner(runtime, host, port)
+    if no_background:
+        click.echo("  background work is off here: run `sipas-bot worker` as well")
+    if workers == 1 and not no_background:
+        serve_one_process(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            runtime,
+            host=host,
+            port=port,
+            threads=threads,
+        )
+        return
+    serve_gunicorn(
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        runtime=None if no_background else runtime,
+    )
+
+
+@cli.command("worker")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Messages sent at once (to different users).",
+)
+def worker(concurrency: int) -> None:
+    """Background work only: deliver the outbox and run the scheduled jobs. Several may run
+    at once, on several machines."""
+    from bot.server import run_worker
+
+    runtime = _runtime()
+    _prepare_to_run(runtime)
+    click.echo(f"sipas-bot worker  database {_database(runtime)}")
+    if runtime.settings.zalo_sandbox:
+        click.secho(
+            "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo", fg="yellow", bold=True
+        )
+    run_worker(runtime, concurrency=concurrency)
+
+
+def _prepare_to_run(runtime: Runtime) -> None:
+    """Everything a serving process checks before it accepts work."""
     settings = runtime.settings
     settings.require_for_serving()
     _require_schema(runtime)
@@ -221,39 +278,6 @@ def serve(host: str, port: int, threads: int) -> None:
         for unit in repo.list_units(session):
             for counter in unit.counters:
                 runtime.flows.for_counter(session, counter, now=runtime.clock())
-    _banner(runtime, host, port)
-
-    stop = threading.Event()
-    sender = runtime.sender()
-    thread = threading.Thread(
-        target=sender.run_forever,
-        args=(stop, runtime.sender_wakeup),
-        name="outbox-sender",
-        daemon=True,
-    )
-    thread.start()
-    scheduler = start_scheduler(runtime)
-
-    def _terminate(_signum: int, _frame: Any) -> NoReturn:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        waitress.serve(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            host=host,
-            port=port,
-            threads=threads,
-            ident="sipas-bot",
-        )
-    except KeyboardInterrupt:
-        pass
-    finally:
-        log.info("event=shutdown")
-        scheduler.shutdown(wait=False)
-        stop.set()
-        runtime.sender_wakeup.set()
-        thread.join(timeout=15)
 
 
 def _banner(runtime: Runtime, host: str, port: int) -> None:

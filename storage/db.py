@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        # A forked child (a gunicorn worker) must not use, nor close, the parent's
+        # connections: it starts with an empty pool of its own.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        return engine
 
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):

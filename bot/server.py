@@ -1,0 +1,123 @@
+"""Running the service: the background work (outbox sender and scheduled jobs), the one-process
+server for a ward (waitress), and several web processes (gunicorn) for larger set-ups.
+
+Background work is safe to run in several processes at once: the sender leases each message
+(FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has a single writer), and every scheduled job is
+idempotent or claims its work in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from flask import Flask
+
+from bot.jobs import start_scheduler
+from bot.runtime import Runtime
+
+log = logging.getLogger("sipas_bot.server")
+
+
+class Background:
+    """The outbox sender thread and the job scheduler of one process."""
+
+    def __init__(self, runtime: Runtime, *, concurrency: int = 4) -> None:
+        self.runtime = runtime
+        self.stop_event = threading.Event()
+        self.sender = runtime.sender(concurrency=concurrency)
+        self.thread = threading.Thread(
+            target=self.sender.run_forever,
+            args=(self.stop_event, runtime.sender_wakeup),
+            name="outbox-sender",
+            daemon=True,
+        )
+        self.scheduler: Any = None
+
+    def start(self) -> None:
+        self.thread.start()
+        self.scheduler = start_scheduler(self.runtime)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        self.stop_event.set()
+        self.runtime.sender_wakeup.set()
+        self.thread.join(timeout=15)
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_one_process(app: Flask, runtime: Runtime, *, host: str, port: int, threads: int) -> None:
+    """The ward set-up: web, sender and jobs in one process, until SIGINT or SIGTERM."""
+    import waitress
+
+    background = Background(runtime)
+    background.start()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="sipas-bot")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("event=shutdown")
+        background.stop()
+
+
+def serve_gunicorn(
+    *, host: str, port: int, workers: int, threads: int, runtime: Runtime | None
+) -> None:
+    """Several web processes under gunicorn; each builds its own app after the fork.
+
+    With `runtime` given, this (the master) process also runs the background work;
+    pass None when `sipas-bot worker` processes do it.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from bot import create_app
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("proc_name", "sipas-bot")
+            self.cfg.set("graceful_timeout", 20)
+
+        def load(self) -> Flask:
+            return create_app()
+
+    background = Background(runtime) if runtime is not None else None
+    if background is not None:
+        background.start()
+    try:
+        _App().run()
+    finally:
+        if background is not None:
+            background.stop()
+
+
+def run_worker(runtime: Runtime, *, concurrency: int) -> None:
+    """Background work only, until SIGINT or SIGTERM."""
+    background = Background(runtime, concurrency=concurrency)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    background.start()
+    log.info("event=worker_started")
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.info("event=worker_stopping")
+        background.stop()
