@@ -31,7 +31,7 @@ from bot.tokens import TokenStore
 from storage import migrate
 from storage import repositories as repo
 from survey_flow.sourcefile import FileProblems
-from zalo_client import ZaloAuthError, ZaloError
+from zalo_client import ZaloAuthError, ZaloError, ZaloOAuthError
 
 log = logging.getLogger("sipas_bot")
 
@@ -40,7 +40,15 @@ def _make_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, add_version_option=False)
+class _Group(FlaskGroup):
+    """Flask's group, listing only our own commands: `--help` then works even when the
+    settings are broken (Flask would build the app to look for plugin commands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
+
+
+@click.group(cls=_Group, create_app=_make_app, add_version_option=False)
 def cli() -> None:
     """sipas-bot: citizen satisfaction (SIPAS) surveys over a Zalo Official Account.
 
@@ -318,28 +326,77 @@ def chat(counter_code: str) -> None:
 
 
 @cli.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write (default: standard output).",
+    help="File to write (default: standard output; required for xlsx).",
 )
 @click.option("--unit", "unit_code", help="Only this unit's surveys.")
-def export(fmt: str, out: Path | None, unit_code: str | None) -> None:
-    """Export completed and partial surveys, one row per survey."""
-    from bot.export import export_rows, write_csv
+@click.option("--counter", "counter_code", help="Only this counter's surveys.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Started on or after this day.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Started on or before this day.")
+def export(
+    fmt: str,
+    out: Path | None,
+    unit_code: str | None,
+    counter_code: str | None,
+    date_from: str | None,
+    date_to: str | None,
+) -> None:
+    """Export completed and partial surveys, one row per survey, streamed.
+
+    Days are in the unit's time zone (with --unit), else in TIMEZONE.
+    """
+    from datetime import datetime, time, timedelta
+
+    from bot.export import ExportFilter, export_records, export_rows, write_csv, write_xlsx
+    from bot.reports import parse_day, unit_zone
 
     runtime = _runtime()
     _require_schema(runtime)
+    if fmt == "xlsx" and out is None:
+        raise ConfigError("--format xlsx needs --out FILE")
+    zone = runtime.settings.tz
     with runtime.session_factory() as session:
-        if unit_code and repo.find_unit(session, unit_code) is None:
-            raise ConfigError(f"no unit has the code {unit_code.upper()}")
-        rows = export_rows(session, runtime.flows, zone=runtime.settings.tz, unit_code=unit_code)
-        if out is None:
-            write_csv(rows, sys.stdout)
-            return
-        with _atomic_text(out) as handle:
-            count = write_csv(rows, handle)
+        if unit_code:
+            unit = repo.find_unit(session, unit_code)
+            if unit is None:
+                raise ConfigError(f"no unit has the code {unit_code.upper()}")
+            zone = unit_zone(unit, zone)
+        if counter_code:
+            counter = repo.find_counter(session, counter_code)
+            if counter is None:
+                raise ConfigError(f"no counter has the code {counter_code.upper()}")
+            if unit_code and counter.unit.code != unit_code.upper():
+                raise ConfigError(
+                    f"counter {counter.code} belongs to unit {counter.unit.code}, "
+                    f"not {unit_code.upper()}"
+                )
+            zone = unit_zone(counter.unit, zone)
+        first = parse_day(date_from, "--from") if date_from else None
+        last = parse_day(date_to, "--to") if date_to else None
+        if first and last and first > last:
+            raise ConfigError(f"--from {first} is after --to {last}")
+        where = ExportFilter(
+            unit_code=unit_code,
+            counter_code=counter_code,
+            start=datetime.combine(first, time(), zone) if first else None,
+            end=datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
+        )
+        if fmt == "xlsx":
+            assert out is not None
+            records = export_records(session, runtime.flows, zone=zone, where=where)
+            count = write_xlsx(records, out)
+        else:
+            rows = export_rows(session, runtime.flows, zone=zone, where=where)
+            if out is None:
+                write_csv(rows, sys.stdout)
+                return
+            with _atomic_text(out) as handle:
+                count = write_csv(rows, handle)
     click.echo(f"wrote {count} survey(s) to {out}", err=True)
 
 
@@ -560,8 +617,17 @@ def _check_zalo_api(runtime: Runtime) -> tuple[bool, str, str]:
         except ZaloAuthError:
             tokens.refresh(failed_token=tokens.access_token())
             profile = client.get_oa_profile()
+    except ZaloOAuthError as exc:
+        return (
+            False,
+            what,
+            (
+                f"the token was refused and could not be renewed ({exc}): re-authorise the app "
+                "in the Zalo console, then `sipas-bot tokens set`"
+            ),
+        )
     except ZaloError as exc:
-        return False, what, f"{exc}: check ZALO_OA_ID/ZALO_APP_* or re-authorise the app"
+        return False, what, f"{exc}: check ZALO_APP_ID, ZALO_APP_SECRET and ZALO_OA_ID"
     name = profile.get("name") or profile.get("oa_id") or "?"
     return True, f"{what} (OA: {name})", ""
 
@@ -577,8 +643,11 @@ def _write_atomically(path: Path, text: str) -> None:
 @contextmanager
 def _atomic_text(path: Path) -> Iterator[Any]:
     """A file that appears whole at `path` or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -603,4 +672,8 @@ def main() -> None:
     except (OperationalError, ProgrammingError) as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
         click.echo(f"sipas-bot: error: database: {reason}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a file or folder named on the command line
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"sipas-bot: error:{where}: {exc.strerror or exc}", err=True)
         sys.exit(2)

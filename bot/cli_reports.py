@@ -2,6 +2,163 @@
 
 from __future__ import annotations
 
-import click
+import io
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-COMMANDS: list[click.Command] = []
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from bot import runtime_of
+from bot.config import ConfigError
+from bot.reports import (
+    PERIOD_KINDS,
+    Period,
+    build_report,
+    common_zone,
+    find_units,
+    parse_day,
+    period_between,
+    period_containing,
+    render_json,
+    render_text,
+    write_csv,
+    write_xlsx,
+)
+
+FORMATS = ("text", "json", "csv", "xlsx")
+
+
+def choose_period(
+    kind: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Period:
+    """The period the options name.
+
+    --from and --to: those dates, both included. --from alone: with --period, the period of
+    that kind holding the date; without, from that date to today. Neither: the --period
+    (default month) holding today, so far.
+    """
+    if date_to is not None and date_from is None:
+        raise ConfigError("--to needs --from")
+    if date_from is None:
+        return period_containing(kind or "month", now, zone)
+    first = parse_day(date_from, "--from")
+    if date_to is None:
+        if kind is not None:
+            return period_containing(
+                kind, datetime(first.year, first.month, first.day, 12, tzinfo=zone), zone
+            )
+        last = now.astimezone(zone).date()
+        if first > last:
+            raise ConfigError(f"--from {first} is in the future")
+        return period_between(first, last, zone)
+    if kind is not None:
+        raise ConfigError("give --period or --from/--to, not both")
+    last = parse_day(date_to, "--to")
+    if first > last:
+        raise ConfigError(f"--from {first} is after --to {last}")
+    return period_between(first, last, zone)
+
+
+@click.command("report")
+@click.option(
+    "--unit",
+    "unit_codes",
+    multiple=True,
+    required=True,
+    help="A unit code; repeat the option for several units, or give `all`.",
+)
+@click.option("--counter", "counter_code", help="Only this counter (of the unit).")
+@click.option(
+    "--period",
+    "kind",
+    type=click.Choice(PERIOD_KINDS),
+    help="The current day, week, month (default), quarter or year so far; with --from, "
+    "the one holding that date.",
+)
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day (unit's time zone).")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day, included.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: standard output; required for xlsx).",
+)
+@click.option(
+    "--include-repeats",
+    is_flag=True,
+    help="Count repeat-flagged responses too (left out by default).",
+)
+@with_appcontext
+def report(
+    unit_codes: Sequence[str],
+    counter_code: str | None,
+    kind: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str,
+    out: Path | None,
+    include_repeats: bool,
+) -> None:
+    """The SIPAS index of one or more units for a period, with the previous period beside it.
+
+    \b
+    Examples:
+      sipas-bot report --unit HVT
+      sipas-bot report --unit HVT --period week
+      sipas-bot report --unit HVT --counter HVT02 --from 2026-01-01 --to 2026-03-31
+      sipas-bot report --unit all --period quarter --format xlsx --out q1.xlsx
+    """
+    from bot.cli import _atomic_text, _require_schema
+
+    runtime = runtime_of(current_app)
+    _require_schema(runtime)
+    if fmt == "xlsx" and out is None:
+        raise ConfigError("--format xlsx needs --out FILE")
+    codes = None if any(code.lower() == "all" for code in unit_codes) else list(unit_codes)
+    settings = runtime.settings
+    with runtime.session_factory() as session:
+        units = find_units(session, codes)
+        if not units:
+            raise ConfigError("no units yet: run `sipas-bot units import FILE`")
+        zone = common_zone(units, settings.tz)
+        period = choose_period(kind, date_from, date_to, now=runtime.clock(), zone=zone)
+        result = build_report(
+            session,
+            unit_codes=codes,
+            counter_code=counter_code,
+            period=period,
+            min_answers=settings.report_min_answers,
+            include_repeats=include_repeats,
+            comment_limit=None if fmt == "xlsx" else 20,
+        )
+    if fmt == "csv":
+        buffer = io.StringIO()
+        write_csv(result, buffer)
+        text = buffer.getvalue()
+    else:
+        text = render_json(result) if fmt == "json" else render_text(result, now=runtime.clock())
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        if fmt == "xlsx":
+            write_xlsx(result, out)
+        else:
+            with _atomic_text(out) as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the report for {result.period.label} to {out}", err=True)
+
+
+COMMANDS: list[click.Command] = [report]

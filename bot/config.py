@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+
 from survey_flow.engine import Policy
 
 CHOICE_STYLES = ("buttons", "list", "text")
@@ -45,6 +47,7 @@ class Settings:
     survey_idle_minutes: int = 30
     survey_cooldown_hours: int = 12
     outbox_max_age_hours: int = 24
+    outbox_lease_seconds: int = 60
     zalo_rate_per_minute: int = 4000
     report_min_answers: int = 10
     digest_daily_at: str = "17:30"
@@ -98,11 +101,13 @@ class Settings:
             raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(CHOICE_STYLES)}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        if "://" not in self.database_url:
+        try:
+            make_url(self.database_url).get_dialect()
+        except Exception:  # ArgumentError, NoSuchModuleError, ImportError of a driver…
             raise ConfigError(
-                "DATABASE_URL must be a SQLAlchemy URL such as sqlite:///instance/sipas-bot.db "
-                "or postgresql+psycopg://user@host/db"
-            )
+                f"DATABASE_URL {self.database_url.split('://')[0]!r}… is not a usable database "
+                "URL: use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
+            ) from None
 
     def require_for_serving(self) -> None:
         """What the server needs before it may accept a single webhook (fail closed)."""

@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.flows import FlowRegistry
+from bot.leaders import LeaderCommands
 from storage import repositories as repo
 from storage.models import Answer as AnswerRow
 from storage.models import Conversation as ConversationRow
 from storage.models import Counter, SurveyResponse
 from survey_flow.engine import (
+    COMPLETED,
     Answer,
     Conversation,
     CounterInfo,
@@ -42,6 +44,7 @@ from zalo_client.events import InboundEvent, dedupe_key
 log = logging.getLogger("sipas_bot.conversations")
 
 GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
+LOW_RATINGS = frozenset({1, 2})  # a completed survey rating any factor so alerts the leaders
 
 
 def respondent_hash(user_id: str) -> str:
@@ -75,6 +78,7 @@ class SurveyService:
         self.policy = policy
         self.cooldown = cooldown
         self.new_token = new_token
+        self.leaders = LeaderCommands(texts)
 
     def handle(
         self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
@@ -91,6 +95,13 @@ class SurveyService:
         row.last_interaction_at = now
         if event.name == "unfollow":
             return Outcome("handled")
+        if event.name == "user_send_text" and event.text:
+            # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
+            leader_replies = self.leaders.handle(session, row, event.text, now=now)
+            if leader_replies is not None:
+                for body in leader_replies:
+                    repo.enqueue(session, row.user_id, body, now=now)
+                return Outcome("handled", len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
     def converse(
@@ -173,7 +184,9 @@ class SurveyService:
             updated_at=response.updated_at,
             position=response.position,
             answers={a.item_id: Answer(a.value, a.text) for a in response.answers},
-            status=response.status,
+            # A survey the housekeeping job closed for idleness is handed back as open: its
+            # `updated_at` is old, so the engine closes it again and tells the citizen.
+            status="active" if response.status == "partial" else response.status,
             repeat=response.is_repeat,
         )
         return Conversation(language=row.language, survey=state), questionnaire
@@ -189,7 +202,11 @@ class SurveyService:
         row.language = step.conversation.language
         row.updated_at = now
         for survey in step.closed:
-            self._write_survey(session, row.user_id, survey, counter, now)
+            response = self._write_survey(session, row.user_id, survey, counter, now)
+            if survey.status == COMPLETED and any(
+                a.factor is not None and a.value in LOW_RATINGS for a in response.answers
+            ):
+                repo.add_alert(session, response, now=now)  # bot/alerts.py tells the leaders
         open_survey = step.conversation.survey
         if open_survey is None:
             row.open_response_id = None

@@ -1,11 +1,14 @@
-"""CSV export: one row per survey, streamed, so the size of the database does not matter."""
+"""CSV and XLSX export: one row per survey, streamed, so the size of the database does not
+matter."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import groupby
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.orm import Session
@@ -45,24 +48,67 @@ def _cell(value: int | None, text: str | None) -> str:
     return "" if value is None else str(value)
 
 
+def _typed_cell(value: int | None, text: str | None) -> int | str | None:
+    if text is not None:
+        return text
+    if value == NOT_APPLICABLE:
+        return "NA"
+    return value
+
+
 def _iso(moment: datetime | None, zone: tzinfo) -> str:
     return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-def export_rows(
-    session: Session, flows: FlowRegistry, *, zone: tzinfo, unit_code: str | None = None
-) -> Iterator[list[str]]:
-    """The header, then one list of cells per survey."""
-    columns = item_columns(session, flows)
-    yield FIXED_COLUMNS + columns
-    rows = repo.iter_export_rows(session, unit_code=unit_code)
+def _local(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    """Wall time in `zone` without tzinfo: spreadsheets know no time zones."""
+    return None if moment is None else moment.astimezone(zone).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which surveys to export: one unit's, one counter's, started in [start, end)."""
+
+    unit_code: str | None = None
+    counter_code: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _surveys(
+    session: Session, where: ExportFilter
+) -> Iterator[tuple[Any, dict[str, tuple[int | None, str | None]]]]:
+    """Each survey's first row and its answers by item, streamed."""
+    rows = repo.iter_export_rows(
+        session,
+        unit_code=where.unit_code,
+        counter_code=where.counter_code,
+        started_from=where.start,
+        started_before=where.end,
+    )
     for _, group in groupby(rows, key=lambda row: row.id):
-        answers: dict[str, str] = {}
+        answers: dict[str, tuple[int | None, str | None]] = {}
         first: Any = None
         for row in group:
             first = first or row
             if row.item_id is not None:
-                answers[row.item_id] = _cell(row.value, row.text)
+                answers[row.item_id] = (row.value, row.text)
+        yield first, answers
+
+
+def export_rows(
+    session: Session,
+    flows: FlowRegistry,
+    *,
+    zone: tzinfo,
+    unit_code: str | None = None,
+    where: ExportFilter | None = None,
+) -> Iterator[list[str]]:
+    """The header, then one list of cells (text) per survey."""
+    where = where or ExportFilter(unit_code=unit_code)
+    columns = item_columns(session, flows)
+    yield FIXED_COLUMNS + columns
+    for first, answers in _surveys(session, where):
         yield [
             first.token,
             first.unit_code,
@@ -72,7 +118,27 @@ def export_rows(
             "yes" if first.is_repeat else "no",
             _iso(first.started_at, zone),
             _iso(first.completed_at, zone),
-            *(answers.get(column, "") for column in columns),
+            *(_cell(*answers.get(column, (None, None))) for column in columns),
+        ]
+
+
+def export_records(
+    session: Session, flows: FlowRegistry, *, zone: tzinfo, where: ExportFilter
+) -> Iterator[list[Any]]:
+    """Like `export_rows`, with typed cells: numbers as numbers, times as local datetimes."""
+    columns = item_columns(session, flows)
+    yield FIXED_COLUMNS + columns
+    for first, answers in _surveys(session, where):
+        yield [
+            first.token,
+            first.unit_code,
+            first.counter_code,
+            f"{first.questionnaire_id}@{first.questionnaire_version}",
+            first.status,
+            "yes" if first.is_repeat else "no",
+            _local(first.started_at, zone),
+            _local(first.completed_at, zone),
+            *(_typed_cell(*answers.get(column, (None, None))) for column in columns),
         ]
 
 
@@ -84,3 +150,45 @@ def write_csv(rows: Iterator[list[str]], out: IO[str]) -> int:
         writer.writerow(row)
         count += 1
     return max(count, 0)
+
+
+def write_xlsx(rows: Iterator[list[Any]], path: Path) -> int:
+    """Write rows to one sheet, streamed (openpyxl's write-only mode keeps no row in memory),
+    atomically; returns the number of surveys written."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    from bot.reports import atomic_binary
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Phiếu khảo sát")
+    header = next(rows)
+    widths = {"response_id": 18, "unit_code": 10, "counter_code": 12, "questionnaire": 22}
+    for index, name in enumerate(header, start=1):
+        width = 20 if name in ("started_at", "completed_at") else widths.get(name, 12)
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    bold = []
+    for name in header:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = Font(bold=True)
+        bold.append(cell)
+    sheet.append(bold)
+    time_columns = {header.index("started_at"), header.index("completed_at")}
+    count = 0
+    for row in rows:
+        cells: list[Any] = []
+        for index, value in enumerate(row):
+            if index in time_columns and value is not None:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
+        count += 1
+    with atomic_binary(path) as tmp:
+        workbook.save(tmp)
+    return count

@@ -7,6 +7,7 @@ only the surveys started afterwards; editing it without a new version is refused
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -14,27 +15,35 @@ from sqlalchemy.orm import Session
 from bot.config import ConfigError
 from storage import repositories as repo
 from storage.models import Counter
+from survey_flow.preview import load_checked
 from survey_flow.questionnaire import (
     Questionnaire,
     QuestionnaireError,
     parse_questionnaire,
-    resolve,
 )
+from survey_flow.texts import Texts, load_texts
 
 
 class FlowRegistry:
-    def __init__(self, default: str) -> None:
+    def __init__(self, default: str, *, texts: Mapping[str, Texts] | None = None) -> None:
         self.default_name = default
+        self._texts = texts
         self._by_name: dict[str, Questionnaire] = {}
         self._by_version: dict[tuple[str, str], Questionnaire] = {}
 
     def named(self, name: str) -> Questionnaire:
-        """A questionnaire by shipped id or file path, checked; ConfigError when unusable."""
+        """A questionnaire by shipped id or file path, checked as `sipas-bot flows check`
+        checks it; ConfigError when unusable."""
         if name not in self._by_name:
+            if self._texts is None:
+                self._texts = load_texts()
             try:
-                self._by_name[name] = resolve(name)
+                self._by_name[name] = load_checked(name, self._texts)
             except QuestionnaireError as exc:
-                raise ConfigError(f"questionnaire {name!r} cannot be used: {exc}") from None
+                raise ConfigError(
+                    f"questionnaire {name!r} cannot be used: {exc} "
+                    f"(see `sipas-bot flows check {name}`)"
+                ) from None
         return self._by_name[name]
 
     def for_counter(self, session: Session, counter: Counter, *, now: datetime) -> Questionnaire:
@@ -59,7 +68,8 @@ class FlowRegistry:
             raise ConfigError(
                 f"questionnaire {questionnaire.id} version {questionnaire.version} "
                 f"({questionnaire.source}) differs from the text already used for that version: "
-                "give the edited file a new version"
+                "give the edited file a new version (after editing a block, every questionnaire "
+                "that includes it)"
             )
         self._by_version[key] = questionnaire
 

@@ -93,6 +93,7 @@ class Runtime:
             self.deliver,
             clock=self.clock,
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
+            lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             limiter=RateLimiter(self.settings.zalo_rate_per_minute),
             **kwargs,  # type: ignore[arg-type]
         )

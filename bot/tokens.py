@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import repositories as repo
 from storage.models import ZaloToken
 from zalo_client import TokenPair, ZaloClient, ZaloError
 
@@ -66,21 +67,14 @@ class TokenStore:
         database holds none yet; True if stored now. Later refreshes never read the env."""
         if self._seed is None:
             return False
+        access_token, refresh_token = self._seed
         with self.session_factory.begin() as session:
-            if session.get(ZaloToken, TOKEN_ROW) is not None:
-                return False
-            access_token, refresh_token = self._seed
-            session.add(
-                ZaloToken(
-                    id=TOKEN_ROW,
-                    access_token=access_token,
-                    refresh_token=refresh_token,
-                    access_expires_at=None,
-                    updated_at=self.clock(),
-                )
+            stored = repo.insert_token_pair_if_missing(
+                session, access_token=access_token, refresh_token=refresh_token, now=self.clock()
             )
-        log.info("event=token_seeded source=environment")
-        return True
+        if stored:
+            log.info("event=token_seeded source=environment")
+        return stored
 
     def set_pair(self, access_token: str, refresh_token: str, *, expires_in: int | None) -> None:
         """Replace the pair (after an operator re-authorised the app)."""

@@ -38,7 +38,8 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
     data = load_yaml(text, source)
     problems: list[Problem] = []
     if not isinstance(data, LineDict) or not isinstance(data.get("units"), LineList):
-        raise FileProblems([Problem(source, 1, "expected `units:` followed by a list of units")])
+        line = data.line_of("units") if isinstance(data, LineDict) else 1
+        raise FileProblems([Problem(source, line, "expected `units:` followed by a list of units")])
     units: list[UnitSpec] = []
     unit_codes: set[str] = set()
     counter_codes: set[str] = set()
@@ -111,7 +112,9 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
 
 def _code(node: LineDict, what: str, seen: set[str], problems: list[Problem], source: str) -> str:
     raw = node.get("code")
-    code = str(raw).strip().upper() if raw is not None else ""
+    # The code as written: YAML would read `0012` as the number 10.
+    written = node.scalar_text.get("code") if raw is not None else None
+    code = (written or "").strip().upper()
     if not _CODE.match(code):
         problems.append(
             Problem(

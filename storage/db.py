@@ -51,10 +51,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+_SQLITE_BEGIN = "sipas_sqlite_begin"
+
+
+class SessionFactory(sessionmaker[Session]):
+    """Sessions that say whether they write.
+
+    `factory.begin()` opens a transaction that writes (on SQLite `BEGIN IMMEDIATE`: the
+    write lock from the start). `factory()` gives a session for reading (on SQLite a
+    deferred transaction: a long export or report never holds the write lock, so webhooks
+    keep being stored meanwhile). On PostgreSQL both are ordinary transactions.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(
+            bind=engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}),
+            expire_on_commit=False,
+        )
+        self._writer = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def begin(self) -> Any:
+        return self._writer.begin()
+
+
+def make_session_factory(engine: Engine) -> SessionFactory:
+    return SessionFactory(engine)

@@ -12,14 +12,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from storage.models import (
+    Alert,
     Answer,
     Conversation,
     Counter,
+    Digest,
+    Leader,
+    LeaderMessage,
+    LeaderSubscription,
     OutboxMessage,
     ProcessedEvent,
     QuestionnaireVersion,
+    RegistrationFailure,
     SurveyResponse,
     Unit,
+    ZaloToken,
 )
 
 
@@ -42,9 +49,10 @@ def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -
         _insert(session, ProcessedEvent)
         .values(dedupe_key=key, event_name=event_name, received_at=now)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(ProcessedEvent.dedupe_key)
     )
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT.
+    return session.execute(statement).first() is not None
 
 
 # --- units and counters -------------------------------------------------------------------
@@ -207,30 +215,43 @@ def completed_since(
     return found is not None
 
 
-def expire_idle_responses(session: Session, *, idle_before: datetime, now: datetime) -> int:
-    """Close surveys untouched since `idle_before` as partial; returns how many."""
-    stale = select(SurveyResponse.id).where(
-        SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before
-    )
-    ids = list(session.scalars(stale))
-    if not ids:
-        return 0
-    session.execute(
-        update(Conversation)
-        .where(Conversation.open_response_id.in_(ids))
-        .values(open_response_id=None, updated_at=now)
-    )
-    session.execute(
+def expire_idle_responses(session: Session, *, idle_before: datetime) -> int:
+    """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
+
+    The conversation keeps pointing at the survey and `updated_at` keeps the last activity,
+    so the citizen's next message is still told that the survey timed out.
+    """
+    result = session.execute(
         update(SurveyResponse)
-        .where(SurveyResponse.id.in_(ids))
-        .values(status="partial", updated_at=now)
+        .where(SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before)
+        .values(status="partial")
+        .returning(SurveyResponse.id)
     )
-    return len(ids)
+    return len(result.all())
 
 
 def forget_processed_events(session: Session, *, before: datetime) -> None:
     """Drop dedupe records older than Zalo's last retry (about 2 h after the first try)."""
     session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+
+
+def insert_token_pair_if_missing(
+    session: Session, *, access_token: str, refresh_token: str, now: datetime
+) -> bool:
+    """Store the first token pair unless one exists; safe when processes start together."""
+    statement = (
+        _insert(session, ZaloToken)
+        .values(
+            id=1,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_at=None,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(ZaloToken.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 # --- questionnaires ------------------------------------------------------------------------
@@ -365,10 +386,14 @@ def iter_export_rows(
     *,
     statuses: Sequence[str] = ("completed", "partial"),
     unit_code: str | None = None,
+    counter_code: str | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
     batch: int = 1000,
 ) -> Iterator[Any]:
     """Responses with their answers, one row per answer (or per response without answers),
-    ordered by response, streamed from the database in batches."""
+    ordered by response, streamed from the database in batches; optionally only one unit's,
+    one counter's, or those started in [started_from, started_before)."""
     query = (
         select(
             SurveyResponse.id,
@@ -394,6 +419,12 @@ def iter_export_rows(
     )
     if unit_code is not None:
         query = query.where(and_(Unit.code == unit_code.upper()))
+    if counter_code is not None:
+        query = query.where(Counter.code == counter_code.upper())
+    if started_from is not None:
+        query = query.where(SurveyResponse.started_at >= started_from)
+    if started_before is not None:
+        query = query.where(SurveyResponse.started_at < started_before)
     yield from session.execute(query)
 
 
@@ -404,3 +435,305 @@ def questionnaire_versions_used(session: Session) -> list[tuple[str, str]]:
         .order_by(func.min(SurveyResponse.id))
     ).all()
     return [(qid, version) for qid, version in rows]
+
+
+# --- leaders: registration, digests, alerts ------------------------------------------------
+
+
+def enqueue_message(
+    session: Session, user_id: str, body: dict[str, Any], *, now: datetime
+) -> OutboxMessage:
+    """Like `enqueue`, but returns the stored message (with its id) so a record can link it."""
+    message = OutboxMessage(
+        user_id=user_id,
+        body=body,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def units_with_registration_code(session: Session) -> Sequence[Unit]:
+    return session.scalars(
+        select(Unit).where(Unit.registration_code.is_not(None)).order_by(Unit.code)
+    ).all()
+
+
+def find_leader(session: Session, user_id: str) -> Leader | None:
+    return session.scalar(
+        select(Leader)
+        .where(Leader.user_id == user_id)
+        .options(selectinload(Leader.subscriptions).selectinload(LeaderSubscription.unit))
+    )
+
+
+def get_or_create_leader(session: Session, user_id: str, *, now: datetime) -> Leader:
+    session.execute(
+        _insert(session, Leader)
+        .values(user_id=user_id, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    leader = find_leader(session, user_id)
+    assert leader is not None
+    return leader
+
+
+def subscribe(session: Session, leader: Leader, unit: Unit, *, now: datetime) -> bool:
+    """Subscribe a leader to a unit; False when they were already."""
+    if any(s.unit_id == unit.id for s in leader.subscriptions):
+        return False
+    leader.subscriptions.append(LeaderSubscription(unit=unit, created_at=now))
+    leader.updated_at = now
+    session.flush()
+    return True
+
+
+def unsubscribe(
+    session: Session, leader: Leader, unit_ids: Iterable[int] | None, *, now: datetime
+) -> list[Unit]:
+    """Drop the leader's subscriptions to these units (None: all); returns the units dropped."""
+    wanted = None if unit_ids is None else set(unit_ids)
+    dropped = [s for s in leader.subscriptions if wanted is None or s.unit_id in wanted]
+    for subscription in dropped:
+        leader.subscriptions.remove(subscription)
+    if dropped:
+        leader.updated_at = now
+    session.flush()
+    return [s.unit for s in dropped]
+
+
+def registration_failures_since(session: Session, user_id: str, *, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RegistrationFailure)
+            .where(RegistrationFailure.user_id == user_id, RegistrationFailure.failed_at >= since)
+        )
+        or 0
+    )
+
+
+def record_registration_failure(session: Session, user_id: str, *, now: datetime) -> None:
+    session.add(RegistrationFailure(user_id=user_id, failed_at=now))
+
+
+def forget_registration_failures(session: Session, *, before: datetime) -> None:
+    session.execute(delete(RegistrationFailure).where(RegistrationFailure.failed_at < before))
+
+
+def subscribed_leaders(session: Session, unit_id: int) -> Sequence[Leader]:
+    return session.scalars(
+        select(Leader)
+        .join(LeaderSubscription, LeaderSubscription.leader_id == Leader.id)
+        .where(LeaderSubscription.unit_id == unit_id)
+        .order_by(Leader.id)
+    ).all()
+
+
+def units_with_leaders(session: Session) -> Sequence[Unit]:
+    return session.scalars(
+        select(Unit)
+        .where(
+            select(LeaderSubscription.unit_id).where(LeaderSubscription.unit_id == Unit.id).exists()
+        )
+        .order_by(Unit.code)
+        .options(selectinload(Unit.counters))
+    ).all()
+
+
+def list_leaders(session: Session) -> Sequence[Leader]:
+    return session.scalars(
+        select(Leader)
+        .order_by(Leader.id)
+        .options(selectinload(Leader.subscriptions).selectinload(LeaderSubscription.unit))
+    ).all()
+
+
+def conversation_languages(session: Session, user_ids: set[str]) -> dict[str, str]:
+    rows = session.execute(
+        select(Conversation.user_id, Conversation.language).where(
+            Conversation.user_id.in_(user_ids)
+        )
+    ).all()
+    return {user_id: language for user_id, language in rows}
+
+
+def claim_digest(
+    session: Session,
+    *,
+    unit_id: int,
+    kind: str,
+    period_start: datetime,
+    period_end: datetime,
+    claim_key: str | None,
+    now: datetime,
+) -> Digest | None:
+    """Create the digest record; with a claim key, None when another process holds it.
+
+    INSERT … ON CONFLICT DO NOTHING on the unique key: on PostgreSQL a concurrent insert of
+    the same key waits for the first transaction and then inserts nothing; if the first
+    rolls back, the second gets the claim. So exactly one transaction sends the period.
+    """
+    result = session.execute(
+        _insert(session, Digest)
+        .values(
+            unit_id=unit_id,
+            kind=kind,
+            period_start=period_start,
+            period_end=period_end,
+            claim_key=claim_key,
+            status="claimed",
+            responses=0,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["claim_key"])
+        .returning(Digest.id)
+    )
+    digest_id = result.scalar()
+    if digest_id is None:
+        return None
+    return session.get(Digest, digest_id)
+
+
+def digest_message(session: Session, digest_id: int, user_id: str) -> LeaderMessage | None:
+    return session.scalar(
+        select(LeaderMessage)
+        .join(Leader, Leader.id == LeaderMessage.leader_id)
+        .where(LeaderMessage.digest_id == digest_id, Leader.user_id == user_id)
+    )
+
+
+def leader_message(session: Session, message_id: int, user_id: str) -> LeaderMessage | None:
+    return session.scalar(
+        select(LeaderMessage)
+        .join(Leader, Leader.id == LeaderMessage.leader_id)
+        .where(LeaderMessage.id == message_id, Leader.user_id == user_id)
+    )
+
+
+def messages_awaiting_outbox(session: Session, *, limit: int = 500) -> Sequence[LeaderMessage]:
+    """Leader messages queued to Zalo whose outbox message has been sent or given up."""
+    return session.scalars(
+        select(LeaderMessage)
+        .join(OutboxMessage, OutboxMessage.id == LeaderMessage.outbox_message_id)
+        .where(LeaderMessage.status == "queued", OutboxMessage.status.in_(("sent", "dead")))
+        .order_by(LeaderMessage.id)
+        .limit(limit)
+        .options(selectinload(LeaderMessage.outbox_message), selectinload(LeaderMessage.leader))
+        .with_for_update(skip_locked=True, of=LeaderMessage)
+    ).all()
+
+
+def emails_due(session: Session, *, stale_before: datetime, limit: int = 100) -> list[int]:
+    """Ids of leader messages to e-mail: waiting ones, and ones whose sender vanished."""
+    return list(
+        session.scalars(
+            select(LeaderMessage.id)
+            .where(
+                (LeaderMessage.status == "email_pending")
+                | ((LeaderMessage.status == "emailing") & (LeaderMessage.updated_at < stale_before))
+            )
+            .order_by(LeaderMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def claim_email(
+    session: Session, message_id: int, *, stale_before: datetime, now: datetime
+) -> bool:
+    """Mark one leader message as being e-mailed; False when another process has it."""
+    result = session.execute(
+        update(LeaderMessage)
+        .where(
+            LeaderMessage.id == message_id,
+            (LeaderMessage.status == "email_pending")
+            | ((LeaderMessage.status == "emailing") & (LeaderMessage.updated_at < stale_before)),
+        )
+        .values(status="emailing", updated_at=now, attempts=LeaderMessage.attempts + 1)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def add_alert(session: Session, response: SurveyResponse, *, now: datetime) -> None:
+    """Note a low-rated survey for the alert job (once per survey)."""
+    session.execute(
+        _insert(session, Alert)
+        .values(
+            response_id=response.id,
+            unit_id=response.unit_id,
+            counter_id=response.counter_id,
+            status="pending",
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["response_id"])
+    )
+
+
+def pending_alerts(session: Session, *, limit: int = 200) -> Sequence[Alert]:
+    return session.scalars(
+        select(Alert)
+        .where(Alert.status == "pending")
+        .order_by(Alert.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def lock_unit(session: Session, unit_id: int) -> Unit:
+    """The unit row, locked: serialises the alert cap of one unit across processes.
+
+    FOR NO KEY UPDATE on PostgreSQL, so inserts that only reference the unit (a survey, an
+    alert) do not wait for it.
+    """
+    unit = session.scalar(select(Unit).where(Unit.id == unit_id).with_for_update(key_share=True))
+    assert unit is not None
+    return unit
+
+
+def notified_alerts(session: Session, unit_id: int, *, hour_start: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(
+                Alert.unit_id == unit_id,
+                Alert.hour_start == hour_start,
+                Alert.status == "notified",
+            )
+        )
+        or 0
+    )
+
+
+def held_alerts(session: Session, *, hour_before: datetime) -> Sequence[Alert]:
+    """Alerts held back by the hourly cap whose hour has ended."""
+    return session.scalars(
+        select(Alert)
+        .where(Alert.status == "held", Alert.hour_start < hour_before)
+        .order_by(Alert.unit_id, Alert.hour_start, Alert.id)
+        .options(selectinload(Alert.counter))
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def recent_digests(session: Session, *, unit_id: int | None, limit: int) -> Sequence[Digest]:
+    query = (
+        select(Digest).order_by(Digest.id.desc()).limit(limit).options(selectinload(Digest.unit))
+    )
+    if unit_id is not None:
+        query = query.where(Digest.unit_id == unit_id)
+    return session.scalars(query).all()
+
+
+def digest_messages(session: Session, digest_id: int) -> Sequence[LeaderMessage]:
+    return session.scalars(
+        select(LeaderMessage)
+        .where(LeaderMessage.digest_id == digest_id)
+        .order_by(LeaderMessage.id)
+        .options(selectinload(LeaderMessage.leader))
+    ).all()

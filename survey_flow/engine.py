@@ -15,12 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from survey_flow.matching import NOT_APPLICABLE_WORDS, SKIP_WORDS, command_of, fold, leading_number
-from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Questionnaire
+from survey_flow.matching import (
+    NOT_APPLICABLE_WORDS,
+    SKIP_WORDS,
+    command_in,
+    compact,
+    fold,
+    leading_number,
+)
+from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
 from survey_flow.texts import Texts
 
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
+TEXT_ANSWER_MAX = 2000
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = "active", "completed", "partial", "cancelled"
 
 
@@ -132,47 +140,73 @@ def advance(
     """The next state and the replies, for one event of one user.
 
     `questionnaire` is the one the open survey was started with (None when none is open).
+    The conversation may hold a survey closed since as partial (expired by a housekeeping
+    job): the citizen is then told it expired, and it is not returned in `closed` again.
     """
     survey = conversation.survey
+    if survey is not None and survey.status != ACTIVE:
+        # Closed meanwhile (by a housekeeping job expiring idle surveys): forget it, and tell
+        # the citizen why unless they are starting a new survey anyway.
+        conversation = replace(conversation, survey=None)
+        if survey.status == PARTIAL and not isinstance(event, Start):
+            t = _texts(conversation.language, texts)
+            return Step(conversation, (Reply(t("expired")),))
+        survey, questionnaire = None, None
     if survey is not None and questionnaire is None:
         raise ValueError("an open survey needs its questionnaire")
     if survey is not None and now - survey.updated_at > policy.idle:
         expired = replace(survey, status=PARTIAL, ended_at=now)
         idle = replace(conversation, survey=None)
         if isinstance(event, Start):
-            step = _start(idle, event, texts, now)
+            step = _start(idle, event, None, texts, now)
             return replace(step, closed=(expired, *step.closed))
-        t = texts[conversation.language]
+        t = _texts(conversation.language, texts)
         return Step(idle, (Reply(t("expired")),), (expired,))
+    if survey is not None:
+        # Anything the citizen sends while a survey is open keeps it alive.
+        conversation = replace(conversation, survey=replace(survey, updated_at=now))
 
     if isinstance(event, Start):
-        return _start(conversation, event, texts, now)
+        return _start(conversation, event, questionnaire, texts, now)
     if isinstance(event, Greet):
-        if survey is not None and questionnaire is not None:
-            t = _texts_for(conversation, texts)
-            return Step(conversation, (_ask(survey, questionnaire, t, lead=t("resume")),))
+        if conversation.survey is not None and questionnaire is not None:
+            t = _texts(conversation.survey.language, texts)
+            return Step(
+                conversation, (_ask(conversation.survey, questionnaire, t, lead=t("resume")),)
+            )
         return _greet(conversation, texts)
     return _message(conversation, event.text, questionnaire, texts, now)
 
 
-def _texts_for(conversation: Conversation, texts: Mapping[str, Texts]) -> Texts:
-    return texts.get(conversation.language, texts["vi"])
+def _texts(language: str, texts: Mapping[str, Texts]) -> Texts:
+    return texts.get(language) or texts["vi"]
 
 
 def _greet(conversation: Conversation, texts: Mapping[str, Texts], lead: str = "") -> Step:
-    t = _texts_for(conversation, texts)
+    t = _texts(conversation.language, texts)
     return Step(conversation, (Reply(_join(lead, t("greeting"))),))
 
 
 def _start(
-    conversation: Conversation, event: Start, texts: Mapping[str, Texts], now: datetime
+    conversation: Conversation,
+    event: Start,
+    open_questionnaire: Questionnaire | None,
+    texts: Mapping[str, Texts],
+    now: datetime,
 ) -> Step:
-    t = _texts_for(conversation, texts)
+    t = _texts(conversation.language, texts)
     open_survey = conversation.survey
     if event.counter is None or event.questionnaire is None:
         return Step(conversation, (Reply(t("unknown_counter", code=event.code)),))
-    if open_survey is not None and open_survey.counter.code == event.counter.code:
-        return Step(conversation, (_ask(open_survey, event.questionnaire, t, lead=t("resume")),))
+    if (
+        open_survey is not None
+        and open_questionnaire is not None
+        and open_survey.counter.code == event.counter.code
+    ):
+        # The same QR code again: carry on with the questionnaire the survey started with,
+        # even when the counter has been given another one since.
+        t = _texts(open_survey.language, texts)
+        return Step(conversation, (_ask(open_survey, open_questionnaire, t, lead=t("resume")),))
 
     closed: tuple[SurveyState, ...] = ()
     lead = ""
@@ -191,16 +225,12 @@ def _start(
         updated_at=now,
         repeat=event.repeat,
     )
-    t = texts[language]
-    intro = t(
-        "start",
-        counter=event.counter.name,
-        unit=event.counter.unit_name,
-        count=sum(1 for item in q.items if item.is_question and item.when is None),
-    )
+    t = _texts(language, texts)
+    survey, replies = _proceed(survey, q, t, now)
+    count = _progress(survey, q)[1] if survey.status == ACTIVE else 0
+    intro = t("start", counter=event.counter.name, unit=event.counter.unit_name, count=count)
     if event.repeat:
         intro = _join(intro, t("repeat_notice"))
-    survey, replies = _proceed(survey, q, t, now)
     return Step(
         replace(conversation, survey=survey if survey.status == ACTIVE else None),
         (Reply(_join(lead, intro)), *replies),
@@ -216,34 +246,37 @@ def _message(
     now: datetime,
 ) -> Step:
     survey = conversation.survey
-    t = _texts_for(conversation, texts)
     stripped = text.strip()
     if stripped.startswith(PAYLOAD_PREFIX):
         return _click(conversation, stripped, q, texts, now)
 
-    command = command_of(fold(stripped))
+    command = command_in(stripped)
     if command is not None and command.startswith("lang:"):
         language = command.removeprefix("lang:")
         conversation = replace(conversation, language=language)
-        t = texts[language]
+        t = _texts(language, texts)
         if survey is None or q is None:
             return _greet(conversation, texts, lead=t("language_switched"))
         if language in q.languages:
-            survey = replace(survey, language=language, updated_at=now)
+            survey = replace(survey, language=language)
+            lead = t("language_switched")
+        else:
+            lead = t("language_not_offered")
         conversation = replace(conversation, survey=survey)
-        return Step(conversation, (_ask(survey, q, t, lead=t("language_switched")),))
+        return Step(conversation, (_ask(survey, q, _texts(survey.language, texts), lead=lead),))
 
     if survey is None or q is None:
+        t = _texts(conversation.language, texts)
         if command == "help":
             return Step(conversation, (Reply(_join(t("help"), t("greeting"))),))
         return _greet(conversation, texts)
 
-    t = texts[survey.language]
+    t = _texts(survey.language, texts)
     if command == "cancel":
-        cancelled = replace(survey, status=CANCELLED, updated_at=now, ended_at=now)
+        cancelled = replace(survey, status=CANCELLED, ended_at=now)
         return Step(replace(conversation, survey=None), (Reply(t("cancelled")),), (cancelled,))
     if command == "restart":
-        fresh = replace(survey, position=0, answers={}, updated_at=now)
+        fresh = replace(survey, position=0, answers={})
         fresh, replies = _proceed(fresh, q, t, now)
         return Step(replace(conversation, survey=fresh), (Reply(t("restarted")), *replies))
     if command == "help":
@@ -263,16 +296,16 @@ def _click(
     texts: Mapping[str, Texts],
     now: datetime,
 ) -> Step:
+    """A tapped button. Its token says which survey it belongs to; only the open survey's
+    current question takes the answer, anything else is answered and changes nothing."""
     survey = conversation.survey
-    t = _texts_for(conversation, texts)
     parts = payload.split(":")
     token, item_id, raw_value = (parts[1], parts[2], parts[3]) if len(parts) == 4 else ("", "", "")
-    if survey is None or q is None or token != survey.token:
-        if survey is not None and q is not None:
-            return Step(conversation, (_ask(survey, q, t, lead=t("stale_click")),))
-        return Step(conversation, (Reply(t("stale_click")),))
-
-    t = texts[survey.language]
+    if survey is None or q is None:
+        return Step(conversation, (Reply(_texts(conversation.language, texts)("stale_click")),))
+    t = _texts(survey.language, texts)
+    if token != survey.token:
+        return Step(conversation, (_ask(survey, q, t, lead=t("stale_click_open")),))
     item = q.items[survey.position]
     if item_id != item.id:
         lead = t("already_answered") if item_id in survey.answers else t("reprompt")
@@ -337,55 +370,87 @@ def _text(item: Item, language: str) -> str:
     return item.text.get(language) or next(iter(item.text.values()))
 
 
+def _label(option: Option, language: str) -> str:
+    return option.label.get(language) or next(iter(option.label.values()))
+
+
 def _progress(survey: SurveyState, q: Questionnaire) -> tuple[int, int]:
+    """(n, m) of "Câu n/m" for the current question: m counts the later questions that may
+    still be asked, so it can drop once an answer rules conditional questions out."""
     number = 1 + sum(
         1 for item_id in survey.answers if (item := q.item(item_id)) and item.is_question
     )
-    later = sum(
-        1
-        for item in q.items[survey.position + 1 :]
-        if item.is_question
-        and (
-            item.when is None
-            or item.when.item not in survey.answers
-            or _applies(item, survey.answers)
-        )
-    )
+    possible = {q.items[survey.position].id}
+    later = 0
+    for item in q.items[survey.position + 1 :]:
+        if item.when is None:
+            asked = True
+        elif item.when.item in survey.answers:
+            asked = _applies(item, survey.answers)
+        else:
+            asked = item.when.item in possible
+        if asked:
+            possible.add(item.id)
+            later += item.is_question
     return number, number + later
 
 
 def _ask(survey: SurveyState, q: Questionnaire, t: Texts, *, lead: str = "") -> Reply:
     """The current question as one message: progress, question, hint and choices."""
-    item = q.items[survey.position]
     number, total = _progress(survey, q)
-    question = _text(item, survey.language)
-    prefix = f"{survey.token}:{item.id}"
+    return render_question(
+        q.items[survey.position],
+        language=survey.language,
+        token=survey.token,
+        number=number,
+        total=total,
+        texts=t,
+        lead=lead,
+    )
+
+
+def render_question(
+    item: Item,
+    *,
+    language: str,
+    token: str,
+    number: int,
+    total: int,
+    texts: Texts,
+    lead: str = "",
+) -> Reply:
+    """One question as the citizen sees it: lead, "Câu n/m", the question, choices, hints.
+
+    Up to 5 options are buttons; more are a numbered list. An optional item gets a Skip
+    button when there is room for one, else a hint to type "bỏ qua".
+    """
+    t = texts
+    prefix = f"{PAYLOAD_PREFIX}{token}:{item.id}:"
     choices: list[Choice] = []
-    numbered = ""
+    listed = ""
+    hints: list[str] = []
     if item.kind == "scale":
-        hint = t("scale_hint_na") if item.not_applicable else t("scale_hint")
-        choices = [Choice(t.scale[v], f"{PAYLOAD_PREFIX}{prefix}:{v}") for v in range(1, 6)]
+        hints.append(t("scale_hint_na") if item.not_applicable else t("scale_hint"))
+        choices = [Choice(t.scale[value], f"{prefix}{value}") for value in range(1, 6)]
     elif item.kind == "choice":
-        hint = t("choice_hint")
-        labels = [
-            option.label.get(survey.language) or option.label["vi"] for option in item.options
-        ]
+        labels = [_label(option, language) for option in item.options]
         if len(labels) <= MAX_BUTTONS:
+            hints.append(t("choice_hint"))
             choices = [
-                Choice(label, f"{PAYLOAD_PREFIX}{prefix}:{number_}")
-                for number_, label in enumerate(labels, start=1)
+                Choice(label, f"{prefix}{value}") for value, label in enumerate(labels, start=1)
             ]
         else:
-            numbered = "\n".join(f"{n}. {label}" for n, label in enumerate(labels, start=1))
+            hints.append(t("list_hint"))
+            listed = "\n".join(f"{value}. {label}" for value, label in enumerate(labels, start=1))
     else:
-        hint = t("text_hint")
-        if item.optional:
-            choices = [Choice(t("skip"), f"{PAYLOAD_PREFIX}{prefix}:{SKIP_PAYLOAD}")]
-    if item.optional and item.kind != "text":
-        hint = _join(hint, f'({t("skip")}: "{t("skip").lower()}")', sep=" ")
-    body = _join(question, numbered, sep="\n")
-    text = _join(lead, t("progress", number=number, total=total), sep="\n")
-    return Reply(_join(text, _join(body, hint), sep="\n"), tuple(choices))
+        hints.append(t("text_hint") if item.optional else t("text_required_hint"))
+    if item.optional:
+        if item.kind == "text" or (item.kind == "choice" and 0 < len(choices) < MAX_BUTTONS):
+            choices.append(Choice(t("skip"), f"{prefix}{SKIP_PAYLOAD}"))
+        else:
+            hints.append(t("skip_hint"))
+    body = _join(t("progress", number=number, total=total), _text(item, language), listed, sep="\n")
+    return Reply(_join(lead, body, " ".join(hints)), tuple(choices))
 
 
 def _join(*parts: str, sep: str = "\n\n") -> str:
@@ -393,43 +458,51 @@ def _join(*parts: str, sep: str = "\n\n") -> str:
 
 
 def _interpret(item: Item, text: str, texts: Mapping[str, Texts]) -> Answer | None:
-    """What typed text means for this item, or None when it is no answer to it."""
+    """What typed text means for this item, or None when it is no answer to it.
+
+    Case, spacing and diacritics do not matter: `rat hai long`, `Rất hài lòng`, `5` and
+    `5 sao` are all 5. An option's own words win over the skip words (`Không` is an answer).
+    """
     folded = fold(text)
-    if item.optional and folded in SKIP_WORDS:
-        return Answer()
+    skip = Answer() if item.optional and folded in SKIP_WORDS else None
     if item.kind == "text":
-        return Answer(text=text[:2000]) if text else None
+        if skip is not None:
+            return skip
+        return Answer(text=text[:TEXT_ANSWER_MAX]) if text else None
+    number = leading_number(folded)
+    words = compact(folded)
     if item.kind == "scale":
         if item.not_applicable and folded in NOT_APPLICABLE_WORDS:
             return Answer(value=NOT_APPLICABLE)
-        number = leading_number(folded)
         if number is not None:
             return Answer(value=number) if 1 <= number <= 5 else None
         for t in texts.values():
             for value, label in t.scale.items():
-                if folded == fold(label):
+                if words and words == compact(fold(label)):
                     return Answer(value=value)
-        return None
-    number = leading_number(folded)
+        return skip
     if number is not None:
-        return Answer(value=number) if 1 <= number <= len(item.options) else None
+        if 1 <= number <= len(item.options):
+            return Answer(value=number)
+        # The Skip button comes after the options; where buttons are shown as a numbered
+        # list (ZALO_CHOICE_STYLE=text), its number means skip.
+        skip_number = len(item.options) + 1
+        if item.optional and number == skip_number and skip_number <= MAX_BUTTONS:
+            return Answer()
+        return None
     for option in item.options:
-        if any(folded == fold(label) for label in option.label.values()):
+        if words and any(words == compact(fold(label)) for label in option.label.values()):
             return Answer(value=option.value)
-    return None
+    return skip
 
 
 def _value_answer(item: Item, raw: str) -> Answer | None:
     """A button payload's value, checked against the item (payloads can be forged)."""
     if raw == SKIP_PAYLOAD:
         return Answer() if item.optional else None
-    if not raw.isdigit():
+    if not raw.isdigit() or not raw.isascii():
         return None
     value = int(raw)
-    if item.kind == "scale" and (
-        1 <= value <= 5 or (value == NOT_APPLICABLE and item.not_applicable)
-    ):
-        return Answer(value=value)
-    if item.kind == "choice" and 1 <= value <= len(item.options):
+    if item.kind in ("scale", "choice") and value in item.valid_values():
         return Answer(value=value)
     return None

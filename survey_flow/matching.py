@@ -48,3 +48,15 @@ def command_of(folded: str) -> str | None:
         if folded in words:
             return command
     return None
+
+
+def command_in(text: str) -> str | None:
+    """The command a message is (`restart`, `cancel`, `help`, `lang:en`, `lang:vi`), or None."""
+    if text.strip() in ("?", "？"):
+        return "help"
+    return command_of(fold(text))
+
+
+def compact(folded: str) -> str:
+    """A folded text without spaces or hyphens: `rathailong` and `18-25` still match."""
+    return folded.replace(" ", "").replace("-", "")

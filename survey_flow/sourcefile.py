@@ -37,6 +37,8 @@ class LineDict(dict[str, Any]):
 
     line: int = 0
     key_lines: dict[str, int]
+    repeated: list[tuple[str, int]]  # keys given more than once (the last one wins), with lines
+    scalar_text: dict[str, str]  # the text as written of each scalar value (`0012`, not 10)
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -59,10 +61,16 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.repeated = []
+    result.scalar_text = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[str(key)] = loader.construct_object(value_node, deep=True)
-        result.key_lines[str(key)] = key_node.start_mark.line + 1
+        key = str(loader.construct_object(key_node, deep=True))
+        if key in result:
+            result.repeated.append((key, key_node.start_mark.line + 1))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            result.scalar_text[key] = str(value_node.value)
     return result
 
 
@@ -82,11 +90,25 @@ def load_yaml(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        raise FileProblems([Problem(source, line, f"not valid YAML: {exc.problem}")]) from None
-    except yaml.YAMLError as exc:
+        raise FileProblems([_syntax_problem(exc, source)]) from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise FileProblems([Problem(source, 0, f"not valid YAML: {exc}")]) from None
+
+
+def load_yaml_documents(text: str, source: str) -> list[Any]:
+    """Every document of a YAML stream (documents are separated by `---` lines)."""
+    try:
+        return list(yaml.load_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        raise FileProblems([_syntax_problem(exc, source)]) from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        raise FileProblems([Problem(source, 0, f"not valid YAML: {exc}")]) from None
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 0
+    return Problem(source, line, f"not valid YAML: {exc.problem}")
 
 
 def line_of(node: Any, key: str | int | None = None) -> int:

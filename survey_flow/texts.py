@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from string import Formatter
 
 from survey_flow.sourcefile import FileProblems, LineDict, Problem, load_yaml
 
 LANGUAGES = ("vi", "en")
+BUTTON_TITLE_MAX = 20  # Zalo's limit on a button title
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,30 @@ def _load_one(language: str) -> Texts:
 
 
 def load_texts() -> dict[str, Texts]:
-    """Every language's texts; all languages must have the same keys."""
+    """Every language's texts, checked: the same keys and {placeholders} in every language,
+    a label for each scale point, button titles within Zalo's limit."""
     texts = {language: _load_one(language) for language in LANGUAGES}
-    reference = set(texts["vi"].strings)
+    reference = texts["vi"]
+    problems: list[Problem] = []
     for language, t in texts.items():
-        missing = reference ^ set(t.strings)
-        if missing or set(t.scale) != {1, 2, 3, 4, 5}:
-            raise FileProblems(
-                [Problem(f"survey_flow/locales/{language}.yaml", 0, f"keys differ: {missing}")]
-            )
+        source = f"survey_flow/locales/{language}.yaml"
+        differ = set(reference.strings) ^ set(t.strings)
+        if differ:
+            problems.append(Problem(source, 0, f"keys differ from vi: {', '.join(sorted(differ))}"))
+        if set(t.scale) != {1, 2, 3, 4, 5}:
+            problems.append(Problem(source, 0, "scale: needs a label for each of 1–5"))
+        for key in set(reference.strings) & set(t.strings):
+            if _fields(t.strings[key]) != _fields(reference.strings[key]):
+                problems.append(Problem(source, 0, f"{key}: placeholders differ from vi"))
+        for title in [*t.scale.values(), t.strings.get("skip", "")]:
+            if not title or len(title) > BUTTON_TITLE_MAX:
+                problems.append(
+                    Problem(source, 0, f"button title {title!r}: 1–{BUTTON_TITLE_MAX} characters")
+                )
+    if problems:
+        raise FileProblems(problems)
     return texts
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in Formatter().parse(template) if name}

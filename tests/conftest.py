@@ -35,8 +35,17 @@ APP_ID = "360846524940903967"
 OA_SECRET = "test-oa-secret-key"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-ENV_PREFIXES = ("ZALO_", "DATABASE_URL", "PUBLIC_BASE_URL", "QR_URL_TEMPLATE", "TIMEZONE",
-                "SURVEY_", "OUTBOX_", "LOG_LEVEL", "FLASK_")
+ENV_PREFIXES = (
+    "ZALO_",
+    "DATABASE_URL",
+    "PUBLIC_BASE_URL",
+    "QR_URL_TEMPLATE",
+    "TIMEZONE",
+    "SURVEY_",
+    "OUTBOX_",
+    "LOG_LEVEL",
+    "FLASK_",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -132,8 +141,13 @@ def client(app: Flask) -> FlaskClient:
 _counter = iter(range(10**9))
 
 
-def text_event(text: str, *, user_id: str = "246845883529197922",
-               msg_id: str | None = None, timestamp: str | None = None) -> dict[str, Any]:
+def text_event(
+    text: str,
+    *,
+    user_id: str = "246845883529197922",
+    msg_id: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
     """A `user_send_text` event shaped like Zalo's (ids and timestamp are strings)."""
     n = next(_counter)
     return {
@@ -182,9 +196,11 @@ def signed_post(client: FlaskClient) -> Callable[..., Any]:
         if signature is None:
             timestamp = json.loads(body)["timestamp"]
             signature = verifier.sign(body, str(timestamp))
-        return client.post("/zalo/webhook", data=body,
-                           headers={SIGNATURE_HEADER: signature,
-                                    "Content-Type": "application/json"})
+        return client.post(
+            "/zalo/webhook",
+            data=body,
+            headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+        )
 
     return post
 

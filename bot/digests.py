@@ -1,0 +1,446 @@
+"""Digests for a unit's leaders: when they go out, what period they cover, their text, and
+how a period is sent exactly once.
+
+Schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT), in each unit's time zone:
+
+    daily     "HH:MM"           17:30
+    weekly    "<day> HH:MM"     mon 07:30      (mon tue wed thu fri sat sun)
+    monthly   "<day> HH:MM"     1 07:30        (day of the month, 1–28)
+    any kind  a 5-field cron    "30 17 * * 1-5" (minute hour day month weekday; weekday 0 or
+                                7 = Sunday as in crontab)
+    any kind  off
+
+Periods: the daily digest covers its day from 00:00 to the moment it is made; the weekly one
+the previous Monday–Sunday; the monthly one the previous calendar month. Each is compared with
+the period before (the daily one with the whole previous day); the text says which.
+
+Exactly once: a scheduled digest first inserts its `Digest` row with the unique claim key
+"<unit id>:<kind>:<first day>" (INSERT … ON CONFLICT DO NOTHING). The transaction that gets the
+row also builds the report and queues the leaders' messages; any other process or re-run gets
+nothing and sends nothing. If it fails before committing, the claim goes with it, and the next
+run (or another process) may send the period.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.orm import Session
+
+from bot.config import ConfigError, Settings
+from bot.leader_delivery import Post, post_to_leader, send_pending_emails
+from bot.mailer import Mailer
+from bot.reports import Period, Report, build_report, change, period_containing, unit_zone
+from storage import repositories as repo
+from storage.models import Leader, Unit
+from survey_flow.sipas import FACTORS
+from survey_flow.texts import Texts
+from zalo_client.api import MAX_TEXT_CHARS
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("sipas_bot.digests")
+
+KINDS = ("day", "week", "month")
+SETTING_OF_KIND = {
+    "day": "digest_daily_at",
+    "week": "digest_weekly_at",
+    "month": "digest_monthly_at",
+}
+COMMENTS = 3
+COMMENT_CHARS = 160
+
+_OFF = frozenset({"off", "none", "no", "0", "false"})
+_TIME = r"([01]?\d|2[0-3]):([0-5]\d)"
+_DAILY = re.compile(rf"^{_TIME}$")
+_WEEKLY = re.compile(rf"^(mon|tue|wed|thu|fri|sat|sun)\s+{_TIME}$")
+_MONTHLY = re.compile(rf"^(\d{{1,2}})\s+{_TIME}$")
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_SHAPES = {
+    "day": '"HH:MM" (e.g. 17:30)',
+    "week": '"<day> HH:MM" (e.g. mon 07:30)',
+    "month": '"<day of month> HH:MM" (e.g. 1 07:30)',
+}
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+
+def parse_schedule(kind: str, value: str, zone: ZoneInfo, *, variable: str) -> CronTrigger | None:
+    """The trigger for one digest kind's setting, None for `off`; ConfigError naming the
+    variable for anything else that is not a schedule."""
+    text = " ".join(value.strip().lower().split())
+    if text in _OFF:
+        return None
+    try:
+        if len(text.split()) == 5:
+            minute, hour, day, month, weekday = text.split()
+            return CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=_cron_weekdays(weekday),
+                timezone=zone,
+            )
+        if kind == "day" and (match := _DAILY.match(text)):
+            return CronTrigger(hour=int(match[1]), minute=int(match[2]), timezone=zone)
+        if kind == "week" and (match := _WEEKLY.match(text)):
+            return CronTrigger(
+                day_of_week=match[1], hour=int(match[2]), minute=int(match[3]), timezone=zone
+            )
+        if kind == "month" and (match := _MONTHLY.match(text)) and 1 <= int(match[1]) <= 28:
+            return CronTrigger(
+                day=int(match[1]), hour=int(match[2]), minute=int(match[3]), timezone=zone
+            )
+    except ValueError as exc:
+        raise ConfigError(f"{variable} {value!r} is not a valid cron schedule: {exc}") from None
+    raise ConfigError(
+        f"{variable} {value!r} is not a schedule: use {_SHAPES[kind]}, "
+        'a 5-field cron string (e.g. "30 17 * * 1-5") or off'
+    )
+
+
+def _cron_weekdays(field_text: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday) as APScheduler 3 names (it counts 0 = Monday)."""
+    if field_text in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field_text.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"bad step in weekday {part!r}")
+        if base == "*":
+            first, last = 0, 6
+        elif "-" in base:
+            low, high = base.split("-", 1)
+            first, last = _cron_day(low), _cron_day(high)
+            if high.strip() == "7":
+                last = 7
+        else:
+            first = last = _cron_day(base)
+            if step_text:
+                last = 6
+        if first > last:
+            raise ValueError(f"weekday range {base!r} runs backwards")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _cron_day(text: str) -> int:
+    text = text.strip()
+    if text in _CRON_DAYS:
+        return _CRON_DAYS.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    raise ValueError(f"unknown weekday {text!r}")
+
+
+def schedules(settings: Settings, zone: ZoneInfo) -> dict[str, CronTrigger]:
+    """The trigger of every digest kind that is not off, in `zone`."""
+    triggers: dict[str, CronTrigger] = {}
+    for kind in KINDS:
+        name = SETTING_OF_KIND[kind]
+        trigger = parse_schedule(kind, getattr(settings, name), zone, variable=name.upper())
+        if trigger is not None:
+            triggers[kind] = trigger
+    return triggers
+
+
+# --- periods and text ----------------------------------------------------------------------
+
+
+def digest_period(kind: str, now: datetime, zone: ZoneInfo) -> Period:
+    """Today (so far) for a daily digest, the previous week or month for the others."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown digest period {kind!r}: use day, week or month")
+    current = period_containing(kind, now, zone)
+    return current if kind == "day" else current.previous()
+
+
+@dataclass(frozen=True)
+class DigestText:
+    subject: str
+    text: str  # without the "tap Đã nhận" line, which only the Zalo message has
+    zalo_text: str
+
+
+def _number(value: float, t: Texts) -> str:
+    return f"{value:.2f}".replace(".", t("decimal_mark"))
+
+
+def _percent(value: float | None, t: Texts) -> str:
+    return "–" if value is None else f"{_number(value, t)}%"
+
+
+def _points(delta: float, t: Texts) -> str:
+    if round(delta, 2) == 0:
+        return t("digest_unchanged")
+    return t("digest_points", value=("+" if delta > 0 else "-") + _number(abs(delta), t))
+
+
+def _count_change(delta: int, t: Texts) -> str:
+    return t("digest_unchanged") if delta == 0 else f"{delta:+d}"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render_digest(
+    report: Report,
+    *,
+    kind: str,
+    unit_name: str,
+    made_at: datetime,
+    min_answers: int,
+    t: Texts,
+) -> DigestText:
+    """The digest as a short text (at most Zalo's 2,000 characters with its last line)."""
+    period = report.period
+    zone = period.zone
+    first, last = period.first_day, period.last_day
+    if kind == "day":
+        subject = t("digest_title_day", date=f"{first:%d/%m/%Y}", unit=unit_name)
+        span = t("digest_period_day", time=f"{made_at.astimezone(zone):%H:%M}")
+    elif kind == "week":
+        subject = t(
+            "digest_title_week", start=f"{first:%d/%m}", end=f"{last:%d/%m/%Y}", unit=unit_name
+        )
+        span = t("digest_period_week", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+    else:
+        subject = t("digest_title_month", month=f"{first:%m/%Y}", unit=unit_name)
+        span = t("digest_period_month", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+    lines = [subject, span]
+    if report.responses == 0:
+        lines.append(t("digest_empty"))
+        return _finish(subject, lines, [], t)
+
+    previous = report.previous
+    before = t(f"digest_previous_{kind}")
+    if previous is not None:
+        lines.append(
+            t(
+                "digest_responses",
+                count=report.responses,
+                previous=before,
+                previous_count=previous.responses,
+                change=_count_change(report.responses - previous.responses, t),
+            )
+        )
+    overall = report.overall
+    if overall.rankable:
+        prior = previous.overall if previous is not None and previous.overall.rankable else None
+        delta = change(overall, prior)
+        share = _percent(overall.share, t)
+        lines.append(
+            t("digest_share_first", share=share)
+            if delta is None
+            else t("digest_share", share=share, change=_points(delta, t), previous=before)
+        )
+    else:
+        lines.append(t("digest_share_not_enough", valid=overall.valid, minimum=min_answers))
+    weakest = report.weakest_factor()
+    if weakest is not None:
+        number, figure = weakest
+        lines.append(
+            t(
+                "digest_weakest_factor",
+                name=FACTORS[number].get(t.language, FACTORS[number]["vi"]),
+                share=_percent(figure.share, t),
+                satisfied=figure.satisfied,
+                valid=figure.valid,
+            )
+        )
+    counter = report.weakest_counter()
+    if counter is not None:
+        lines.append(
+            t(
+                "digest_weakest_counter",
+                name=counter.name,
+                code=counter.code,
+                share=_percent(counter.overall.share, t),
+                satisfied=counter.overall.satisfied,
+                valid=counter.overall.valid,
+            )
+        )
+    when = "%H:%M" if kind == "day" else "%d/%m %H:%M"
+    comments = [
+        t(
+            "digest_comment",
+            time=f"{c.at.astimezone(zone):{when}}",
+            counter=c.counter_code,
+            text=_clip(c.text, COMMENT_CHARS),
+        )
+        for c in report.comments[:COMMENTS]
+    ]
+    return _finish(subject, lines, comments, t)
+
+
+def _finish(subject: str, lines: list[str], comments: list[str], t: Texts) -> DigestText:
+    hint = t("digest_ack_hint")
+    while True:
+        body = lines + ([t("digest_comments"), *comments] if comments else [])
+        text = "\n".join(body)
+        zalo_text = f"{text}\n\n{hint}"
+        if len(zalo_text) <= MAX_TEXT_CHARS or not comments:
+            break
+        comments = comments[:-1]
+    if len(zalo_text) > MAX_TEXT_CHARS:  # a very long unit name: cut, never fail
+        text = text[: MAX_TEXT_CHARS - len(hint) - 3].rstrip() + "…"
+        zalo_text = f"{text}\n\n{hint}"
+    return DigestText(subject=subject, text=text, zalo_text=zalo_text)
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass
+class DigestOutcome:
+    unit_code: str
+    kind: str
+    status: str  # queued | empty | claimed_elsewhere | no_leaders
+    period: Period | None = None
+    digest_id: int | None = None
+    channels: dict[str, int] = field(default_factory=dict)  # queued | email_pending | undelivered
+    text: str = ""
+
+
+class DigestService:
+    """Makes and queues digests; every method works in the session it is given."""
+
+    def __init__(self, settings: Settings, texts: Mapping[str, Texts]) -> None:
+        self.settings = settings
+        self.texts = texts
+        self.email_ready = Mailer.from_settings(settings) is not None
+
+    def zone_of(self, unit: Unit) -> ZoneInfo:
+        return unit_zone(unit, self.settings.tz)
+
+    def report(self, session: Session, unit: Unit, kind: str, *, now: datetime) -> Report:
+        return build_report(
+            session,
+            unit_codes=[unit.code],
+            period=digest_period(kind, now, self.zone_of(unit)),
+            min_answers=self.settings.report_min_answers,
+            comment_limit=COMMENTS,
+        )
+
+    def render(
+        self, report: Report, unit: Unit, kind: str, *, now: datetime, language: str
+    ) -> DigestText:
+        return render_digest(
+            report,
+            kind=kind,
+            unit_name=unit.name,
+            made_at=now,
+            min_answers=self.settings.report_min_answers,
+            t=self.texts.get(language) or self.texts["vi"],
+        )
+
+    def send(
+        self,
+        session: Session,
+        unit: Unit,
+        kind: str,
+        *,
+        now: datetime,
+        scheduled: bool,
+        send_empty: bool | None = None,
+    ) -> DigestOutcome:
+        """Queue the digest to every leader of the unit. A scheduled one is claimed first
+        (see the module docstring); a manual one (the CLI) is not, and is sent even when
+        empty unless `send_empty` says otherwise."""
+        leaders: Sequence[Leader] = repo.subscribed_leaders(session, unit.id)
+        if not leaders:
+            return DigestOutcome(unit.code, kind, "no_leaders")
+        period = digest_period(kind, now, self.zone_of(unit))
+        digest = repo.claim_digest(
+            session,
+            unit_id=unit.id,
+            kind=kind,
+            period_start=period.start,
+            period_end=period.end,
+            claim_key=f"{unit.id}:{kind}:{period.first_day.isoformat()}" if scheduled else None,
+            now=now,
+        )
+        if digest is None:
+            log.info("event=digest outcome=claimed_elsewhere unit=%s kind=%s", unit.code, kind)
+            return DigestOutcome(unit.code, kind, "claimed_elsewhere", period)
+        report = self.report(session, unit, kind, now=now)
+        digest.responses = report.responses
+        empty_ok = self.settings.digest_send_empty if send_empty is None else send_empty
+        if report.responses == 0 and not empty_ok:
+            digest.status = "empty"
+            log.info("event=digest outcome=empty unit=%s kind=%s", unit.code, kind)
+            return DigestOutcome(unit.code, kind, "empty", period, digest.id)
+        languages = repo.conversation_languages(session, {leader.user_id for leader in leaders})
+        rendered: dict[str, DigestText] = {}
+        outcome = DigestOutcome(unit.code, kind, "queued", period, digest.id)
+        for leader in leaders:
+            language = languages.get(leader.user_id, "vi")
+            if language not in self.texts:
+                language = "vi"
+            if language not in rendered:
+                rendered[language] = self.render(report, unit, kind, now=now, language=language)
+            text = rendered[language]
+            message = post_to_leader(
+                session,
+                leader,
+                Post("digest", unit.id, text.subject, text.text, text.zalo_text, digest.id),
+                self.texts[language],
+                email_ready=self.email_ready,
+                now=now,
+            )
+            outcome.channels[message.status] = outcome.channels.get(message.status, 0) + 1
+        vi = rendered.get("vi") or self.render(report, unit, kind, now=now, language="vi")
+        digest.status, digest.text = "queued", vi.text
+        outcome.text = vi.zalo_text
+        log.info(
+            "event=digest outcome=queued unit=%s kind=%s digest=%d leaders=%d channels=%s",
+            unit.code,
+            kind,
+            digest.id,
+            len(leaders),
+            ",".join(f"{k}:{v}" for k, v in sorted(outcome.channels.items())),
+        )
+        return outcome
+
+
+def send_scheduled_digests(
+    runtime: Runtime, kind: str, zone_key: str | None = None
+) -> list[DigestOutcome]:
+    """The scheduler's job: this kind of digest for every unit (in `zone_key`, when given)
+    that has leaders. Each unit in its own transaction, so one failure stops no other."""
+    service = DigestService(runtime.settings, runtime.service.texts)
+    now = runtime.clock()
+    with runtime.session_factory() as session:
+        units = [
+            unit
+            for unit in repo.units_with_leaders(session)
+            if zone_key is None or service.zone_of(unit).key == zone_key
+        ]
+    outcomes = []
+    for unit in units:
+        try:
+            with runtime.session_factory.begin() as session:
+                fresh = session.get(Unit, unit.id)
+                assert fresh is not None
+                outcomes.append(service.send(session, fresh, kind, now=now, scheduled=True))
+        except Exception:  # the claim rolled back: `sipas-bot digest send` can send it by hand
+            log.exception("event=digest outcome=failed unit=%s kind=%s", unit.code, kind)
+    if any(o.channels.get("queued") for o in outcomes):
+        runtime.sender_wakeup.set()
+    if any(o.channels.get("email_pending") for o in outcomes):
+        send_pending_emails(runtime)
+    return outcomes

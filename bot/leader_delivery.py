@@ -1,0 +1,212 @@
+"""Getting a digest or an alert to a leader: Zalo while its 7-day window is open, e-mail after.
+
+Zalo refuses a consultation message (-230/-232) to a user whose last interaction is more than
+7 days old. Each message to a leader is a `LeaderMessage` row, whose status says where it is:
+
+    queued         in the outbox (linked by outbox_message_id) → sent
+                   or, when the sender dead-letters it for the window → email_pending
+                   (the leader has an e-mail and SMTP is set) or undelivered
+    email_pending  chosen at queue time when the window is known to be closed → emailing
+                   (claimed by one process) → emailed; SMTP failures retry, then undelivered
+    undelivered    Zalo could not take it and no e-mail could be sent
+
+`settle_leader_messages` and `send_pending_emails` run every minute (bot/jobs.py); the digest
+and alert jobs also call them right after queuing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from bot.leaders import digest_ack_payload, leader_tag, message_ack_payload
+from bot.mailer import Mailer, MailError, render_html
+from bot.sender import ZALO_WINDOW
+from storage import repositories as repo
+from storage.models import Leader, LeaderMessage
+from survey_flow.texts import Texts
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("sipas_bot.leader_delivery")
+
+MAX_EMAIL_ATTEMPTS = 5
+EMAILING_LEASE = timedelta(minutes=15)
+
+
+def window_closed(last_interaction: datetime | None, now: datetime) -> bool:
+    """Known to be closed; an unknown last interaction is tried on Zalo, as the sender does."""
+    return last_interaction is not None and now - last_interaction > ZALO_WINDOW
+
+
+def window_refusal(outbox_error: str | None) -> bool:
+    """Whether a dead-lettered outbox message died of the window (Zalo -230/-232, or the
+    sender's own check, which skips Zalo for a user known to be outside it)."""
+    error = outbox_error or ""
+    return error.startswith(("window closed", "ZaloWindowClosed"))
+
+
+@dataclass(frozen=True)
+class Post:
+    """What to send one leader, already in their language."""
+
+    kind: str  # digest | alert | alert_summary
+    unit_id: int
+    subject: str
+    text: str
+    zalo_text: str
+    digest_id: int | None = None
+
+
+def post_to_leader(
+    session: Session,
+    leader: Leader,
+    post: Post,
+    t: Texts,
+    *,
+    email_ready: bool,
+    now: datetime,
+) -> LeaderMessage:
+    """Record the message and queue it on the right channel, in the caller's transaction."""
+    message = LeaderMessage(
+        leader_id=leader.id,
+        unit_id=post.unit_id,
+        kind=post.kind,
+        digest_id=post.digest_id,
+        subject=post.subject[:300],
+        text=post.text,
+        status="queued",
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    seen = repo.last_interactions(session, {leader.user_id}).get(leader.user_id)
+    if window_closed(seen, now):
+        message.status = "email_pending" if email_ready and leader.email else "undelivered"
+        message.last_error = "window closed: no interaction with the OA for 7 days"
+        log.info(
+            "event=leader_message kind=%s leader=%s channel=%s",
+            post.kind,
+            leader_tag(leader.user_id),
+            "email" if message.status == "email_pending" else "none",
+        )
+        return message
+    payload = (
+        digest_ack_payload(post.digest_id)
+        if post.digest_id is not None
+        else message_ack_payload(message.id)
+    )
+    outbox = repo.enqueue_message(
+        session,
+        leader.user_id,
+        {
+            "text": post.zalo_text,
+            "buttons": [{"title": t("leader_ack_button"), "payload": payload}],
+        },
+        now=now,
+    )
+    message.outbox_message_id = outbox.id
+    log.info(
+        "event=leader_message kind=%s leader=%s channel=zalo outbox_id=%d",
+        post.kind,
+        leader_tag(leader.user_id),
+        outbox.id,
+    )
+    return message
+
+
+def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime) -> int:
+    """Follow queued leader messages whose outbox message is sent or dead; returns how many."""
+    messages = repo.messages_awaiting_outbox(session)
+    for message in messages:
+        outbox = message.outbox_message
+        assert outbox is not None
+        message.updated_at = now
+        if outbox.status == "sent":
+            message.status = "sent"
+            message.delivered_at = outbox.sent_at or now
+            continue
+        message.last_error = outbox.last_error
+        if window_refusal(outbox.last_error) and email_ready and message.leader.email:
+            message.status = "email_pending"
+        else:
+            message.status = "undelivered"
+        log.warning(
+            "event=leader_message_not_on_zalo message=%d leader=%s next=%s reason=%s",
+            message.id,
+            leader_tag(message.leader.user_id),
+            message.status,
+            outbox.last_error,
+        )
+    return len(messages)
+
+
+def send_pending_emails(runtime: Runtime) -> int:
+    """E-mail every leader message waiting for it, each claimed by one process; returns how
+    many were e-mailed."""
+    mailer = Mailer.from_settings(runtime.settings)
+    if mailer is None:
+        return 0
+    texts = runtime.service.texts
+    now = runtime.clock()
+    stale = now - EMAILING_LEASE
+    with runtime.session_factory.begin() as session:
+        due = repo.emails_due(session, stale_before=stale)
+    sent = 0
+    for message_id in due:
+        with runtime.session_factory.begin() as session:
+            if not repo.claim_email(session, message_id, stale_before=stale, now=now):
+                continue
+            message = session.get(LeaderMessage, message_id)
+            assert message is not None
+            leader = message.leader
+            language = repo.conversation_languages(session, {leader.user_id}).get(leader.user_id)
+            t = texts.get(language or "vi") or texts["vi"]
+            address, subject = leader.email, message.subject
+            body = f"{message.text}\n\n{t('leader_email_note')}"
+            attempts = message.attempts
+        error: str | None = None
+        if address:
+            try:
+                mailer.send(address, subject, body, render_html(subject, body))
+            except MailError as exc:
+                error = str(exc)
+        else:
+            error = "the leader has no e-mail address"
+        with runtime.session_factory.begin() as session:
+            message = session.get(LeaderMessage, message_id)
+            assert message is not None
+            message.updated_at = runtime.clock()
+            if error is None:
+                message.status = "emailed"
+                message.delivered_at = message.updated_at
+                message.last_error = None
+                sent += 1
+                log.info("event=leader_emailed message=%d kind=%s", message_id, message.kind)
+            else:
+                retry = attempts < MAX_EMAIL_ATTEMPTS and address is not None
+                message.status = "email_pending" if retry else "undelivered"
+                message.last_error = error
+                log.warning(
+                    "event=leader_email_failed message=%d attempts=%d next=%s error=%s",
+                    message_id,
+                    attempts,
+                    message.status,
+                    error,
+                )
+    return sent
+
+
+def deliver_leader_messages(runtime: Runtime) -> int:
+    """The job: settle what the sender finished, then e-mail what needs it."""
+    email_ready = Mailer.from_settings(runtime.settings) is not None
+    with runtime.session_factory.begin() as session:
+        settle_leader_messages(session, email_ready=email_ready, now=runtime.clock())
+    return send_pending_emails(runtime)

@@ -1,0 +1,190 @@
+"""Leaders in the chat: `DANGKY <code>` subscribes to a unit's digests and alerts,
+`HUYDANGKY [<code>]` unsubscribes, and a tap on a digest's or alert's "Đã nhận" is recorded.
+
+These run before the survey engine (they are not survey answers), in the caller's
+transaction, while the user's conversation row is locked: concurrent events of one user are
+serialised, which is also what makes the wrong-code count exact.
+
+Only the compact words are commands (`DANGKY`, `HUYDANGKY`, in any case, with or without
+diacritics): "đăng ký" with a space is everyday Vietnamese ("đăng ký khai sinh") and may well be
+a citizen's comment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage import repositories as repo
+from storage.models import Conversation as ConversationRow
+from storage.models import LeaderMessage, Unit
+from survey_flow.matching import fold
+from survey_flow.texts import Texts
+
+log = logging.getLogger("sipas_bot.leaders")
+
+MAX_WRONG_CODES = 5
+WRONG_CODE_WINDOW = timedelta(hours=1)
+
+_REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
+_UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
+_DIGEST_ACK = re.compile(r"^dg:(\d{1,12}):ack$")
+_MESSAGE_ACK = re.compile(r"^al:(\d{1,15}):ack$")
+
+
+def digest_ack_payload(digest_id: int) -> str:
+    return f"dg:{digest_id}:ack"
+
+
+def message_ack_payload(message_id: int) -> str:
+    return f"al:{message_id}:ack"
+
+
+def leader_tag(user_id: str) -> str:
+    """The short pseudonym shown for a leader (the same one log lines use)."""
+    from bot.conversations import user_tag
+
+    return user_tag(user_id)
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: str  # register | unregister | ack_digest | ack_message
+    argument: str | None = None
+
+
+def parse_command(text: str) -> Command | None:
+    """The leader command in a text, or None when the text is something else."""
+    stripped = text.strip()
+    if match := _DIGEST_ACK.match(stripped):
+        return Command("ack_digest", match.group(1))
+    if match := _MESSAGE_ACK.match(stripped):
+        return Command("ack_message", match.group(1))
+    folded = fold(stripped)
+    if match := _REGISTER.match(folded):
+        return Command("register", match.group(1))
+    if match := _UNREGISTER.match(folded):
+        return Command("unregister", match.group(1))
+    return None
+
+
+def same_code(secret: str | None, given: str) -> bool:
+    """Whether a typed code is the unit's registration code (case and diacritics aside)."""
+    if not secret:
+        return False
+    return hmac.compare_digest(fold(secret).encode(), fold(given).encode())
+
+
+def _names(units: Sequence[Unit]) -> str:
+    return ", ".join(unit.name for unit in sorted(units, key=lambda u: u.code))
+
+
+class LeaderCommands:
+    """Answers leader commands; `handle` returns the reply bodies, or None for other texts."""
+
+    def __init__(self, texts: Mapping[str, Texts]) -> None:
+        self.texts = texts
+
+    def handle(
+        self, session: Session, row: ConversationRow, text: str, *, now: datetime
+    ) -> list[dict[str, Any]] | None:
+        command = parse_command(text)
+        if command is None:
+            return None
+        t = self.texts.get(row.language) or self.texts["vi"]
+        reply: str | None
+        if command.kind == "register":
+            reply = self._register(session, row.user_id, command.argument, t, now)
+        elif command.kind == "unregister":
+            reply = self._unregister(session, row.user_id, command.argument, t, now)
+        else:
+            reply = self._acknowledge(session, row.user_id, command, t, now)
+        return [] if reply is None else [{"text": reply, "buttons": []}]
+
+    def _register(
+        self, session: Session, user_id: str, code: str | None, t: Texts, now: datetime
+    ) -> str:
+        if code is None:
+            return t("leader_code_missing")
+        tag = leader_tag(user_id)
+        failures = repo.registration_failures_since(session, user_id, since=now - WRONG_CODE_WINDOW)
+        if failures >= MAX_WRONG_CODES:
+            # Refused without comparing: the answer must not tell a right code from a wrong one.
+            log.warning("event=leader_register outcome=rate_limited user=%s", tag)
+            return t("leader_rate_limited")
+        units = [
+            u
+            for u in repo.units_with_registration_code(session)
+            if same_code(u.registration_code, code)
+        ]
+        if not units:
+            repo.record_registration_failure(session, user_id, now=now)
+            log.warning(
+                "event=leader_register outcome=wrong_code user=%s failures=%d", tag, failures + 1
+            )
+            return t("leader_code_wrong")
+        leader = repo.get_or_create_leader(session, user_id, now=now)
+        added = [unit for unit in units if repo.subscribe(session, leader, unit, now=now)]
+        log.info(
+            "event=leader_register outcome=%s user=%s units=%s",
+            "subscribed" if added else "already",
+            tag,
+            ",".join(u.code for u in units),
+        )
+        if not added:
+            return t("leader_already_registered", units=_names(units))
+        return t("leader_registered", units=_names(added))
+
+    def _unregister(
+        self, session: Session, user_id: str, code: str | None, t: Texts, now: datetime
+    ) -> str:
+        leader = repo.find_leader(session, user_id)
+        if leader is None or not leader.subscriptions:
+            return t("leader_not_registered")
+        unit_ids: list[int] | None = None
+        if code is not None:
+            # The unit's public code works too: a leader leaving needs no secret.
+            unit_ids = [
+                s.unit_id
+                for s in leader.subscriptions
+                if same_code(s.unit.registration_code, code) or fold(s.unit.code) == fold(code)
+            ]
+            if not unit_ids:
+                return t("leader_unsubscribe_unknown")
+        dropped = repo.unsubscribe(session, leader, unit_ids, now=now)
+        log.info(
+            "event=leader_unregister user=%s units=%s",
+            leader_tag(user_id),
+            ",".join(u.code for u in dropped),
+        )
+        return t("leader_unsubscribed", units=_names(dropped))
+
+    def _acknowledge(
+        self, session: Session, user_id: str, command: Command, t: Texts, now: datetime
+    ) -> str | None:
+        assert command.argument is not None
+        message: LeaderMessage | None
+        if command.kind == "ack_digest":
+            message = repo.digest_message(session, int(command.argument), user_id)
+        else:
+            message = repo.leader_message(session, int(command.argument), user_id)
+        if message is None:
+            log.info("event=leader_ack outcome=unknown user=%s", leader_tag(user_id))
+            return None
+        first = message.acknowledged_at is None
+        if first:
+            message.acknowledged_at = now
+        log.info(
+            "event=leader_ack outcome=%s user=%s message=%d",
+            "recorded" if first else "again",
+            leader_tag(user_id),
+            message.id,
+        )
+        return t("leader_ack_thanks") if first else None

@@ -1,0 +1,183 @@
+"""Aggregate queries behind the SIPAS index: GROUP BY in the database, never answer rows in
+Python, so a report costs the same whether a period holds ten surveys or a million.
+
+Which responses count (`Scope`): completed and partial ones (the answers given count),
+repeat-flagged ones only when asked, and each by its `started_at`. A scope may hold several
+windows because units in different time zones see the same local dates at different instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from storage.models import Answer, Counter, SurveyResponse
+
+COUNTED_STATUSES = ("completed", "partial")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The responses of these units started in [start, end)."""
+
+    unit_ids: Sequence[int]
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Scope:
+    windows: Sequence[Window]
+    counter_id: int | None = None
+    include_repeats: bool = False
+
+
+@dataclass(frozen=True)
+class CriterionTally:
+    """Rated answers (1–5) of one criterion at one counter.
+
+    `item_id` is set only when the item names a factor but no criterion (the short form):
+    the item then stands as its factor's criterion.
+    """
+
+    counter_id: int
+    factor: int
+    criterion: int | None
+    item_id: str | None
+    valid: int
+    satisfied: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ResponseCounts:
+    """`completed` and `partial` are the responses the index counts (`by_counter`: their sum
+    per counter id); `repeats` are the repeat-flagged ones of the period, counted whether or
+    not the index includes them."""
+
+    completed: int = 0
+    partial: int = 0
+    repeats: int = 0
+    by_counter: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommentRow:
+    at: datetime
+    counter_code: str
+    text: str
+
+
+def _in_windows(windows: Sequence[Window]) -> ColumnElement[bool]:
+    parts = [
+        and_(
+            SurveyResponse.unit_id.in_(list(window.unit_ids)),
+            SurveyResponse.started_at >= window.start,
+            SurveyResponse.started_at < window.end,
+        )
+        for window in windows
+        if window.unit_ids
+    ]
+    if not parts:
+        return false()
+    return parts[0] if len(parts) == 1 else or_(*parts)
+
+
+def _response_filter(scope: Scope, *, repeats: bool | None = None) -> list[ColumnElement[bool]]:
+    conditions = [_in_windows(scope.windows), SurveyResponse.status.in_(COUNTED_STATUSES)]
+    if scope.counter_id is not None:
+        conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    include = scope.include_repeats if repeats is None else repeats
+    if not include:
+        conditions.append(SurveyResponse.is_repeat.is_(False))
+    return conditions
+
+
+def criterion_tallies_query(scope: Scope) -> Select[Any]:
+    """The statement behind `criterion_tallies` (kept apart so a benchmark can EXPLAIN it)."""
+    item_key = case((Answer.criterion.is_(None), Answer.item_id), else_=None)
+    return (
+        select(
+            SurveyResponse.counter_id,
+            Answer.factor,
+            Answer.criterion,
+            item_key,
+            func.count(),
+            func.sum(case((Answer.value >= 4, 1), else_=0)),
+            func.sum(Answer.value),
+        )
+        .join(SurveyResponse, SurveyResponse.id == Answer.response_id)
+        .where(
+            *_response_filter(scope),
+            Answer.factor.is_not(None),
+            Answer.value.between(1, 5),
+        )
+        .group_by(SurveyResponse.counter_id, Answer.factor, Answer.criterion, item_key)
+    )
+
+
+def criterion_tallies(session: Session, scope: Scope) -> list[CriterionTally]:
+    """Per counter and criterion: valid answers, answers 4–5, and the sum of values.
+
+    "Not applicable" (0), skipped items (NULL) and items outside the index (no factor) are
+    left out here, so they never reach a denominator.
+    """
+    return [
+        CriterionTally(
+            counter_id=int(counter_id),
+            factor=int(factor),
+            criterion=None if criterion is None else int(criterion),
+            item_id=item_id,
+            valid=int(valid),
+            satisfied=int(satisfied or 0),
+            total=int(total or 0),
+        )
+        for counter_id, factor, criterion, item_id, valid, satisfied, total in session.execute(
+            criterion_tallies_query(scope)
+        )
+    ]
+
+
+def response_counts(session: Session, scope: Scope) -> ResponseCounts:
+    """How many responses of the scope are completed, partial, and flagged as repeats."""
+    query = (
+        select(
+            SurveyResponse.counter_id,
+            SurveyResponse.status,
+            SurveyResponse.is_repeat,
+            func.count(),
+        )
+        .where(*_response_filter(scope, repeats=True))
+        .group_by(SurveyResponse.counter_id, SurveyResponse.status, SurveyResponse.is_repeat)
+    )
+    counts = {"completed": 0, "partial": 0, "repeats": 0}
+    by_counter: dict[int, int] = {}
+    for counter_id, status, is_repeat, count in session.execute(query):
+        if is_repeat:
+            counts["repeats"] += int(count)
+            if not scope.include_repeats:
+                continue
+        counts[status] += int(count)
+        by_counter[int(counter_id)] = by_counter.get(int(counter_id), 0) + int(count)
+    return ResponseCounts(**counts, by_counter=by_counter)
+
+
+def comments(session: Session, scope: Scope, *, limit: int | None = 20) -> list[CommentRow]:
+    """Free-text answers of the scope's responses, newest first."""
+    query: Any = (
+        select(Answer.answered_at, Counter.code, Answer.text)
+        .join(SurveyResponse, SurveyResponse.id == Answer.response_id)
+        .join(Counter, Counter.id == SurveyResponse.counter_id)
+        .where(*_response_filter(scope), Answer.text.is_not(None), Answer.text != "")
+        .order_by(Answer.answered_at.desc(), Answer.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        CommentRow(at=at, counter_code=code, text=text) for at, code, text in session.execute(query)
+    ]

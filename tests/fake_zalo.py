@@ -1,0 +1,235 @@
+"""A local fake of Zalo's OA API, for runs where the bot is a real process.
+
+A threaded HTTP server on 127.0.0.1 (a free port) that answers like Zalo:
+
+- `POST /v3.0/oa/message/cs` records the JSON body and answers Zalo's success shape, unless a
+  fault is due. Faults are scripted (`Fault(error=-32)`: HTTP 200 with that error code, as Zalo
+  reports failures; `Fault(status=502)`: that HTTP status; `delay=` seconds before answering)
+  and consumed in order, or drawn at random with `failure_rate` (seeded).
+- `POST /v4/oa/access_token` answers a fresh token pair, so a token refresh has somewhere to go.
+
+    with FakeZalo(faults=[Fault(status=502)]) as zalo:
+        ... point ZALO_API_BASE and ZALO_OAUTH_BASE at zalo.url ...
+        zalo.wait_for_delivered(3)
+        assert zalo.received[0]["recipient"]["user_id"] == "..."
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+MESSAGE_PATH = "/v3.0/oa/message/cs"
+TOKEN_PATH = "/v4/oa/access_token"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One answer other than success: a Zalo error code (with HTTP 200), or an HTTP status;
+    `delay` seconds pass before answering (a delay alone still answers success)."""
+
+    error: int | None = None
+    status: int | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the fake saw and answered it."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+    status: int
+    error: int | None  # Zalo's `error` field in the answer; None when the answer is not JSON
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == 200 and self.error == 0
+
+
+class FakeZalo:
+    def __init__(
+        self,
+        *,
+        faults: Iterable[Fault] = (),
+        failure_rate: float = 0.0,
+        failure: Fault = Fault(status=502),
+        seed: int | None = None,
+    ) -> None:
+        self._faults = list(faults)
+        self._failure_rate = failure_rate
+        self._failure = failure
+        self._random = random.Random(seed)
+        self._calls: list[Call] = []
+        self._changed = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._serial = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> FakeZalo:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, answer = fake._answer(self.path.split("?")[0], dict(self.headers), raw)
+                self._reply(status, answer)
+
+            def do_GET(self) -> None:
+                self._reply(404, {"error": 404, "message": "not faked"})
+
+            def _reply(self, status: int, answer: Any) -> None:
+                if isinstance(answer, bytes):
+                    data, kind = answer, "text/html"
+                else:
+                    data, kind = json.dumps(answer).encode("utf-8"), "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the test reads `calls`, not a log
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-zalo", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeZalo:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # --- what was received ----------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._changed:
+            return list(self._calls)
+
+    @property
+    def received(self) -> list[Any]:
+        """Every message body sent to the message endpoint, failed attempts included."""
+        return [call.body for call in self.calls if call.path == MESSAGE_PATH]
+
+    @property
+    def delivered(self) -> list[Any]:
+        """The message bodies answered with success, in the order they arrived."""
+        return [call.body for call in self.calls if call.path == MESSAGE_PATH and call.succeeded]
+
+    def add_faults(self, *faults: Fault) -> None:
+        with self._changed:
+            self._faults.extend(faults)
+
+    def wait_until(
+        self, condition: Callable[[FakeZalo], bool], *, timeout: float = 10.0, what: str = ""
+    ) -> None:
+        """Block until `condition(self)` holds after some request, or fail after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"fake Zalo: timed out after {timeout} s waiting for {what or condition}; "
+                        f"{len(self._calls)} request(s) received"
+                    )
+                self._changed.wait(left)
+
+    def wait_for_delivered(self, count: int, *, timeout: float = 10.0) -> list[Any]:
+        """Wait until at least `count` messages were delivered; returns the delivered bodies."""
+        self.wait_until(
+            lambda fake: len(fake.delivered) >= count,
+            timeout=timeout,
+            what=f"{count} delivered message(s)",
+        )
+        return self.delivered
+
+    # --- answering ------------------------------------------------------------------------
+
+    def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        fault = self._next_fault() if path == MESSAGE_PATH else None
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        status, answer = self._respond(path, body, fault)
+        error = answer.get("error") if isinstance(answer, dict) else None
+        with self._changed:
+            self._calls.append(Call(path, headers, body, status, error))
+            self._changed.notify_all()
+        return status, answer
+
+    def _next_fault(self) -> Fault | None:
+        with self._changed:
+            if self._faults:
+                return self._faults.pop(0)
+        if self._failure_rate and self._random.random() < self._failure_rate:
+            return self._failure
+        return None
+
+    def _respond(self, path: str, body: Any, fault: Fault | None) -> tuple[int, Any]:
+        with self._changed:
+            self._serial += 1
+            serial = self._serial
+        if path == TOKEN_PATH:
+            return 200, {
+                "access_token": f"fake-access-{serial}",
+                "refresh_token": f"fake-refresh-{serial}",
+                "expires_in": "90000",
+            }
+        if path != MESSAGE_PATH:
+            return 404, {"error": 404, "message": "not faked"}
+        if fault is not None and fault.status is not None:
+            return fault.status, f"<html>{fault.status}</html>".encode()
+        if fault is not None and fault.error is not None:
+            return 200, {"error": fault.error, "message": f"fake error {fault.error}"}
+        user_id = body.get("recipient", {}).get("user_id") if isinstance(body, dict) else None
+        return 200, {
+            "data": {
+                "message_id": f"fake-msg-{serial}",
+                "user_id": user_id,
+                "sent_time": str(int(time.time() * 1000)),
+            },
+            "error": 0,
+            "message": "Success",
+        }

@@ -1,0 +1,284 @@
+"""The outbox sender against Zalo's message endpoint faked with `responses`: the requests that
+reach Zalo, per-user order, retries with backoff, dead letters and leases."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import responses
+
+from bot.runtime import Runtime
+from bot.sender import OutboxSender
+from storage import repositories as repo
+from storage.models import OutboxMessage
+from tests.conftest import (
+    API_BASE,
+    FakeClock,
+    follow_event,
+    sent_bodies,
+    text_event,
+    zalo_success,
+)
+
+SEND_URL = f"{API_BASE}/v3.0/oa/message/cs"
+USER = "246845883529197922"
+Post = Callable[..., Any]
+
+
+@pytest.fixture
+def sender(runtime: Runtime) -> Iterator[OutboxSender]:
+    """The sender as `serve` and `worker` start it: after `_prepare_to_run` has checked (and
+    so stored) the token pair from the settings."""
+    if runtime.tokens is not None:
+        assert runtime.tokens.status().stored
+    outbox_sender = runtime.sender()
+    yield outbox_sender
+    outbox_sender.close()
+
+
+def outbox(runtime: Runtime, user_id: str | None = None) -> list[OutboxMessage]:
+    with runtime.session_factory() as session:
+        query = session.query(OutboxMessage).order_by(OutboxMessage.id)
+        if user_id is not None:
+            query = query.filter(OutboxMessage.user_id == user_id)
+        return list(query)
+
+
+def queued_texts(runtime: Runtime, user_id: str) -> list[str]:
+    return [message.body["text"] for message in outbox(runtime, user_id)]
+
+
+class RecordingZalo:
+    """A `responses` callback: fails on demand per user, records what was delivered."""
+
+    def __init__(self, failures: dict[str, list[int]]) -> None:
+        self.failures = failures  # user id -> HTTP statuses to answer first, in order
+        self.delivered: list[tuple[str, str]] = []  # (user id, text), in delivery order
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        user = body["recipient"]["user_id"]
+        with self._lock:
+            pending = self.failures.get(user)
+            if pending:
+                self.failed += 1
+                return pending.pop(0), {}, "<html>Bad Gateway</html>"
+            self.delivered.append((user, body["message"]["text"]))
+        return 200, {"Content-Type": "application/json"}, json.dumps(zalo_success(user_id=user))
+
+    def texts_for(self, user_id: str) -> list[str]:
+        return [text for user, text in self.delivered if user == user_id]
+
+
+# --- what reaches Zalo ---------------------------------------------------------------------
+
+
+def test_a_question_reaches_zalo_as_a_consultation_message_with_its_buttons(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success("zalo-msg-1"))
+    signed_post(text_event("#HVT01"))
+    intro_row, question_row = outbox(runtime)
+
+    assert sender.drain() == 2
+
+    assert [call.request.url for call in zalo_api.calls] == [SEND_URL, SEND_URL]
+    assert {call.request.headers["access_token"] for call in zalo_api.calls} == {"access-token-1"}
+    intro, question = sent_bodies(zalo_api)
+    assert intro == {"recipient": {"user_id": USER}, "message": {"text": intro_row.body["text"]}}
+    assert question["recipient"] == {"user_id": USER}
+    assert question["message"]["text"] == question_row.body["text"]
+    assert question["message"]["text"].startswith("Câu 1/6")
+    attachment = question["message"]["attachment"]
+    assert attachment["type"] == "template"
+    assert attachment["payload"]["buttons"] == [
+        {"title": button["title"], "type": "oa.query.hide", "payload": button["payload"]}
+        for button in question_row.body["buttons"]
+    ]
+    assert len(attachment["payload"]["buttons"]) == 5
+    assert [(m.status, m.attempts, m.zalo_message_id) for m in outbox(runtime)] == [
+        ("sent", 1, "zalo-msg-1"),
+        ("sent", 1, "zalo-msg-1"),
+    ]
+
+
+def test_each_users_messages_reach_zalo_in_the_order_they_were_queued(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
+    users = ["9000000000000000001", "9000000000000000002", "9000000000000000003"]
+    for text in ["#HVT01", "5", "4"]:  # interleaved: the outbox ids of the users alternate
+        for user in users:
+            signed_post(text_event(text, user_id=user))
+
+    assert sender.drain() == 12
+
+    sent = sent_bodies(zalo_api)
+    assert len(sent) == 12
+    for user in users:
+        sent_to_user = [b["message"]["text"] for b in sent if b["recipient"]["user_id"] == user]
+        assert sent_to_user == queued_texts(runtime, user)
+        assert [t.split("\n")[0] for t in sent_to_user[1:]] == ["Câu 1/6", "Câu 2/6", "Câu 3/6"]
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_a_rate_limit_error_is_retried_after_backoff_and_delivered_once(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json={"error": -32, "message": "rate limit"})
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
+    signed_post(follow_event())
+
+    assert sender.run_once() == 1
+    (waiting,) = outbox(runtime)
+    assert (waiting.status, waiting.attempts) == ("pending", 1)
+    assert "-32" in (waiting.last_error or "")
+    assert waiting.next_attempt_at > clock()
+
+    assert sender.run_once() == 0  # not before the backoff has passed
+    assert len(zalo_api.calls) == 1
+
+    clock.advance(seconds=61)
+    sender.drain()
+    (sent,) = outbox(runtime)
+    assert (sent.status, sent.attempts) == ("sent", 2)
+    assert len(zalo_api.calls) == 2
+
+
+def test_a_server_error_is_retried_only_once_its_backoff_has_passed(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, status=502, body="Bad Gateway")
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
+    signed_post(follow_event())
+
+    assert sender.run_once() == 1
+    (waiting,) = outbox(runtime)
+    assert waiting.status == "pending"
+    clock.advance(seconds=0.5)  # the first backoff is 1–2 s (base 2 s, jitter 50–100 %)
+    assert sender.run_once() == 0
+    clock.advance(seconds=1.6)
+    assert sender.run_once() == 1
+    (sent,) = outbox(runtime)
+    assert (sent.status, sent.attempts) == ("sent", 2)
+    assert len(zalo_api.calls) == 2
+
+
+def test_a_502_storm_delays_only_that_user_and_keeps_their_order(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    stormy, calm = "9100000000000000001", "9100000000000000002"
+    zalo = RecordingZalo({stormy: [502, 502, 502, 502]})
+    zalo_api.add_callback(responses.POST, SEND_URL, callback=zalo)
+    signed_post(text_event("#HVT01", user_id=stormy))
+    signed_post(text_event("#HVT01", user_id=calm))
+    signed_post(text_event("5", user_id=stormy))
+
+    for _ in range(20):
+        sender.run_once()
+        if len(zalo.delivered) == 5:
+            break
+        clock.advance(seconds=20)  # beyond the longest backoff this storm reaches
+
+    assert zalo.failed == 4
+    assert zalo.texts_for(stormy) == queued_texts(runtime, stormy)
+    assert zalo.texts_for(calm) == queued_texts(runtime, calm)
+    users_in_delivery_order = [user for user, _ in zalo.delivered]
+    assert users_in_delivery_order[:2] == [calm, calm]  # nobody waited for the stormy user
+    assert {m.status for m in outbox(runtime)} == {"sent"}
+
+
+def test_outside_the_interaction_window_a_message_is_dead_at_once(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json={"error": -230, "message": "User not interact"})
+    signed_post(follow_event())
+
+    assert sender.run_once() == 1
+    (dead,) = outbox(runtime)
+    assert (dead.status, dead.attempts) == ("dead", 1)
+    assert "-230" in (dead.last_error or "")
+
+    clock.advance(hours=1)
+    assert sender.drain() == 0
+    assert len(zalo_api.calls) == 1
+
+
+@pytest.mark.parametrize(("age_hours", "status"), [(23, "pending"), (25, "dead")])
+def test_a_transient_failure_kills_only_messages_older_than_the_max_age(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+    age_hours: int,
+    status: str,
+) -> None:
+    assert runtime.settings.outbox_max_age_hours == 24
+    zalo_api.add(responses.POST, SEND_URL, status=502, body="Bad Gateway")
+    signed_post(follow_event())
+    clock.advance(hours=age_hours)
+
+    assert sender.run_once() == 1
+    (message,) = outbox(runtime)
+    assert (message.status, message.attempts) == (status, 1)
+
+
+# --- leases --------------------------------------------------------------------------------
+
+
+def test_a_message_claimed_by_a_sender_that_died_is_sent_once_the_lease_lapses(
+    signed_post: Post,
+    runtime: Runtime,
+    sender: OutboxSender,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
+    signed_post(follow_event())
+    claimed_at = clock()
+    with runtime.session_factory.begin() as session:  # a sender that claims, then dies
+        claimed = repo.claim_due_messages(
+            session, now=claimed_at, lease_until=claimed_at + sender.lease, limit=10
+        )
+    assert len(claimed) == 1
+
+    clock.advance(seconds=59)
+    assert sender.run_once() == 0
+    assert len(zalo_api.calls) == 0
+
+    clock.advance(seconds=2)  # 61 s after the claim
+    assert sender.run_once() == 1
+    (message,) = outbox(runtime)
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert len(zalo_api.calls) == 1

@@ -1,0 +1,329 @@
+"""The units file and `sipas-bot units import`: all or nothing, errors that name the line,
+and a re-import that changes only what changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from flask import Flask
+from sqlalchemy import func, select
+
+from bot import create_app, runtime_of
+from bot.cli import cli
+from bot.config import ConfigError
+from bot.runtime import Runtime
+from bot.units import read_units_file
+from storage import migrate
+from storage.models import Counter, Unit
+from survey_flow.sourcefile import FileProblems
+from tests.conftest import EXAMPLE_UNITS, FakeClock, make_settings
+from tests.test_cli import run_cli
+
+VALID = """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT01
+        name: Quầy 1 – Tư pháp, hộ tịch
+      - code: HVT02
+        name: Quầy 2 – Địa chính, xây dựng
+"""
+
+# Each malformed file has a valid unit first, so "nothing imported" means all or nothing,
+# and marks the line the error must name with `# <-`.
+MALFORMED = {
+    "yaml syntax error": """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT01
+        name: Quầy 1: Tư pháp: hộ tịch  # <-
+""",
+    "missing counter name": """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT01
+        name: Quầy 1
+  - code: LQD
+    name: UBND phường Lê Quý Đôn
+    counters:
+      - code: LQD01
+        name: Quầy 1
+      - code: LQD02  # <-
+      - code: LQD03
+        name: Quầy 3
+""",
+    "duplicate counter code": """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT01
+        name: Quầy 1
+  - code: LQD
+    name: UBND phường Lê Quý Đôn
+    counters:
+      - code: hvt01  # <-
+        name: Quầy 1
+""",
+    "bad code characters": """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT01
+        name: Quầy 1
+      - code: HVT 02/B  # <-
+        name: Quầy 2
+""",
+    "units not a list": """\
+units:  # <-
+  code: HVT
+  name: UBND phường Hoàng Văn Thụ
+""",
+}
+
+
+def marked_line(text: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if "# <-" in line)
+
+
+def write(tmp_path: Path, text: str, name: str = "units.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    return path
+
+
+@pytest.fixture
+def empty_app(database_url: str, clock: FakeClock) -> Iterator[Flask]:
+    """An app on a migrated database with no units yet."""
+    app = create_app(make_settings(database_url), clock=clock)
+    migrate.upgrade(runtime_of(app).engine)
+    yield app
+    runtime_of(app).engine.dispose()
+
+
+def import_units(app: Flask, path: Path) -> Result:
+    return app.test_cli_runner().invoke(cli, ["units", "import", str(path)])
+
+
+def counts(runtime: Runtime) -> tuple[int, int]:
+    with runtime.session_factory() as session:
+        units = session.scalar(select(func.count()).select_from(Unit)) or 0
+        counters = session.scalar(select(func.count()).select_from(Counter)) or 0
+    return units, counters
+
+
+def snapshot(runtime: Runtime) -> dict[str, tuple[str, object, object]]:
+    """Every unit and counter by code: name, created_at, updated_at."""
+    with runtime.session_factory() as session:
+        rows: dict[str, tuple[str, object, object]] = {}
+        for model in (Unit, Counter):
+            for row in session.scalars(select(model)):
+                rows[row.code] = (row.name, row.created_at, row.updated_at)
+    return rows
+
+
+# --- reading the file ---------------------------------------------------------------------------
+
+
+def test_the_example_file_reads_as_one_unit_with_three_counters() -> None:
+    (unit,) = read_units_file(EXAMPLE_UNITS)
+    assert unit.code == "HVT"
+    assert unit.name == "UBND phường Hoàng Văn Thụ"
+    assert [c.code for c in unit.counters] == ["HVT01", "HVT02", "HVT03"]
+    assert unit.counters[0].name == "Quầy 1 – Tư pháp, hộ tịch"
+
+
+def test_codes_are_read_in_upper_case(tmp_path: Path) -> None:
+    (unit,) = read_units_file(write(tmp_path, VALID.replace("HVT01", "hvt01")))
+    assert unit.counters[0].code == "HVT01"
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_file_names_the_line_of_the_problem(tmp_path: Path, case: str) -> None:
+    text = MALFORMED[case]
+    path = write(tmp_path, text)
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(path)
+    assert [p.line for p in caught.value.problems] == [marked_line(text)]
+    assert str(caught.value.problems[0]).startswith(f"{path}:{marked_line(text)}: ")
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    text = """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    counters:
+      - code: HVT 01
+        name: Quầy 1
+      - code: HVT02
+      - code: HVT03
+        name: Quầy 3
+"""
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(write(tmp_path, text))
+    assert [p.line for p in caught.value.problems] == [5, 7]
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "units.yaml"
+    path.write_bytes(VALID.encode("cp1258", errors="replace"))
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(path)
+    assert "UTF-8" in str(caught.value)
+
+
+def test_units_not_a_list_names_the_line_of_units_after_comments(tmp_path: Path) -> None:
+    text = "# Units of the ward\n# edited by hand\n" + MALFORMED["units not a list"]
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(write(tmp_path, text))
+    assert [p.line for p in caught.value.problems] == [marked_line(text)]
+
+
+def test_a_numeric_looking_code_keeps_the_digits_written(tmp_path: Path) -> None:
+    text = VALID.replace("code: HVT02", "code: 0012")
+    try:
+        (unit,) = read_units_file(write(tmp_path, text))
+    except FileProblems:
+        return  # refusing the code (ask for quotes) is a fix as good as keeping it
+    assert unit.counters[1].code == "0012"
+
+
+# --- sipas-bot units import ---------------------------------------------------------------------
+
+
+def test_importing_the_example_creates_one_unit_and_three_counters(
+    empty_app: Flask, clock: FakeClock
+) -> None:
+    result = import_units(empty_app, EXAMPLE_UNITS)
+    assert result.exit_code == 0, result.output
+    assert "1 unit(s), 3 counter(s); 4 change(s)" in result.stdout
+    runtime = runtime_of(empty_app)
+    assert counts(runtime) == (1, 3)
+    rows = snapshot(runtime)
+    assert rows["HVT"] == ("UBND phường Hoàng Văn Thụ", clock.now, clock.now)
+    assert rows["HVT03"][0] == "Quầy 3 – Lao động, thương binh và xã hội"
+
+
+def test_importing_the_same_file_again_changes_nothing(empty_app: Flask, clock: FakeClock) -> None:
+    assert import_units(empty_app, EXAMPLE_UNITS).exit_code == 0
+    before = snapshot(runtime_of(empty_app))
+    clock.advance(hours=1)
+    result = import_units(empty_app, EXAMPLE_UNITS)
+    assert result.exit_code == 0, result.output
+    assert "no change(s)" in result.stdout
+    assert "updated" not in result.stdout
+    assert snapshot(runtime_of(empty_app)) == before
+
+
+def test_a_changed_name_updates_only_that_counter(
+    empty_app: Flask, clock: FakeClock, tmp_path: Path
+) -> None:
+    first = clock.now
+    assert import_units(empty_app, write(tmp_path, VALID)).exit_code == 0
+    later = clock.advance(hours=2)
+    renamed = VALID.replace("Quầy 2 – Địa chính, xây dựng", "Quầy 2 – Đất đai")
+    result = import_units(empty_app, write(tmp_path, renamed))
+    assert result.exit_code == 0, result.output
+    assert "counter HVT02: updated" in result.stdout
+    assert "1 change(s)" in result.stdout
+    rows = snapshot(runtime_of(empty_app))
+    assert rows["HVT02"] == ("Quầy 2 – Đất đai", first, later)
+    assert rows["HVT01"][2] == first
+    assert rows["HVT"][2] == first
+
+
+def test_a_counter_left_out_of_the_file_is_kept(empty_app: Flask, tmp_path: Path) -> None:
+    assert import_units(empty_app, EXAMPLE_UNITS).exit_code == 0
+    assert import_units(empty_app, write(tmp_path, VALID)).exit_code == 0
+    assert counts(runtime_of(empty_app)) == (1, 3)
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_file_imports_nothing(empty_app: Flask, tmp_path: Path, case: str) -> None:
+    path = write(tmp_path, MALFORMED[case])
+    result = import_units(empty_app, path)
+    assert isinstance(result.exception, FileProblems), result.output
+    assert f"{path}:{marked_line(MALFORMED[case])}:" in str(result.exception)
+    assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+def test_a_malformed_file_leaves_existing_units_untouched(
+    empty_app: Flask, clock: FakeClock, tmp_path: Path
+) -> None:
+    assert import_units(empty_app, EXAMPLE_UNITS).exit_code == 0
+    before = snapshot(runtime_of(empty_app))
+    clock.advance(hours=1)
+    broken = VALID.replace("Quầy 1 – Tư pháp, hộ tịch", "Quầy 1 mới") + "      - code: HVT09\n"
+    result = import_units(empty_app, write(tmp_path, broken))
+    assert isinstance(result.exception, FileProblems)
+    assert snapshot(runtime_of(empty_app)) == before
+
+
+def test_an_unknown_questionnaire_imports_nothing(empty_app: Flask, tmp_path: Path) -> None:
+    text = VALID.replace(
+        "      - code: HVT02\n", "      - code: HVT02\n        questionnaire: no-such-form\n"
+    )
+    result = import_units(empty_app, write(tmp_path, text))
+    assert isinstance(result.exception, ConfigError)
+    assert "no-such-form" in str(result.exception)
+    assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+# --- through the console script: exit status 2, no traceback, nothing imported -----------------
+
+
+@pytest.mark.parametrize("case", ["missing counter name", "yaml syntax error"])
+def test_the_console_script_reports_a_malformed_file_with_its_line(
+    empty_app: Flask, database_url: str, tmp_path: Path, case: str
+) -> None:
+    path = write(tmp_path, MALFORMED[case])
+    result = run_cli("units", "import", str(path), env={"DATABASE_URL": database_url})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"sipas-bot: error: {path}:{marked_line(MALFORMED[case])}: ")
+    assert lines[-1] == "sipas-bot: nothing was changed"
+    assert result.stdout == ""
+    assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+def test_the_console_script_refuses_an_unknown_questionnaire(
+    empty_app: Flask, database_url: str, tmp_path: Path
+) -> None:
+    text = VALID.replace(
+        "    name: UBND phường Hoàng Văn Thụ\n",
+        "    name: UBND phường Hoàng Văn Thụ\n    questionnaire: no-such-form\n",
+    )
+    result = run_cli(
+        "units", "import", str(write(tmp_path, text)), env={"DATABASE_URL": database_url}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("sipas-bot: error:")
+    assert "no-such-form" in result.stderr
+    assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+def test_the_console_script_imports_and_lists_the_example(
+    empty_app: Flask, database_url: str
+) -> None:
+    env = {"DATABASE_URL": database_url, "PUBLIC_BASE_URL": "https://sipas.example.vn"}
+    imported = run_cli("units", "import", str(EXAMPLE_UNITS), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert counts(runtime_of(empty_app)) == (1, 3)
+    listed = run_cli("units", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "HVT  UBND phường Hoàng Văn Thụ" in listed.stdout
+    assert "#HVT02  Quầy 2 – Địa chính, xây dựng  https://sipas.example.vn/q/HVT02" in (
+        listed.stdout
+    )
