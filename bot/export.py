@@ -4,7 +4,7 @@ matter."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import groupby
@@ -40,9 +40,17 @@ def item_columns(session: Session, flows: FlowRegistry) -> list[str]:
     return columns
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """A citizen's text as a spreadsheet shows it, never as a formula it would run."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _cell(value: int | None, text: str | None) -> str:
     if text is not None:
-        return text
+        return safe_text(text)
     if value == NOT_APPLICABLE:
         return "NA"
     return "" if value is None else str(value)
@@ -50,7 +58,7 @@ def _cell(value: int | None, text: str | None) -> str:
 
 def _typed_cell(value: int | None, text: str | None) -> int | str | None:
     if text is not None:
-        return text
+        return safe_text(text)
     if value == NOT_APPLICABLE:
         return "NA"
     return value
@@ -106,26 +114,24 @@ def export_rows(
 ) -> Iterator[list[str]]:
     """The header, then one list of cells (text) per survey."""
     where = where or ExportFilter(unit_code=unit_code)
-    columns = item_columns(session, flows)
-    yield FIXED_COLUMNS + columns
-    for first, answers in _surveys(session, where):
-        yield [
-            first.token,
-            first.unit_code,
-            first.counter_code,
-            f"{first.questionnaire_id}@{first.questionnaire_version}",
-            first.status,
-            "yes" if first.is_repeat else "no",
-            _iso(first.started_at, zone),
-            _iso(first.completed_at, zone),
-            *(_cell(*answers.get(column, (None, None))) for column in columns),
-        ]
+    yield from _table(session, flows, where, cell=_cell, moment=lambda m: _iso(m, zone))
 
 
 def export_records(
     session: Session, flows: FlowRegistry, *, zone: tzinfo, where: ExportFilter
 ) -> Iterator[list[Any]]:
     """Like `export_rows`, with typed cells: numbers as numbers, times as local datetimes."""
+    yield from _table(session, flows, where, cell=_typed_cell, moment=lambda m: _local(m, zone))
+
+
+def _table(
+    session: Session,
+    flows: FlowRegistry,
+    where: ExportFilter,
+    *,
+    cell: Callable[[int | None, str | None], Any],
+    moment: Callable[[datetime | None], Any],
+) -> Iterator[list[Any]]:
     columns = item_columns(session, flows)
     yield FIXED_COLUMNS + columns
     for first, answers in _surveys(session, where):
@@ -136,9 +142,9 @@ def export_records(
             f"{first.questionnaire_id}@{first.questionnaire_version}",
             first.status,
             "yes" if first.is_repeat else "no",
-            _local(first.started_at, zone),
-            _local(first.completed_at, zone),
-            *(_typed_cell(*answers.get(column, (None, None))) for column in columns),
+            moment(first.started_at),
+            moment(first.completed_at),
+            *(cell(*answers.get(column, (None, None))) for column in columns),
         ]
 
 

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.orm import Session
 
 from bot.config import ConfigError
+from bot.export import safe_text
 from storage import repositories as repo
 from storage import stats
 from storage.models import Counter, Unit
@@ -1151,7 +1152,9 @@ def write_xlsx(report: Report, path: Path) -> None:
         [18, 12, 100],
     )
     for comment in report.comments:
-        comments.append([comment.at.replace(tzinfo=None), comment.counter_code, comment.text])
+        comments.append(
+            [comment.at.replace(tzinfo=None), comment.counter_code, safe_text(comment.text)]
+        )
         _format_row(comments, {1: "dd/mm/yyyy hh:mm"})
         comments.cell(row=comments.max_row, column=3).alignment = Alignment(wrap_text=True)
 

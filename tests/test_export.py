@@ -224,3 +224,11 @@ def test_an_out_path_that_cannot_be_created_is_reported_in_one_line(
         "export", "--out", str(blocker / "out.csv"), env={"DATABASE_URL": settings.database_url}
     )
     assert_one_error_line(result, "out.csv")
+
+
+def test_a_comment_that_looks_like_a_formula_is_exported_as_text() -> None:
+    from bot.export import safe_text
+
+    assert safe_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    assert safe_text("+84 912") == "'+84 912"
+    assert safe_text("Nhân viên nhiệt tình") == "Nhân viên nhiệt tình"
