@@ -138,5 +138,7 @@ def _name(node: LineDict, what: str, problems: list[Problem], source: str) -> st
 
 
 def _optional(node: LineDict, key: str) -> Any:
-    value = node.get(key)
-    return str(value).strip() if value is not None else None
+    """A text setting as written (`004821` stays 004821, though YAML reads a number)."""
+    if node.get(key) is None:
+        return None
+    return node.scalar_text.get(key, str(node[key])).strip()

@@ -45,6 +45,10 @@ ENV_PREFIXES = (
     "OUTBOX_",
     "LOG_LEVEL",
     "FLASK_",
+    "REPORT_",
+    "DIGEST_",
+    "ALERT_",
+    "SMTP_",
 )
 
 

@@ -327,3 +327,13 @@ def test_the_console_script_imports_and_lists_the_example(
     assert "#HVT02  Quầy 2 – Địa chính, xây dựng  https://sipas.example.vn/q/HVT02" in (
         listed.stdout
     )
+
+
+def test_a_digits_only_registration_code_keeps_its_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "units.yaml"
+    path.write_text(
+        "units:\n  - code: HVT\n    name: Phường\n    registration_code: 004821\n"
+        "    counters:\n      - code: HVT01\n        name: Quầy 1\n",
+        "utf-8",
+    )
+    assert read_units_file(path)[0].registration_code == "004821"
