@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install dev clean
+.PHONY: run test lint install dev clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (issue 6; docs/benchmarks.md): about 15 min, BENCH_QUICK=1 for a 1-2 min smoke run.
+# Needs PostgreSQL on 127.0.0.1:5432 (BENCH_PG_URL) and, preferably, wrk (apt-get install wrk).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.run_all

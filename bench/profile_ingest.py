@@ -1,0 +1,324 @@
+"""Where the webhook's time goes.
+
+    python -m bench.profile_ingest inprocess [--backend postgresql] [--events 3000]
+    python -m bench.profile_ingest pyspy [--backend postgresql] [--seconds 20]
+
+`inprocess`: the app built in this process (sandbox mode), the ingest mix posted through
+Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under
+pyinstrument (a call tree). No HTTP server: this is the application's own cost.
+
+`pyspy`: the production web set-up (`sipas-bot serve --workers 2 --no-background`) under
+wrk load, with `py-spy record --gil` on one gunicorn worker (samples of the thread holding
+the GIL only, i.e. Python running on a CPU; waits for PostgreSQL are left out);
+the samples are summed by function (self and total) and by area (signature, JSON, Flask,
+SQLAlchemy, the database driver, logging, the survey engine...).
+
+Both need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    APP_ID,
+    OA_SECRET,
+    RESULTS,
+    BenchDatabase,
+    Processes,
+    log,
+    machine_info,
+    postgres_available,
+    process_tree,
+    spread,
+    write_result,
+)
+from bench.events import Signed, ingest_mix, write_wrk_file
+
+AREAS = [
+    ("signature check", ("zalo_client/signature",)),
+    ("survey engine (survey_flow)", ("survey_flow/",)),
+    ("conversations (bot/conversations, leaders)", ("bot/conversations", "bot/leaders")),
+    ("flows registry", ("bot/flows",)),
+    ("repositories (query building)", ("storage/repositories",)),
+    ("logging", ("logging/",)),
+    ("psycopg (driver)", ("psycopg",)),
+    ("sqlite3 (driver)", ("sqlite3",)),
+    ("SQLAlchemy ORM", ("sqlalchemy/orm",)),
+    ("SQLAlchemy core/engine/sql", ("sqlalchemy/",)),
+    ("json", ("json/",)),
+    ("Flask/Werkzeug", ("flask/", "werkzeug/")),
+    ("gunicorn", ("gunicorn/",)),
+]
+
+
+PRODUCT_DIRS = ("(bot/", "(storage/", "(survey_flow/", "(zalo_client/")
+
+
+def area_of(frame: str) -> str | None:
+    for name, needles in AREAS:
+        if any(n in frame for n in needles):
+            return name
+    return None
+
+
+# --- in-process -----------------------------------------------------------------------------
+
+
+def _post_all(client: Any, events: Sequence[Signed], header: str) -> None:
+    for event in events:
+        response = client.post(
+            "/zalo/webhook",
+            data=event.body,
+            headers={header: event.signature},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.data
+
+
+def _inprocess_pass(
+    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: bool
+) -> dict[str, Any]:
+    """One pass on a fresh database: CPU and wall time per event, and the SQL statements
+    sent (counted, not timed); with `profile`, under pyinstrument."""
+    from sqlalchemy import event as sa_event
+
+    from bot import create_app, runtime_of
+    from bot.config import Settings
+    from zalo_client import SIGNATURE_HEADER
+
+    statements: Counter[str] = Counter()
+    counting = False
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if counting:
+            statements[" ".join(statement.split())[:110]] += 1
+
+    with BenchDatabase(backend) as database:
+        settings = Settings(
+            zalo_app_id=APP_ID,
+            zalo_oa_secret_key=OA_SECRET,
+            zalo_sandbox=True,
+            database_url=database.url,
+        )
+        app = create_app(settings)
+        engine = runtime_of(app).engine
+        sa_event.listen(engine, "before_cursor_execute", count)
+        client = app.test_client()
+        _post_all(
+            client,
+            ingest_mix(200, 50, seed=99, id_base=8_000_000_000_000_000_000),
+            SIGNATURE_HEADER,
+        )
+        profiler: Any = None
+        if profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+        counting = True
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        _post_all(client, events, SIGNATURE_HEADER)
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+        counting = False
+        if profiler is not None:
+            profiler.stop()
+            (out_dir / f"pyinstrument-{backend}.txt").write_text(
+                profiler.output_text(unicode=True, color=False, show_all=False), "utf-8"
+            )
+            (out_dir / f"pyinstrument-{backend}.html").write_text(profiler.output_html(), "utf-8")
+        engine.dispose()
+    n = len(events)
+    return {
+        "cpu_ms_per_event": round((cpu1 - cpu0) / n * 1000, 3),
+        "wall_ms_per_event": round((wall1 - wall0) / n * 1000, 3),
+        "statements_per_event": round(sum(statements.values()) / n, 2),
+        "statements": [(sql, round(c / n, 3)) for sql, c in statements.most_common(40)],
+    }
+
+
+def inprocess(
+    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: bool
+) -> dict[str, Any]:
+    import logging
+
+    # As in production: one INFO line per event, here to a file.
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        filename=str(out_dir / "inprocess.log"),
+    )
+    events = ingest_mix(n_events, users)
+    runs = [_inprocess_pass(backend, events, out_dir, profile=False) for _ in range(passes)]
+    result: dict[str, Any] = {
+        "backend": backend,
+        "events": len(events),
+        "cpu_ms_per_event": spread([r["cpu_ms_per_event"] for r in runs]),
+        "wall_ms_per_event": spread([r["wall_ms_per_event"] for r in runs]),
+        "statements_per_event": runs[0]["statements_per_event"],
+        "statements": runs[0]["statements"],
+    }
+    log(
+        f"in-process {backend}: CPU {result['cpu_ms_per_event']} ms/event, "
+        f"wall {result['wall_ms_per_event']} ms/event, "
+        f"{result['statements_per_event']} statements/event (+ COMMIT)"
+    )
+    if profile:
+        _inprocess_pass(backend, events, out_dir, profile=True)
+    return result
+
+
+# --- py-spy on a gunicorn worker ------------------------------------------------------------
+
+
+def pyspy(backend: str, seconds: int, out_dir: Path) -> dict[str, Any]:
+    from bench.ingest import Config, start_server, warm_up
+
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    # few users, so that the sampled seconds see the whole mix (starts, answers, junk...)
+    config = Config(events=40000, users=300, connections=32, max_seconds=seconds + 60)
+    events = ingest_mix(config.events, config.users)
+    events_file = out_dir / "events-pyspy.txt"
+    write_wrk_file(events, events_file, threads=1)
+    raw_path = out_dir / f"pyspy-{backend}.txt"
+    svg_path = out_dir / f"pyspy-{backend}.svg"
+    with Processes() as procs, BenchDatabase(backend, on_exit=procs.stop_all) as database:
+        server, port, _log = start_server(procs, backend, database.url, config, out_dir)
+        warm_up(port, ingest_mix(300, 100, seed=99, id_base=8_000_000_000_000_000_000))
+        workers = [p for p in process_tree(server.pid) if p != server.pid]
+        wrk = procs.spawn(
+            "wrk",
+            [
+                shutil.which("wrk") or "wrk",
+                "-t1",
+                f"-c{config.connections}",
+                f"-d{seconds + 15}s",
+                "-s",
+                str(Path(__file__).parent / "wrk_events.lua"),
+                f"http://127.0.0.1:{port}",
+            ],
+            env={"BENCH_EVENTS": str(events_file), "PATH": "/usr/bin:/bin"},
+            log_path=out_dir / "wrk-pyspy.out",
+        )
+        time.sleep(2)
+        for fmt, path in (("raw", raw_path), ("flamegraph", svg_path)):
+            subprocess.run(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(workers[0]),
+                    "--duration",
+                    str(seconds // 2),
+                    "--rate",
+                    "200",
+                    "--gil",  # only samples holding the GIL: where the CPU goes
+                    "--format",
+                    fmt,
+                    "--output",
+                    str(path),
+                    "--nonblocking",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        procs.stop(wrk)
+        procs.stop(server)
+    return summarise_collapsed(raw_path)
+
+
+def summarise_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
+    """Self and total samples by function and by area, from py-spy's collapsed stacks."""
+    self_counts: Counter[str] = Counter()
+    total_counts: Counter[str] = Counter()
+    product_counts: Counter[str] = Counter()
+    area_counts: Counter[str] = Counter()
+    samples = 0
+    for line in path.read_text("utf-8", errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        # keep request threads' work only: stacks through the WSGI app
+        if not any("wsgi_app" in f or "handle_request" in f for f in frames):
+            continue
+        samples += count
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            total_counts[frame] += count
+        # the service's own functions (file and name, any line), inclusive
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in frames}:
+            if any(p in frame for p in PRODUCT_DIRS) or "SessionTransaction.commit" in frame:
+                product_counts[frame] += count
+        # the innermost frame that belongs to a known area names where the time went
+        area = next((a for a in map(area_of, reversed(frames)) if a), "other")
+        area_counts[area] += count
+
+    def pct(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / max(samples, 1), 1)) for k, v in counter.most_common(top)]
+
+    return {
+        "samples": samples,
+        "by_area_pct": pct(area_counts),
+        "self_pct": pct(self_counts),
+        "total_pct": pct(total_counts),
+        "product_total_pct": pct(product_counts),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("mode", choices=["inprocess", "pyspy"])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--passes", type=int, default=3, help="inprocess: timed passes")
+    parser.add_argument("--no-profile", action="store_true", help="inprocess: time only")
+    parser.add_argument(
+        "--patches",
+        default="",
+        help="inprocess: comma-separated bench/experiments.py patches to apply first",
+    )
+    args = parser.parse_args(argv)
+    if args.backend == "postgresql" and not postgres_available():
+        log("PostgreSQL does not answer")
+        return 2
+    out_dir = RESULTS / "logs" / f"profile-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.mode == "inprocess":
+        from bench import experiments
+
+        applied = experiments.apply(args.patches.split(","))
+        result = inprocess(
+            args.backend,
+            args.events,
+            args.users,
+            out_dir,
+            passes=args.passes,
+            profile=not args.no_profile,
+        )
+        result["patches"] = applied
+    else:
+        result = pyspy(args.backend, args.seconds, out_dir)
+    result["machine"] = machine_info()
+    suffix = "-patched" if args.mode == "inprocess" and result.get("patches") else ""
+    path = write_result(f"profile-{args.mode}-{args.backend}{suffix}", result)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"(profiles in {out_dir}; result {path})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
