@@ -279,7 +279,7 @@ def run_python(
 
     def on_start(children: list[int]) -> None:
         pids.extend(children)
-        meter.groups = {**meter.groups, "loadgen": lambda: [os.getpid(), *pids]}
+        meter.groups = {**meter.groups, "loadgen": lambda: [os.getpid()]}
         meter.start()
 
     result = loadgen.run(
@@ -289,7 +289,10 @@ def run_python(
         max_seconds=config.max_seconds,
         on_start=on_start,
     )
-    result["cpu"] = meter.stop(extra={"postgres_service": pg_backend_pids()})
+    cpu = meter.stop(extra={"postgres_service": pg_backend_pids()})
+    # the generator's processes have exited: add the CPU they reported
+    cpu["loadgen"] = round(cpu.get("loadgen", 0.0) + result["children_cpu_s"] / cpu["wall_s"], 3)
+    result["cpu"] = cpu
     result["top"] = ""
     return result
 

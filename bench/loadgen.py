@@ -68,7 +68,8 @@ def _process_main(
         thread.start()
     for thread in threads:
         thread.join()
-    queue.put(out)
+    # this process's CPU, which the parent cannot read once the process has exited
+    queue.put((out, time.process_time()))
 
 
 def run(
@@ -101,8 +102,11 @@ def run(
     if on_start is not None:
         on_start([child.pid for child in children])
     results: list[Any] = []
+    cpu_seconds = 0.0
     for _ in children:
-        results += queue.get(timeout=max_seconds + 30)
+        out, cpu = queue.get(timeout=max_seconds + 30)
+        results += out
+        cpu_seconds += cpu
     for child in children:
         child.join(timeout=10)
     latencies = sorted(x for r in results for x in r[0])
@@ -129,4 +133,5 @@ def run(
             "mean": sum(latencies) / len(latencies) * 1000 if latencies else float("nan"),
         },
         "errors": {"other": sum(r[2] for r in results)},
+        "children_cpu_s": cpu_seconds,
     }

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of issue 6, one after the other, bounded in time.
 
-    python -m bench.run_all              # full: about 15-20 minutes on 2 cores
+    python -m bench.run_all              # full: about 13-15 minutes on 2 cores
     BENCH_QUICK=1 python -m bench.run_all   # smoke run: 1-2 minutes, one run of each
 
 Writes bench/results/summary.md (the tables, the machine, the commands) beside the raw JSON
@@ -34,7 +34,7 @@ FULL = [
             "3",
             "--growth",
             "--growth-events",
-            "3000",
+            "2000",
             "--max-seconds",
             "30",
         ],
@@ -46,7 +46,7 @@ FULL = [
             "--users",
             "300",
             "--messages",
-            "5",
+            "4",
             "--concurrency",
             "8,64",
             "--runs",
