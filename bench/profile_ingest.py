@@ -5,7 +5,8 @@
 
 `inprocess`: the app built in this process (sandbox mode), the ingest mix posted through
 Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under
-pyinstrument (a call tree). No HTTP server: this is the application's own cost.
+pyinstrument (a call tree, written as text). No HTTP server: this is the application's own
+cost.
 
 `pyspy`: the production web set-up (`sipas-bot serve --workers 2 --no-background`) under
 wrk load, with `py-spy record --gil` on one gunicorn worker (samples of the thread holding
@@ -124,7 +125,7 @@ def _inprocess_pass(
         if profile:
             from pyinstrument import Profiler
 
-            profiler = Profiler(interval=0.0005)
+            profiler = Profiler(interval=0.001)
             profiler.start()
         counting = True
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -136,7 +137,6 @@ def _inprocess_pass(
             (out_dir / f"pyinstrument-{backend}.txt").write_text(
                 profiler.output_text(unicode=True, color=False, show_all=False), "utf-8"
             )
-            (out_dir / f"pyinstrument-{backend}.html").write_text(profiler.output_html(), "utf-8")
         engine.dispose()
     n = len(events)
     return {

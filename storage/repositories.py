@@ -266,19 +266,24 @@ def register_questionnaire(
     session: Session, questionnaire_id: str, version: str, source_text: str, *, now: datetime
 ) -> str | None:
     """Keep a version's text; returns the text already kept when it differs, else None."""
-    kept = questionnaire_text(session, questionnaire_id, version)
-    if kept is None:
-        session.add(
-            QuestionnaireVersion(
-                questionnaire_id=questionnaire_id,
-                version=version,
-                source_text=source_text,
-                registered_at=now,
-            )
+    # INSERT … ON CONFLICT, not read-then-insert: processes starting together all succeed.
+    session.execute(
+        _insert(session, QuestionnaireVersion)
+        .values(
+            questionnaire_id=questionnaire_id,
+            version=version,
+            source_text=source_text,
+            registered_at=now,
         )
-        session.flush()
-        return None
-    return kept if kept != source_text else None
+        .on_conflict_do_nothing(index_elements=["questionnaire_id", "version"])
+    )
+    kept = session.scalar(
+        select(QuestionnaireVersion.source_text).where(
+            QuestionnaireVersion.questionnaire_id == questionnaire_id,
+            QuestionnaireVersion.version == version,
+        )
+    )
+    return kept if kept is not None and kept != source_text else None
 
 
 # --- outbox --------------------------------------------------------------------------------
