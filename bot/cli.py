@@ -600,16 +600,9 @@ def check() -> None:
 
 
 def _check_zalo_api(runtime: Runtime) -> tuple[bool, str, str]:
-    from zalo_client import RequestsTransport, ZaloClient
-
     assert runtime.tokens is not None
     tokens = runtime.tokens
-    client = ZaloClient(
-        RequestsTransport(),
-        api_base=runtime.settings.zalo_api_base,
-        oauth_base=runtime.settings.zalo_oauth_base,
-        access_token=tokens.access_token,
-    )
+    client = tokens.client  # the service's own client, reading the stored token
     what = f"Zalo API at {runtime.settings.zalo_api_base} accepts the access token"
     try:
         try:
