@@ -92,7 +92,6 @@ class SurveyService:
             log.info("event=%s user=%s outcome=duplicate", event.name, user_tag(event.user_id))
             return Outcome("duplicate")
         row = repo.lock_conversation(session, event.user_id, now=now)
-        row.last_interaction_at = now
         if event.name == "unfollow":
             return Outcome("handled")
         if event.name == "user_send_text" and event.text:
@@ -117,7 +116,7 @@ class SurveyService:
             engine_event = self._start_event(session, row.user_id, code, counter, now)
         else:
             engine_event = Message(text)
-        conversation, questionnaire = self._load(session, row)
+        conversation, questionnaire, loaded = self._load(session, row)
         step = advance(
             conversation,
             engine_event,
@@ -126,7 +125,7 @@ class SurveyService:
             now=now,
             policy=self.policy,
         )
-        self._save(session, row, step, counter, now)
+        self._save(session, row, step, counter, loaded, now)
         for reply in step.replies:
             body = {
                 "text": reply.text,
@@ -164,9 +163,10 @@ class SurveyService:
 
     def _load(
         self, session: Session, row: ConversationRow
-    ) -> tuple[Conversation, Questionnaire | None]:
+    ) -> tuple[Conversation, Questionnaire | None, SurveyResponse | None]:
+        """The engine's view of the conversation, and the open survey's row it came from."""
         if row.open_response_id is None:
-            return Conversation(language=row.language), None
+            return Conversation(language=row.language), None, None
         response = repo.get_response(session, row.open_response_id)
         assert response is not None
         questionnaire = self.flows.version(
@@ -189,7 +189,7 @@ class SurveyService:
             status="active" if response.status == "partial" else response.status,
             repeat=response.is_repeat,
         )
-        return Conversation(language=row.language, survey=state), questionnaire
+        return Conversation(language=row.language, survey=state), questionnaire, response
 
     def _save(
         self,
@@ -197,12 +197,14 @@ class SurveyService:
         row: ConversationRow,
         step: Step,
         counter: Counter | None,
+        loaded: SurveyResponse | None,
         now: datetime,
     ) -> None:
+        # `lock_conversation` already set updated_at; assigning unchanged values costs no
+        # UPDATE, so a plain answer writes nothing more to the conversation row.
         row.language = step.conversation.language
-        row.updated_at = now
         for survey in step.closed:
-            response = self._write_survey(session, row.user_id, survey, counter, now)
+            response = self._write_survey(session, row.user_id, survey, counter, loaded, now)
             if survey.status == COMPLETED and any(
                 a.factor is not None and a.value in LOW_RATINGS for a in response.answers
             ):
@@ -212,7 +214,7 @@ class SurveyService:
             row.open_response_id = None
         else:
             row.open_response_id = self._write_survey(
-                session, row.user_id, open_survey, counter, now
+                session, row.user_id, open_survey, counter, loaded, now
             ).id
 
     def _write_survey(
@@ -221,9 +223,12 @@ class SurveyService:
         user_id: str,
         survey: SurveyState,
         counter: Counter | None,
+        loaded: SurveyResponse | None,
         now: datetime,
     ) -> SurveyResponse:
-        response = repo.get_response_by_token(session, survey.token)
+        # The survey the turn began with was loaded by `_load`; any other one was started by
+        # this turn and has no row yet (a fresh random token; the unique index guards it).
+        response = loaded if loaded is not None and loaded.token == survey.token else None
         if response is None:
             if counter is None or counter.code != survey.counter.code:
                 raise RuntimeError("a new survey must come with the counter it was started at")

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from storage.models import (
     Alert,
@@ -163,38 +163,32 @@ def list_units(session: Session) -> Sequence[Unit]:
 
 
 def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Conversation:
-    """The user's conversation row, created if new, locked until the transaction ends."""
-    session.execute(
-        _insert(session, Conversation)
-        .values(user_id=user_id, language="vi", created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["user_id"])
+    """The user's conversation row, created if new, touched (`last_interaction_at`,
+    `updated_at` = now) and locked until the transaction ends.
+
+    One round trip: INSERT … ON CONFLICT DO UPDATE … RETURNING both creates the row and
+    takes the row lock that a second delivery for the same user waits on.
+    """
+    statement = _insert(session, Conversation).values(
+        user_id=user_id, language="vi", created_at=now, updated_at=now, last_interaction_at=now
     )
-    conversation = session.scalar(
-        select(Conversation)
-        .where(Conversation.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert conversation is not None
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={"last_interaction_at": now, "updated_at": now},
+    ).returning(Conversation)
+    conversation = session.scalars(statement, execution_options={"populate_existing": True}).one()
     return conversation
 
 
 def get_response(session: Session, response_id: int) -> SurveyResponse | None:
+    """A survey with its answers, counter and unit (counter and unit joined in one query)."""
     return session.scalar(
         select(SurveyResponse)
         .where(SurveyResponse.id == response_id)
         .options(
             selectinload(SurveyResponse.answers),
-            selectinload(SurveyResponse.counter).selectinload(Counter.unit),
+            joinedload(SurveyResponse.counter).joinedload(Counter.unit),
         )
-    )
-
-
-def get_response_by_token(session: Session, token: str) -> SurveyResponse | None:
-    return session.scalar(
-        select(SurveyResponse)
-        .where(SurveyResponse.token == token)
-        .options(selectinload(SurveyResponse.answers))
     )
 
 
