@@ -58,7 +58,6 @@ from bench.common import (
     write_result,
 )
 from bench.events import Signed, ingest_mix, mix_counts, write_wrk_file
-from bench.experiments import RECOMMENDED as RECOMMENDED_PATCHES
 
 LUA = ROOT / "bench" / "wrk_events.lua"
 WARMUP_EVENTS = 300
@@ -103,28 +102,6 @@ def start_server(
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
         process = procs.spawn("bare", command, env=env, cwd=ROOT, log_path=log_path)
-    elif target == "postgresql+patches":
-        # bench/experiments.py's proposals, under the gunicorn command docs/deploy.md gives.
-        # `sipas-bot serve` registers the questionnaire versions before it forks; plain
-        # gunicorn does not, and its workers then race to register them on their first
-        # requests (a unique violation: HTTP 500), so do it here first.
-        register_questionnaires(database_url)
-        command = [
-            GUNICORN,
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(config.workers),
-            "--threads",
-            str(config.threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "bench.experiments:create_app()",
-        ]
-        patches = os.environ.get("BENCH_PATCHES", ",".join(RECOMMENDED_PATCHES))
-        env = service_env(database_url, SIPAS_BENCH_PATCHES=patches)
-        env["PYTHONPATH"] = str(ROOT)
-        process = procs.spawn(target, command, env=env, cwd=logdir, log_path=log_path)
     else:
         command = [
             SIPAS_BOT,
@@ -142,27 +119,6 @@ def start_server(
         )
     wait_http(f"http://127.0.0.1:{port}/healthz", process=process, log_path=log_path)
     return process, port, log_path
-
-
-def register_questionnaires(database_url: str) -> None:
-    """What `sipas-bot serve` does before it forks: keep the text of every questionnaire
-    version in use."""
-    import datetime as dt
-
-    from bot.config import Settings
-    from bot.runtime import Runtime
-    from storage import repositories as repo
-
-    runtime = Runtime.build(Settings(database_url=database_url, zalo_sandbox=True))
-    try:
-        now = dt.datetime.now(dt.UTC)
-        with runtime.session_factory.begin() as session:
-            runtime.flows.for_default(session, now=now)
-            for unit in repo.list_units(session):
-                for counter in unit.counters:
-                    runtime.flows.for_counter(session, counter, now=now)
-    finally:
-        runtime.engine.dispose()
 
 
 def warm_up(port: int, events: Sequence[Signed], *, connections: int = 4) -> None:
@@ -318,7 +274,7 @@ def one_run(
 ) -> dict[str, Any]:
     from bench.common import BenchDatabase
 
-    backend = {"bare": "sqlite", "postgresql+patches": "postgresql"}.get(target, target)
+    backend = {"bare": "sqlite"}.get(target, target)
     loadavg = load_average()
     with BenchDatabase(backend) as database:
         if config.prefill_events and target != "bare":

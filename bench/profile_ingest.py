@@ -286,11 +286,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--passes", type=int, default=3, help="inprocess: timed passes")
     parser.add_argument("--no-profile", action="store_true", help="inprocess: time only")
-    parser.add_argument(
-        "--patches",
-        default="",
-        help="inprocess: comma-separated bench/experiments.py patches to apply first",
-    )
     args = parser.parse_args(argv)
     if args.backend == "postgresql" and not postgres_available():
         log("PostgreSQL does not answer")
@@ -298,9 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = RESULTS / "logs" / f"profile-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.mode == "inprocess":
-        from bench import experiments
-
-        applied = experiments.apply(args.patches.split(","))
         result = inprocess(
             args.backend,
             args.events,
@@ -309,12 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             passes=args.passes,
             profile=not args.no_profile,
         )
-        result["patches"] = applied
     else:
         result = pyspy(args.backend, args.seconds, out_dir)
     result["machine"] = machine_info()
-    suffix = "-patched" if args.mode == "inprocess" and result.get("patches") else ""
-    path = write_result(f"profile-{args.mode}-{args.backend}{suffix}", result)
+    path = write_result(f"profile-{args.mode}-{args.backend}", result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"(profiles in {out_dir}; result {path})")
     return 0

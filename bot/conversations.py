@@ -13,15 +13,16 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot.flows import FlowRegistry
 from bot.leaders import LeaderCommands
 from storage import repositories as repo
-from storage.models import Answer as AnswerRow
 from storage.models import Conversation as ConversationRow
-from storage.models import Counter, SurveyResponse
+from storage.models import Counter
+from storage.repositories import StoredSurvey
 from survey_flow.engine import (
     COMPLETED,
     Answer,
@@ -98,8 +99,7 @@ class SurveyService:
             # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
             if leader_replies is not None:
-                for body in leader_replies:
-                    repo.enqueue(session, row.user_id, body, now=now)
+                repo.enqueue_replies(session, row.user_id, leader_replies, now=now)
                 return Outcome("handled", len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
@@ -126,12 +126,14 @@ class SurveyService:
             policy=self.policy,
         )
         self._save(session, row, step, counter, loaded, now)
-        for reply in step.replies:
-            body = {
+        bodies = [
+            {
                 "text": reply.text,
                 "buttons": [{"title": c.title, "payload": c.payload} for c in reply.choices],
             }
-            repo.enqueue(session, row.user_id, body, now=now)
+            for reply in step.replies
+        ]
+        repo.enqueue_replies(session, row.user_id, bodies, now=now)
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
             user_tag(row.user_id),
@@ -163,33 +165,31 @@ class SurveyService:
 
     def _load(
         self, session: Session, row: ConversationRow
-    ) -> tuple[Conversation, Questionnaire | None, SurveyResponse | None]:
+    ) -> tuple[Conversation, Questionnaire | None, StoredSurvey | None]:
         """The engine's view of the conversation, and the open survey's row it came from."""
         if row.open_response_id is None:
             return Conversation(language=row.language), None, None
-        response = repo.get_response(session, row.open_response_id)
-        assert response is not None
+        stored = repo.load_survey(session, row.open_response_id)
+        assert stored is not None
         questionnaire = self.flows.version(
-            session, response.questionnaire_id, response.questionnaire_version
+            session, stored.questionnaire_id, stored.questionnaire_version
         )
         state = SurveyState(
-            token=response.token,
-            counter=CounterInfo(
-                response.counter.code, response.counter.name, response.counter.unit.name
-            ),
-            questionnaire_id=response.questionnaire_id,
-            questionnaire_version=response.questionnaire_version,
-            language=response.language,
-            started_at=response.started_at,
-            updated_at=response.updated_at,
-            position=response.position,
-            answers={a.item_id: Answer(a.value, a.text) for a in response.answers},
+            token=stored.token,
+            counter=CounterInfo(stored.counter_code, stored.counter_name, stored.unit_name),
+            questionnaire_id=stored.questionnaire_id,
+            questionnaire_version=stored.questionnaire_version,
+            language=stored.language,
+            started_at=stored.started_at,
+            updated_at=stored.updated_at,
+            position=stored.position,
+            answers={item: Answer(value, text) for item, (value, text) in stored.answers.items()},
             # A survey the housekeeping job closed for idleness is handed back as open: its
             # `updated_at` is old, so the engine closes it again and tells the citizen.
-            status="active" if response.status == "partial" else response.status,
-            repeat=response.is_repeat,
+            status="active" if stored.status == "partial" else stored.status,
+            repeat=stored.is_repeat,
         )
-        return Conversation(language=row.language, survey=state), questionnaire, response
+        return Conversation(language=row.language, survey=state), questionnaire, stored
 
     def _save(
         self,
@@ -197,25 +197,42 @@ class SurveyService:
         row: ConversationRow,
         step: Step,
         counter: Counter | None,
-        loaded: SurveyResponse | None,
+        loaded: StoredSurvey | None,
         now: datetime,
     ) -> None:
         # `lock_conversation` already set updated_at; assigning unchanged values costs no
         # UPDATE, so a plain answer writes nothing more to the conversation row.
         row.language = step.conversation.language
         for survey in step.closed:
-            response = self._write_survey(session, row.user_id, survey, counter, loaded, now)
-            if survey.status == COMPLETED and any(
-                a.factor is not None and a.value in LOW_RATINGS for a in response.answers
-            ):
-                repo.add_alert(session, response, now=now)  # bot/alerts.py tells the leaders
+            response_id, unit_id, counter_id = self._write_survey(
+                session, row.user_id, survey, counter, loaded, now
+            )
+            if survey.status == COMPLETED and self._rated_low(session, survey):
+                # bot/alerts.py tells the leaders
+                repo.add_alert(
+                    session,
+                    response_id=response_id,
+                    unit_id=unit_id,
+                    counter_id=counter_id,
+                    now=now,
+                )
         open_survey = step.conversation.survey
         if open_survey is None:
             row.open_response_id = None
         else:
             row.open_response_id = self._write_survey(
                 session, row.user_id, open_survey, counter, loaded, now
-            ).id
+            )[0]
+
+    def _rated_low(self, session: Session, survey: SurveyState) -> bool:
+        questionnaire = self.flows.version(
+            session, survey.questionnaire_id, survey.questionnaire_version
+        )
+        for item_id, answer in survey.answers.items():
+            item = questionnaire.item(item_id)
+            if item is not None and item.factor is not None and answer.value in LOW_RATINGS:
+                return True
+        return False
 
     def _write_survey(
         self,
@@ -223,56 +240,64 @@ class SurveyService:
         user_id: str,
         survey: SurveyState,
         counter: Counter | None,
-        loaded: SurveyResponse | None,
+        loaded: StoredSurvey | None,
         now: datetime,
-    ) -> SurveyResponse:
+    ) -> tuple[int, int, int]:
+        """Store the survey's state and answers; returns (response id, unit id, counter id)."""
+        changing = {
+            "language": survey.language,
+            "status": survey.status,
+            "position": survey.position,
+            "updated_at": survey.updated_at,
+            "completed_at": survey.ended_at if survey.status == COMPLETED else None,
+        }
         # The survey the turn began with was loaded by `_load`; any other one was started by
         # this turn and has no row yet (a fresh random token; the unique index guards it).
-        response = loaded if loaded is not None and loaded.token == survey.token else None
-        if response is None:
+        if loaded is not None and loaded.token == survey.token:
+            response_id, unit_id, counter_id = loaded.id, loaded.unit_id, loaded.counter_id
+            repo.update_survey(session, response_id, changing)
+            kept = loaded.answers
+        else:
             if counter is None or counter.code != survey.counter.code:
                 raise RuntimeError("a new survey must come with the counter it was started at")
-            response = SurveyResponse(
-                token=survey.token,
-                respondent_hash=respondent_hash(user_id),
-                unit_id=counter.unit_id,
-                counter_id=counter.id,
-                questionnaire_id=survey.questionnaire_id,
-                questionnaire_version=survey.questionnaire_version,
-                is_repeat=survey.repeat,
-                started_at=survey.started_at,
+            unit_id, counter_id = counter.unit_id, counter.id
+            response_id = repo.insert_survey(
+                session,
+                {
+                    "token": survey.token,
+                    "respondent_hash": respondent_hash(user_id),
+                    "unit_id": unit_id,
+                    "counter_id": counter_id,
+                    "questionnaire_id": survey.questionnaire_id,
+                    "questionnaire_version": survey.questionnaire_version,
+                    "is_repeat": survey.repeat,
+                    "started_at": survey.started_at,
+                    **changing,
+                },
             )
-            session.add(response)
-        response.language = survey.language
-        response.status = survey.status
-        response.position = survey.position
-        response.updated_at = survey.updated_at
-        response.completed_at = survey.ended_at if survey.status == "completed" else None
+            kept = {}
         questionnaire = self.flows.version(
             session, survey.questionnaire_id, survey.questionnaire_version
         )
-        kept = {answer.item_id: answer for answer in response.answers}
-        for item_id, row in kept.items():
-            if item_id not in survey.answers:
-                response.answers.remove(row)
+        added: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
-            existing = kept.get(item_id)
-            if existing is None:
+            values = {"value": answer.value, "text": answer.text, "answered_at": now}
+            if item_id not in kept:
                 item = questionnaire.item(item_id)
-                response.answers.append(
-                    AnswerRow(
-                        item_id=item_id,
-                        factor=item.factor if item else None,
-                        criterion=item.criterion if item else None,
-                        value=answer.value,
-                        text=answer.text,
-                        answered_at=now,
-                    )
+                added.append(
+                    {
+                        "item_id": item_id,
+                        "factor": item.factor if item else None,
+                        "criterion": item.criterion if item else None,
+                        **values,
+                    }
                 )
-            elif (existing.value, existing.text) != (answer.value, answer.text):
-                existing.value, existing.text, existing.answered_at = answer.value, answer.text, now
-        session.flush()
-        return response
+            elif kept[item_id] != (answer.value, answer.text):
+                changed.append({"item_id": item_id, **values})
+        removed = [item_id for item_id in kept if item_id not in survey.answers]
+        repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
+        return response_id, unit_id, counter_id
 
 
 def _from_user(event: InboundEvent) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from storage.models import (
     Alert,
@@ -180,16 +180,136 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Conve
     return conversation
 
 
-def get_response(session: Session, response_id: int) -> SurveyResponse | None:
-    """A survey with its answers, counter and unit (counter and unit joined in one query)."""
-    return session.scalar(
-        select(SurveyResponse)
-        .where(SurveyResponse.id == response_id)
-        .options(
-            selectinload(SurveyResponse.answers),
-            joinedload(SurveyResponse.counter).joinedload(Counter.unit),
-        )
+@dataclass(frozen=True)
+class StoredSurvey:
+    """An open survey as a webhook turn needs it: its row, counter and unit names, answers.
+
+    Read and written with Core statements, not ORM objects: the turn runs for every message
+    a citizen sends, and loading and flushing mapped objects was most of its CPU time.
+    """
+
+    id: int
+    token: str
+    unit_id: int
+    counter_id: int
+    counter_code: str
+    counter_name: str
+    unit_name: str
+    questionnaire_id: str
+    questionnaire_version: str
+    language: str
+    status: str
+    position: int
+    is_repeat: bool
+    started_at: datetime
+    updated_at: datetime
+    answers: dict[str, tuple[int | None, str | None]]
+
+
+_responses = cast(Table, SurveyResponse.__table__)
+_answers = cast(Table, Answer.__table__)
+_counters = cast(Table, Counter.__table__)
+_units = cast(Table, Unit.__table__)
+# Built once (no connection, nothing run): the turn's statements differ only in parameters.
+_LOAD_SURVEY = (
+    select(
+        _responses.c.id,
+        _responses.c.token,
+        _responses.c.unit_id,
+        _responses.c.counter_id,
+        _counters.c.code.label("counter_code"),
+        _counters.c.name.label("counter_name"),
+        _units.c.name.label("unit_name"),
+        _responses.c.questionnaire_id,
+        _responses.c.questionnaire_version,
+        _responses.c.language,
+        _responses.c.status,
+        _responses.c.position,
+        _responses.c.is_repeat,
+        _responses.c.started_at,
+        _responses.c.updated_at,
+        _answers.c.item_id,
+        _answers.c.value,
+        _answers.c.text,
     )
+    .join_from(_responses, _counters, _responses.c.counter_id == _counters.c.id)
+    .join(_units, _counters.c.unit_id == _units.c.id)
+    .outerjoin(_answers, _answers.c.response_id == _responses.c.id)
+    .where(_responses.c.id == bindparam("response_id"))
+    .order_by(_answers.c.id)
+)
+_INSERT_SURVEY = insert(_responses).returning(_responses.c.id)
+_UPDATE_SURVEY = update(_responses).where(_responses.c.id == bindparam("response_id"))
+_INSERT_ANSWERS = insert(_answers)
+_UPDATE_ANSWER = (
+    update(_answers)
+    .where(
+        _answers.c.response_id == bindparam("response_id"),
+        _answers.c.item_id == bindparam("answer_item"),
+    )
+    .values(
+        value=bindparam("new_value"),
+        text=bindparam("new_text"),
+        answered_at=bindparam("new_answered_at"),
+    )
+)
+_DELETE_ANSWERS = delete(_answers).where(
+    _answers.c.response_id == bindparam("response_id"),
+    _answers.c.item_id.in_(bindparam("item_ids", expanding=True)),
+)
+
+
+def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
+    """A survey with its counter, unit and answers, in one query."""
+    rows = session.execute(_LOAD_SURVEY, {"response_id": response_id}).all()
+    if not rows:
+        return None
+    survey = rows[0]._asdict()
+    for answer_column in ("item_id", "value", "text"):
+        del survey[answer_column]
+    return StoredSurvey(
+        **survey,
+        answers={row.item_id: (row.value, row.text) for row in rows if row.item_id is not None},
+    )
+
+
+def insert_survey(session: Session, values: dict[str, Any]) -> int:
+    """Store a new survey row; returns its id."""
+    return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+
+
+def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
+    session.execute(_UPDATE_SURVEY.values(**values), {"response_id": response_id})
+
+
+def write_answers(
+    session: Session,
+    response_id: int,
+    *,
+    added: Sequence[dict[str, Any]],
+    changed: Sequence[dict[str, Any]],
+    removed: Sequence[str],
+) -> None:
+    """Apply a turn's answer changes: new rows, new values for kept items, removed items
+    (`changed` rows: item_id, value, text, answered_at)."""
+    if removed:
+        session.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
+    if changed:
+        session.execute(
+            _UPDATE_ANSWER,
+            [
+                {
+                    "response_id": response_id,
+                    "answer_item": row["item_id"],
+                    "new_value": row["value"],
+                    "new_text": row["text"],
+                    "new_answered_at": row["answered_at"],
+                }
+                for row in changed
+            ],
+        )
+    if added:
+        session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 
 def completed_since(
@@ -284,15 +404,28 @@ def register_questionnaire(
 
 
 def enqueue(session: Session, user_id: str, body: dict[str, Any], *, now: datetime) -> None:
-    session.add(
-        OutboxMessage(
-            user_id=user_id,
-            body=body,
-            status="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
+    enqueue_replies(session, user_id, [body], now=now)
+
+
+def enqueue_replies(
+    session: Session, user_id: str, bodies: Sequence[dict[str, Any]], *, now: datetime
+) -> None:
+    """Queue messages for one user, in order (their ids are the order they go out in)."""
+    if not bodies:
+        return
+    session.execute(
+        insert(cast(Table, OutboxMessage.__table__)),
+        [
+            {
+                "user_id": user_id,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for body in bodies
+        ],
     )
 
 
@@ -658,14 +791,16 @@ def claim_email(
     return bool(getattr(result, "rowcount", 0))
 
 
-def add_alert(session: Session, response: SurveyResponse, *, now: datetime) -> None:
+def add_alert(
+    session: Session, *, response_id: int, unit_id: int, counter_id: int, now: datetime
+) -> None:
     """Note a low-rated survey for the alert job (once per survey)."""
     session.execute(
         _insert(session, Alert)
         .values(
-            response_id=response.id,
-            unit_id=response.unit_id,
-            counter_id=response.counter_id,
+            response_id=response_id,
+            unit_id=unit_id,
+            counter_id=counter_id,
             status="pending",
             created_at=now,
         )
