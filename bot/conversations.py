@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from bot.flows import FlowRegistry
 from bot.leaders import LeaderCommands
 from storage import repositories as repo
-from storage.models import Conversation as ConversationRow
 from storage.models import Counter
-from storage.repositories import StoredSurvey
+from storage.repositories import LockedConversation, StoredSurvey
 from survey_flow.engine import (
     COMPLETED,
     Answer,
@@ -104,7 +103,7 @@ class SurveyService:
         return self.converse(session, row, _engine_event_text(event), now=now)
 
     def converse(
-        self, session: Session, row: ConversationRow, text: str | None, *, now: datetime
+        self, session: Session, row: LockedConversation, text: str | None, *, now: datetime
     ) -> Outcome:
         """Run one turn for a locked conversation row: None greets, a text is a message."""
         counter: Counter | None = None
@@ -164,7 +163,7 @@ class SurveyService:
         )
 
     def _load(
-        self, session: Session, row: ConversationRow
+        self, session: Session, row: LockedConversation
     ) -> tuple[Conversation, Questionnaire | None, StoredSurvey | None]:
         """The engine's view of the conversation, and the open survey's row it came from."""
         if row.open_response_id is None:
@@ -194,15 +193,12 @@ class SurveyService:
     def _save(
         self,
         session: Session,
-        row: ConversationRow,
+        row: LockedConversation,
         step: Step,
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
     ) -> None:
-        # `lock_conversation` already set updated_at; assigning unchanged values costs no
-        # UPDATE, so a plain answer writes nothing more to the conversation row.
-        row.language = step.conversation.language
         for survey in step.closed:
             response_id, unit_id, counter_id = self._write_survey(
                 session, row.user_id, survey, counter, loaded, now
@@ -217,12 +213,15 @@ class SurveyService:
                     now=now,
                 )
         open_survey = step.conversation.survey
-        if open_survey is None:
-            row.open_response_id = None
-        else:
-            row.open_response_id = self._write_survey(
+        open_response_id = None
+        if open_survey is not None:
+            open_response_id = self._write_survey(
                 session, row.user_id, open_survey, counter, loaded, now
             )[0]
+        # `lock_conversation` already set updated_at: a plain answer writes nothing more here.
+        repo.save_conversation(
+            session, row, language=step.conversation.language, open_response_id=open_response_id
+        )
 
     def _rated_low(self, session: Session, survey: SurveyState) -> bool:
         questionnaire = self.flows.version(

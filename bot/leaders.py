@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import repositories as repo
-from storage.models import Conversation as ConversationRow
 from storage.models import LeaderMessage, Unit
+from storage.repositories import LockedConversation
 from survey_flow.matching import fold
 from survey_flow.texts import Texts
 
@@ -93,7 +93,7 @@ class LeaderCommands:
         self.texts = texts
 
     def handle(
-        self, session: Session, row: ConversationRow, text: str, *, now: datetime
+        self, session: Session, row: LockedConversation, text: str, *, now: datetime
     ) -> list[dict[str, Any]] | None:
         command = parse_command(text)
         if command is None:

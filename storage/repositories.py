@@ -39,20 +39,32 @@ def _insert(session: Session, model: type[Any]) -> Any:
 # --- webhook deliveries -------------------------------------------------------------------
 
 
+_processed = cast(Table, ProcessedEvent.__table__)
+# Per dialect, built once: the webhook runs these for every event, and building a statement
+# costs more CPU than running it.
+_CLAIM_EVENT = {
+    name: dialect_insert(_processed)
+    .values(
+        dedupe_key=bindparam("key"),
+        event_name=bindparam("event_name"),
+        received_at=bindparam("now"),
+    )
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(_processed.c.dedupe_key)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -> bool:
     """Record a delivery; False when the same delivery was recorded before.
 
     The insert takes part in the caller's transaction: if handling fails and rolls back,
     the claim goes too, and Zalo's retry is processed afresh.
     """
-    statement = (
-        _insert(session, ProcessedEvent)
-        .values(dedupe_key=key, event_name=event_name, received_at=now)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(ProcessedEvent.dedupe_key)
-    )
+    statement = _CLAIM_EVENT[session.get_bind().dialect.name]
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT.
-    return session.execute(statement).first() is not None
+    parameters = {"key": key, "event_name": event_name, "now": now}
+    return session.execute(statement, parameters).first() is not None
 
 
 # --- units and counters -------------------------------------------------------------------
@@ -162,22 +174,70 @@ def list_units(session: Session) -> Sequence[Unit]:
 # --- conversations and responses -----------------------------------------------------------
 
 
-def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Conversation:
+@dataclass
+class LockedConversation:
+    """A user's conversation row, as read under its lock (see `lock_conversation`)."""
+
+    user_id: str
+    language: str
+    open_response_id: int | None
+
+
+_conversations = cast(Table, Conversation.__table__)
+_LOCK_CONVERSATION = {
+    name: (
+        statement := dialect_insert(_conversations).values(
+            user_id=bindparam("user_id"),
+            language="vi",
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+            last_interaction_at=bindparam("now"),
+        )
+    )
+    .on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "last_interaction_at": statement.excluded.last_interaction_at,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    .returning(
+        _conversations.c.user_id, _conversations.c.language, _conversations.c.open_response_id
+    )
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_UPDATE_CONVERSATION = update(_conversations).where(
+    _conversations.c.user_id == bindparam("conversation_user")
+)
+
+
+def lock_conversation(session: Session, user_id: str, *, now: datetime) -> LockedConversation:
     """The user's conversation row, created if new, touched (`last_interaction_at`,
     `updated_at` = now) and locked until the transaction ends.
 
     One round trip: INSERT … ON CONFLICT DO UPDATE … RETURNING both creates the row and
     takes the row lock that a second delivery for the same user waits on.
     """
-    statement = _insert(session, Conversation).values(
-        user_id=user_id, language="vi", created_at=now, updated_at=now, last_interaction_at=now
+    statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
+    row = session.execute(statement, {"user_id": user_id, "now": now}).one()
+    return LockedConversation(row.user_id, row.language, row.open_response_id)
+
+
+def save_conversation(
+    session: Session,
+    conversation: LockedConversation,
+    *,
+    language: str,
+    open_response_id: int | None,
+) -> None:
+    """Store the conversation's language and open survey; no statement when neither changed."""
+    if (language, open_response_id) == (conversation.language, conversation.open_response_id):
+        return
+    session.execute(
+        _UPDATE_CONVERSATION.values(language=language, open_response_id=open_response_id),
+        {"conversation_user": conversation.user_id},
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["user_id"],
-        set_={"last_interaction_at": now, "updated_at": now},
-    ).returning(Conversation)
-    conversation = session.scalars(statement, execution_options={"populate_existing": True}).one()
-    return conversation
+    conversation.language, conversation.open_response_id = language, open_response_id
 
 
 @dataclass(frozen=True)
@@ -238,8 +298,13 @@ _LOAD_SURVEY = (
     .where(_responses.c.id == bindparam("response_id"))
     .order_by(_answers.c.id)
 )
+_TURN_COLUMNS = ("language", "status", "position", "updated_at", "completed_at")
 _INSERT_SURVEY = insert(_responses).returning(_responses.c.id)
-_UPDATE_SURVEY = update(_responses).where(_responses.c.id == bindparam("response_id"))
+_UPDATE_SURVEY = (
+    update(_responses)
+    .where(_responses.c.id == bindparam("response_id"))
+    .values({name: bindparam(f"new_{name}") for name in _TURN_COLUMNS})
+)
 _INSERT_ANSWERS = insert(_answers)
 _UPDATE_ANSWER = (
     update(_answers)
@@ -279,7 +344,9 @@ def insert_survey(session: Session, values: dict[str, Any]) -> int:
 
 
 def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
-    session.execute(_UPDATE_SURVEY.values(**values), {"response_id": response_id})
+    """Set the columns a turn changes (language, status, position, updated_at, completed_at)."""
+    parameters = {f"new_{name}": values[name] for name in _TURN_COLUMNS}
+    session.execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
 
 
 def write_answers(

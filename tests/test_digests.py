@@ -508,7 +508,8 @@ def test_every_leader_of_the_unit_gets_it_in_their_language(
 ) -> None:
     register(signed_post, user_id=OTHER)
     with runtime.session_factory.begin() as session:
-        repo.lock_conversation(session, OTHER, now=clock()).language = "en"
+        row = repo.lock_conversation(session, OTHER, now=clock())
+        repo.save_conversation(session, row, language="en", open_response_id=row.open_response_id)
     seed_typical(runtime)
     clock.now = SATURDAY_1730
     run_daily(runtime)

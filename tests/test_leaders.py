@@ -171,7 +171,8 @@ def test_an_english_conversation_is_answered_in_english(
     signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
     with runtime.session_factory.begin() as session:
-        repo.lock_conversation(session, LEADER, now=clock()).language = "en"
+        row = repo.lock_conversation(session, LEADER, now=clock())
+        repo.save_conversation(session, row, language="en", open_response_id=row.open_response_id)
     register(signed_post)
     assert replies(runtime)[-1].startswith(
         "You are registered for the SIPAS reports of UBND phường Hoàng Văn Thụ."
