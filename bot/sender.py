@@ -4,10 +4,11 @@ A message is leased before it is sent and recorded after, so a sender killed bet
 sends that message again once the lease lapses: at most one duplicate, never a loss. Zalo
 offers no idempotency key, so exactly-once delivery cannot be had; this is the guarantee.
 
-`run_forever` does not work in rounds: it keeps up to `2 x concurrency` messages leased,
-`concurrency` being sent and the rest waiting for a free sending thread, and whenever half
+`run_forever` does not work in rounds: it keeps up to `3 x concurrency` messages leased,
+`concurrency` being sent and the rest waiting for a free sending thread, and whenever
 `concurrency` have finished, one transaction records them and leases as many again. So no
-thread waits for the slowest send of a batch, nor for the database (docs/benchmarks.md, 2).
+thread waits for the slowest send of a batch, nor for the database: a step has the time of
+a whole send to finish before the threads run out of work (docs/benchmarks.md, 2).
 Only the sender thread uses the database; the sending threads read the access token from
 `TokenStore`'s short cache.
 """
@@ -151,8 +152,8 @@ class OutboxSender:
         self.batch = batch
         self.concurrency = concurrency
         # run_forever records and leases in steps of `step` and keeps up to `window` leased.
-        self.step = max(1, concurrency // 2)
-        self.window = concurrency + 2 * self.step
+        self.step = concurrency
+        self.window = 3 * concurrency
         self.lease = lease
         self.base_delay = base_delay
         self.max_delay = max_delay
