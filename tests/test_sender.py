@@ -4,6 +4,7 @@ reach Zalo, per-user order, retries with backoff, dead letters and leases."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -353,6 +354,22 @@ def test_a_slow_send_holds_up_only_its_own_user(
         (slow_user, f"{slow_user} message 0"),
         (slow_user, f"{slow_user} message 1"),
     ]
+
+
+def test_each_sending_thread_keeps_its_http_connection(
+    fake_zalo_runtime: tuple[Runtime, FakeZalo], caplog: pytest.LogCaptureFixture
+) -> None:
+    """requests keeps 10 connections per host unless told otherwise: with 16 threads, calls
+    past 10 would open a connection and drop it (against Zalo, a TLS handshake each)."""
+    runtime, zalo = fake_zalo_runtime
+    zalo.add_faults(*[Fault(delay=0.05)] * 200)  # so that the 16 threads overlap
+    _enqueue(runtime, [f"73000000000000{n:04d}" for n in range(40)], 4, datetime.now(UTC))
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        _run_until_sent(runtime, runtime.sender(concurrency=16))
+
+    assert len(zalo.delivered) == 160
+    assert "Connection pool is full" not in caplog.text
 
 
 def test_the_service_sender_loses_nothing_and_keeps_order_under_thirty_percent_failures(
