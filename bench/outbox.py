@@ -5,8 +5,6 @@ received, that every message arrived once and each user's in order.
 
     python -m bench.outbox [--users N] [--messages M] [--concurrency 8,64] [--workers 1]
                            [--runs R] [--backend postgresql|sqlite] [--delay 0.05]
-    python -m bench.outbox --sender-experiment     # OutboxSender in this process, with
-                                                   # other batch sizes than the worker's
 
 The worker limits itself to ZALO_RATE_PER_MINUTE (default 4,000, Zalo's limit for an app):
 at that setting no sender can pass 66.7 messages/s. To measure the sender itself, this
@@ -310,13 +308,13 @@ def one_run(
 
 SENDER_PHASES = [
     # (label, marker in a frame of the sender thread); the innermost marker found wins
-    ("claim: SELECT ... FOR UPDATE SKIP LOCKED and the lease", "claim_due_messages"),
-    ("claim: last interactions", "last_interactions"),
-    ("record: SELECT per message (session.get)", "Session.get"),
-    ("record: attributes and log line", "OutboxSender._record"),
-    ("commit (the UPDATEs and COMMIT)", "SessionTransaction.commit"),
-    ("waiting for the batch's sends (pool.map)", "result_iterator"),
-    ("idle between rounds", "Event.wait"),
+    ("lease: SELECT ... FOR UPDATE SKIP LOCKED and the lease", "claim_due_messages"),
+    ("lease: last interactions", "last_interactions"),
+    ("record: the UPDATEs of the finished sends", "record_outbox_outcomes"),
+    ("record: outcome and log line per message", "OutboxSender._outcome"),
+    ("commit", "SessionTransaction.commit"),
+    ("waiting for a send to finish", "concurrent/futures/_base.py"),
+    ("idle (nothing due)", "Event.wait"),
 ]
 
 
@@ -382,90 +380,6 @@ def profile_sender(pid: int, seconds: int, logdir: Path, concurrency: int) -> di
     }
 
 
-# --- the sender in this process, with other settings -----------------------------------------
-
-
-def sender_experiment(
-    *,
-    backend: str,
-    users: int,
-    messages: int,
-    variants: Sequence[tuple[str, int, int]],
-    fake_base: str,
-    timeout: float,
-) -> list[dict[str, Any]]:
-    """The sender as the worker builds it (live delivery through ZaloClient and the token
-    store), in this process, with no rate limiter: `product` is bot/sender.py's OutboxSender
-    with the batch size and concurrency given; `tuned` and `pipelined` are the proposals in
-    bench/sender_variants.py."""
-    from bench.sender_variants import PipelinedSender, TunedSender, tune_runtime
-    from bot.config import Settings
-    from bot.runtime import Runtime
-    from bot.sender import OutboxSender
-
-    results = []
-    for kind, batch, concurrency in variants:
-        with BenchDatabase(backend) as database:
-            prefill(database.url, users, messages)
-            fake_reset(fake_base)
-            env = live_env(database.url, fake_base, rate_per_minute=NO_LIMIT)
-            runtime = Runtime.build(Settings.from_env(env))
-            if runtime.tokens is not None:
-                runtime.tokens.seed()
-            cls: type[OutboxSender] = OutboxSender
-            if kind in ("tuned", "pipelined"):
-                tune_runtime(runtime, concurrency=concurrency)
-                cls = TunedSender if kind == "tuned" else PipelinedSender
-            sender = cls(
-                runtime.session_factory,
-                runtime.deliver,
-                clock=runtime.clock,
-                batch=batch,
-                concurrency=concurrency,
-            )
-            t0 = time.monotonic()
-            cpu0 = time.process_time()
-            rounds = 0
-            if isinstance(sender, PipelinedSender):
-                sender.drain_pipelined(timeout=timeout)
-            else:
-                while time.monotonic() - t0 < timeout:
-                    rounds += 1
-                    if not sender.run_once():
-                        break
-            wall = time.monotonic() - t0
-            cpu = time.process_time() - cpu0
-            sender.close()
-            runtime.engine.dispose()
-            counts = count_rows(database.url, OUTBOX_COUNTS)
-        stats = fake_get(fake_base, "/_stats")
-        calls = fake_get(fake_base, "/_calls")
-        expected = {
-            bench_user(u): [message_text(u, m) for m in range(messages)] for u in range(users)
-        }
-        problems = check_order(calls, expected)
-        window = (stats["last"] - stats["first"]) if stats["calls"] > 1 else 0.0
-        result = {
-            "kind": kind,
-            "batch": batch,
-            "concurrency": concurrency,
-            "rate": (stats["calls"] - 1) / window if window else 0.0,
-            "wall_s": round(wall, 2),
-            "rounds": rounds,
-            "sender_cpu_cores": round(cpu / wall, 3) if wall else 0.0,
-            "cpu_ms_per_message": round(cpu / max(stats["calls"], 1) * 1000, 3),
-            "calls": stats["calls"],
-            "max_in_flight": stats["max_in_flight"],
-            "counts": counts,
-            "order_ok": not problems and counts["pending"] == 0,
-            "problems": problems[:5],
-            "loadavg": load_average(),
-        }
-        log(f"  experiment {kind} batch={batch} concurrency={concurrency}: {result}")
-        results.append(result)
-    return results
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -492,16 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="py-spy the (first) worker of the first run for this long (needs py-spy)",
     )
-    parser.add_argument(
-        "--sender-experiment",
-        action="store_true",
-        help="run OutboxSender in this process with batch/concurrency variants instead",
-    )
-    parser.add_argument(
-        "--variants",
-        default="product:50:8,product:50:64,product:200:64,tuned:200:64,pipelined:0:64",
-        help="kind:batch:concurrency for --sender-experiment (kind: product, tuned, pipelined)",
-    )
     args = parser.parse_args(argv)
     if args.backend == "postgresql" and not postgres_available():
         log("PostgreSQL does not answer: nothing to do")
@@ -512,43 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.outbox " + " ".join(argv if argv is not None else sys.argv[1:])
     with Processes() as procs:
         fake, fake_base = start_fake(procs, logdir, delay=args.delay)
-        if args.sender_experiment:
-            variants = []
-            for spec in args.variants.split(","):
-                kind, batch, concurrency = spec.split(":")
-                variants.append((kind, int(batch), int(concurrency)))
-            results = []
-            for _ in range(args.runs):
-                results += sender_experiment(
-                    backend=args.backend,
-                    users=args.users,
-                    messages=args.messages,
-                    variants=variants,
-                    fake_base=fake_base,
-                    timeout=args.timeout,
-                )
-            data = {"machine": machine, "command": command, "experiment": results}
-            path = write_result("outbox-experiment", data)
-            print(
-                "| sender | batch | concurrency | messages/s | sender CPU ms/message "
-                "| in flight (max) | once, in order |"
-            )
-            print("|---|---|---|---|---|---|---|")
-            for kind, batch, concurrency in variants:
-                mine = [
-                    r
-                    for r in results
-                    if (r["kind"], r["batch"], r["concurrency"]) == (kind, batch, concurrency)
-                ]
-                print(
-                    f"| {kind} | {batch or '–'} | {concurrency} "
-                    f"| {fmt_spread(spread([r['rate'] for r in mine]))} "
-                    f"| {fmt_spread(spread([r['cpu_ms_per_message'] for r in mine]), digits=2)} "
-                    f"| {max(r['max_in_flight'] for r in mine)} "
-                    f"| {'yes' if all(r['order_ok'] for r in mine) else 'NO'} |"
-                )
-            print(f"\n(raw results: {path})")
-            return 0 if all(r["order_ok"] for r in results) else 1
         concurrencies = [int(c) for c in args.concurrency.split(",")]
         per_c: dict[int, list[dict[str, Any]]] = {c: [] for c in concurrencies}
         log(

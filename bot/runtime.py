@@ -35,6 +35,7 @@ class Runtime:
     deliver: Deliver
     tokens: TokenStore | None
     clock: Callable[[], datetime] = utc_now
+    transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -50,9 +51,11 @@ class Runtime:
         flows = FlowRegistry(settings.survey_flow)
         flows.named(settings.survey_flow)  # an invalid default questionnaire stops start-up
         tokens: TokenStore | None = None
+        transport: RequestsTransport | None = None
         if not settings.zalo_sandbox:
+            transport = RequestsTransport()
             client = ZaloClient(
-                RequestsTransport(),
+                transport,
                 api_base=settings.zalo_api_base,
                 oauth_base=settings.zalo_oauth_base,
                 access_token=lambda: tokens.access_token() if tokens else "",
@@ -85,12 +88,20 @@ class Runtime:
             deliver=deliver,
             tokens=tokens,
             clock=clock,
+            transport=transport,
         )
 
-    def sender(self, **kwargs: object) -> OutboxSender:
+    def sender(self, *, concurrency: int = 4, **kwargs: object) -> OutboxSender:
+        """The outbox sender, with the HTTP connection pool sized for its sending threads
+        (they are its only users of the database through the token store's cache, one at a
+        time, so the engine's pool of 5 + 10 fits any concurrency)."""
+        if self.transport is not None:
+            # + the web threads and jobs of this process that call Zalo too
+            self.transport.keep_connections(concurrency + 8)
         return OutboxSender(
             self.session_factory,
             self.deliver,
+            concurrency=concurrency,
             clock=self.clock,
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
             lease=timedelta(seconds=self.settings.outbox_lease_seconds),

@@ -1,8 +1,16 @@
 """Delivers the outbox to Zalo: in order per user, with backoff for what may pass.
 
-A message is leased before it is sent and marked after, so a sender killed between the two
+A message is leased before it is sent and recorded after, so a sender killed between the two
 sends that message again once the lease lapses: at most one duplicate, never a loss. Zalo
 offers no idempotency key, so exactly-once delivery cannot be had; this is the guarantee.
+
+`run_forever` does not work in rounds: it keeps up to `3 x concurrency` messages leased,
+`concurrency` being sent and the rest waiting for a free sending thread, and whenever
+`concurrency` have finished, one transaction records them and leases as many again. So no
+thread waits for the slowest send of a batch, nor for the database: a step has the time of
+a whole send to finish before the threads run out of work (docs/benchmarks.md, 2).
+Only the sender thread uses the database; the sending threads read the access token from
+`TokenStore`'s short cache.
 """
 
 from __future__ import annotations
@@ -12,8 +20,8 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +32,7 @@ from bot.conversations import user_tag
 from bot.tokens import TokenStore
 from storage import repositories as repo
 from storage.models import OutboxMessage
+from storage.repositories import OutboxOutcome
 from zalo_client import QueryButton, ZaloAuthError, ZaloClient, ZaloError, ZaloRateLimited
 
 log = logging.getLogger("sipas_bot.sender")
@@ -70,6 +79,9 @@ def zalo_delivery(client: ZaloClient, tokens: TokenStore | None = None) -> Deliv
         return client.send_text(user_id, body["text"], buttons=buttons).message_id
 
     def deliver(user_id: str, body: dict[str, Any]) -> str | None:
+        # Read before the client reads it for the header: the store's token only ever moves
+        # on, so `used` is never newer than the token Zalo refused, and a refresh is never
+        # spent because of a token that was already replaced.
         used = tokens.access_token() if tokens is not None else None
         try:
             return send(user_id, body)
@@ -95,10 +107,25 @@ def sandbox_delivery(user_id: str, body: dict[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
+class _Leased:
+    """A leased message as the sending threads see it: no ORM object crosses threads."""
+
+    id: int
+    user_id: str
+    body: dict[str, Any]
+    created_at: datetime
+    attempts: int
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
 class _Result:
-    message_id: int
+    message: _Leased
     zalo_message_id: str | None = None
     error: Exception | None = None
+    # Not tried: "paused" (Zalo said -32 meanwhile; the lease is given back) or "lease" (too
+    # little of the lease left to finish the send; the message is left to whoever takes it).
+    not_sent: str | None = None
 
 
 class OutboxSender:
@@ -123,6 +150,10 @@ class OutboxSender:
         self.clock = clock
         self.max_age = max_age
         self.batch = batch
+        self.concurrency = concurrency
+        # run_forever records and leases in steps of `step` and keeps up to `window` leased.
+        self.step = concurrency
+        self.window = 3 * concurrency
         self.lease = lease
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -130,38 +161,17 @@ class OutboxSender:
         self.limiter = limiter
         self.rate_limit_pause = rate_limit_pause
         self._paused_until: datetime | None = None
+        self._pause_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
 
     def run_once(self) -> int:
-        """Try every message whose turn has come, one per user; returns how many were tried."""
-        now = self.clock()
-        if self._paused_until is not None and now < self._paused_until:
-            return 0
-        with self.session_factory.begin() as session:
-            messages = repo.claim_due_messages(
-                session, now=now, lease_until=now + self.lease, limit=self.batch
-            )
-            if not messages:
-                return 0
-            last_seen = repo.last_interactions(session, {m.user_id for m in messages})
-            claimed = []
-            for message in messages:
-                seen = last_seen.get(message.user_id)
-                if seen is not None and now - seen > ZALO_WINDOW:
-                    self._window_closed(message)
-                else:
-                    claimed.append((message.id, message.user_id, message.body))
-        results = list(self._pool.map(lambda m: self._send(*m), claimed))
-        done = self.clock()
-        if any(isinstance(result.error, ZaloRateLimited) for result in results):
-            self._paused_until = done + self.rate_limit_pause
-            log.warning("event=sender_paused reason=rate_limited")
-        with self.session_factory.begin() as session:
-            for result in results:
-                stored = session.get(OutboxMessage, result.message_id)
-                if stored is not None:
-                    self._record(stored, result, done)
-        return len(messages)
+        """One round: lease up to `batch` messages whose turn has come (one per user), send
+        them, wait for all, record them; returns how many were tried. For `drain` and tests:
+        the service runs `run_forever`."""
+        tried, leased = self._step((), room=self.batch)
+        if tried:
+            self._step(list(self._pool.map(self._send, leased)), room=0)
+        return tried
 
     def drain(self, *, max_rounds: int = 1000) -> int:
         """Send until nothing is due (for the CLI and tests); returns how many were tried."""
@@ -176,26 +186,103 @@ class OutboxSender:
     def run_forever(
         self, stop: threading.Event, wake: threading.Event, *, idle_seconds: float = 1.0
     ) -> None:
-        log.info("event=sender_started")
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # a database hiccup must not kill the sender thread
-                log.exception("event=sender_error")
-                busy = 0
-            if not busy:
+        """Send until `stop` is set; then lease nothing more, and record what was in flight."""
+        log.info("event=sender_started concurrency=%d", self.concurrency)
+        in_flight: dict[Future[_Result], _Leased] = {}
+        finished: list[_Result] = []
+        while True:
+            stopping = stop.is_set()
+            for future in [f for f in in_flight if f.done()]:
+                del in_flight[future]
+                finished.append(future.result())
+            room = 0 if stopping else self.window - len(in_flight)
+            tried = 0
+            if room >= self.step or not in_flight:
+                try:
+                    tried, leased = self._step(finished, room=room)
+                except Exception:  # a database hiccup must not kill the sender thread
+                    log.exception("event=sender_error")
+                    # Unrecorded results stay in `finished` for the next step; if none comes,
+                    # their leases lapse and they are sent again (at most one duplicate).
+                    stop.wait(idle_seconds)
+                    leased = []
+                else:
+                    finished = []
+                for message in leased:
+                    in_flight[self._pool.submit(self._send, message)] = message
+            if in_flight:
+                wait(in_flight, timeout=idle_seconds, return_when=FIRST_COMPLETED)
+            elif stopping:
+                break
+            elif not tried:
                 wake.wait(idle_seconds)
                 wake.clear()
         self._pool.shutdown(wait=True)
         log.info("event=sender_stopped")
 
-    def _send(self, message_id: int, user_id: str, body: dict[str, Any]) -> _Result:
+    def _step(self, results: Sequence[_Result], *, room: int) -> tuple[int, list[_Leased]]:
+        """In one transaction: record `results`, then lease up to `room` messages; returns how
+        many were leased (window-closed ones included) and those to send."""
+        now = self.clock()
+        with self.session_factory.begin() as session:
+            if results:
+                outcomes = [self._outcome(result, now) for result in results]
+                repo.record_outbox_outcomes(session, [o for o in outcomes if o is not None])
+            if room <= 0 or self._paused(now):
+                return 0, []
+            lease_until = now + self.lease
+            messages = repo.claim_due_messages(
+                session, now=now, lease_until=lease_until, limit=room
+            )
+            if not messages:
+                return 0, []
+            last_seen = repo.last_interactions(session, {m.user_id for m in messages})
+            leased = []
+            for message in messages:
+                seen = last_seen.get(message.user_id)
+                if seen is not None and now - seen > ZALO_WINDOW:
+                    self._window_closed(message)
+                else:
+                    leased.append(
+                        _Leased(
+                            message.id,
+                            message.user_id,
+                            message.body,
+                            message.created_at,
+                            message.attempts,
+                            lease_until,
+                        )
+                    )
+            return len(messages), leased
+
+    def _send(self, message: _Leased) -> _Result:
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-            return _Result(message_id, zalo_message_id=self.deliver(user_id, body))
-        except Exception as exc:  # recorded per message below; one failure must not stop others
-            return _Result(message_id, error=exc)
+            now = self.clock()
+            if self._paused(now):
+                return _Result(message, not_sent="paused")
+            # A send (with a token refresh and its retry) must end while the lease holds, or
+            # another worker may lease and send the message too.
+            if now > message.lease_until - self.lease / 2:
+                return _Result(message, not_sent="lease")
+            return _Result(message, zalo_message_id=self.deliver(message.user_id, message.body))
+        except ZaloRateLimited as exc:
+            self._pause()
+            return _Result(message, error=exc)
+        except Exception as exc:  # recorded per message; one failure must not stop others
+            return _Result(message, error=exc)
+
+    def _paused(self, now: datetime) -> bool:
+        return self._paused_until is not None and now < self._paused_until
+
+    def _pause(self) -> None:
+        """Zalo said -32: send nothing more for `rate_limit_pause`, in every thread."""
+        with self._pause_lock:
+            now = self.clock()
+            if not self._paused(now):
+                log.warning("event=sender_paused reason=rate_limited")
+            self._paused_until = now + self.rate_limit_pause
 
     @staticmethod
     def _window_closed(message: OutboxMessage) -> None:
@@ -210,20 +297,32 @@ class OutboxSender:
             user_tag(message.user_id),
         )
 
-    def _record(self, message: OutboxMessage, result: _Result, now: datetime) -> None:
-        message.attempts += 1
-        message.locked_until = None
+    def _outcome(self, result: _Result, now: datetime) -> OutboxOutcome | None:
+        """What to record of a result; None when nothing is (its lease is left to lapse)."""
+        message = result.message
+        user = user_tag(message.user_id)
+        if result.not_sent is not None:
+            log.warning(
+                "event=message_not_sent outbox_id=%d user=%s reason=%s",
+                message.id,
+                user,
+                result.not_sent,
+            )
+            if result.not_sent == "paused":
+                return OutboxOutcome(message.id, message.lease_until, "released")
+            return None
         error = result.error
         if error is None:
-            message.status = "sent"
-            message.sent_at = now
-            message.zalo_message_id = result.zalo_message_id
-            message.last_error = None
-            log.info(
-                "event=message_sent outbox_id=%d user=%s", message.id, user_tag(message.user_id)
+            log.info("event=message_sent outbox_id=%d user=%s", message.id, user)
+            return OutboxOutcome(
+                message.id,
+                message.lease_until,
+                "sent",
+                sent_at=now,
+                zalo_message_id=result.zalo_message_id,
             )
-            return
-        message.last_error = f"{type(error).__name__}: {error}"[:1000]
+        last_error = f"{type(error).__name__}: {error}"[:1000]
+        attempts = message.attempts + 1
         transient = (
             not isinstance(error, ZaloError)
             or error.should_retry
@@ -231,23 +330,28 @@ class OutboxSender:
         )
         too_old = now - message.created_at >= self.max_age
         if transient and not too_old:
-            delay = min(self.max_delay, self.base_delay * 2 ** (message.attempts - 1))
-            message.next_attempt_at = now + timedelta(seconds=delay * (0.5 + self.rng() / 2))
+            delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
             log.warning(
                 "event=message_retry outbox_id=%d user=%s attempts=%d error=%s",
                 message.id,
-                user_tag(message.user_id),
-                message.attempts,
-                message.last_error,
+                user,
+                attempts,
+                last_error,
             )
-        else:
-            message.status = "dead"
-            log.error(
-                "event=message_dead outbox_id=%d user=%s reason=%s",
+            return OutboxOutcome(
                 message.id,
-                user_tag(message.user_id),
-                "too old" if transient else message.last_error,
+                message.lease_until,
+                "pending",
+                next_attempt_at=now + timedelta(seconds=delay * (0.5 + self.rng() / 2)),
+                error=last_error,
             )
+        log.error(
+            "event=message_dead outbox_id=%d user=%s reason=%s",
+            message.id,
+            user,
+            "too old" if transient else last_error,
+        )
+        return OutboxOutcome(message.id, message.lease_until, "dead", error=last_error)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -4,11 +4,20 @@ Zalo's refresh token works once. Two processes refreshing with the same one lose
 good (a person must re-authorise the app in a browser). So a refresh happens inside one
 transaction that holds the token row locked from before the OAuth call until the new pair is
 committed; whoever waited on the lock then finds the pair already renewed and uses it.
+
+The sender asks for the access token once per message, from many threads: the store keeps it
+for `cache_for` (30 s) instead of reading the row each time. A token refused by Zalo is
+replaced at once (`refresh(failed_token=...)` reads the row under its lock and renews the
+pair only if nobody did), and the threads of one process refresh one at a time, so a burst of
+-216 answers costs one database transaction and at most one OAuth call. A pair renewed by
+another process is picked up within `cache_for`, or at once if Zalo refuses the old token.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +62,8 @@ class TokenStore:
         clock: Callable[[], datetime],
         refresh_before: timedelta = timedelta(hours=5),
         seed: tuple[str, str] | None = None,
+        cache_for: timedelta = timedelta(seconds=30),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_factory = session_factory
         self.client = client
@@ -61,6 +72,12 @@ class TokenStore:
         self.clock = clock
         self.refresh_before = refresh_before
         self._seed = seed if seed and all(seed) else None
+        self.cache_for = cache_for.total_seconds()
+        self.monotonic = monotonic
+        self._cached: str | None = None
+        self._cached_at = 0.0
+        # One thread at a time reads the row or refreshes; the others then use its answer.
+        self._lock = threading.RLock()
 
     def seed(self) -> bool:
         """Store the pair given at start (ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN) if the
@@ -96,9 +113,18 @@ class TokenStore:
                 row.access_token, row.refresh_token = access_token, refresh_token
                 row.access_expires_at, row.updated_at = expires, now
                 row.refresh_failed_at = row.refresh_error = None
+        with self._lock:
+            self._remember(access_token)
         log.info("event=token_set source=operator")
 
     def access_token(self) -> str:
+        """The access token to send with; read from the database at most every `cache_for`."""
+        with self._lock:
+            if self._cached is not None and self.monotonic() - self._cached_at < self.cache_for:
+                return self._cached
+            return self._remember(self._read_access_token())
+
+    def _read_access_token(self) -> str:
         for first_try in (True, False):
             with self.session_factory() as session:
                 row = session.get(ZaloToken, TOKEN_ROW)
@@ -131,6 +157,22 @@ class TokenStore:
         renewed it meanwhile and it is returned without spending the refresh token.
         Without it, the pair is renewed only when due (or when `force`).
         """
+        with self._lock:
+            cached = self._cached
+            if failed_token is not None and cached is not None and cached != failed_token:
+                # Another thread of this process has already replaced the refused token.
+                return cached
+            try:
+                return self._remember(self._refresh(failed_token=failed_token, force=force))
+            except BaseException:
+                self._cached = None  # read the row again next time: an operator may fix it
+                raise
+
+    def _remember(self, access_token: str) -> str:
+        self._cached, self._cached_at = access_token, self.monotonic()
+        return access_token
+
+    def _refresh(self, *, failed_token: str | None, force: bool) -> str:
         failure: ZaloError | None = None
         self.seed()
         with self.session_factory.begin() as session:

@@ -4,25 +4,33 @@ reach Zalo, per-user order, retries with backoff, dead letters and leases."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import responses
 
+from bot import create_app, runtime_of
 from bot.runtime import Runtime
 from bot.sender import OutboxSender
+from storage import migrate
 from storage import repositories as repo
 from storage.models import OutboxMessage
 from tests.conftest import (
     API_BASE,
     FakeClock,
     follow_event,
+    make_settings,
     sent_bodies,
     text_event,
     zalo_success,
 )
+from tests.fake_zalo import FakeZalo, Fault
+from zalo_client import ZaloInvalidRequest
 
 SEND_URL = f"{API_BASE}/v3.0/oa/message/cs"
 USER = "246845883529197922"
@@ -282,3 +290,196 @@ def test_a_message_claimed_by_a_sender_that_died_is_sent_once_the_lease_lapses(
     (message,) = outbox(runtime)
     assert (message.status, message.attempts) == ("sent", 1)
     assert len(zalo_api.calls) == 1
+
+
+# --- the service's sender: run_forever, no batch barrier ------------------------------------
+
+
+def _enqueue(runtime: Runtime, users: list[str], messages: int, now: datetime) -> None:
+    with runtime.session_factory.begin() as session:
+        for n in range(messages):
+            for user in users:
+                repo.enqueue(session, user, {"text": f"{user} message {n}", "buttons": []}, now=now)
+
+
+def _run_until_sent(runtime: Runtime, sender: OutboxSender, *, timeout: float = 30.0) -> None:
+    stop, wake = threading.Event(), threading.Event()
+    thread = threading.Thread(target=sender.run_forever, args=(stop, wake))
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(m.status == "sent" for m in outbox(runtime)):
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        wake.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive(), "the sender stops when told to"
+
+
+@pytest.fixture
+def fake_zalo_runtime(database_url: str) -> Iterator[tuple[Runtime, FakeZalo]]:
+    """A runtime sending to a local fake Zalo over real HTTP, on the real clock."""
+    with FakeZalo(failure_rate=0.0, seed=3) as zalo:
+        app = create_app(
+            make_settings(database_url, zalo_api_base=zalo.url, zalo_oauth_base=zalo.url)
+        )
+        runtime = runtime_of(app)
+        migrate.upgrade(runtime.engine)
+        yield runtime, zalo
+        runtime.engine.dispose()
+
+
+def test_a_slow_send_holds_up_only_its_own_user(
+    fake_zalo_runtime: tuple[Runtime, FakeZalo],
+) -> None:
+    """The service's sender keeps sending while one call hangs: no round waits for its
+    slowest message (a batch barrier would send nobody's second message for 1.5 s)."""
+    runtime, zalo = fake_zalo_runtime
+    zalo.add_faults(Fault(delay=1.5))  # the first call to arrive
+    users = [f"71000000000000{n:04d}" for n in range(30)]
+    _enqueue(runtime, users, 2, datetime.now(UTC))
+    sender = runtime.sender(concurrency=4)
+
+    _run_until_sent(runtime, sender)
+
+    delivered = [(b["recipient"]["user_id"], b["message"]["text"]) for b in zalo.delivered]
+    assert len(delivered) == 60
+    # The slow call was answered last of its user's first round; everyone else's second
+    # message went out meanwhile, the slow user's only after it.
+    slow_user = delivered[-2][0]
+    assert delivered[-2:] == [
+        (slow_user, f"{slow_user} message 0"),
+        (slow_user, f"{slow_user} message 1"),
+    ]
+
+
+def test_each_sending_thread_keeps_its_http_connection(
+    fake_zalo_runtime: tuple[Runtime, FakeZalo], caplog: pytest.LogCaptureFixture
+) -> None:
+    """requests keeps 10 connections per host unless told otherwise: with 16 threads, calls
+    past 10 would open a connection and drop it (against Zalo, a TLS handshake each)."""
+    runtime, zalo = fake_zalo_runtime
+    zalo.add_faults(*[Fault(delay=0.05)] * 200)  # so that the 16 threads overlap
+    _enqueue(runtime, [f"73000000000000{n:04d}" for n in range(40)], 4, datetime.now(UTC))
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        _run_until_sent(runtime, runtime.sender(concurrency=16))
+
+    assert len(zalo.delivered) == 160
+    assert "Connection pool is full" not in caplog.text
+
+
+def test_the_service_sender_loses_nothing_and_keeps_order_under_thirty_percent_failures(
+    database_url: str,
+) -> None:
+    with FakeZalo(failure_rate=0.3, failure=Fault(status=502), seed=11) as zalo:
+        app = create_app(
+            make_settings(database_url, zalo_api_base=zalo.url, zalo_oauth_base=zalo.url)
+        )
+        runtime = runtime_of(app)
+        migrate.upgrade(runtime.engine)
+        users = [f"72000000000000{n:04d}" for n in range(12)]
+        _enqueue(runtime, users, 5, datetime.now(UTC))
+        sender = OutboxSender(
+            runtime.session_factory,
+            runtime.deliver,
+            clock=lambda: datetime.now(UTC),
+            concurrency=8,
+            base_delay=0.02,
+            max_delay=0.1,
+        )
+
+        _run_until_sent(runtime, sender)
+
+        assert {m.status for m in outbox(runtime)} == {"sent"}
+        assert len([c for c in zalo.calls if not c.succeeded]) > 10, "faults were injected"
+        delivered = [(b["recipient"]["user_id"], b["message"]["text"]) for b in zalo.delivered]
+        assert len(delivered) == len(set(delivered)) == 60  # each once
+        for user in users:
+            assert [t for u, t in delivered if u == user] == queued_texts(runtime, user)
+        runtime.engine.dispose()
+
+
+# --- what a sender does when its situation changes mid-batch --------------------------------
+
+
+def test_after_a_rate_limit_error_the_messages_waiting_for_a_thread_are_not_sent(
+    signed_post: Post,
+    runtime: Runtime,
+    clock: FakeClock,
+    zalo_api: responses.RequestsMock,
+) -> None:
+    zalo_api.add(responses.POST, SEND_URL, json={"error": -32, "message": "rate limit"})
+    zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
+    first, second = "9200000000000000001", "9200000000000000002"
+    signed_post(follow_event(user_id=first))
+    signed_post(follow_event(user_id=second))
+    sender = runtime.sender(concurrency=1)  # the second waits while the first gets -32
+
+    assert sender.run_once() == 2
+
+    assert len(zalo_api.calls) == 1
+    limited, waiting = outbox(runtime)
+    assert (limited.user_id, limited.status, limited.attempts) == (first, "pending", 1)
+    # not tried: no attempt counted, and its lease given back
+    assert (waiting.status, waiting.attempts, waiting.locked_until) == ("pending", 0, None)
+    clock.advance(seconds=31)  # past the pause
+    assert sender.drain() == 2
+    assert [m.status for m in outbox(runtime)] == ["sent", "sent"]
+    sender.close()
+
+
+def test_a_message_whose_lease_is_nearly_over_is_left_unsent(
+    signed_post: Post, runtime: Runtime, clock: FakeClock
+) -> None:
+    """A send started late in its lease could end after another worker took the message
+    over and sent it too."""
+    sent: list[str] = []
+
+    def slow_delivery(user_id: str, body: dict[str, Any]) -> str:
+        sent.append(user_id)
+        clock.advance(seconds=31)  # more than half the 60 s lease
+        return "zalo-id"
+
+    first, second = "9300000000000000001", "9300000000000000002"
+    signed_post(follow_event(user_id=first))
+    signed_post(follow_event(user_id=second))
+    sender = OutboxSender(runtime.session_factory, slow_delivery, clock=clock, concurrency=1)
+
+    assert sender.run_once() == 2
+
+    assert sent == [first]
+    done, left = outbox(runtime)
+    assert (done.status, left.status, left.attempts) == ("sent", "pending", 0)
+    assert left.locked_until is not None, "still leased: whoever holds it now records it"
+    assert sender.run_once() == 0
+    clock.advance(seconds=30)  # the lease lapses
+    assert sender.run_once() == 1
+    assert sent == [first, second]
+    sender.close()
+
+
+def test_a_late_result_does_not_overwrite_a_message_another_sender_took_over(
+    signed_post: Post, runtime: Runtime, clock: FakeClock
+) -> None:
+    """Sender A hangs past its lease; B leases the message and sends it; then A's call
+    fails for good. The message stays sent: A's lease is gone, so is its say."""
+    signed_post(follow_event())
+    other = OutboxSender(runtime.session_factory, lambda u, b: "sent-by-b", clock=clock)
+
+    def hanging_then_refused(user_id: str, body: dict[str, Any]) -> str:
+        clock.advance(seconds=61)
+        assert other.run_once() == 1
+        raise ZaloInvalidRequest("invalid parameter", code=-201)
+
+    sender = OutboxSender(runtime.session_factory, hanging_then_refused, clock=clock)
+    assert sender.run_once() == 1
+
+    (message,) = outbox(runtime)
+    assert (message.status, message.attempts, message.zalo_message_id) == ("sent", 1, "sent-by-b")
+    assert message.last_error is None
+    sender.close()
+    other.close()

@@ -13,11 +13,12 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
+from sqlalchemy import event
 
 from bot import create_app, runtime_of
 from bot.runtime import Runtime
 from storage import migrate
-from storage.models import ZaloToken
+from storage.models import OutboxMessage, ZaloToken
 from tests.conftest import API_BASE, OAUTH_BASE, make_settings, text_event, zalo_success
 from zalo_client import ZaloOAuthError
 
@@ -119,7 +120,7 @@ def test_a_token_expired_mid_survey_is_refreshed_once_and_the_survey_completes(
     assert len(refreshes) == 1
     assert tokens_seen[:2] == ["access-token-1", "access-token-1"]
     assert set(tokens_seen[3:]) == {"access-2"}
-    from storage.models import OutboxMessage, SurveyResponse
+    from storage.models import SurveyResponse
 
     with runtime.session_factory() as session:
         assert {m.status for m in session.query(OutboxMessage)} == {"sent"}
@@ -216,3 +217,100 @@ def test_two_threads_racing_spend_the_refresh_token_once(
         thread.join(timeout=30)
     assert calls == ["refresh-token-1"]
     assert results == ["access-new-1"] * 3
+
+
+# --- the token as the sender's threads read it -----------------------------------------------
+
+
+def test_the_access_token_is_read_from_the_database_at_most_every_thirty_seconds(
+    runtime: Runtime,
+) -> None:
+    assert runtime.tokens is not None
+    now = [1000.0]
+    runtime.tokens.monotonic = lambda: now[0]
+    assert runtime.tokens.access_token() == "access-token-1"
+    with runtime.session_factory.begin() as session:  # another process renews the pair
+        row = session.get(ZaloToken, 1)
+        assert row is not None
+        row.access_token = "access-from-elsewhere"
+    now[0] += 29
+    assert runtime.tokens.access_token() == "access-token-1"  # kept, not read per message
+    now[0] += 2
+    assert runtime.tokens.access_token() == "access-from-elsewhere"
+
+
+def test_a_burst_of_refused_tokens_costs_one_refresh_and_every_message_goes_out(
+    runtime: Runtime, signed_post: Any
+) -> None:
+    """Eight threads get -216 at once: one OAuth call, one database transaction at a time,
+    and every retry carries the new token (the refused one is not served from the cache)."""
+    users = [f"81000000000000{n:04d}" for n in range(8)]
+    for user in users:
+        signed_post(text_event("#HVT01", user_id=user))
+    in_use, most = [0], [0]
+
+    def checkout(*_args: Any) -> None:
+        in_use[0] += 1
+        most[0] = max(most[0], in_use[0])
+
+    def checkin(*_args: Any) -> None:
+        in_use[0] -= 1
+
+    sender = runtime.sender(concurrency=8)
+    with responses.RequestsMock() as mock:
+        tokens_seen: list[str] = []
+
+        def send(request: Any) -> tuple[int, dict[str, str], str]:
+            tokens_seen.append(request.headers["access_token"])
+            if request.headers["access_token"] == "access-token-1":
+                return 200, {}, json.dumps({"error": -216, "message": "Access token is invalid"})
+            return 200, {}, json.dumps(zalo_success())
+
+        mock.add_callback(responses.POST, SEND_URL, callback=send)
+        mock.post(
+            REFRESH_URL,
+            json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": "90000"},
+        )
+        event.listen(runtime.engine, "checkout", checkout)
+        event.listen(runtime.engine, "checkin", checkin)
+        assert sender.run_once() == len(users)  # each user's first message
+        event.remove(runtime.engine, "checkout", checkout)
+        event.remove(runtime.engine, "checkin", checkin)
+        refreshes = [c for c in mock.calls if c.request.url == REFRESH_URL]
+    sender.close()
+    assert len(refreshes) == 1
+    with runtime.session_factory() as session:
+        sent = session.query(OutboxMessage).filter(OutboxMessage.status == "sent").count()
+    assert sent == len(users)
+    # the sending threads share one connection for the token, in turn, and never while the
+    # sender's own transactions run
+    assert most[0] == 1
+    assert tokens_seen.count("access-2") == len(users)
+    assert stored_pair(runtime) == ("access-2", "refresh-2")
+
+
+def test_a_pair_renewed_by_another_process_is_used_without_spending_the_refresh_token(
+    runtime: Runtime, signed_post: Any
+) -> None:
+    assert runtime.tokens is not None
+    signed_post(text_event("#HVT01"))
+    assert runtime.tokens.access_token() == "access-token-1"  # now in this process's cache
+    with runtime.session_factory.begin() as session:  # another process renewed the pair
+        row = session.get(ZaloToken, 1)
+        assert row is not None
+        row.access_token, row.refresh_token = "access-elsewhere", "refresh-elsewhere"
+    with responses.RequestsMock() as mock:  # no OAuth URL: a refresh would fail the send
+        tokens_seen: list[str] = []
+
+        def send(request: Any) -> tuple[int, dict[str, str], str]:
+            tokens_seen.append(request.headers["access_token"])
+            if request.headers["access_token"] != "access-elsewhere":
+                return 200, {}, json.dumps({"error": -220, "message": "Access token expired"})
+            return 200, {}, json.dumps(zalo_success())
+
+        mock.add_callback(responses.POST, SEND_URL, callback=send)
+        runtime.sender(concurrency=1).drain()
+    assert tokens_seen[:2] == ["access-token-1", "access-elsewhere"]
+    assert stored_pair(runtime) == ("access-elsewhere", "refresh-elsewhere")
+    with runtime.session_factory() as session:
+        assert {m.status for m in session.query(OutboxMessage)} == {"sent"}
