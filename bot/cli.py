@@ -26,6 +26,8 @@ from bot.cli_leaders import COMMANDS as LEADER_COMMANDS
 from bot.cli_reports import COMMANDS as REPORT_COMMANDS
 from bot.config import ConfigError, Settings
 from bot.conversations import user_tag
+from bot.digests import schedules
+from bot.mailer import Mailer
 from bot.runtime import Runtime
 from bot.tokens import TokenStore
 from storage import migrate
@@ -552,7 +554,8 @@ def outbox_retry(message_ids: tuple[int, ...]) -> None:
 
 @cli.command("check")
 def check() -> None:
-    """Check the configuration, the database and Zalo access; say what to fix."""
+    """Check the settings (digest schedules, SMTP), the database and Zalo access; say what
+    to fix."""
     runtime = _runtime()
     settings = runtime.settings
     results: list[tuple[bool, str, str]] = []
@@ -569,6 +572,24 @@ def check() -> None:
         record(True, "webhook secret and app settings present")
     except ConfigError as exc:
         record(False, "webhook secret and app settings", str(exc))
+    try:
+        schedules(settings, settings.tz)
+        record(True, "digest schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT)")
+    except ConfigError as exc:
+        record(False, "digest schedules", str(exc))
+    try:
+        mailer = Mailer.from_settings(settings)
+        record(
+            True,
+            "e-mail fallback "
+            + (
+                "not set (SMTP_HOST empty)"
+                if mailer is None
+                else f"via {mailer.host}:{mailer.port}"
+            ),
+        )
+    except ConfigError as exc:
+        record(False, "e-mail settings (SMTP_*)", str(exc))
     try:
         up_to_date = migrate.is_up_to_date(runtime.engine)
         record(

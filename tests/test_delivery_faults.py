@@ -198,6 +198,22 @@ def test_check_fails_loudly_and_says_what_to_do_when_the_token_is_dead(app: Flas
     assert "tokens set" in result.output
 
 
+def test_check_names_a_bad_digest_schedule_and_half_set_smtp(
+    database_url: str, clock: FakeClock
+) -> None:
+    settings = make_settings(
+        database_url, digest_weekly_at="sun 25:00", smtp_host="mail.example.vn", smtp_from="x"
+    )
+    app = create_app(settings, clock=clock)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{API_BASE}/v2.0/oa/getoa", json={"data": {"oa_id": "1"}, "error": 0})
+        result = invoke(app, "check")
+    assert result.exit_code == 1, result.output
+    assert "FAIL  digest schedules" in result.output
+    assert "DIGEST_WEEKLY_AT 'sun 25:00'" in result.output
+    assert "FAIL  e-mail settings" in result.output and "SMTP_FROM" in result.output
+
+
 # --- a real sender process killed mid-delivery ---------------------------------------------
 
 
