@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from queue import Queue
 from typing import Any
 
 from bench.common import PG_URL, log
@@ -140,10 +142,12 @@ def build(schema: str, responses: int, *, seed: int) -> dict[str, Any]:
         t0 = time.monotonic()
         conn.execute("ANALYZE")
         log(f"ANALYZE in {time.monotonic() - t0:.0f} s")
-        size = conn.execute("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) "
-                            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE n.nspname = %s AND c.relkind IN ('r', 'm')", (schema,)
-                            ).fetchone()[0]
+        size = conn.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'm')",
+            (schema,),
+        ).fetchone()[0]
         info = {
             "schema": schema,
             "generator_version": GENERATOR_VERSION,
@@ -173,9 +177,11 @@ def _units_and_counters(session: Any) -> list[tuple[int, int, bool]]:
     from storage.repositories import CounterSpec, UnitSpec
 
     specs = [
-        UnitSpec(BIG_UNIT, "UBND phường Hòa Vang", [
-            CounterSpec(f"{BIG_UNIT}{n:02d}", f"Quầy {n}") for n in range(1, 11)
-        ])
+        UnitSpec(
+            BIG_UNIT,
+            "UBND phường Hòa Vang",
+            [CounterSpec(f"{BIG_UNIT}{n:02d}", f"Quầy {n}") for n in range(1, 11)],
+        )
     ]
     for n in range(2, UNITS + 1):
         code = f"U{n:04d}"
@@ -266,37 +272,36 @@ def _copy(
                 conn.execute(f"DROP INDEX {name}")
         conn.commit()
 
-        counts = {"answers": 0, "comments": 0}
-        t0 = time.monotonic()
-        rows = _generate(responses, counters, items, seed=seed, counts=counts)
+        counts = {"responses": 0, "answers": 0, "comments": 0}
+        t0 = last_log = time.monotonic()
         with conn.cursor() as cur:
-            # Two COPYs cannot be open at once on one connection: responses first, answers
-            # kept in a temporary file meanwhile would cost as much; instead the generator
-            # yields responses and answers interleaved and we fill two buffers per chunk.
-            copied = 0
-            for chunk_responses, chunk_answers in rows:
+            # One COPY at a time on a connection: each chunk is a COPY of its responses,
+            # then one of their answers, all in one transaction.
+            for chunk in _ahead(_generate(responses, counters, items, seed=seed)):
                 with cur.copy(
                     "COPY survey_responses (id, token, respondent_hash, unit_id, counter_id, "
                     "questionnaire_id, questionnaire_version, language, status, position, "
                     "is_repeat, started_at, updated_at, completed_at) FROM STDIN"
                 ) as copy:
-                    copy.write(chunk_responses)
+                    copy.write(chunk.response_rows)
                 with cur.copy(
                     "COPY answers (response_id, item_id, factor, criterion, value, text, "
                     "answered_at) FROM STDIN"
                 ) as copy:
-                    copy.write(chunk_answers)
+                    copy.write(chunk.answer_rows)
+                counts["responses"] += chunk.responses
+                counts["answers"] += chunk.answers
+                counts["comments"] += chunk.comments
                 copied = counts["responses"]
                 elapsed = time.monotonic() - t0
-                if counts.get("_last_log", 0.0) + 10 < elapsed or copied == responses:
-                    counts["_last_log"] = int(elapsed)
+                if time.monotonic() - last_log > 10 or copied == responses:
+                    last_log = time.monotonic()
                     log(
                         f"  {copied:,}/{responses:,} responses, {counts['answers']:,} answers "
                         f"in {elapsed:.0f} s ({copied / max(elapsed, 1e-6):,.0f} responses/s, "
                         f"{(copied + counts['answers']) / max(elapsed, 1e-6):,.0f} rows/s)"
                     )
             conn.commit()
-        counts.pop("_last_log", None)
         for table in tables:
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -309,7 +314,41 @@ def _copy(
             conn.execute(definition)
             conn.commit()
         log(f"constraints and indexes made again in {time.monotonic() - t1:.0f} s")
-    return {k: int(v) for k, v in counts.items()}
+    return counts
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """COPY text of some responses and of their answers."""
+
+    responses: int
+    answers: int
+    comments: int
+    response_rows: str
+    answer_rows: str
+
+
+def _ahead(chunks: Iterator[Chunk], depth: int = 3) -> Iterator[Chunk]:
+    """The chunks made in a thread while the previous ones are sent: PostgreSQL parses
+    one chunk while Python writes the next (psycopg waits on the socket without the GIL)."""
+    queue: Queue[Chunk | BaseException | None] = Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                queue.put(item)
+        except BaseException as exc:
+            queue.put(exc)
+            return
+        queue.put(None)
+
+    thread = threading.Thread(target=produce, name="dataset-generator", daemon=True)
+    thread.start()
+    while (item := queue.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
 
 
 def _generate(
@@ -318,9 +357,8 @@ def _generate(
     items: list[_Item],
     *,
     seed: int,
-    counts: dict[str, Any],
     chunk: int = 20_000,
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[Chunk]:
     """COPY text of responses and their answers, `chunk` responses at a time."""
     rnd = random.Random(seed)
     big = [(c, u) for c, u, is_big in counters if is_big]
@@ -348,8 +386,7 @@ def _generate(
     random_ = rnd.random
     choice = rnd.choice
     randrange = rnd.randrange
-    counts["responses"] = 0
-    answers_total = comments_total = 0
+    comments_total = 0
     for first in range(1, responses + 1, chunk):
         r_lines: list[str] = []
         a_lines: list[str] = []
@@ -379,17 +416,14 @@ def _generate(
                 a_lines.append(
                     f"{rid}\t{item.id}\t{item.factor}\t{item.criterion}\t{value}\t\\N\t{ts(at)}\n"
                 )
-            answers_total += given
             if status == "completed" and texts:
                 at += 20
                 if random_() < 0.08:
                     comment = choice(COMMENTS)
                     comments_total += 1
                     a_lines.append(f"{rid}\t{texts[0].id}\t\\N\t\\N\t\\N\t{comment}\t{ts(at)}\n")
-                    answers_total += 1
                 else:  # the optional comment skipped: stored as a skip
                     a_lines.append(f"{rid}\t{texts[0].id}\t\\N\t\\N\t\\N\t\\N\t{ts(at)}\n")
-                    answers_total += 1
             ended = ts(at + 5)
             r_lines.append(
                 f"{rid}\t{token}\t{choice(respondents)}\t{unit_id}\t{counter_id}\t"
@@ -398,10 +432,8 @@ def _generate(
                 f"{'t' if random_() < 0.03 else 'f'}\t{ts(started)}\t{ended}\t"
                 f"{ended if status == 'completed' else chr(92) + 'N'}\n"
             )
-        counts["responses"] = min(first + chunk - 1, responses)
-        counts["answers"] = answers_total
-        counts["comments"] = comments_total
-        yield "".join(r_lines), "".join(a_lines)
+        yield Chunk(len(r_lines), len(a_lines), comments_total, "".join(r_lines), "".join(a_lines))
+        comments_total = 0
 
 
 def list_datasets() -> list[tuple[str, dict[str, Any] | None]]:
