@@ -241,27 +241,19 @@ class Figure:
         return self.enough and self.share is not None
 
 
-@dataclass
-class _Tally:
-    valid: int = 0
-    satisfied: int = 0
-    total: int = 0
-
-    def add(self, other: stats.CriterionTally | _Tally) -> None:
-        self.valid += other.valid
-        self.satisfied += other.satisfied
-        self.total += other.total
-
-    def figure(self, min_answers: int, share: float | None = None) -> Figure:
-        if self.valid == 0:
-            return Figure(0, 0, None, None, enough=min_answers <= 0)
-        return Figure(
-            valid=self.valid,
-            satisfied=self.satisfied,
-            mean=self.total / self.valid,
-            share=100 * self.satisfied / self.valid if share is None else share,
-            enough=self.valid >= min_answers,
-        )
+def _figure(
+    valid: int, satisfied: int, total: int, min_answers: int, share: float | None = None
+) -> Figure:
+    """The figure of these counts; `share` given for a factor or overall (a mean of shares)."""
+    if valid == 0:
+        return Figure(0, 0, None, None, enough=min_answers <= 0)
+    return Figure(
+        valid=valid,
+        satisfied=satisfied,
+        mean=total / valid,
+        share=100 * satisfied / valid if share is None else share,
+        enough=valid >= min_answers,
+    )
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -293,27 +285,43 @@ class _Index:
 
 
 def _index(rows: Iterable[stats.CriterionTally], min_answers: int) -> _Index:
-    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures."""
-    tallies: dict[tuple[int, int, str], _Tally] = defaultdict(_Tally)
+    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures.
+
+    Called for every counter and unit of a report (4,000 times for a province's month and
+    the month before), hence plain lists of counts rather than objects.
+    """
+    tallies: dict[tuple[int, int, str], list[int]] = {}
     for row in rows:
-        tallies[(row.factor, row.criterion or 0, row.item_id or "")].add(row)
-    criteria = [
-        CriterionFigure(factor, criterion or None, item_id or None, tally.figure(min_answers))
-        for (factor, criterion, item_id), tally in sorted(tallies.items())
-    ]
-    by_factor: dict[int, _Tally] = defaultdict(_Tally)
-    shares: dict[int, list[float | None]] = defaultdict(list)
-    for (factor, _criterion, _item), tally in tallies.items():
-        by_factor[factor].add(tally)
-    for crit in criteria:
-        shares[crit.factor].append(crit.figure.share)
+        key = (row.factor, row.criterion or 0, row.item_id or "")
+        counts = tallies.get(key)
+        if counts is None:
+            tallies[key] = [row.valid, row.satisfied, row.total]
+        else:
+            counts[0] += row.valid
+            counts[1] += row.satisfied
+            counts[2] += row.total
+    criteria: list[CriterionFigure] = []
+    # per factor: valid, satisfied, total, and its criteria's shares
+    by_factor: dict[int, tuple[list[int], list[float | None]]] = {}
+    for (factor, criterion, item_id), (valid, satisfied, total) in sorted(tallies.items()):
+        figure = _figure(valid, satisfied, total, min_answers)
+        criteria.append(CriterionFigure(factor, criterion or None, item_id or None, figure))
+        sums, shares = by_factor.setdefault(factor, ([0, 0, 0], []))
+        sums[0] += valid
+        sums[1] += satisfied
+        sums[2] += total
+        shares.append(figure.share)
     factors: dict[int, Figure] = {}
-    everything = _Tally()
+    everything = [0, 0, 0]
     for factor in FACTORS:
-        tally = by_factor.get(factor, _Tally())
-        factors[factor] = tally.figure(min_answers, _mean(shares.get(factor, ())))
-        everything.add(tally)
-    overall = everything.figure(min_answers, _mean(f.share for f in factors.values()))
+        sums, shares = by_factor.get(factor, ([0, 0, 0], []))
+        factors[factor] = _figure(sums[0], sums[1], sums[2], min_answers, _mean(shares))
+        for n in range(3):
+            everything[n] += sums[n]
+    valid, satisfied, total = everything
+    overall = _figure(
+        valid, satisfied, total, min_answers, _mean(f.share for f in factors.values())
+    )
     return _Index(overall, factors, criteria)
 
 
