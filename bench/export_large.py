@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000" if QUICK else "100000,1000000")
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--runs", type=int, default=1 if QUICK else 3)
+    parser.add_argument("--result-name", default="export", help="bench/results/<name>-*.json")
     args = parser.parse_args()
     if not postgres_available():
         log("PostgreSQL does not answer on BENCH_PG_URL: skipped")
@@ -169,7 +170,7 @@ def main() -> int:
     summary = "\n".join(lines)
     print(summary)
     path = write_result(
-        "export",
+        args.result_name,
         {"machine": machine, "dataset": data.info, "results": results, "table": summary},
     )
     log(f"wrote {path}")

@@ -124,9 +124,9 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
             plan_path = RESULTS / f"reports-plan-{responses}-{slug}.txt"
             plan_path.write_text(plan + "\n", "utf-8")
             case = {
-                "first_seconds": round(first["seconds"], 3),
-                "seconds": spread([r["seconds"] for r in timed]),
-                "sql_seconds": spread([r["sql_seconds"] for r in timed]),
+                "first_ms": round(first["seconds"] * 1000),
+                "ms": spread([r["seconds"] * 1000 for r in timed]),
+                "sql_ms": spread([r["sql_seconds"] * 1000 for r in timed]),
                 "statements": timed[-1]["statements"],
                 "slowest_statements": timed[-1]["slowest"],
                 "responses_in_month": timed[-1]["responses"],
@@ -139,9 +139,9 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
             result["cases"][name] = case
             log(
                 f"{responses:,} responses, {name}: "
-                f"{fmt_spread(case['seconds'], ' s', 3)} (SQL "
-                f"{fmt_spread(case['sql_seconds'], ' s', 3)}, {case['statements']} statements; "
-                f"first run {case['first_seconds']} s); month: {case['responses_in_month']:,} "
+                f"{fmt_spread(case['ms'], ' ms')} (SQL "
+                f"{fmt_spread(case['sql_ms'], ' ms')}, {case['statements']} statements; "
+                f"first run {case['first_ms']} ms); month: {case['responses_in_month']:,} "
                 f"responses, {case['answers_in_month']:,} rated answers"
             )
     finally:
@@ -152,16 +152,16 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| responses stored | report | responses / rated answers in the month | "
-        "time, s | of which SQL, s | statements | first run, s |",
+        "time, ms | of which SQL, ms | statements | first run, ms |",
         "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for name, case in result["cases"].items():
             lines.append(
                 f"| {result['responses']:,} | {name} | {case['responses_in_month']:,} / "
-                f"{case['answers_in_month']:,} | {fmt_spread(case['seconds'], '', 3)} | "
-                f"{fmt_spread(case['sql_seconds'], '', 3)} | {case['statements']} | "
-                f"{case['first_seconds']} |"
+                f"{case['answers_in_month']:,} | {fmt_spread(case['ms'])} | "
+                f"{fmt_spread(case['sql_ms'])} | {case['statements']} | "
+                f"{case['first_ms']:,} |"
             )
     return "\n".join(lines)
 
@@ -178,6 +178,7 @@ def main() -> int:
     parser.add_argument(
         "--drop-after", action="store_true", help="Drop the datasets at the end (else kept)."
     )
+    parser.add_argument("--result-name", default="reports", help="bench/results/<name>-*.json")
     args = parser.parse_args()
     if not postgres_available():
         log("PostgreSQL does not answer on BENCH_PG_URL: skipped")
@@ -196,7 +197,8 @@ def main() -> int:
     summary = table(results)
     print(summary)
     path = write_result(
-        "reports", {"machine": machine, "runs": args.runs, "results": results, "table": summary}
+        args.result_name,
+        {"machine": machine, "runs": args.runs, "results": results, "table": summary},
     )
     log(f"wrote {path}")
     return 0
