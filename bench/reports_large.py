@@ -73,14 +73,16 @@ def run_case(factory: Any, engine: Any, unit_codes: list[str] | None) -> dict[st
 
     period = period_containing("month", MONTH, ZONE)
     with statement_timer(engine) as timings, factory() as session:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         report = build_report(
             session, unit_codes=unit_codes, period=period, min_answers=10, comment_limit=20
         )
         text = render_text(report)
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "sql_seconds": sum(t for t, _ in timings),
         "statements": len(timings),
         "slowest": sorted(timings, reverse=True)[:3],
@@ -127,6 +129,8 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
                 "first_ms": round(first["seconds"] * 1000),
                 "ms": spread([r["seconds"] * 1000 for r in timed]),
                 "sql_ms": spread([r["sql_seconds"] * 1000 for r in timed]),
+                # this process's CPU: Python, plus psycopg's decoding; not PostgreSQL's
+                "python_cpu_ms": spread([r["cpu_seconds"] * 1000 for r in timed]),
                 "statements": timed[-1]["statements"],
                 "slowest_statements": timed[-1]["slowest"],
                 "responses_in_month": timed[-1]["responses"],
@@ -141,6 +145,7 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
                 f"{responses:,} responses, {name}: "
                 f"{fmt_spread(case['ms'], ' ms')} (SQL "
                 f"{fmt_spread(case['sql_ms'], ' ms')}, {case['statements']} statements; "
+                f"CPU of this process {fmt_spread(case['python_cpu_ms'], ' ms')}; "
                 f"first run {case['first_ms']} ms); month: {case['responses_in_month']:,} "
                 f"responses, {case['answers_in_month']:,} rated answers"
             )
@@ -152,15 +157,17 @@ def bench_scale(responses: int, *, runs: int, rebuild: bool) -> dict[str, Any]:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| responses stored | report | responses / rated answers in the month | "
-        "time, ms | of which SQL, ms | statements | first run, ms |",
-        "|---|---|---|---|---|---|---|",
+        "time, ms | of which SQL, ms | CPU of the Python process, ms | statements | "
+        "first run, ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for name, case in result["cases"].items():
             lines.append(
                 f"| {result['responses']:,} | {name} | {case['responses_in_month']:,} / "
                 f"{case['answers_in_month']:,} | {fmt_spread(case['ms'])} | "
-                f"{fmt_spread(case['sql_ms'])} | {case['statements']} | "
+                f"{fmt_spread(case['sql_ms'])} | {fmt_spread(case.get('python_cpu_ms', {}))} | "
+                f"{case['statements']} | "
                 f"{case['first_ms']:,} |"
             )
     return "\n".join(lines)
