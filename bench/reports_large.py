@@ -94,7 +94,8 @@ def run_case(factory: Any, engine: Any, unit_codes: list[str] | None) -> dict[st
 
 
 def explain(factory: Any, engine: Any, unit_codes: list[str] | None) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the criterion tallies of the month."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the criterion tallies of the month, bounded by the
+    month's response-id range as `build_report` bounds them."""
     from sqlalchemy import text
 
     from bot.reports import _scope, find_units, period_containing
@@ -104,7 +105,9 @@ def explain(factory: Any, engine: Any, unit_codes: list[str] | None) -> str:
     with factory() as session:
         units = find_units(session, unit_codes)
         scope = _scope(units, None, period, False)
-        query = stats.criterion_tallies_query(scope)
+        query = stats.criterion_tallies_query(
+            scope, response_ids=stats.response_id_range(session, scope)
+        )
         compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
         rows = session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + compiled))
         return "\n".join(row[0] for row in rows)
