@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of issue 6, one after the other, bounded in time.
 
-    python -m bench.run_all              # full: about 13-15 minutes on 2 cores
+    python -m bench.run_all              # full: about 35 minutes on 2 cores (see docs)
     BENCH_QUICK=1 python -m bench.run_all   # smoke run: 1-2 minutes, one run of each
 
 Writes bench/results/summary.md (the tables, the machine, the commands) beside the raw JSON
@@ -54,7 +54,28 @@ FULL = [
         ],
     ),
     ("concurrent-surveys", ["bench.concurrent_surveys", "--users", "1000"]),
+    # The datasets are built on the first run (2M: about 4 min) and kept for the next ones.
+    ("reports", ["bench.reports_large", "--scales", "200000,2000000", "--runs", "5"]),
+    ("export", ["bench.export_large", "--sizes", "100000", "--runs", "3"]),
+    (
+        "export-1m",
+        ["bench.export_large", "--sizes", "1000000", "--runs", "1", "--result-name", "export-1m"],
+    ),
 ]
+# The 20M-response dataset takes about half an hour to build: its report runs only when it
+# was built before (`python -m bench.dataset --responses 20000000`), then in every full run.
+REPORTS_20M = (
+    "reports-20m",
+    [
+        "bench.reports_large",
+        "--scales",
+        "20000000",
+        "--runs",
+        "5",
+        "--result-name",
+        "reports-20m",
+    ],
+)
 SMOKE = [
     (
         "ingest",
@@ -85,11 +106,23 @@ SMOKE = [
         ],
     ),
     ("concurrent-surveys", ["bench.concurrent_surveys", "--users", "100"]),
+    ("reports", ["bench.reports_large", "--scales", "20000", "--runs", "2"]),
+    ("export", ["bench.export_large", "--dataset", "20000", "--sizes", "5000", "--runs", "1"]),
 ]
 
 
 def main() -> int:
     plan = SMOKE if QUICK else FULL
+    if not QUICK and postgres_available():
+        from bench import dataset
+
+        if dataset.marker(dataset.schema_name(20_000_000)) is not None:
+            plan = [*plan, REPORTS_20M]
+        else:
+            log(
+                "no 20M dataset kept: reports at 20M skipped (python -m bench.dataset "
+                "--responses 20000000 builds it once, about half an hour)"
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     log(f"bench ({'quick' if QUICK else 'full'}) on {machine}")
@@ -100,7 +133,8 @@ def main() -> int:
     status: dict[str, Any] = {}
     started = time.monotonic()
     for name, args in plan:
-        if name == "concurrent-surveys" and not postgres_available():
+        needs_pg = ("concurrent-surveys", "reports", "reports-20m", "export", "export-1m")
+        if name in needs_pg and not postgres_available():
             status[name] = {"returncode": None, "skipped": "no PostgreSQL"}
             continue
         t0 = time.monotonic()
@@ -142,7 +176,13 @@ def write_summary(machine: dict[str, Any], status: dict[str, Any], total: float)
         ("ingest", "ingest"),
         ("outbox", "outbox"),
         ("concurrent-surveys", "concurrent-surveys"),
+        ("reports", "reports"),
+        ("reports-20m", "reports-20m"),
+        ("export", "export"),
+        ("export-1m", "export-1m"),
     ):
+        if name not in status:
+            continue
         info = status.get(name, {})
         lines += [f"## {name}", "", f"`{info.get('command', '')}` (exit {info.get('returncode')})"]
         data = _latest(key)

@@ -350,7 +350,8 @@ def export(
 ) -> None:
     """Export completed and partial surveys, one row per survey, streamed.
 
-    Days are in the unit's time zone (with --unit), else in TIMEZONE.
+    Days are in the unit's time zone (with --unit), else in TIMEZONE. A large export says
+    how far it is on standard error every 100,000 surveys.
     """
     from datetime import datetime, time, timedelta
 
@@ -391,15 +392,24 @@ def export(
         if fmt == "xlsx":
             assert out is not None
             records = export_records(session, runtime.flows, zone=zone, where=where)
-            count = write_xlsx(records, out)
+            count = write_xlsx(_export_progress(records), out)
         else:
-            rows = export_rows(session, runtime.flows, zone=zone, where=where)
+            rows = _export_progress(export_rows(session, runtime.flows, zone=zone, where=where))
             if out is None:
                 write_csv(rows, sys.stdout)
                 return
             with _atomic_text(out) as handle:
                 count = write_csv(rows, handle)
     click.echo(f"wrote {count} survey(s) to {out}", err=True)
+
+
+def _export_progress(rows: Iterator[list[Any]], *, every: int = 100_000) -> Iterator[list[Any]]:
+    """The rows as they are (the header first), with a line on stderr every `every` surveys:
+    a million surveys take minutes."""
+    for index, row in enumerate(rows):
+        if index and index % every == 0:
+            click.echo(f"exported {index:,} surveys so far…", err=True)
+        yield row
 
 
 # --- qr ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -240,27 +241,19 @@ class Figure:
         return self.enough and self.share is not None
 
 
-@dataclass
-class _Tally:
-    valid: int = 0
-    satisfied: int = 0
-    total: int = 0
-
-    def add(self, other: stats.CriterionTally | _Tally) -> None:
-        self.valid += other.valid
-        self.satisfied += other.satisfied
-        self.total += other.total
-
-    def figure(self, min_answers: int, share: float | None = None) -> Figure:
-        if self.valid == 0:
-            return Figure(0, 0, None, None, enough=min_answers <= 0)
-        return Figure(
-            valid=self.valid,
-            satisfied=self.satisfied,
-            mean=self.total / self.valid,
-            share=100 * self.satisfied / self.valid if share is None else share,
-            enough=self.valid >= min_answers,
-        )
+def _figure(
+    valid: int, satisfied: int, total: int, min_answers: int, share: float | None = None
+) -> Figure:
+    """The figure of these counts; `share` given for a factor or overall (a mean of shares)."""
+    if valid == 0:
+        return Figure(0, 0, None, None, enough=min_answers <= 0)
+    return Figure(
+        valid=valid,
+        satisfied=satisfied,
+        mean=total / valid,
+        share=100 * satisfied / valid if share is None else share,
+        enough=valid >= min_answers,
+    )
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -292,25 +285,43 @@ class _Index:
 
 
 def _index(rows: Iterable[stats.CriterionTally], min_answers: int) -> _Index:
-    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures."""
-    tallies: dict[tuple[int, int, str], _Tally] = defaultdict(_Tally)
+    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures.
+
+    Called for every counter and unit of a report (4,000 times for a province's month and
+    the month before), hence plain lists of counts rather than objects.
+    """
+    tallies: dict[tuple[int, int, str], list[int]] = {}
     for row in rows:
-        tallies[(row.factor, row.criterion or 0, row.item_id or "")].add(row)
-    criteria = [
-        CriterionFigure(factor, criterion or None, item_id or None, tally.figure(min_answers))
-        for (factor, criterion, item_id), tally in sorted(tallies.items())
-    ]
+        key = (row.factor, row.criterion or 0, row.item_id or "")
+        counts = tallies.get(key)
+        if counts is None:
+            tallies[key] = [row.valid, row.satisfied, row.total]
+        else:
+            counts[0] += row.valid
+            counts[1] += row.satisfied
+            counts[2] += row.total
+    criteria: list[CriterionFigure] = []
+    # per factor: valid, satisfied, total, and its criteria's shares
+    by_factor: dict[int, tuple[list[int], list[float | None]]] = {}
+    for (factor, criterion, item_id), (valid, satisfied, total) in sorted(tallies.items()):
+        figure = _figure(valid, satisfied, total, min_answers)
+        criteria.append(CriterionFigure(factor, criterion or None, item_id or None, figure))
+        sums, shares = by_factor.setdefault(factor, ([0, 0, 0], []))
+        sums[0] += valid
+        sums[1] += satisfied
+        sums[2] += total
+        shares.append(figure.share)
     factors: dict[int, Figure] = {}
-    everything = _Tally()
+    everything = [0, 0, 0]
     for factor in FACTORS:
-        tally = _Tally()
-        for key, part in tallies.items():
-            if key[0] == factor:
-                tally.add(part)
-        shares = [c.figure.share for c in criteria if c.factor == factor]
-        factors[factor] = tally.figure(min_answers, _mean(shares))
-        everything.add(tally)
-    overall = everything.figure(min_answers, _mean(f.share for f in factors.values()))
+        sums, shares = by_factor.get(factor, ([0, 0, 0], []))
+        factors[factor] = _figure(sums[0], sums[1], sums[2], min_answers, _mean(shares))
+        for n in range(3):
+            everything[n] += sums[n]
+    valid, satisfied, total = everything
+    overall = _figure(
+        valid, satisfied, total, min_answers, _mean(f.share for f in factors.values())
+    )
     return _Index(overall, factors, criteria)
 
 
@@ -380,6 +391,20 @@ class Report:
     def responses(self) -> int:
         return self.completed + self.partial
 
+    @cached_property
+    def figures_by_key(self) -> dict[tuple[str, Any], Figure]:
+        """Each counter's, unit's and criterion's figure by ("counter", code), ("unit", code)
+        and ("criterion", (factor, criterion, item_id)). Renderings look the previous period up
+        here: a province has thousands of counters."""
+        found: dict[tuple[str, Any], Figure] = {}
+        for c in self.counters:
+            found["counter", c.code] = c.overall
+        for u in self.units:
+            found["unit", u.code] = u.overall
+        for crit in self.criteria:
+            found["criterion", (crit.factor, crit.criterion, crit.item_id)] = crit.figure
+        return found
+
     def weakest_factor(self) -> tuple[int, Figure] | None:
         """The factor with the lowest share among those with enough answers."""
         ranked = [(n, f) for n, f in self.factors.items() if f.rankable]
@@ -416,12 +441,15 @@ def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]
     """The units with these codes (None: all of them); ConfigError for an unknown code."""
     if unit_codes is None:
         return list(repo.list_units(session))
+    by_code = repo.find_units_by_code(session, unit_codes)
     units: list[Unit] = []
+    seen: set[int] = set()
     for code in unit_codes:
-        unit = repo.find_unit(session, code)
+        unit = by_code.get(code.upper())
         if unit is None:
             raise ConfigError(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
-        if unit not in units:
+        if unit.id not in seen:
+            seen.add(unit.id)
             units.append(unit)
     return units
 
@@ -476,8 +504,38 @@ def build_report(
                 f"{', '.join(u.code for u in units) or '(none)'}{where}"
             )
         units = [next(u for u in units if u.id == counter.unit_id)]
+    return _build(
+        session,
+        units,
+        counter,
+        period,
+        min_answers=min_answers,
+        include_repeats=include_repeats,
+        with_previous=with_previous,
+        comment_limit=comment_limit,
+    )
+
+
+def _build(
+    session: Session,
+    units: Sequence[Unit],
+    counter: Counter | None,
+    period: Period,
+    *,
+    min_answers: int,
+    include_repeats: bool,
+    with_previous: bool,
+    comment_limit: int | None,
+) -> Report:
+    """`build_report` once the units (and the counter) are known: the previous period reuses
+    them rather than looking the units up again."""
     scope = _scope(units, counter, period, include_repeats)
-    rows = stats.criterion_tallies(session, scope)
+    response_ids = stats.response_id_range(session, scope)
+    rows = (
+        []
+        if response_ids is None
+        else stats.criterion_tallies(session, scope, response_ids=response_ids)
+    )
     counts = stats.response_counts(session, scope)
     per_counter = counts.by_counter
     index = _index(rows, min_answers)
@@ -517,18 +575,20 @@ def build_report(
 
     comments = (
         []
-        if comment_limit == 0
+        if comment_limit == 0 or response_ids is None
         else [
             Comment(at=row.at.astimezone(period.zone), counter_code=row.counter_code, text=row.text)
-            for row in stats.comments(session, scope, limit=comment_limit)
+            for row in stats.comments(
+                session, scope, limit=comment_limit, response_ids=response_ids
+            )
         ]
     )
     previous = (
-        build_report(
+        _build(
             session,
-            unit_codes=[u.code for u in units],
-            counter_code=counter_code,
-            period=period.previous(),
+            units,
+            counter,
+            period.previous(),
             min_answers=min_answers,
             include_repeats=include_repeats,
             with_previous=False,
@@ -587,23 +647,20 @@ def _round(value: float | None) -> float | None:
 def _previous_counter(report: Report, code: str) -> Figure | None:
     if report.previous is None:
         return None
-    return next((c.overall for c in report.previous.counters if c.code == code), None)
+    return report.previous.figures_by_key.get(("counter", code))
 
 
 def _previous_unit(report: Report, code: str) -> Figure | None:
     if report.previous is None:
         return None
-    return next((u.overall for u in report.previous.units if u.code == code), None)
+    return report.previous.figures_by_key.get(("unit", code))
 
 
 def _previous_criterion(report: Report, criterion: CriterionFigure) -> Figure | None:
     if report.previous is None:
         return None
     key = (criterion.factor, criterion.criterion, criterion.item_id)
-    return next(
-        (c.figure for c in report.previous.criteria if (c.factor, c.criterion, c.item_id) == key),
-        None,
-    )
+    return report.previous.figures_by_key.get(("criterion", key))
 
 
 def _has_real_criteria(report: Report) -> bool:

@@ -166,6 +166,18 @@ def find_unit(session: Session, code: str) -> Unit | None:
     )
 
 
+def find_units_by_code(session: Session, codes: Sequence[str]) -> dict[str, Unit]:
+    """The units with these codes (any case) with their counters, by upper-case code; in one
+    query whatever the number of codes (a province's report names a thousand)."""
+    wanted = sorted({code.upper() for code in codes})
+    if not wanted:
+        return {}
+    units = session.scalars(
+        select(Unit).where(Unit.code.in_(wanted)).options(selectinload(Unit.counters))
+    ).all()
+    return {unit.code: unit for unit in units}
+
+
 def list_units(session: Session) -> Sequence[Unit]:
     return session.scalars(
         select(Unit).order_by(Unit.code).options(selectinload(Unit.counters))

@@ -98,9 +98,31 @@ def _response_filter(scope: Scope, *, repeats: bool | None = None) -> list[Colum
     return conditions
 
 
-def criterion_tallies_query(scope: Scope) -> Select[Any]:
-    """The statement behind `criterion_tallies` (kept apart so a benchmark can EXPLAIN it)."""
+def response_id_range(session: Session, scope: Scope) -> tuple[int, int] | None:
+    """The smallest and largest id of the scope's responses (None when there is none).
+
+    Ids grow with time, so a period's responses, and their answers, lie in a narrow id range:
+    given to the answer queries, it lets PostgreSQL read that range of the answers' index
+    instead of every answer ever stored (a month of a province's report is 1/12 of a year's
+    answers; without the range the planner scans them all).
+    """
+    # count() is there to keep PostgreSQL from answering min/max by walking the primary key
+    # from either end (it would skip every response before the period, filtering row by row).
+    low, high, _count = session.execute(
+        select(func.min(SurveyResponse.id), func.max(SurveyResponse.id), func.count()).where(
+            *_response_filter(scope)
+        )
+    ).one()
+    return None if low is None else (int(low), int(high))
+
+
+def criterion_tallies_query(
+    scope: Scope, *, response_ids: tuple[int, int] | None = None
+) -> Select[Any]:
+    """The statement behind `criterion_tallies` (kept apart so a benchmark can EXPLAIN it);
+    `response_ids` as `response_id_range` gives it."""
     item_key = case((Answer.criterion.is_(None), Answer.item_id), else_=None)
+    in_range = () if response_ids is None else (Answer.response_id.between(*response_ids),)
     return (
         select(
             SurveyResponse.counter_id,
@@ -116,17 +138,24 @@ def criterion_tallies_query(scope: Scope) -> Select[Any]:
             *_response_filter(scope),
             Answer.factor.is_not(None),
             Answer.value.between(1, 5),
+            *in_range,
         )
         .group_by(SurveyResponse.counter_id, Answer.factor, Answer.criterion, item_key)
     )
 
 
-def criterion_tallies(session: Session, scope: Scope) -> list[CriterionTally]:
+def criterion_tallies(
+    session: Session, scope: Scope, *, response_ids: tuple[int, int] | None = None
+) -> list[CriterionTally]:
     """Per counter and criterion: valid answers, answers 4–5, and the sum of values.
 
     "Not applicable" (0), skipped items (NULL) and items outside the index (no factor) are
-    left out here, so they never reach a denominator.
+    left out here, so they never reach a denominator. `response_ids`: the scope's
+    `response_id_range` when the caller has it already.
     """
+    response_ids = response_ids or response_id_range(session, scope)
+    if response_ids is None:
+        return []
     return [
         CriterionTally(
             counter_id=int(counter_id),
@@ -138,7 +167,7 @@ def criterion_tallies(session: Session, scope: Scope) -> list[CriterionTally]:
             total=int(total or 0),
         )
         for counter_id, factor, criterion, item_id, valid, satisfied, total in session.execute(
-            criterion_tallies_query(scope)
+            criterion_tallies_query(scope, response_ids=response_ids)
         )
     ]
 
@@ -167,13 +196,28 @@ def response_counts(session: Session, scope: Scope) -> ResponseCounts:
     return ResponseCounts(**counts, by_counter=by_counter)
 
 
-def comments(session: Session, scope: Scope, *, limit: int | None = 20) -> list[CommentRow]:
-    """Free-text answers of the scope's responses, newest first."""
+def comments(
+    session: Session,
+    scope: Scope,
+    *,
+    limit: int | None = 20,
+    response_ids: tuple[int, int] | None = None,
+) -> list[CommentRow]:
+    """Free-text answers of the scope's responses, newest first (`response_ids` as in
+    `criterion_tallies`)."""
+    response_ids = response_ids or response_id_range(session, scope)
+    if response_ids is None:
+        return []
     query: Any = (
         select(Answer.answered_at, Counter.code, Answer.text)
         .join(SurveyResponse, SurveyResponse.id == Answer.response_id)
         .join(Counter, Counter.id == SurveyResponse.counter_id)
-        .where(*_response_filter(scope), Answer.text.is_not(None), Answer.text != "")
+        .where(
+            *_response_filter(scope),
+            Answer.text.is_not(None),
+            Answer.text != "",
+            Answer.response_id.between(*response_ids),
+        )
         .order_by(Answer.answered_at.desc(), Answer.id.desc())
     )
     if limit is not None:

@@ -420,3 +420,45 @@ def test_surveys_taken_through_the_webhook_are_counted(
     counters = {c["code"]: (c["share"], c["valid"]) for c in data["counters"]}
     assert counters == {"HVT01": (37.5, 6), "HVT02": (60.0, 5), "HVT03": (None, 0)}
     assert [c["text"] for c in data["comments"]] == ["Cán bộ tốt"]
+
+
+def test_a_province_report_costs_the_same_statements_for_3_or_40_units(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """The units (and the previous period's) are read in one query whatever their number: a
+    province's report names a thousand units, and one query per unit took seconds."""
+    from sqlalchemy import event
+
+    from bot.reports import build_report
+    from storage import repositories as repo
+    from storage.repositories import CounterSpec, UnitSpec
+    from tests.test_index import MARCH, full, seed
+
+    codes = [f"U{n:02d}" for n in range(40)]
+    with runtime.session_factory.begin() as session:
+        repo.upsert_units(
+            session,
+            [UnitSpec(code, code, [CounterSpec(f"{code}A", "A"), CounterSpec(f"{code}B", "B")])
+             for code in codes],
+            now=clock(),
+        )  # fmt: skip
+        for code in codes:
+            seed(session, f"{code}A", datetime(2026, 3, 3, 9), full(5, 4, 3, 5, 1, 4))
+
+    def statements(unit_codes: list[str]) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(runtime.engine, "before_cursor_execute", count)
+        try:
+            with runtime.session_factory() as session:
+                result = build_report(session, unit_codes=unit_codes, period=MARCH, min_answers=1)
+        finally:
+            event.remove(runtime.engine, "before_cursor_execute", count)
+        return len(seen), len(result.units)
+
+    few, many = statements(codes[:3]), statements(codes)
+    assert (few[1], many[1]) == (3, 40)
+    assert few[0] == many[0]
