@@ -482,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         "--max-seconds", type=float, default=120.0, help="cap on one run's sending time"
     )
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="web processes (gunicorn)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per web process")
     args = parser.parse_args(argv)
 
     loadgen = args.loadgen
@@ -499,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         connections=args.connections,
         loadgen=loadgen,
         max_seconds=args.max_seconds,
+        workers=args.workers,
+        threads=args.threads,
     )
     logdir = RESULTS / "logs" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}"
     logdir.mkdir(parents=True, exist_ok=True)
