@@ -7,7 +7,6 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,22 +85,14 @@ class ExportFilter:
 def _surveys(
     session: Session, where: ExportFilter
 ) -> Iterator[tuple[Any, dict[str, tuple[int | None, str | None]]]]:
-    """Each survey's first row and its answers by item, streamed."""
-    rows = repo.iter_export_rows(
+    """Each survey's row and its answers by item, streamed."""
+    return repo.iter_export_surveys(
         session,
         unit_code=where.unit_code,
         counter_code=where.counter_code,
         started_from=where.start,
         started_before=where.end,
     )
-    for _, group in groupby(rows, key=lambda row: row.id):
-        answers: dict[str, tuple[int | None, str | None]] = {}
-        first: Any = None
-        for row in group:
-            first = first or row
-            if row.item_id is not None:
-                answers[row.item_id] = (row.value, row.text)
-        yield first, answers
 
 
 def export_rows(

@@ -190,13 +190,13 @@ def test_a_failure_while_writing_keeps_the_previous_file_and_leaves_no_temporary
     out_dir.mkdir()
     out = out_dir / "out.csv"
     out.write_text("the previous export\n", "utf-8")
-    real_rows = repo.iter_export_rows
+    real_rows = repo.iter_export_surveys
 
     def rows_then_failure(session: Any, **kwargs: Any) -> Iterator[Any]:
         yield from real_rows(session, **kwargs)
         raise RuntimeError("the database connection was lost")
 
-    monkeypatch.setattr(repo, "iter_export_rows", rows_then_failure)
+    monkeypatch.setattr(repo, "iter_export_surveys", rows_then_failure)
     result = export(app, "--out", str(out))
     assert isinstance(result.exception, RuntimeError)
     assert out.read_text("utf-8") == "the previous export\n"
