@@ -197,27 +197,31 @@ class LockedConversation:
 
 
 _conversations = cast(Table, Conversation.__table__)
-_LOCK_CONVERSATION = {
-    name: (
-        statement := dialect_insert(_conversations).values(
-            user_id=bindparam("user_id"),
-            language="vi",
-            created_at=bindparam("now"),
-            updated_at=bindparam("now"),
-            last_interaction_at=bindparam("now"),
-        )
+
+
+def _lock_conversation_statement(dialect_insert: Any) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE … RETURNING for one dialect (see `lock_conversation`)."""
+    statement = dialect_insert(_conversations).values(
+        user_id=bindparam("user_id"),
+        language="vi",
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        last_interaction_at=bindparam("now"),
     )
-    .on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["user_id"],
         set_={
             "last_interaction_at": statement.excluded.last_interaction_at,
             "updated_at": statement.excluded.updated_at,
         },
-    )
-    .returning(
+    ).returning(
         _conversations.c.user_id, _conversations.c.language, _conversations.c.open_response_id
     )
-    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+
+
+_LOCK_CONVERSATION = {
+    "postgresql": _lock_conversation_statement(postgresql.insert),
+    "sqlite": _lock_conversation_statement(sqlite.insert),
 }
 _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.user_id == bindparam("conversation_user")
