@@ -54,7 +54,7 @@ from bench.common import (
     wait_http,
     write_result,
 )
-from bench.events import Signed, Signer, user_ids
+from bench.events import Signed, Signer, post_signed, user_ids
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
 
 COUNTER = "HVT01"
@@ -212,18 +212,7 @@ def send_all(port: int, citizens: Citizens, *, threads: int, deadline: float) ->
                 user, event = taken
                 start = time.perf_counter()
                 try:
-                    connection.request(
-                        "POST",
-                        "/zalo/webhook",
-                        body=event.body,
-                        headers={
-                            "Content-Type": "application/json",
-                            "X-ZEvent-Signature": event.signature,
-                        },
-                    )
-                    response = connection.getresponse()
-                    body = response.read()
-                    status = response.status
+                    status, body = post_signed(connection, event)
                 except (OSError, http.client.HTTPException) as exc:
                     connection.close()
                     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

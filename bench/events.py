@@ -10,6 +10,7 @@ as a duplicate. Users are interleaved so that one user's events are far apart in
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 from collections import Counter
@@ -42,6 +43,21 @@ class Signed:
     text: str
     body: bytes
     signature: str
+
+
+def post_signed(connection: http.client.HTTPConnection, event: Signed) -> tuple[int, bytes]:
+    """POST one pre-signed event to /zalo/webhook over a kept-alive connection: (status,
+    body). Raises what http.client raises (OSError, HTTPException) for the caller to count."""
+    from zalo_client import SIGNATURE_HEADER
+
+    connection.request(
+        "POST",
+        "/zalo/webhook",
+        body=event.body,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: event.signature},
+    )
+    response = connection.getresponse()
+    return response.status, response.read()
 
 
 def user_ids(n: int, *, base: int = 7_000_000_000_000_000_000) -> list[str]:

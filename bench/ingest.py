@@ -57,7 +57,7 @@ from bench.common import (
     wait_http,
     write_result,
 )
-from bench.events import Signed, ingest_mix, mix_counts, write_wrk_file
+from bench.events import Signed, ingest_mix, mix_counts, post_signed, write_wrk_file
 
 LUA = ROOT / "bench" / "wrk_events.lua"
 WARMUP_EVENTS = 300
@@ -130,19 +130,9 @@ def warm_up(port: int, events: Sequence[Signed], *, connections: int = 4) -> Non
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             for event in share:
-                connection.request(
-                    "POST",
-                    "/zalo/webhook",
-                    body=event.body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "X-ZEvent-Signature": event.signature,
-                    },
-                )
-                response = connection.getresponse()
-                response.read()
-                if response.status != 200:
-                    failures.append(str(response.status))
+                status, _ = post_signed(connection, event)
+                if status != 200:
+                    failures.append(str(status))
         finally:
             connection.close()
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.events import Signed
+from bench.events import Signed, post_signed
 
 
 def _connection_worker(
@@ -30,18 +30,8 @@ def _connection_worker(
         if not first:
             first = time.monotonic()
         try:
-            connection.request(
-                "POST",
-                "/zalo/webhook",
-                body=event.body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-ZEvent-Signature": event.signature,
-                },
-            )
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
+            status, _ = post_signed(connection, event)
+            if status != 200:
                 non200 += 1
         except (OSError, http.client.HTTPException):
             errors += 1

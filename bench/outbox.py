@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 import time
 import urllib.request
@@ -239,7 +240,7 @@ def one_run(
         prefill(database.url, users, messages)
         fake_reset(fake_base)
         env = live_env(database.url, fake_base, rate_per_minute=rate_per_minute)
-        started = []
+        started: list[subprocess.Popen[bytes]] = []
         meter = CpuMeter(
             {
                 "workers": lambda: [p for w in started for p in process_tree(w.pid)],
