@@ -103,7 +103,7 @@ def post_to_leader(
         if post.digest_id is not None
         else message_ack_payload(message.id)
     )
-    outbox = repo.enqueue_message(
+    outbox_id = repo.enqueue_message(
         session,
         leader.user_id,
         {
@@ -112,12 +112,12 @@ def post_to_leader(
         },
         now=now,
     )
-    message.outbox_message_id = outbox.id
+    message.outbox_message_id = outbox_id
     log.info(
         "event=leader_message kind=%s leader=%s channel=zalo outbox_id=%d",
         post.kind,
         leader_tag(leader.user_id),
-        outbox.id,
+        outbox_id,
     )
     return message
 

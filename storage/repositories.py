@@ -487,30 +487,32 @@ def register_questionnaire(
 # --- outbox --------------------------------------------------------------------------------
 
 
-def enqueue(session: Session, user_id: str, body: dict[str, Any], *, now: datetime) -> None:
-    enqueue_replies(session, user_id, [body], now=now)
+_outbox = cast(Table, OutboxMessage.__table__)
+
+
+def _pending_message(user_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "body": body,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
 
 
 def enqueue_replies(
     session: Session, user_id: str, bodies: Sequence[dict[str, Any]], *, now: datetime
 ) -> None:
     """Queue messages for one user, in order (their ids are the order they go out in)."""
-    if not bodies:
-        return
-    session.execute(
-        insert(cast(Table, OutboxMessage.__table__)),
-        [
-            {
-                "user_id": user_id,
-                "body": body,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-            for body in bodies
-        ],
-    )
+    if bodies:
+        session.execute(insert(_outbox), [_pending_message(user_id, b, now) for b in bodies])
+
+
+def enqueue_message(session: Session, user_id: str, body: dict[str, Any], *, now: datetime) -> int:
+    """Queue one message and return its id, so that a record can link it."""
+    statement = insert(_outbox).returning(_outbox.c.id)
+    return int(session.execute(statement, _pending_message(user_id, body, now)).scalar_one())
 
 
 def claim_due_messages(
@@ -753,23 +755,6 @@ def questionnaire_versions_used(session: Session) -> list[tuple[str, str]]:
 
 
 # --- leaders: registration, digests, alerts ------------------------------------------------
-
-
-def enqueue_message(
-    session: Session, user_id: str, body: dict[str, Any], *, now: datetime
-) -> OutboxMessage:
-    """Like `enqueue`, but returns the stored message (with its id) so a record can link it."""
-    message = OutboxMessage(
-        user_id=user_id,
-        body=body,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(message)
-    session.flush()
-    return message
 
 
 def units_with_registration_code(session: Session) -> Sequence[Unit]:

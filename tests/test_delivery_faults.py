@@ -247,7 +247,9 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_at_most_once(
         users = [f"5000{n}" for n in range(3)]
         with runtime.session_factory.begin() as session:
             for user, n in itertools.product(users, range(6)):
-                repo.enqueue(session, user, {"text": f"{user} message {n}", "buttons": []}, now=now)
+                repo.enqueue_replies(
+                    session, user, [{"text": f"{user} message {n}", "buttons": []}], now=now
+                )
         expected = expected_by_user(runtime)
 
         def start() -> subprocess.Popen[bytes]:

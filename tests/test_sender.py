@@ -299,7 +299,9 @@ def _enqueue(runtime: Runtime, users: list[str], messages: int, now: datetime) -
     with runtime.session_factory.begin() as session:
         for n in range(messages):
             for user in users:
-                repo.enqueue(session, user, {"text": f"{user} message {n}", "buttons": []}, now=now)
+                repo.enqueue_replies(
+                    session, user, [{"text": f"{user} message {n}", "buttons": []}], now=now
+                )
 
 
 def _run_until_sent(runtime: Runtime, sender: OutboxSender, *, timeout: float = 30.0) -> None:
