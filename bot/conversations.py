@@ -200,10 +200,11 @@ class SurveyService:
         now: datetime,
     ) -> None:
         for survey in step.closed:
+            questionnaire = self._questionnaire_of(session, survey)
             response_id, unit_id, counter_id = self._write_survey(
-                session, row.user_id, survey, counter, loaded, now
+                session, row.user_id, survey, questionnaire, counter, loaded, now
             )
-            if survey.status == COMPLETED and self._rated_low(session, survey):
+            if survey.status == COMPLETED and _rated_low(survey, questionnaire):
                 # bot/alerts.py tells the leaders
                 repo.add_alert(
                     session,
@@ -215,29 +216,24 @@ class SurveyService:
         open_survey = step.conversation.survey
         open_response_id = None
         if open_survey is not None:
+            questionnaire = self._questionnaire_of(session, open_survey)
             open_response_id = self._write_survey(
-                session, row.user_id, open_survey, counter, loaded, now
+                session, row.user_id, open_survey, questionnaire, counter, loaded, now
             )[0]
         # `lock_conversation` already set updated_at: a plain answer writes nothing more here.
         repo.save_conversation(
             session, row, language=step.conversation.language, open_response_id=open_response_id
         )
 
-    def _rated_low(self, session: Session, survey: SurveyState) -> bool:
-        questionnaire = self.flows.version(
-            session, survey.questionnaire_id, survey.questionnaire_version
-        )
-        for item_id, answer in survey.answers.items():
-            item = questionnaire.item(item_id)
-            if item is not None and item.factor is not None and answer.value in LOW_RATINGS:
-                return True
-        return False
+    def _questionnaire_of(self, session: Session, survey: SurveyState) -> Questionnaire:
+        return self.flows.version(session, survey.questionnaire_id, survey.questionnaire_version)
 
     def _write_survey(
         self,
         session: Session,
         user_id: str,
         survey: SurveyState,
+        questionnaire: Questionnaire,
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
@@ -275,9 +271,6 @@ class SurveyService:
                 },
             )
             kept = {}
-        questionnaire = self.flows.version(
-            session, survey.questionnaire_id, survey.questionnaire_version
-        )
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
@@ -297,6 +290,15 @@ class SurveyService:
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
         return response_id, unit_id, counter_id
+
+
+def _rated_low(survey: SurveyState, questionnaire: Questionnaire) -> bool:
+    """Whether any factor of the survey was rated 1 or 2 (what alerts the leaders)."""
+    for item_id, answer in survey.answers.items():
+        item = questionnaire.item(item_id)
+        if item is not None and item.factor is not None and answer.value in LOW_RATINGS:
+            return True
+    return False
 
 
 def _from_user(event: InboundEvent) -> bool:
