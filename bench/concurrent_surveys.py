@@ -73,9 +73,9 @@ class Expectations:
     process), as Zalo would receive them (rendered in the configured choice style)."""
 
     def __init__(self) -> None:
-        from bot import create_app, runtime_of
         from bot.config import Settings
         from bot.units import read_units_file
+        from bot.web import create_app, runtime_of
         from storage import migrate
         from storage import repositories as repo
         from zalo_client import SIGNATURE_HEADER
@@ -291,7 +291,7 @@ def check_responses(
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from bot.conversations import respondent_hash
+    from bot.privacy import respondent_hash
     from storage.db import make_engine, make_session_factory
     from storage.models import SurveyResponse
 

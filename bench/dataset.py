@@ -197,7 +197,7 @@ def _units_and_counters(session: Any) -> list[tuple[int, int, bool]]:
 
 
 def _register_questionnaire(session: Any) -> None:
-    from bot.flows import FlowRegistry
+    from bot.conversation.registry import FlowRegistry
 
     FlowRegistry(QUESTIONNAIRE).for_default(session, now=NOW - timedelta(days=400))
 
@@ -212,7 +212,7 @@ class _Item:
 
 
 def _items(session: Any) -> list[_Item]:
-    from bot.flows import FlowRegistry
+    from bot.conversation.registry import FlowRegistry
 
     questionnaire = FlowRegistry(QUESTIONNAIRE).for_default(session, now=NOW)
     return [

@@ -94,8 +94,8 @@ def _inprocess_pass(
     sent (counted, not timed); with `profile`, under pyinstrument."""
     from sqlalchemy import event as sa_event
 
-    from bot import create_app, runtime_of
     from bot.config import Settings
+    from bot.web import create_app, runtime_of
     from zalo_client import SIGNATURE_HEADER
 
     statements: Counter[str] = Counter()

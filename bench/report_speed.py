@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
-from bot.reports import build_report, period_containing
+from bot.reporting.periods import period_containing
+from bot.reporting.report import build_report
 from storage import migrate, stats
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory

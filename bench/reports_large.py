@@ -69,7 +69,9 @@ def statement_timer(engine: Any) -> Iterator[list[tuple[float, str]]]:
 
 def run_case(factory: Any, engine: Any, unit_codes: list[str] | None) -> dict[str, Any]:
     """One report as `sipas-bot report` makes it, in a new session; seconds and statements."""
-    from bot.reports import build_report, period_containing, render_text
+    from bot.reporting.periods import period_containing
+    from bot.reporting.render import render_text
+    from bot.reporting.report import build_report
 
     period = period_containing("month", MONTH, ZONE)
     with statement_timer(engine) as timings, factory() as session:
@@ -98,7 +100,8 @@ def explain(factory: Any, engine: Any, unit_codes: list[str] | None) -> str:
     month's response-id range as `build_report` bounds them."""
     from sqlalchemy import text
 
-    from bot.reports import _scope, find_units, period_containing
+    from bot.reporting.periods import period_containing
+    from bot.reporting.report import _scope, find_units
     from storage import stats
 
     period = period_containing("month", MONTH, ZONE)

@@ -1,43 +1,30 @@
-"""The Flask side of sipas-bot: the app factory, the webhook, pages and the CLI.
+"""sipas-bot's service: everything between Zalo, the database and the officials.
 
-Only this package knows Flask. `create_app` builds every resource; importing starts nothing.
+The layout (docs/architecture.md), from the top:
+
+- bot.cli       the `sipas-bot` command, one module per command group
+- bot.server    serving the web app and the background work in processes
+- bot.web       the app factory, the webhook, the pages
+- bot.jobs      the scheduled work (digests, alerts, expiry)
+- bot.runtime   every long-lived collaborator, built once
+- bot.reporting periods, the index, renderings, exports, digests, alerts
+- bot.conversation  a webhook event's turn: survey service, leader commands
+- bot.delivery  the outbox sender, tokens, e-mail, messages to leaders
+- bot.config, bot.units, bot.privacy, bot.errors, bot.files: shared by all
+
+Importing this package starts nothing and imports nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from bot.config import Settings
-from bot.runtime import Runtime, utc_now
-from bot.sender import Deliver
-
-MAX_BODY_BYTES = 64 * 1024
+if TYPE_CHECKING:
+    from flask import Flask
 
 
-def create_app(
-    config: Settings | Mapping[str, str] | None = None,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    deliver: Deliver | None = None,
-) -> Flask:
-    """Build the app. `config` is Settings, a mapping of env-style names, or None (the env)."""
-    settings = config if isinstance(config, Settings) else Settings.from_env(config)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
+def create_app(*args: Any, **kwargs: Any) -> Flask:
+    """`flask --app bot` finds the factory here; it lives in bot.web."""
+    from bot.web import create_app as factory
 
-    from bot import pages, results_page, webhook
-
-    app.register_blueprint(webhook.blueprint)
-    app.register_blueprint(pages.blueprint)
-    app.register_blueprint(results_page.blueprint)
-    return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    runtime: Runtime = app.extensions["sipas_bot"]
-    return runtime
+    return factory(*args, **kwargs)

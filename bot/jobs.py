@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.alerts import dispatch_alerts
-from bot.digests import schedules, send_scheduled_digests
-from bot.leader_delivery import deliver_leader_messages
-from bot.mailer import Mailer
-from bot.reports import unit_zone
+from bot.delivery.leader_messages import deliver_leader_messages
+from bot.delivery.mailer import Mailer
+from bot.reporting.alerts import dispatch_alerts
+from bot.reporting.digests import schedules, send_scheduled_digests
+from bot.reporting.periods import unit_zone
 from bot.runtime import Runtime
 from storage import repositories as repo
 

@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.conversations import SurveyService
-from bot.flows import FlowRegistry
-from bot.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
-from bot.tokens import TokenStore
+from bot.conversation.registry import FlowRegistry
+from bot.conversation.service import SurveyService
+from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
+from bot.delivery.tokens import TokenStore
 from storage.db import make_engine, make_session_factory
 from survey_flow.texts import load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient

@@ -19,10 +19,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot import create_app, runtime_of
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.units import read_units_file
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier

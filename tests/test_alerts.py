@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.alerts import dispatch_alerts
 from bot.jobs import build_scheduler
+from bot.reporting.alerts import dispatch_alerts
 from bot.runtime import Runtime
 from storage.models import Alert, LeaderMessage, OutboxMessage, SurveyResponse
 from tests.conftest import FakeClock, text_event

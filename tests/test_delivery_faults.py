@@ -17,11 +17,11 @@ import responses
 from flask import Flask
 from flask.cli import ScriptInfo
 
-from bot import create_app, runtime_of
 from bot.cli import cli
+from bot.delivery.sender import RateLimiter
 from bot.runtime import Runtime
-from bot.sender import RateLimiter
 from bot.units import read_units_file
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import Conversation, OutboxMessage

@@ -19,13 +19,18 @@ import responses
 from flask import Flask
 from sqlalchemy import select
 
-from bot import create_app, runtime_of
 from bot.cli import cli
 from bot.config import ConfigError
-from bot.digests import DigestService, digest_period, parse_schedule, send_scheduled_digests
+from bot.delivery.leader_messages import deliver_leader_messages, window_refusal
 from bot.jobs import build_scheduler
-from bot.leader_delivery import deliver_leader_messages, window_refusal
+from bot.reporting.digests import (
+    DigestService,
+    digest_period,
+    parse_schedule,
+    send_scheduled_digests,
+)
 from bot.runtime import Runtime
+from bot.web import create_app, runtime_of
 from storage import repositories as repo
 from storage.models import (
     Answer,

@@ -1,5 +1,5 @@
 """Every shipped questionnaire completed end to end: through signed webhooks into the database,
-and through the terminal chat (`bot.chat.run_chat`); plus the conversation rules that need
+and through the terminal chat (`bot.cli.chat.run_chat`); plus the conversation rules that need
 the stored state (repeat within the cooldown, cancel, expiry, re-scan)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.chat import run_chat
+from bot.cli.chat import run_chat
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import OutboxMessage, QuestionnaireVersion, SurveyResponse

@@ -227,7 +227,7 @@ def test_an_out_path_that_cannot_be_created_is_reported_in_one_line(
 
 
 def test_a_comment_that_looks_like_a_formula_is_exported_as_text() -> None:
-    from bot.export import safe_text
+    from bot.reporting.export import safe_text
 
     assert safe_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
     assert safe_text("+84 912") == "'+84 912"
@@ -237,10 +237,10 @@ def test_a_comment_that_looks_like_a_formula_is_exported_as_text() -> None:
 def test_a_long_export_reports_progress_on_stderr_and_passes_every_row(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bot.cli import _export_progress
+    from bot.cli.export import export_progress
 
     rows = [["header"], *([str(n)] for n in range(1, 8))]
-    assert list(_export_progress(iter(rows), every=3)) == rows
+    assert list(export_progress(iter(rows), every=3)) == rows
     assert capsys.readouterr().err.splitlines() == [
         "exported 3 surveys so far…",
         "exported 6 surveys so far…",

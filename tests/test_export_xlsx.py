@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from bot.cli import cli
 from bot.config import ConfigError
-from bot.export import write_xlsx
+from bot.reporting.export import write_xlsx
 from bot.runtime import Runtime
 from tests.test_export import QUESTIONS, export_file, second_unit, surveys  # noqa: F401
 from tests.test_index import seed

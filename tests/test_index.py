@@ -16,13 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import ConfigError
-from bot.reports import (
-    Figure,
-    Report,
-    build_report,
-    period_between,
-    period_containing,
-)
+from bot.reporting.periods import period_between, period_containing
+from bot.reporting.report import Figure, Report, build_report
 from bot.runtime import Runtime
 from storage.models import Answer, Counter, SurveyResponse, Unit
 

@@ -15,9 +15,9 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from bot.cli import cli
-from bot.cli_leaders import window_status
-from bot.conversations import user_tag
-from bot.leaders import MAX_WRONG_CODES, parse_command
+from bot.cli.leaders import window_status
+from bot.conversation.leader_commands import MAX_WRONG_CODES, parse_command
+from bot.privacy import user_tag
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import (
@@ -283,7 +283,7 @@ def test_huydangky_from_someone_not_registered(signed_post: Post, runtime: Runti
 
 
 def manual_digest(runtime: Runtime) -> int:
-    from bot.digests import DigestService
+    from bot.reporting.digests import DigestService
 
     service = DigestService(runtime.settings, runtime.service.texts)
     with runtime.session_factory.begin() as session:

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot import create_app, runtime_of
 from bot.jobs import expire_idle_surveys
 from bot.runtime import Runtime
+from bot.web import create_app, runtime_of
 from storage.models import Conversation, OutboxMessage, SurveyResponse
 from tests.conftest import APP_ID, OA_SECRET, FakeClock, encode, make_settings, text_event
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier

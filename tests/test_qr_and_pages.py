@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from PIL import Image, ImageOps
 from sqlalchemy import func, select
 
-from bot import create_app, runtime_of
 from bot.cli import cli
 from bot.config import Settings
-from bot.conversations import user_tag
+from bot.privacy import user_tag
 from bot.runtime import Runtime
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import OutboxMessage

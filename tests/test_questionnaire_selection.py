@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot import create_app, runtime_of
 from bot.config import ConfigError
-from bot.flows import FlowRegistry
+from bot.conversation.registry import FlowRegistry
 from bot.runtime import Runtime
 from bot.units import read_units_file
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import SurveyResponse

@@ -19,9 +19,9 @@ from flask import Flask
 from openpyxl import load_workbook
 
 from bot.cli import cli
-from bot.cli_reports import choose_period
+from bot.cli.reports import choose_period
 from bot.config import ConfigError, Settings
-from bot.reports import Period, period_between, period_containing
+from bot.reporting.periods import Period, period_between, period_containing
 from bot.runtime import Runtime
 from tests.conftest import FakeClock, text_event
 from tests.test_cli import assert_one_error_line, run_cli
@@ -429,7 +429,7 @@ def test_a_province_report_costs_the_same_statements_for_3_or_40_units(
     province's report names a thousand units, and one query per unit took seconds."""
     from sqlalchemy import event
 
-    from bot.reports import build_report
+    from bot.reporting.report import build_report
     from storage import repositories as repo
     from storage.repositories import CounterSpec, UnitSpec
     from tests.test_index import MARCH, full, seed

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import responses
 
-from bot import create_app, runtime_of
+from bot.delivery.sender import OutboxSender
 from bot.runtime import Runtime
-from bot.sender import OutboxSender
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import OutboxMessage

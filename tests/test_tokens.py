@@ -15,8 +15,8 @@ import pytest
 import responses
 from sqlalchemy import event
 
-from bot import create_app, runtime_of
 from bot.runtime import Runtime
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage.models import OutboxMessage, ZaloToken
 from tests.conftest import API_BASE, OAUTH_BASE, make_settings, text_event, zalo_success

@@ -11,11 +11,11 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
-from bot import create_app, runtime_of
 from bot.cli import cli
 from bot.config import ConfigError
 from bot.runtime import Runtime
 from bot.units import read_units_file
+from bot.web import create_app, runtime_of
 from storage import migrate
 from storage.models import Counter, Unit
 from survey_flow.sourcefile import FileProblems

@@ -12,7 +12,8 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
-from bot.flows import FlowRegistry
+from bot.conversation.registry import FlowRegistry
+from bot.reporting.cells import safe_text
 from storage import repositories as repo
 from survey_flow.questionnaire import NOT_APPLICABLE
 
@@ -37,14 +38,6 @@ def item_columns(session: Session, flows: FlowRegistry) -> list[str]:
             if item.is_question and item.id not in columns:
                 columns.append(item.id)
     return columns
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_text(text: str) -> str:
-    """A citizen's text as a spreadsheet shows it, never as a formula it would run."""
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _cell(value: int | None, text: str | None) -> str:
@@ -157,7 +150,7 @@ def write_xlsx(rows: Iterator[list[Any]], path: Path) -> int:
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    from bot.reports import atomic_binary
+    from bot.files import atomic_binary
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Phiếu khảo sát")

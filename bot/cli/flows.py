@@ -92,3 +92,6 @@ def _summary(questionnaire: Questionnaire) -> str:
         f"{len(questions)} questions ({optional} optional, {conditional} asked only under "
         f"a condition), {intros} intros; blocks: {blocks}"
     )
+
+
+COMMANDS: list[click.Command] = [flows]

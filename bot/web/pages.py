@@ -6,8 +6,8 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from bot import runtime_of
-from bot.conversations import user_tag
+from bot.privacy import user_tag
+from bot.web import runtime_of
 from storage import repositories as repo
 
 blueprint = Blueprint("pages", __name__)

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import runtime_of
+from bot.web import runtime_of
 from zalo_client import SIGNATURE_HEADER, InvalidSignature, MalformedEvent, parse_event
 
 log = logging.getLogger("sipas_bot.webhook")

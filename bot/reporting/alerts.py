@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.leader_delivery import Post, post_to_leader, send_pending_emails
-from bot.mailer import Mailer
-from bot.reports import unit_zone
+from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
+from bot.delivery.mailer import Mailer
+from bot.reporting.periods import unit_zone
 from storage import repositories as repo
 from storage.models import Alert, Leader, Unit
 from survey_flow.sipas import FACTORS

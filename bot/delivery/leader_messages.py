@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot.leaders import digest_ack_payload, leader_tag, message_ack_payload
-from bot.mailer import Mailer, MailError, render_html
-from bot.sender import ZALO_WINDOW
+from bot.conversation.leader_commands import digest_ack_payload, message_ack_payload
+from bot.delivery.mailer import Mailer, MailError, render_html
+from bot.delivery.sender import ZALO_WINDOW
+from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import Leader, LeaderMessage
 from survey_flow.texts import Texts
@@ -94,7 +95,7 @@ def post_to_leader(
         log.info(
             "event=leader_message kind=%s leader=%s channel=%s",
             post.kind,
-            leader_tag(leader.user_id),
+            user_tag(leader.user_id),
             "email" if message.status == "email_pending" else "none",
         )
         return message
@@ -116,7 +117,7 @@ def post_to_leader(
     log.info(
         "event=leader_message kind=%s leader=%s channel=zalo outbox_id=%d",
         post.kind,
-        leader_tag(leader.user_id),
+        user_tag(leader.user_id),
         outbox_id,
     )
     return message
@@ -141,7 +142,7 @@ def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime
         log.warning(
             "event=leader_message_not_on_zalo message=%d leader=%s next=%s reason=%s",
             message.id,
-            leader_tag(message.leader.user_id),
+            user_tag(message.leader.user_id),
             message.status,
             outbox.last_error,
         )

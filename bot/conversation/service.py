@@ -7,7 +7,6 @@ puts the replies in the outbox. No HTTP happens here, so a webhook answers Zalo 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -17,8 +16,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.flows import FlowRegistry
-from bot.leaders import LeaderCommands
+from bot.conversation.leader_commands import LeaderCommands
+from bot.conversation.registry import FlowRegistry
+from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
@@ -45,16 +45,6 @@ log = logging.getLogger("sipas_bot.conversations")
 
 GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
 LOW_RATINGS = frozenset({1, 2})  # a completed survey rating any factor so alerts the leaders
-
-
-def respondent_hash(user_id: str) -> str:
-    """What is kept of a user beside their answers: enough to spot a repeat, not to name them."""
-    return hashlib.sha256(f"sipas-respondent:{user_id}".encode()).hexdigest()
-
-
-def user_tag(user_id: str) -> str:
-    """A short pseudonym for log lines, which never carry the raw Zalo id."""
-    return respondent_hash(user_id)[:12]
 
 
 @dataclass(frozen=True)

@@ -10,25 +10,22 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from bot import runtime_of
+from bot.cli.context import current_runtime, require_schema
 from bot.config import ConfigError
-from bot.reports import (
+from bot.files import atomic_text
+from bot.reporting.periods import (
     PERIOD_KINDS,
     Period,
-    build_report,
     common_zone,
-    find_units,
     parse_day,
     period_between,
     period_containing,
-    render_json,
-    render_text,
-    write_csv,
-    write_xlsx,
 )
+from bot.reporting.render import render_json, render_text, write_csv
+from bot.reporting.report import build_report, find_units
+from bot.reporting.xlsx import write_xlsx
 
 FORMATS = ("text", "json", "csv", "xlsx")
 
@@ -118,10 +115,8 @@ def report(
       sipas-bot report --unit HVT --counter HVT02 --from 2026-01-01 --to 2026-03-31
       sipas-bot report --unit all --period quarter --format xlsx --out q1.xlsx
     """
-    from bot.cli import _atomic_text, _require_schema
-
-    runtime = runtime_of(current_app)
-    _require_schema(runtime)
+    runtime = current_runtime()
+    require_schema(runtime)
     if fmt == "xlsx" and out is None:
         raise ConfigError("--format xlsx needs --out FILE")
     codes = None if any(code.lower() == "all" for code in unit_codes) else list(unit_codes)
@@ -154,7 +149,7 @@ def report(
         if fmt == "xlsx":
             write_xlsx(result, out)
         else:
-            with _atomic_text(out) as handle:
+            with atomic_text(out) as handle:
                 handle.write(text)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None

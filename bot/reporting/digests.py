@@ -35,9 +35,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
 from bot.config import ConfigError, Settings
-from bot.leader_delivery import Post, post_to_leader, send_pending_emails
-from bot.mailer import Mailer
-from bot.reports import Period, Report, build_report, change, period_containing, unit_zone
+from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
+from bot.delivery.mailer import Mailer
+from bot.reporting.periods import Period, period_containing, unit_zone
+from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
 from storage.models import Leader, Unit
 from survey_flow.sipas import FACTORS

@@ -9,8 +9,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from bot.cli.context import current_runtime, require_schema
 from bot.config import ConfigError
 from bot.runtime import Runtime
 from storage import repositories as repo
@@ -88,3 +91,20 @@ def _render(body: dict[str, object]) -> str:
     titles = [str(b["title"]) for b in buttons] if isinstance(buttons, list) else []
     line = "  ".join(f"[{title}]" for title in titles)
     return f"{text}\n{line}\n" if line else f"{text}\n"
+
+
+@click.command("chat")
+@with_appcontext
+@click.option("--counter", "counter_code", required=True, help="The counter code, e.g. HVT01.")
+def chat(counter_code: str) -> None:
+    """Try a counter's survey in the terminal, with no Zalo account (nothing is stored)."""
+    runtime = current_runtime()
+    require_schema(runtime)
+
+    def read(prompt: str) -> str:
+        return input(prompt)
+
+    run_chat(runtime, counter_code, read=read, write=click.echo)
+
+
+COMMANDS: list[click.Command] = [chat]

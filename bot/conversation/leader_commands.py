@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
 from storage.repositories import LockedConversation
@@ -45,13 +46,6 @@ def digest_ack_payload(digest_id: int) -> str:
 
 def message_ack_payload(message_id: int) -> str:
     return f"al:{message_id}:ack"
-
-
-def leader_tag(user_id: str) -> str:
-    """The short pseudonym shown for a leader (the same one log lines use)."""
-    from bot.conversations import user_tag
-
-    return user_tag(user_id)
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,7 @@ class LeaderCommands:
     ) -> str:
         if code is None:
             return t("leader_code_missing")
-        tag = leader_tag(user_id)
+        tag = user_tag(user_id)
         failures = repo.registration_failures_since(session, user_id, since=now - WRONG_CODE_WINDOW)
         if failures >= MAX_WRONG_CODES:
             # Refused without comparing: the answer must not tell a right code from a wrong one.
@@ -161,7 +155,7 @@ class LeaderCommands:
         dropped = repo.unsubscribe(session, leader, unit_ids, now=now)
         log.info(
             "event=leader_unregister user=%s units=%s",
-            leader_tag(user_id),
+            user_tag(user_id),
             ",".join(u.code for u in dropped),
         )
         return t("leader_unsubscribed", units=_names(dropped))
@@ -176,7 +170,7 @@ class LeaderCommands:
         else:
             message = repo.leader_message(session, int(command.argument), user_id)
         if message is None:
-            log.info("event=leader_ack outcome=unknown user=%s", leader_tag(user_id))
+            log.info("event=leader_ack outcome=unknown user=%s", user_tag(user_id))
             return None
         first = message.acknowledged_at is None
         if first:
@@ -184,7 +178,7 @@ class LeaderCommands:
         log.info(
             "event=leader_ack outcome=%s user=%s message=%d",
             "recorded" if first else "again",
-            leader_tag(user_id),
+            user_tag(user_id),
             message.id,
         )
         return t("leader_ack_thanks") if first else None

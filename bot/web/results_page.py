@@ -13,8 +13,8 @@ from datetime import datetime
 from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
-from bot import runtime_of
-from bot.reports import ROMAN, Figure, Report, recent_months
+from bot.reporting.report import ROMAN, Figure, Report, recent_months
+from bot.web import runtime_of
 from storage import repositories as repo
 from survey_flow.sipas import FACTORS
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.conversations import user_tag
-from bot.tokens import TokenStore
+from bot.delivery.tokens import TokenStore
+from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import OutboxMessage
 from storage.repositories import OutboxOutcome

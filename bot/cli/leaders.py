@@ -12,13 +12,13 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from bot import runtime_of
 from bot.config import ConfigError
-from bot.conversations import user_tag
-from bot.digests import KINDS, DigestService
-from bot.leader_delivery import send_pending_emails
+from bot.delivery.leader_messages import send_pending_emails
+from bot.delivery.sender import ZALO_WINDOW
+from bot.privacy import user_tag
+from bot.reporting.digests import KINDS, DigestService
 from bot.runtime import Runtime
-from bot.sender import ZALO_WINDOW
+from bot.web import runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import Leader, Unit

@@ -1,0 +1,131 @@
+"""`sipas-bot serve` and `sipas-bot worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from bot.cli.context import (
+    configure_logging,
+    current_runtime,
+    database_label,
+    require_schema,
+)
+from bot.config import ConfigError
+from bot.runtime import Runtime
+from storage import repositories as repo
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@click.command("serve")
+@with_appcontext
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Request threads (per web process).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes. 1: waitress, everything in this process. More: gunicorn.",
+)
+@click.option(
+    "--no-background",
+    is_flag=True,
+    help="Do not send messages or run jobs here (run `sipas-bot worker` for that).",
+)
+def serve(host: str, port: int, threads: int, workers: int, no_background: bool) -> None:
+    """Serve the webhook and pages, and (unless --no-background) deliver the outbox and run
+    the scheduled jobs."""
+    from bot.server import serve_gunicorn, serve_one_process
+
+    runtime = current_runtime()
+    _prepare_to_run(runtime)
+    _banner(runtime, host, port)
+    if no_background:
+        click.echo("  background work is off here: run `sipas-bot worker` as well")
+    if workers == 1 and not no_background:
+        serve_one_process(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            runtime,
+            host=host,
+            port=port,
+            threads=threads,
+        )
+        return
+    serve_gunicorn(
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        runtime=None if no_background else runtime,
+    )
+
+
+@click.command("worker")
+@with_appcontext
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Messages sent at once (to different users).",
+)
+def worker(concurrency: int) -> None:
+    """Background work only: deliver the outbox and run the scheduled jobs. Several may run
+    at once, on several machines."""
+    from bot.server import run_worker
+
+    runtime = current_runtime()
+    _prepare_to_run(runtime)
+    click.echo(f"sipas-bot worker  database {database_label(runtime)}")
+    if runtime.settings.zalo_sandbox:
+        click.secho(
+            "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo", fg="yellow", bold=True
+        )
+    run_worker(runtime, concurrency=concurrency)
+
+
+def _prepare_to_run(runtime: Runtime) -> None:
+    """Everything a serving process checks before it accepts work."""
+    settings = runtime.settings
+    settings.require_for_serving()
+    require_schema(runtime)
+    configure_logging(settings)
+    if runtime.tokens is not None and not runtime.tokens.status().stored:
+        raise ConfigError(
+            "no Zalo token pair: set ZALO_ACCESS_TOKEN and ZALO_REFRESH_TOKEN in .env, "
+            "or run `sipas-bot tokens set`"
+        )
+    with runtime.session_factory.begin() as session:
+        runtime.flows.for_default(session, now=runtime.clock())
+        for unit in repo.list_units(session):
+            for counter in unit.counters:
+                runtime.flows.for_counter(session, counter, now=runtime.clock())
+
+
+def _banner(runtime: Runtime, host: str, port: int) -> None:
+    settings = runtime.settings
+    click.echo(f"sipas-bot on http://{host}:{port}  database {database_label(runtime)}")
+    click.echo(f"  webhook: POST {settings.public_base_url.rstrip('/')}/zalo/webhook")
+    if settings.zalo_sandbox:
+        click.secho(
+            "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo; they are shown\n"
+            f"  in this log and at http://{host}:{port}/sandbox.\n"
+            "  To go live, set in .env: ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_ID,\n"
+            "  ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN, ZALO_REFRESH_TOKEN, PUBLIC_BASE_URL,\n"
+            "  then ZALO_SANDBOX=0.",
+            fg="yellow",
+            bold=True,
+        )
+
+
+COMMANDS: list[click.Command] = [serve, worker]

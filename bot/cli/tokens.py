@@ -1,0 +1,85 @@
+"""`sipas-bot tokens`: the OA's token pair."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from bot.cli.context import (
+    current_runtime,
+    require_schema,
+)
+from bot.config import ConfigError
+from bot.delivery.tokens import TokenStore
+from bot.runtime import Runtime
+from zalo_client import ZaloError
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@click.group("tokens", cls=AppGroup)
+def tokens_group() -> None:
+    """The OA's access and refresh tokens (kept in the database)."""
+
+
+def _token_store(runtime: Runtime) -> TokenStore:
+    require_schema(runtime)
+    if runtime.tokens is None:
+        raise ConfigError("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
+    return runtime.tokens
+
+
+@tokens_group.command("set")
+@click.option("--access-token", required=True, help="The new access token.")
+@click.option("--refresh-token", required=True, help="The new refresh token.")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1),
+    default=None,
+    help="Seconds the access token lives (Zalo says 90000); unknown: refreshed soon.",
+)
+def tokens_set(access_token: str, refresh_token: str, expires_in: int | None) -> None:
+    """Replace the stored pair after re-authorising the app in the Zalo console."""
+    _token_store(current_runtime()).set_pair(
+        access_token.strip(), refresh_token.strip(), expires_in=expires_in
+    )
+    click.echo("stored the new token pair")
+
+
+@tokens_group.command("status")
+def tokens_status() -> None:
+    """Show when the access token expires and whether the last refresh failed."""
+    runtime = current_runtime()
+    status = _token_store(runtime).status()
+    if not status.stored:
+        raise ConfigError("no token pair is stored: run `sipas-bot tokens set`")
+    zone = runtime.settings.tz
+    expires = (
+        status.access_expires_at.astimezone(zone).isoformat(timespec="minutes")
+        if status.access_expires_at
+        else "unknown (refreshed at the next check)"
+    )
+    click.echo(f"access token expires: {expires}")
+    if status.failing:
+        click.echo(f"LAST REFRESH FAILED: {status.refresh_error}")
+        sys.exit(1)
+
+
+@tokens_group.command("refresh")
+def tokens_refresh() -> None:
+    """Renew the token pair now."""
+    runtime = current_runtime()
+    store = _token_store(runtime)
+    try:
+        store.refresh(force=True)
+    except ZaloError as exc:
+        raise ConfigError(
+            f"the refresh failed ({exc}): re-authorise the app in the Zalo "
+            "console, then `sipas-bot tokens set`"
+        ) from None
+    click.echo("token pair renewed")
+
+
+COMMANDS: list[click.Command] = [tokens_group]

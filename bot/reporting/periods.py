@@ -1,0 +1,165 @@
+"""Reporting periods in a unit's own time zone: days, weeks, months, quarters, years and
+ranges, each with the one before it, and the time zone a unit's dates are read in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import ConfigError
+from storage.models import Unit
+
+PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
+RANGE = "range"
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def day_text(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar dates [start, end) in one time zone; `end` is exclusive.
+
+    `kind` is day, week (Monday to Sunday), month, quarter, year, or "range" (any dates).
+    """
+
+    kind: str
+    start: datetime
+    end: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        zone = self.start.tzinfo
+        if isinstance(zone, ZoneInfo):
+            return zone
+        if zone is not None and self.start.utcoffset() == timedelta(0):
+            return ZoneInfo("UTC")
+        raise ValueError("a Period's times need a ZoneInfo time zone")
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        return self.end.date() - timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        return (self.end.date() - self.start.date()).days
+
+    @property
+    def label(self) -> str:
+        first, last = self.first_day, self.last_day
+        if self.kind == "day" or (self.kind == RANGE and first == last):
+            return f"ngày {day_text(first)}"
+        if self.kind == "month":
+            return f"tháng {first:%m/%Y}"
+        if self.kind == "quarter":
+            return f"quý {(first.month - 1) // 3 + 1}/{first.year}"
+        if self.kind == "year":
+            return f"năm {first.year}"
+        span = (
+            f"{first:%d/%m}–{day_text(last)}"
+            if first.year == last.year
+            else f"{day_text(first)}–{day_text(last)}"
+        )
+        return (
+            f"tuần {span}" if self.kind == "week" else f"từ {day_text(first)} đến {day_text(last)}"
+        )
+
+    def previous(self) -> Period:
+        """The period of the same kind just before; for a range, as many days just before."""
+        first = self.first_day
+        if self.kind in ("month", "quarter", "year"):
+            months = {"month": 1, "quarter": 3, "year": 12}[self.kind]
+            return _calendar_period(self.kind, _add_months(first, -months), self.zone)
+        days = {"day": 1, "week": 7}.get(self.kind, self.days)
+        return period_between(
+            first - timedelta(days=days), first - timedelta(days=1), self.zone, kind=self.kind
+        )
+
+    def in_zone(self, zone: ZoneInfo) -> Period:
+        """The same local dates in another time zone."""
+        return Period(
+            self.kind,
+            _midnight(self.first_day, zone),
+            _midnight(self.end.date(), zone),
+        )
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def _calendar_period(kind: str, first: date, zone: ZoneInfo) -> Period:
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    return Period(kind, _midnight(first, zone), _midnight(_add_months(first, months), zone))
+
+
+def period_containing(kind: str, moment: datetime, zone: ZoneInfo) -> Period:
+    """The day, week (from Monday), month, quarter or year holding `moment`, in `zone`."""
+    if moment.tzinfo is None:
+        raise ValueError("period_containing needs an aware datetime")
+    day = moment.astimezone(zone).date()
+    if kind == "day":
+        return period_between(day, day, zone, kind="day")
+    if kind == "week":
+        monday = day - timedelta(days=day.weekday())
+        return period_between(monday, monday + timedelta(days=6), zone, kind="week")
+    if kind == "month":
+        return _calendar_period(kind, day.replace(day=1), zone)
+    if kind == "quarter":
+        return _calendar_period(kind, date(day.year, (day.month - 1) // 3 * 3 + 1, 1), zone)
+    if kind == "year":
+        return _calendar_period(kind, date(day.year, 1, 1), zone)
+    raise ConfigError(f"unknown period {kind!r}: use one of {', '.join(PERIOD_KINDS)}")
+
+
+def period_between(start: date, end: date, zone: ZoneInfo, *, kind: str = RANGE) -> Period:
+    """From the first moment of `start` to the end of `end` (both dates included), in `zone`."""
+    if start > end:
+        raise ConfigError(f"the period starts ({start}) after it ends ({end})")
+    return Period(kind, _midnight(start, zone), _midnight(end + timedelta(days=1), zone))
+
+
+def parse_day(text: str, option: str) -> date:
+    """A YYYY-MM-DD date; ConfigError naming the option otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a date like 2026-03-31") from None
+
+
+def month_periods(moment: datetime, zone: ZoneInfo, count: int) -> list[Period]:
+    """The month holding `moment` and the `count - 1` before it, newest first."""
+    periods = [period_containing("month", moment, zone)]
+    while len(periods) < count:
+        periods.append(periods[-1].previous())
+    return periods
+
+
+def unit_zone(unit: Unit, default: ZoneInfo) -> ZoneInfo:
+    if not unit.timezone:
+        return default
+    try:
+        return ZoneInfo(unit.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unit {unit.code}: unknown time zone {unit.timezone!r}") from None
+
+
+def common_zone(units: Iterable[Unit], default: ZoneInfo) -> ZoneInfo:
+    """The units' own time zone when they share one, else `default`."""
+    zones = {unit_zone(unit, default).key for unit in units}
+    return ZoneInfo(zones.pop()) if len(zones) == 1 else default

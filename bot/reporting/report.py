@@ -1,0 +1,492 @@
+"""The SIPAS index for officials: the figures of a report over a period and its scope.
+
+How the index is computed (Bộ Nội vụ, QĐ 1001/QĐ-BNV; docs/reports.md):
+
+- per criterion, the share of valid answers (1–5) that are 4 or 5; "not applicable" (stored as
+  0) and unanswered items are left out of the denominator. An item that names a factor but no
+  criterion (the short form) stands as its factor's only criterion;
+- per factor, the mean of its criteria's shares; overall, the mean of the factor shares;
+- beside every share, the number of valid answers and the mean score 1–5.
+
+Counted: completed and partial responses (the answers given), by `started_at`, in the period's
+local dates of each unit's time zone; repeat-flagged responses only on request. The counting
+is SQL (storage.stats); this module only combines a few dozen aggregate rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.config import ConfigError
+from bot.reporting.periods import Period, month_periods, unit_zone
+from storage import repositories as repo
+from storage import stats
+from storage.models import Counter, Unit
+from survey_flow.sipas import FACTORS
+
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
+
+# Short names of the Ministry's 19 criteria (2022 form), for tables; the full wording is in
+# shared/reference/sipas.md and in each questionnaire.
+CRITERIA_NAMES: dict[int, str] = {
+    1: "Thông tin TTHC dễ tiếp cận, dễ hiểu",
+    2: "Biển hiệu, hướng dẫn rõ ràng",
+    3: "Trụ sở sạch sẽ, văn minh",
+    4: "Trang thiết bị đầy đủ, tốt",
+    5: "TTHC niêm yết công khai, dễ hiểu",
+    6: "Thành phần hồ sơ đúng quy định",
+    7: "Phí, lệ phí đúng quy định",
+    8: "Thời hạn giải quyết đúng quy định",
+    9: "Thái độ lịch sự, tôn trọng",
+    10: "Trả lời kịp thời, đầy đủ",
+    11: "Hướng dẫn dễ hiểu, một lần",
+    12: "Tuân thủ đúng quy định",
+    13: "Tận tình, chu đáo",
+    14: "Trả kết quả đúng hẹn",
+    15: "Kết quả đầy đủ, chính xác",
+    16: "Kết quả công bằng",
+    17: "Dễ góp ý, phản ánh, kiến nghị",
+    18: "Góp ý được xử lý đúng quy định",
+    19: "Kết quả xử lý được báo kịp thời",
+}
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One cell of the index.
+
+    `share` is the SIPAS percentage (0–100, not rounded): for a criterion, answers 4–5 over
+    valid answers; for a factor, the mean of its criteria's shares; overall, the mean of the
+    factor shares. `valid`, `satisfied` and `mean` always count the answers themselves.
+    """
+
+    valid: int
+    satisfied: int
+    mean: float | None
+    share: float | None
+    enough: bool
+
+    @property
+    def rankable(self) -> bool:
+        return self.enough and self.share is not None
+
+
+def _figure(
+    valid: int, satisfied: int, total: int, min_answers: int, share: float | None = None
+) -> Figure:
+    """The figure of these counts; `share` given for a factor or overall (a mean of shares)."""
+    if valid == 0:
+        return Figure(0, 0, None, None, enough=min_answers <= 0)
+    return Figure(
+        valid=valid,
+        satisfied=satisfied,
+        mean=total / valid,
+        share=100 * satisfied / valid if share is None else share,
+        enough=valid >= min_answers,
+    )
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+@dataclass(frozen=True)
+class CriterionFigure:
+    """A criterion's figure; `item_id` is set when an item stands as its factor's criterion."""
+
+    factor: int
+    criterion: int | None
+    item_id: str | None
+    figure: Figure
+
+    @property
+    def name(self) -> str:
+        if self.criterion is not None:
+            return f"{self.criterion}. {CRITERIA_NAMES.get(self.criterion, '')}".rstrip(". ")
+        return f"{ROMAN[self.factor]} ({self.item_id})"
+
+
+@dataclass(frozen=True)
+class _Index:
+    overall: Figure
+    factors: dict[int, Figure]
+    criteria: list[CriterionFigure]
+
+
+def _index(rows: Iterable[stats.CriterionTally], min_answers: int) -> _Index:
+    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures.
+
+    Called for every counter and unit of a report (4,000 times for a province's month and
+    the month before), hence plain lists of counts rather than objects.
+    """
+    tallies: dict[tuple[int, int, str], list[int]] = {}
+    for row in rows:
+        key = (row.factor, row.criterion or 0, row.item_id or "")
+        counts = tallies.get(key)
+        if counts is None:
+            tallies[key] = [row.valid, row.satisfied, row.total]
+        else:
+            counts[0] += row.valid
+            counts[1] += row.satisfied
+            counts[2] += row.total
+    criteria: list[CriterionFigure] = []
+    # per factor: valid, satisfied, total, and its criteria's shares
+    by_factor: dict[int, tuple[list[int], list[float | None]]] = {}
+    for (factor, criterion, item_id), (valid, satisfied, total) in sorted(tallies.items()):
+        figure = _figure(valid, satisfied, total, min_answers)
+        criteria.append(CriterionFigure(factor, criterion or None, item_id or None, figure))
+        sums, shares = by_factor.setdefault(factor, ([0, 0, 0], []))
+        sums[0] += valid
+        sums[1] += satisfied
+        sums[2] += total
+        shares.append(figure.share)
+    factors: dict[int, Figure] = {}
+    everything = [0, 0, 0]
+    for factor in FACTORS:
+        sums, shares = by_factor.get(factor, ([0, 0, 0], []))
+        factors[factor] = _figure(sums[0], sums[1], sums[2], min_answers, _mean(shares))
+        for n in range(3):
+            everything[n] += sums[n]
+    valid, satisfied, total = everything
+    overall = _figure(
+        valid, satisfied, total, min_answers, _mean(f.share for f in factors.values())
+    )
+    return _Index(overall, factors, criteria)
+
+
+def _weakest_key(figure: Figure) -> tuple[float, float]:
+    return (figure.share or 0.0, figure.mean or 0.0)
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CounterFigure:
+    code: str
+    name: str
+    unit_code: str
+    overall: Figure
+    factors: Mapping[int, Figure] = field(default_factory=dict)
+    responses: int = 0
+
+
+@dataclass(frozen=True)
+class UnitFigure:
+    code: str
+    name: str
+    overall: Figure
+    factors: Mapping[int, Figure] = field(default_factory=dict)
+    responses: int = 0
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A free-text answer; `at` is when it was given, in the period's time zone."""
+
+    at: datetime
+    counter_code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The index of some units (or one counter) over a period, with the previous period.
+
+    `overall.valid`/`.satisfied`/`.mean` sum every rated answer; `overall.share` follows the
+    SIPAS rule, the mean of the factor shares (factors with no valid answer left out), so it
+    is not `satisfied / valid`. `completed` and `partial` count the responses in the index;
+    `repeats` counts the period's repeat-flagged responses, left out unless `include_repeats`.
+    """
+
+    unit_codes: tuple[str, ...]
+    counter_code: str | None
+    period: Period
+    overall: Figure
+    factors: dict[int, Figure]
+    criteria: list[CriterionFigure]
+    counters: list[CounterFigure]
+    completed: int
+    partial: int
+    repeats: int
+    comments: list[Comment]
+    previous: Report | None
+    units: list[UnitFigure] = field(default_factory=list)
+    unit_names: Mapping[str, str] = field(default_factory=dict)
+    min_answers: int = 0
+    include_repeats: bool = False
+
+    @property
+    def responses(self) -> int:
+        return self.completed + self.partial
+
+    @cached_property
+    def figures_by_key(self) -> dict[tuple[str, Any], Figure]:
+        """Each counter's, unit's and criterion's figure by ("counter", code), ("unit", code)
+        and ("criterion", (factor, criterion, item_id)). Renderings look the previous period up
+        here: a province has thousands of counters."""
+        found: dict[tuple[str, Any], Figure] = {}
+        for c in self.counters:
+            found["counter", c.code] = c.overall
+        for u in self.units:
+            found["unit", u.code] = u.overall
+        for crit in self.criteria:
+            found["criterion", (crit.factor, crit.criterion, crit.item_id)] = crit.figure
+        return found
+
+    def weakest_factor(self) -> tuple[int, Figure] | None:
+        """The factor with the lowest share among those with enough answers."""
+        ranked = [(n, f) for n, f in self.factors.items() if f.rankable]
+        return min(ranked, key=lambda nf: (*_weakest_key(nf[1]), nf[0])) if ranked else None
+
+    def weakest_counter(self) -> CounterFigure | None:
+        """The counter with the lowest share among those with enough answers (one counter
+        alone is not "the lowest")."""
+        ranked = [c for c in self.counters if c.overall.rankable]
+        if len(ranked) < 2:
+            return None
+        return min(ranked, key=lambda c: (*_weakest_key(c.overall), c.code))
+
+    def ranked_counters(self) -> list[tuple[int | None, CounterFigure]]:
+        """Counters with enough answers ranked by share (then mean), best first; the others
+        after them, unranked, by code."""
+        ranked = sorted(
+            (c for c in self.counters if c.overall.rankable),
+            key=lambda c: (-(c.overall.share or 0), -(c.overall.mean or 0), c.code),
+        )
+        rest = [c for c in self.counters if not c.overall.rankable]
+        return [(i, c) for i, c in enumerate(ranked, start=1)] + [(None, c) for c in rest]
+
+    @property
+    def title(self) -> str:
+        names = [f"{self.unit_names.get(code, code)} ({code})" for code in self.unit_codes]
+        if len(names) > 3:
+            names = [f"{len(names)} đơn vị"]
+        title = ", ".join(names)
+        return f"{title}, quầy {self.counter_code}" if self.counter_code else title
+
+
+def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]:
+    """The units with these codes (None: all of them); ConfigError for an unknown code."""
+    if unit_codes is None:
+        return list(repo.list_units(session))
+    by_code = repo.find_units_by_code(session, unit_codes)
+    units: list[Unit] = []
+    seen: set[int] = set()
+    for code in unit_codes:
+        unit = by_code.get(code.upper())
+        if unit is None:
+            raise ConfigError(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
+        if unit.id not in seen:
+            seen.add(unit.id)
+            units.append(unit)
+    return units
+
+
+def _scope(
+    units: Sequence[Unit], counter: Counter | None, period: Period, include_repeats: bool
+) -> stats.Scope:
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for unit in units:
+        by_zone[unit_zone(unit, period.zone).key].append(unit.id)
+    windows = []
+    for key, unit_ids in by_zone.items():
+        local = period.in_zone(ZoneInfo(key))
+        windows.append(stats.Window(unit_ids, local.start, local.end))
+    return stats.Scope(
+        windows,
+        counter_id=counter.id if counter is not None else None,
+        include_repeats=include_repeats,
+    )
+
+
+def build_report(
+    session: Session,
+    *,
+    unit_codes: Sequence[str] | None,
+    counter_code: str | None = None,
+    period: Period,
+    min_answers: int,
+    include_repeats: bool = False,
+    with_previous: bool = True,
+    comment_limit: int | None = 20,
+) -> Report:
+    """The index of these units (None: every unit), or of one of their counters, over
+    `period`, with the same for the period before unless `with_previous` is False.
+
+    A unit with its own time zone is counted over the period's local dates in that zone;
+    units without one use the period's zone. Comments are the newest `comment_limit`
+    free-text answers (None: all of them, 0: none). Raises ConfigError for an unknown unit
+    or counter.
+    """
+    units = find_units(session, unit_codes)
+    counter: Counter | None = None
+    if counter_code is not None:
+        counter = next(
+            (c for u in units for c in u.counters if c.code == counter_code.upper()), None
+        )
+        if counter is None:
+            found = repo.find_counter(session, counter_code)
+            where = f" (it belongs to unit {found.unit.code})" if found else ""
+            raise ConfigError(
+                f"no counter {counter_code.upper()} in unit(s) "
+                f"{', '.join(u.code for u in units) or '(none)'}{where}"
+            )
+        units = [next(u for u in units if u.id == counter.unit_id)]
+    return _build(
+        session,
+        units,
+        counter,
+        period,
+        min_answers=min_answers,
+        include_repeats=include_repeats,
+        with_previous=with_previous,
+        comment_limit=comment_limit,
+    )
+
+
+def _build(
+    session: Session,
+    units: Sequence[Unit],
+    counter: Counter | None,
+    period: Period,
+    *,
+    min_answers: int,
+    include_repeats: bool,
+    with_previous: bool,
+    comment_limit: int | None,
+) -> Report:
+    """`build_report` once the units (and the counter) are known: the previous period reuses
+    them rather than looking the units up again."""
+    scope = _scope(units, counter, period, include_repeats)
+    response_ids = stats.response_id_range(session, scope)
+    rows = (
+        []
+        if response_ids is None
+        else stats.criterion_tallies(session, scope, response_ids=response_ids)
+    )
+    counts = stats.response_counts(session, scope)
+    per_counter = counts.by_counter
+    index = _index(rows, min_answers)
+
+    rows_by_counter: dict[int, list[stats.CriterionTally]] = defaultdict(list)
+    for row in rows:
+        rows_by_counter[row.counter_id].append(row)
+    counters: list[CounterFigure] = []
+    unit_figures: list[UnitFigure] = []
+    for unit in units:
+        unit_rows: list[stats.CriterionTally] = []
+        for c in unit.counters:
+            if counter is not None and c.id != counter.id:
+                continue
+            counter_index = _index(rows_by_counter.get(c.id, []), min_answers)
+            unit_rows += rows_by_counter.get(c.id, [])
+            counters.append(
+                CounterFigure(
+                    code=c.code,
+                    name=c.name,
+                    unit_code=unit.code,
+                    overall=counter_index.overall,
+                    factors=counter_index.factors,
+                    responses=per_counter.get(c.id, 0),
+                )
+            )
+        unit_index = _index(unit_rows, min_answers)
+        unit_figures.append(
+            UnitFigure(
+                code=unit.code,
+                name=unit.name,
+                overall=unit_index.overall,
+                factors=unit_index.factors,
+                responses=sum(per_counter.get(c.id, 0) for c in unit.counters),
+            )
+        )
+
+    comments = (
+        []
+        if comment_limit == 0 or response_ids is None
+        else [
+            Comment(at=row.at.astimezone(period.zone), counter_code=row.counter_code, text=row.text)
+            for row in stats.comments(
+                session, scope, limit=comment_limit, response_ids=response_ids
+            )
+        ]
+    )
+    previous = (
+        _build(
+            session,
+            units,
+            counter,
+            period.previous(),
+            min_answers=min_answers,
+            include_repeats=include_repeats,
+            with_previous=False,
+            comment_limit=0,
+        )
+        if with_previous
+        else None
+    )
+    return Report(
+        unit_codes=tuple(u.code for u in units),
+        counter_code=counter.code if counter is not None else None,
+        period=period,
+        overall=index.overall,
+        factors=index.factors,
+        criteria=index.criteria,
+        counters=counters,
+        completed=counts.completed,
+        partial=counts.partial,
+        repeats=counts.repeats,
+        comments=comments,
+        previous=previous,
+        units=unit_figures,
+        unit_names={u.code: u.name for u in units},
+        min_answers=min_answers,
+        include_repeats=include_repeats,
+    )
+
+
+def change(current: Figure, previous: Figure | None) -> float | None:
+    """Percentage points since the previous period (None when either has no share)."""
+    if previous is None or current.share is None or previous.share is None:
+        return None
+    return current.share - previous.share
+
+
+# --- the public page -----------------------------------------------------------------------
+
+
+def recent_months(
+    session: Session,
+    unit: Unit,
+    *,
+    now: datetime,
+    default_zone: ZoneInfo,
+    months: int,
+    min_answers: int,
+) -> list[Report]:
+    """One report per month for the last `months` months (this one so far), newest first."""
+    zone = unit_zone(unit, default_zone)
+    return [
+        build_report(
+            session,
+            unit_codes=[unit.code],
+            period=period,
+            min_answers=min_answers,
+            with_previous=False,
+            comment_limit=0,
+        )
+        for period in month_periods(now, zone, months)
+    ]

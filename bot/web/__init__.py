@@ -1,0 +1,44 @@
+"""The web side: the app factory, the Zalo webhook, and the pages citizens and officials open.
+
+Only bot.web and bot.cli know Flask. `create_app` builds the Runtime (every long-lived
+resource) once and hangs it on the app; importing starts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from flask import Flask
+
+from bot.config import Settings
+from bot.delivery.sender import Deliver
+from bot.runtime import Runtime, utc_now
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(
+    config: Settings | Mapping[str, str] | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    deliver: Deliver | None = None,
+) -> Flask:
+    """Build the app. `config` is Settings, a mapping of env-style names, or None (the env)."""
+    settings = config if isinstance(config, Settings) else Settings.from_env(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
+
+    from bot.web import pages, results_page, webhook
+
+    app.register_blueprint(webhook.blueprint)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(results_page.blueprint)
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime: Runtime = app.extensions["sipas_bot"]
+    return runtime
