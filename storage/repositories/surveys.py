@@ -1,0 +1,265 @@
+"""A user's conversation and surveys: the row lock that serialises a user's events, the survey
+a turn loads and writes, and the jobs that close idle surveys. Each function takes a
+session; none commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Answer,
+    Conversation,
+    Counter,
+    SurveyResponse,
+    Unit,
+)
+
+# --- conversations and responses -----------------------------------------------------------
+
+
+@dataclass
+class LockedConversation:
+    """A user's conversation row, as read under its lock (see `lock_conversation`)."""
+
+    user_id: str
+    language: str
+    open_response_id: int | None
+
+
+_conversations = cast(Table, Conversation.__table__)
+
+
+def _lock_conversation_statement(dialect_insert: Any) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE … RETURNING for one dialect (see `lock_conversation`)."""
+    statement = dialect_insert(_conversations).values(
+        user_id=bindparam("user_id"),
+        language="vi",
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        last_interaction_at=bindparam("now"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "last_interaction_at": statement.excluded.last_interaction_at,
+            "updated_at": statement.excluded.updated_at,
+        },
+    ).returning(
+        _conversations.c.user_id, _conversations.c.language, _conversations.c.open_response_id
+    )
+
+
+_LOCK_CONVERSATION = {
+    "postgresql": _lock_conversation_statement(postgresql.insert),
+    "sqlite": _lock_conversation_statement(sqlite.insert),
+}
+_UPDATE_CONVERSATION = update(_conversations).where(
+    _conversations.c.user_id == bindparam("conversation_user")
+)
+
+
+def lock_conversation(session: Session, user_id: str, *, now: datetime) -> LockedConversation:
+    """The user's conversation row, created if new, touched (`last_interaction_at`,
+    `updated_at` = now) and locked until the transaction ends.
+
+    One round trip: INSERT … ON CONFLICT DO UPDATE … RETURNING both creates the row and
+    takes the row lock that a second delivery for the same user waits on.
+    """
+    statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
+    row = session.execute(statement, {"user_id": user_id, "now": now}).one()
+    return LockedConversation(row.user_id, row.language, row.open_response_id)
+
+
+def save_conversation(
+    session: Session,
+    conversation: LockedConversation,
+    *,
+    language: str,
+    open_response_id: int | None,
+) -> None:
+    """Store the conversation's language and open survey; no statement when neither changed."""
+    if (language, open_response_id) == (conversation.language, conversation.open_response_id):
+        return
+    session.execute(
+        _UPDATE_CONVERSATION.values(language=language, open_response_id=open_response_id),
+        {"conversation_user": conversation.user_id},
+    )
+    conversation.language, conversation.open_response_id = language, open_response_id
+
+
+@dataclass(frozen=True)
+class StoredSurvey:
+    """An open survey as a webhook turn needs it: its row, counter and unit names, answers.
+
+    Read and written with Core statements, not ORM objects: the turn runs for every message
+    a citizen sends, and loading and flushing mapped objects was most of its CPU time.
+    """
+
+    id: int
+    token: str
+    unit_id: int
+    counter_id: int
+    counter_code: str
+    counter_name: str
+    unit_name: str
+    questionnaire_id: str
+    questionnaire_version: str
+    language: str
+    status: str
+    position: int
+    is_repeat: bool
+    started_at: datetime
+    updated_at: datetime
+    answers: dict[str, tuple[int | None, str | None]]
+
+
+_responses = cast(Table, SurveyResponse.__table__)
+_answers = cast(Table, Answer.__table__)
+_counters = cast(Table, Counter.__table__)
+_units = cast(Table, Unit.__table__)
+# Built once (no connection, nothing run): the turn's statements differ only in parameters.
+_LOAD_SURVEY = (
+    select(
+        _responses.c.id,
+        _responses.c.token,
+        _responses.c.unit_id,
+        _responses.c.counter_id,
+        _counters.c.code.label("counter_code"),
+        _counters.c.name.label("counter_name"),
+        _units.c.name.label("unit_name"),
+        _responses.c.questionnaire_id,
+        _responses.c.questionnaire_version,
+        _responses.c.language,
+        _responses.c.status,
+        _responses.c.position,
+        _responses.c.is_repeat,
+        _responses.c.started_at,
+        _responses.c.updated_at,
+        _answers.c.item_id,
+        _answers.c.value,
+        _answers.c.text,
+    )
+    .join_from(_responses, _counters, _responses.c.counter_id == _counters.c.id)
+    .join(_units, _counters.c.unit_id == _units.c.id)
+    .outerjoin(_answers, _answers.c.response_id == _responses.c.id)
+    .where(_responses.c.id == bindparam("response_id"))
+    .order_by(_answers.c.id)
+)
+_TURN_COLUMNS = ("language", "status", "position", "updated_at", "completed_at")
+_INSERT_SURVEY = insert(_responses).returning(_responses.c.id)
+_UPDATE_SURVEY = (
+    update(_responses)
+    .where(_responses.c.id == bindparam("response_id"))
+    .values({name: bindparam(f"new_{name}") for name in _TURN_COLUMNS})
+)
+_INSERT_ANSWERS = insert(_answers)
+_UPDATE_ANSWER = (
+    update(_answers)
+    .where(
+        _answers.c.response_id == bindparam("response_id"),
+        _answers.c.item_id == bindparam("answer_item"),
+    )
+    .values(
+        value=bindparam("new_value"),
+        text=bindparam("new_text"),
+        answered_at=bindparam("new_answered_at"),
+    )
+)
+_DELETE_ANSWERS = delete(_answers).where(
+    _answers.c.response_id == bindparam("response_id"),
+    _answers.c.item_id.in_(bindparam("item_ids", expanding=True)),
+)
+
+
+def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
+    """A survey with its counter, unit and answers, in one query."""
+    rows = session.execute(_LOAD_SURVEY, {"response_id": response_id}).all()
+    if not rows:
+        return None
+    survey = rows[0]._asdict()
+    for answer_column in ("item_id", "value", "text"):
+        del survey[answer_column]
+    return StoredSurvey(
+        **survey,
+        answers={row.item_id: (row.value, row.text) for row in rows if row.item_id is not None},
+    )
+
+
+def insert_survey(session: Session, values: dict[str, Any]) -> int:
+    """Store a new survey row; returns its id."""
+    return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+
+
+def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
+    """Set the columns a turn changes (language, status, position, updated_at, completed_at)."""
+    parameters = {f"new_{name}": values[name] for name in _TURN_COLUMNS}
+    session.execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
+
+
+def write_answers(
+    session: Session,
+    response_id: int,
+    *,
+    added: Sequence[dict[str, Any]],
+    changed: Sequence[dict[str, Any]],
+    removed: Sequence[str],
+) -> None:
+    """Apply a turn's answer changes: new rows, new values for kept items, removed items
+    (`changed` rows: item_id, value, text, answered_at)."""
+    if removed:
+        session.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
+    if changed:
+        session.execute(
+            _UPDATE_ANSWER,
+            [
+                {
+                    "response_id": response_id,
+                    "answer_item": row["item_id"],
+                    "new_value": row["value"],
+                    "new_text": row["text"],
+                    "new_answered_at": row["answered_at"],
+                }
+                for row in changed
+            ],
+        )
+    if added:
+        session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
+
+
+def completed_since(
+    session: Session, *, respondent_hash: str, counter_id: int, since: datetime
+) -> bool:
+    """Whether this respondent completed a survey of this counter since the given time."""
+    found = session.scalar(
+        select(SurveyResponse.id)
+        .where(
+            SurveyResponse.respondent_hash == respondent_hash,
+            SurveyResponse.counter_id == counter_id,
+            SurveyResponse.status == "completed",
+            SurveyResponse.completed_at >= since,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def expire_idle_responses(session: Session, *, idle_before: datetime) -> int:
+    """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
+
+    The conversation keeps pointing at the survey and `updated_at` keeps the last activity,
+    so the citizen's next message is still told that the survey timed out.
+    """
+    result = session.execute(
+        update(SurveyResponse)
+        .where(SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before)
+        .values(status="partial")
+        .returning(SurveyResponse.id)
+    )
+    return len(result.all())

@@ -1,0 +1,131 @@
+"""Units and counters: the units file's upsert and lookups by code. Each function takes a
+session; none commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import (
+    Counter,
+    Unit,
+)
+
+# --- units and counters -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    code: str
+    name: str
+    questionnaire: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    code: str
+    name: str
+    counters: Sequence[CounterSpec]
+    questionnaire: str | None = None
+    timezone: str | None = None
+    registration_code: str | None = None
+    public_results: bool = False
+
+    def settings(self) -> tuple[str, str | None, str | None, str | None, bool]:
+        return (
+            self.name,
+            self.questionnaire,
+            self.timezone,
+            self.registration_code,
+            self.public_results,
+        )
+
+
+def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) -> list[str]:
+    """Create or update units and their counters; returns a line per change (empty: no change).
+
+    Counters absent from the file are left alone: answers refer to them.
+    """
+    changes: list[str] = []
+    for spec in units:
+        unit = session.scalar(select(Unit).where(Unit.code == spec.code))
+        if unit is None:
+            unit = Unit(code=spec.code, created_at=now, updated_at=now)
+            _apply_unit(unit, spec)
+            session.add(unit)
+            session.flush()
+            changes.append(f"unit {spec.code}: created")
+        elif _unit_settings(unit) != spec.settings():
+            _apply_unit(unit, spec)
+            unit.updated_at = now
+            changes.append(f"unit {spec.code}: updated")
+        for counter_spec in spec.counters:
+            counter = session.scalar(select(Counter).where(Counter.code == counter_spec.code))
+            wanted = (unit.id, counter_spec.name, counter_spec.questionnaire)
+            if counter is None:
+                session.add(
+                    Counter(
+                        unit_id=unit.id,
+                        code=counter_spec.code,
+                        name=counter_spec.name,
+                        questionnaire=counter_spec.questionnaire,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                changes.append(f"counter {counter_spec.code}: created")
+            elif (counter.unit_id, counter.name, counter.questionnaire) != wanted:
+                counter.unit_id, counter.name, counter.questionnaire = wanted
+                counter.updated_at = now
+                changes.append(f"counter {counter_spec.code}: updated")
+    session.flush()
+    return changes
+
+
+def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool]:
+    return (
+        unit.name,
+        unit.questionnaire,
+        unit.timezone,
+        unit.registration_code,
+        unit.public_results,
+    )
+
+
+def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
+    unit.name, unit.questionnaire, unit.timezone = spec.name, spec.questionnaire, spec.timezone
+    unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
+
+
+def find_counter(session: Session, code: str) -> Counter | None:
+    return session.scalar(
+        select(Counter).where(Counter.code == code.upper()).options(selectinload(Counter.unit))
+    )
+
+
+def find_unit(session: Session, code: str) -> Unit | None:
+    return session.scalar(
+        select(Unit).where(Unit.code == code.upper()).options(selectinload(Unit.counters))
+    )
+
+
+def find_units_by_code(session: Session, codes: Sequence[str]) -> dict[str, Unit]:
+    """The units with these codes (any case) with their counters, by upper-case code; in one
+    query whatever the number of codes (a province's report names a thousand)."""
+    wanted = sorted({code.upper() for code in codes})
+    if not wanted:
+        return {}
+    units = session.scalars(
+        select(Unit).where(Unit.code.in_(wanted)).options(selectinload(Unit.counters))
+    ).all()
+    return {unit.code: unit for unit in units}
+
+
+def list_units(session: Session) -> Sequence[Unit]:
+    return session.scalars(
+        select(Unit).order_by(Unit.code).options(selectinload(Unit.counters))
+    ).all()
