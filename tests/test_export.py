@@ -19,8 +19,8 @@ from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import SurveyResponse
 from storage.repositories import CounterSpec, UnitSpec
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import FakeClock, text_event
-from tests.test_cli import assert_one_error_line, run_cli
 
 QUESTIONS = ["access", "procedure", "staff", "result", "feedback", "comment"]
 REQUIRED = ["response_id", "unit_code", "counter_code", "started_at", "completed_at", "status"]

@@ -23,8 +23,8 @@ from bot.cli.reports import choose_period
 from bot.config import ConfigError, Settings
 from bot.reporting.periods import Period, period_between, period_containing
 from bot.runtime import Runtime
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import FakeClock, text_event
-from tests.test_cli import assert_one_error_line, run_cli
 from tests.test_index import march  # noqa: F401  (the hand-computed table, as a fixture)
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")

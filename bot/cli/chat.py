@@ -18,7 +18,7 @@ from bot.config import ConfigError
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
-from storage.models import Base, OutboxMessage
+from storage.models import Base, OutboxMessage, OutboxStatus
 from storage.repositories import CounterSpec, UnitSpec
 
 EXIT_WORDS = frozenset({"/quit", "/exit", "/q"})
@@ -65,7 +65,9 @@ def run_chat(
             runtime.service.converse(session, row, text, now=runtime.clock())
             for message in session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.user_id == user_id, OutboxMessage.status == "pending")
+                .where(
+                    OutboxMessage.user_id == user_id, OutboxMessage.status == OutboxStatus.PENDING
+                )
                 .order_by(OutboxMessage.id)
             ):
                 write(_render(message.body))

@@ -8,18 +8,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
+from bot.cli.context import current_runtime, require_schema
 from bot.config import ConfigError
-from bot.delivery.leader_messages import send_pending_emails
-from bot.delivery.sender import ZALO_WINDOW
+from bot.delivery.window import window_closes_at
 from bot.privacy import user_tag
-from bot.reporting.digests import KINDS, DigestService
+from bot.reporting.digests import KINDS, DigestResult
 from bot.runtime import Runtime
-from bot.web import runtime_of
-from storage import migrate
 from storage import repositories as repo
 from storage.models import Leader, Unit
 
@@ -27,9 +24,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _runtime() -> Runtime:
-    runtime = runtime_of(current_app)
-    if not migrate.is_up_to_date(runtime.engine):
-        raise ConfigError("the database is not at the current schema: run `sipas-bot db upgrade`")
+    runtime = current_runtime()
+    require_schema(runtime)
     return runtime
 
 
@@ -37,7 +33,7 @@ def window_status(last: datetime | None, now: datetime, zone: ZoneInfo) -> str:
     """Zalo's 7-day window of one user: open (and when it closes), or closed since when."""
     if last is None:
         return "unknown (no interaction recorded)"
-    closes = last + ZALO_WINDOW
+    closes = window_closes_at(last)
     if now >= closes:
         return f"closed since {closes.astimezone(zone):%Y-%m-%d %H:%M}"
     left = closes - now
@@ -165,7 +161,7 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
     scheduled one of the same period.
     """
     runtime = _runtime()
-    service = DigestService(runtime.settings, runtime.service.texts)
+    service = runtime.digests
     now = runtime.clock()
     if dry_run:
         with runtime.session_factory() as session:
@@ -174,7 +170,7 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
             text = service.render(report, unit, kind, now=now, language="vi")
             leaders_count = len(repo.subscribed_leaders(session, unit.id))
         click.echo(text.zalo_text)
-        click.echo(f"[{runtime.service.texts['vi']('leader_ack_button')}]")
+        click.echo(f"[{runtime.texts.of(None)('leader_ack_button')}]")
         click.echo(
             f"(dry run: nothing stored or sent; {len(text.zalo_text)} characters; "
             f"{leaders_count} leader(s) registered)",
@@ -184,13 +180,13 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
     with runtime.session_factory.begin() as session:
         unit = _unit(session, unit_code)
         outcome = service.send(session, unit, kind, now=now, scheduled=False, send_empty=True)
-    if outcome.status == "no_leaders":
+    if outcome.status is DigestResult.NO_LEADERS:
         raise ConfigError(
             f"unit {unit_code.upper()} has no leaders: a leader registers by sending "
             "DANGKY <registration code> to the OA"
         )
     if outcome.channels.get("email_pending"):
-        send_pending_emails(runtime)
+        runtime.leader_mail.send_pending()
     assert outcome.period is not None
     click.echo(
         f"digest {outcome.digest_id} of {outcome.unit_code} for {outcome.period.label}: "

@@ -18,16 +18,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.delivery.acks import AckKind, parse_ack
 from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
 from storage.repositories import LockedConversation
 from survey_flow.matching import fold
-from survey_flow.texts import Texts
+from survey_flow.texts import Texts, texts_for
 
 log = logging.getLogger("sipas_bot.leaders")
 
@@ -36,36 +38,31 @@ WRONG_CODE_WINDOW = timedelta(hours=1)
 
 _REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
 _UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
-_DIGEST_ACK = re.compile(r"^dg:(\d{1,12}):ack$")
-_MESSAGE_ACK = re.compile(r"^al:(\d{1,15}):ack$")
 
 
-def digest_ack_payload(digest_id: int) -> str:
-    return f"dg:{digest_id}:ack"
-
-
-def message_ack_payload(message_id: int) -> str:
-    return f"al:{message_id}:ack"
+class CommandKind(StrEnum):
+    REGISTER = "register"
+    UNREGISTER = "unregister"
+    ACK_DIGEST = "ack_digest"
+    ACK_MESSAGE = "ack_message"
 
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # register | unregister | ack_digest | ack_message
+    kind: CommandKind
     argument: str | None = None
 
 
 def parse_command(text: str) -> Command | None:
     """The leader command in a text, or None when the text is something else."""
-    stripped = text.strip()
-    if match := _DIGEST_ACK.match(stripped):
-        return Command("ack_digest", match.group(1))
-    if match := _MESSAGE_ACK.match(stripped):
-        return Command("ack_message", match.group(1))
-    folded = fold(stripped)
+    if ack := parse_ack(text):
+        kind = CommandKind.ACK_DIGEST if ack.kind is AckKind.DIGEST else CommandKind.ACK_MESSAGE
+        return Command(kind, str(ack.target_id))
+    folded = fold(text.strip())
     if match := _REGISTER.match(folded):
-        return Command("register", match.group(1))
+        return Command(CommandKind.REGISTER, match.group(1))
     if match := _UNREGISTER.match(folded):
-        return Command("unregister", match.group(1))
+        return Command(CommandKind.UNREGISTER, match.group(1))
     return None
 
 
@@ -92,11 +89,11 @@ class LeaderCommands:
         command = parse_command(text)
         if command is None:
             return None
-        t = self.texts.get(row.language) or self.texts["vi"]
+        t = texts_for(self.texts, row.language)
         reply: str | None
-        if command.kind == "register":
+        if command.kind is CommandKind.REGISTER:
             reply = self._register(session, row.user_id, command.argument, t, now)
-        elif command.kind == "unregister":
+        elif command.kind is CommandKind.UNREGISTER:
             reply = self._unregister(session, row.user_id, command.argument, t, now)
         else:
             reply = self._acknowledge(session, row.user_id, command, t, now)
@@ -165,7 +162,7 @@ class LeaderCommands:
     ) -> str | None:
         assert command.argument is not None
         message: LeaderMessage | None
-        if command.kind == "ack_digest":
+        if command.kind is CommandKind.ACK_DIGEST:
             message = repo.digest_message(session, int(command.argument), user_id)
         else:
             message = repo.leader_message(session, int(command.argument), user_id)

@@ -29,16 +29,31 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery.tokens import TokenStore
+from bot.delivery.window import window_closed
 from bot.privacy import user_tag
 from storage import repositories as repo
-from storage.models import OutboxMessage
-from storage.repositories import OutboxOutcome
-from zalo_client import QueryButton, ZaloAuthError, ZaloClient, ZaloError, ZaloRateLimited
+from storage.models import DeadReason, OutboxMessage, OutboxStatus
+from storage.repositories import OutboxOutcome, OutcomeKind
+from zalo_client import (
+    QueryButton,
+    ZaloAuthError,
+    ZaloClient,
+    ZaloError,
+    ZaloRateLimited,
+    ZaloWindowClosed,
+)
 
 log = logging.getLogger("sipas_bot.sender")
 
 Deliver = Callable[[str, dict[str, Any]], str | None]
-ZALO_WINDOW = timedelta(days=7)
+
+
+def dead_reason(error: Exception, *, transient: bool) -> DeadReason:
+    """Why a message that will not be retried died: the e-mail fallback to leaders reads
+    this code, never the error's text or class name."""
+    if isinstance(error, ZaloWindowClosed):
+        return DeadReason.WINDOW_CLOSED
+    return DeadReason.TOO_OLD if transient else DeadReason.REFUSED
 
 
 class RateLimiter:
@@ -240,7 +255,7 @@ class OutboxSender:
             leased = []
             for message in messages:
                 seen = last_seen.get(message.user_id)
-                if seen is not None and now - seen > ZALO_WINDOW:
+                if window_closed(seen, now):
                     self._window_closed(message)
                 else:
                     leased.append(
@@ -289,7 +304,8 @@ class OutboxSender:
         """Zalo would refuse it (-230): record why instead of trying, or retrying."""
         message.attempts += 1
         message.locked_until = None
-        message.status = "dead"
+        message.status = OutboxStatus.DEAD
+        message.dead_reason = DeadReason.WINDOW_CLOSED
         message.last_error = "window closed: the user has not interacted with the OA for 7 days"
         log.warning(
             "event=message_dead outbox_id=%d user=%s reason=window_closed",
@@ -309,7 +325,7 @@ class OutboxSender:
                 result.not_sent,
             )
             if result.not_sent == "paused":
-                return OutboxOutcome(message.id, message.lease_until, "released")
+                return OutboxOutcome(message.id, message.lease_until, OutcomeKind.RELEASED)
             return None
         error = result.error
         if error is None:
@@ -317,7 +333,7 @@ class OutboxSender:
             return OutboxOutcome(
                 message.id,
                 message.lease_until,
-                "sent",
+                OutcomeKind.SENT,
                 sent_at=now,
                 zalo_message_id=result.zalo_message_id,
             )
@@ -341,17 +357,21 @@ class OutboxSender:
             return OutboxOutcome(
                 message.id,
                 message.lease_until,
-                "pending",
+                OutcomeKind.RETRY,
                 next_attempt_at=now + timedelta(seconds=delay * (0.5 + self.rng() / 2)),
                 error=last_error,
             )
+        reason = dead_reason(error, transient=transient)
         log.error(
-            "event=message_dead outbox_id=%d user=%s reason=%s",
+            "event=message_dead outbox_id=%d user=%s reason=%s error=%s",
             message.id,
             user,
-            "too old" if transient else last_error,
+            reason,
+            last_error,
         )
-        return OutboxOutcome(message.id, message.lease_until, "dead", error=last_error)
+        return OutboxOutcome(
+            message.id, message.lease_until, OutcomeKind.DEAD, error=last_error, reason=reason
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -14,23 +14,18 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
-from bot.delivery.mailer import Mailer
+from bot.delivery.leader_messages import Post, post_to_leader
 from bot.reporting.periods import unit_zone
 from storage import repositories as repo
-from storage.models import Alert, Leader, Unit
+from storage.models import Alert, AlertStatus, Leader, Unit
 from survey_flow.sipas import FACTORS
-from survey_flow.texts import Texts
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from survey_flow.texts import LocalTexts, Texts
 
 log = logging.getLogger("sipas_bot.alerts")
 
@@ -44,11 +39,13 @@ def hour_start(moment: datetime) -> datetime:
 
 
 class AlertService:
-    def __init__(self, settings: Settings, texts: Mapping[str, Texts]) -> None:
+    """Turns pending alerts into leader messages; built once by the Runtime."""
+
+    def __init__(self, settings: Settings, texts: LocalTexts, *, email_ready: bool) -> None:
         self.settings = settings
         self.texts = texts
         self.cap = settings.alert_max_per_hour
-        self.email_ready = Mailer.from_settings(settings) is not None
+        self.email_ready = email_ready
 
     def dispatch(self, session: Session, *, now: datetime) -> dict[str, int]:
         """Notify or hold every pending alert, then summarise the held ones of ended hours."""
@@ -74,13 +71,13 @@ class AlertService:
                 alert.handled_at = now
                 alert.hour_start = hour_start(alert.created_at)
                 if not leaders:
-                    alert.status = "no_leaders"
+                    alert.status = AlertStatus.NO_LEADERS
                 elif (
                     repo.notified_alerts(session, unit_id, hour_start=alert.hour_start) >= self.cap
                 ):
-                    alert.status = "held"
+                    alert.status = AlertStatus.HELD
                 else:
-                    alert.status = "notified"
+                    alert.status = AlertStatus.NOTIFIED
                     for leader in leaders:
                         t = self._texts(languages.get(leader.user_id))
                         self._post(session, leader, unit, self._alert_post(alert, unit, t), t, now)
@@ -94,7 +91,7 @@ class AlertService:
                 t = self._texts(languages.get(leader.user_id))
                 self._post(session, leader, unit, self._summary_post(unit, hour, alerts, t), t, now)
             for alert in alerts:
-                alert.status = "summarised"
+                alert.status = AlertStatus.SUMMARISED
             counts["summaries"] += 1
         if counts:
             log.info(
@@ -104,7 +101,7 @@ class AlertService:
         return dict(counts)
 
     def _texts(self, language: str | None) -> Texts:
-        return self.texts.get(language or "vi") or self.texts["vi"]
+        return self.texts.of(language)
 
     def _post(
         self, session: Session, leader: Leader, unit: Unit, post: Post, t: Texts, now: datetime
@@ -170,14 +167,3 @@ class AlertService:
             ]
         )
         return Post("alert_summary", unit.id, subject, text, text)
-
-
-def dispatch_alerts(runtime: Runtime) -> dict[str, int]:
-    """The job (every 20 s): one transaction for the whole batch."""
-    service = AlertService(runtime.settings, runtime.service.texts)
-    with runtime.session_factory.begin() as session:
-        counts = service.dispatch(session, now=runtime.clock())
-    if counts.get("notified") or counts.get("summaries"):
-        runtime.sender_wakeup.set()
-        send_pending_emails(runtime)
-    return counts
