@@ -18,6 +18,7 @@ import pytest
 import responses as responses_lib
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -32,6 +33,12 @@ from storage import migrate
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
+
+# Property tests: a quick look on a developer's machine, the full search in CI (.ci/run sets
+# HYPOTHESIS_PROFILE=ci).
+hypothesis_settings.register_profile("dev", max_examples=40)
+hypothesis_settings.register_profile("ci", max_examples=300)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_UNITS = ROOT / "examples" / "units.yaml"

@@ -254,7 +254,7 @@ def run(actions_list: list[tuple[str, Any]], language: str) -> Chat:
     return chat
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(QUESTIONNAIRES),
     st.sampled_from(["vi", "en"]),
@@ -266,7 +266,7 @@ def test_any_sequence_of_inputs_keeps_the_conversation_valid(
     run([("scan", ("Q01", first, False)), *steps], language)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     st.sampled_from(QUESTIONNAIRES),
     st.sampled_from(["vi", "en"]),
@@ -315,7 +315,7 @@ def _mangle(label: str, data: st.DataObject) -> str:
     return label + data.draw(st.sampled_from(["", ".", "!", " "]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.sampled_from(QUESTIONNAIRES), st.data())
 def test_a_typed_label_means_what_tapping_its_button_means(name: str, data: st.DataObject) -> None:
     q = SHIPPED[name]

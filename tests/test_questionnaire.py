@@ -437,7 +437,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(documents, st.lists(documents, max_size=3))
 def test_any_yaml_is_a_questionnaire_or_a_list_of_problems(items: object, extra: list) -> None:
     data = {"id": "fuzz", "version": "1", "languages": ["vi", "en"], "title": "x", "items": items}
