@@ -9,8 +9,9 @@ offers no idempotency key, so exactly-once delivery cannot be had; this is the g
 `concurrency` have finished, one transaction records them and leases as many again. So no
 thread waits for the slowest send of a batch, nor for the database: a step has the time of
 a whole send to finish before the threads run out of work (docs/benchmarks.md, 2).
-Only the sender thread uses the database; the sending threads read the access token from
-`TokenStore`'s short cache.
+The sender thread leases and records. A sending thread touches the database only through
+`TokenStore`: to read the access token when its 30-second cache has lapsed, or to refresh a
+refused token (one thread at a time, under the token row's lock).
 """
 
 from __future__ import annotations

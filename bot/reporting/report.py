@@ -35,7 +35,7 @@ from survey_flow.sipas import FACTORS
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 
 # Short names of the Ministry's 19 criteria (2022 form), for tables; the full wording is in
-# shared/reference/sipas.md and in each questionnaire.
+# each questionnaire (survey_flow/questionnaires/sipas-2022.yaml).
 CRITERIA_NAMES: dict[int, str] = {
     1: "Thông tin TTHC dễ tiếp cận, dễ hiểu",
     2: "Biển hiệu, hướng dẫn rõ ràng",
