@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.cli import cli
 from bot.config import ConfigError
 from bot.delivery.sender import dead_reason
+from bot.errors import OperatorError
 from bot.jobs import build_scheduler, deliver_leader_messages, send_scheduled_digests
 from bot.reporting.digests import (
     digest_period,
@@ -692,12 +693,12 @@ def test_digest_send_queues_it_now_without_taking_the_scheduled_slot(
     assert "từ 00:00 đến 17:30" in evening.body["text"]
 
 
-def test_digest_send_for_an_unknown_unit_or_without_leaders_is_a_config_error(
+def test_digest_send_for_an_unknown_unit_or_without_leaders_is_an_operator_error(
     app: Flask,
 ) -> None:
     result = digest_cli(app, "send", "--unit", "NOPE", "--period", "week")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "no unit has the code NOPE" in str(result.exception)
     result = digest_cli(app, "send", "--unit", "HVT", "--period", "week")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "has no leaders" in str(result.exception)

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.cli.context import current_runtime, require_schema
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
@@ -35,7 +35,7 @@ def run_chat(
     with runtime.session_factory() as session:
         counter = repo.find_counter(session, counter_code)
         if counter is None:
-            raise ConfigError(
+            raise UnknownCode(
                 f"no counter has the code {counter_code.upper()} (see `sipas-bot units list`)"
             )
         unit = UnitSpec(

@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy.orm import Session
 
 from bot.cli.context import current_runtime, require_schema
-from bot.config import ConfigError
 from bot.delivery.window import window_closes_at
+from bot.directory import require_unit
+from bot.errors import BadArguments, NotReady, UnknownCode
 from bot.privacy import user_tag
 from bot.reporting.digests import KINDS, DigestResult
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.models import Leader, Unit
+from storage.models import Leader
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -51,9 +51,9 @@ def _find_leader(leaders: list[Leader], given: str) -> Leader:
         if value in (str(leader.id), leader.user_id) or user_tag(leader.user_id) == value.lower()
     ]
     if not found:
-        raise ConfigError(f"no leader {value!r} (see `sipas-bot leaders list`)")
+        raise UnknownCode(f"no leader {value!r} (see `sipas-bot leaders list`)")
     if len(found) > 1:
-        raise ConfigError(f"{value!r} names several leaders: use the pseudonym instead")
+        raise BadArguments(f"{value!r} names several leaders: use the pseudonym instead")
     return found[0]
 
 
@@ -92,9 +92,9 @@ def leaders_list() -> None:
 def leaders_email(leader_ref: str, email: str | None, clear: bool) -> None:
     """Set (or --clear) the e-mail address of a leader."""
     if clear == (email is not None):
-        raise ConfigError("give either --email ADDRESS or --clear")
+        raise BadArguments("give either --email ADDRESS or --clear")
     if email is not None and not _EMAIL.match(email.strip()):
-        raise ConfigError(f"--email {email!r} is not an e-mail address")
+        raise BadArguments(f"--email {email!r} is not an e-mail address")
     runtime = _runtime()
     with runtime.session_factory.begin() as session:
         leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
@@ -126,10 +126,7 @@ def leaders_remove(leader_ref: str, unit_code: str | None) -> None:
         leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
         unit_ids = None
         if unit_code is not None:
-            unit = repo.find_unit(session, unit_code)
-            if unit is None:
-                raise ConfigError(f"no unit has the code {unit_code.upper()}")
-            unit_ids = [unit.id]
+            unit_ids = [require_unit(session, unit_code).id]
         dropped = repo.unsubscribe(session, leader, unit_ids, now=runtime.clock())
         codes = ", ".join(u.code for u in dropped) or "no unit (nothing to remove)"
         click.echo(f"leader {leader.id} ({user_tag(leader.user_id)}) removed from {codes}")
@@ -165,7 +162,7 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
     now = runtime.clock()
     if dry_run:
         with runtime.session_factory() as session:
-            unit = _unit(session, unit_code)
+            unit = require_unit(session, unit_code)
             report = service.report(session, unit, kind, now=now)
             text = service.render(report, unit, kind, now=now, language="vi")
             leaders_count = len(repo.subscribed_leaders(session, unit.id))
@@ -178,10 +175,10 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
         )
         return
     with runtime.session_factory.begin() as session:
-        unit = _unit(session, unit_code)
+        unit = require_unit(session, unit_code)
         outcome = service.send(session, unit, kind, now=now, scheduled=False, send_empty=True)
     if outcome.status is DigestResult.NO_LEADERS:
-        raise ConfigError(
+        raise NotReady(
             f"unit {unit_code.upper()} has no leaders: a leader registers by sending "
             "DANGKY <registration code> to the OA"
         )
@@ -204,7 +201,7 @@ def digest_list(unit_code: str | None, limit: int) -> None:
     runtime = _runtime()
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
-        unit_id = _unit(session, unit_code).id if unit_code else None
+        unit_id = require_unit(session, unit_code).id if unit_code else None
         found = repo.recent_digests(session, unit_id=unit_id, limit=limit)
         for d in found:
             made = d.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -226,13 +223,6 @@ def digest_list(unit_code: str | None, limit: int) -> None:
                 )
     if not found:
         click.echo("no digests yet")
-
-
-def _unit(session: Session, unit_code: str) -> Unit:
-    unit = repo.find_unit(session, unit_code)
-    if unit is None:
-        raise ConfigError(f"no unit has the code {unit_code.upper()} (see `sipas-bot units list`)")
-    return unit
 
 
 COMMANDS: list[click.Command] = [leaders, digest]

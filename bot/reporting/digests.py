@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import ConfigError, Settings
 from bot.delivery.leader_messages import Post, post_to_leader
+from bot.errors import BadPeriod
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
@@ -159,7 +160,7 @@ def schedules(settings: Settings, zone: ZoneInfo) -> dict[str, CronTrigger]:
 def digest_period(kind: str, now: datetime, zone: ZoneInfo) -> Period:
     """Today (so far) for a daily digest, the previous week or month for the others."""
     if kind not in KINDS:
-        raise ConfigError(f"unknown digest period {kind!r}: use day, week or month")
+        raise BadPeriod(f"unknown digest period {kind!r}: use day, week or month")
     current = period_containing(kind, now, zone)
     return current if kind == "day" else current.previous()
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.reporting.periods import Period, month_periods, unit_zone
 from storage import repositories as repo
 from storage import stats
@@ -279,7 +279,7 @@ class Report:
 
 
 def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]:
-    """The units with these codes (None: all of them); ConfigError for an unknown code."""
+    """The units with these codes (None: all of them); UnknownCode for an unknown code."""
     if unit_codes is None:
         return list(repo.list_units(session))
     by_code = repo.find_units_by_code(session, unit_codes)
@@ -288,7 +288,7 @@ def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]
     for code in unit_codes:
         unit = by_code.get(code.upper())
         if unit is None:
-            raise ConfigError(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
+            raise UnknownCode(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
         if unit.id not in seen:
             seen.add(unit.id)
             units.append(unit)
@@ -328,7 +328,7 @@ def build_report(
 
     A unit with its own time zone is counted over the period's local dates in that zone;
     units without one use the period's zone. Comments are the newest `comment_limit`
-    free-text answers (None: all of them, 0: none). Raises ConfigError for an unknown unit
+    free-text answers (None: all of them, 0: none). Raises UnknownCode for an unknown unit
     or counter.
     """
     units = find_units(session, unit_codes)
@@ -340,7 +340,7 @@ def build_report(
         if counter is None:
             found = repo.find_counter(session, counter_code)
             where = f" (it belongs to unit {found.unit.code})" if found else ""
-            raise ConfigError(
+            raise UnknownCode(
                 f"no counter {counter_code.upper()} in unit(s) "
                 f"{', '.join(u.code for u in units) or '(none)'}{where}"
             )
