@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from survey_flow.matching import (
     NOT_APPLICABLE_WORDS,
@@ -25,20 +24,12 @@ from survey_flow.matching import (
     leading_number,
 )
 from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
+from survey_flow.states import SurveyStatus
 from survey_flow.texts import Texts, texts_for
 
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
-
-
-class SurveyStatus(StrEnum):
-    """A survey's state; stored as its value."""
-
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    PARTIAL = "partial"  # closed before the end: expired, switched counter, restarted
-    CANCELLED = "cancelled"
 
 
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = (

@@ -8,10 +8,10 @@ from importlib import resources
 from string import Formatter
 
 from survey_flow.sourcefile import FileProblems, LineDict, Problem, load_yaml
+from zalo_client.limits import BUTTON_TITLE_MAX
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"  # what a citizen gets in a language we have no texts for
-BUTTON_TITLE_MAX = 20  # Zalo's limit on a button title
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from survey_flow.engine import (
     SurveyState,
 )
 from survey_flow.matching import command_in
-from survey_flow.preview import MESSAGE_MAX, size
+from survey_flow.preview import size
 from survey_flow.questionnaire import Item, Questionnaire
 from tests.test_engine import COUNTERS, POLICY, SHIPPED, TEXTS, Chat
+from zalo_client.limits import MAX_TEXT_CHARS
 
 QUESTIONNAIRES = sorted(SHIPPED)
 CODES = [*COUNTERS, "NOPE"]
@@ -170,8 +171,8 @@ def check_closed(q: Questionnaire, survey: SurveyState) -> None:
 
 def check_reply(reply: Reply, open_survey: SurveyState | None, q: Questionnaire | None) -> None:
     assert reply.text.strip()
-    assert len(reply.text) <= MESSAGE_MAX
-    assert size(reply) <= MESSAGE_MAX
+    assert len(reply.text) <= MAX_TEXT_CHARS
+    assert size(reply) <= MAX_TEXT_CHARS
     assert len(reply.choices) <= 5
     for choice in reply.choices:
         assert 0 < len(choice.title) <= 20

@@ -40,13 +40,13 @@ from survey_flow.engine import (
     parse_start_code,
 )
 from survey_flow.questionnaire import Questionnaire
+from survey_flow.sipas import LOW_RATINGS
 from survey_flow.texts import Texts
 from zalo_client.events import InboundEvent, dedupe_key
 
 log = logging.getLogger("sipas_bot.conversations")
 
 GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
-LOW_RATINGS = frozenset({1, 2})  # a completed survey rating any factor so alerts the leaders
 
 
 class TurnStatus(StrEnum):

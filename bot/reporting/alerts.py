@@ -24,12 +24,11 @@ from bot.delivery.leader_messages import Post, post_to_leader
 from bot.reporting.periods import unit_zone
 from storage import repositories as repo
 from storage.models import Alert, AlertStatus, Leader, Unit
-from survey_flow.sipas import FACTORS
+from survey_flow.sipas import FACTORS, LOW_RATINGS
 from survey_flow.texts import LocalTexts, Texts
 
 log = logging.getLogger("sipas_bot.alerts")
 
-LOW_RATINGS = frozenset({1, 2})
 COMMENT_CHARS = 300
 
 

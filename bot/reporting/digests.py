@@ -43,7 +43,7 @@ from storage import repositories as repo
 from storage.models import DigestStatus, Leader, Unit
 from survey_flow.sipas import FACTORS
 from survey_flow.texts import LocalTexts, Texts
-from zalo_client.api import MAX_TEXT_CHARS
+from zalo_client.limits import MAX_TEXT_CHARS
 
 log = logging.getLogger("sipas_bot.digests")
 

@@ -20,7 +20,7 @@ from storage.models import (
     SurveyResponse,
     Unit,
 )
-from survey_flow.engine import SurveyStatus
+from survey_flow.states import SurveyStatus
 
 # --- conversations and responses -----------------------------------------------------------
 
