@@ -378,42 +378,11 @@ def _build(
         else stats.criterion_tallies(session, scope, response_ids=response_ids)
     )
     counts = stats.response_counts(session, scope)
-    per_counter = counts.by_counter
     index = _index(rows, min_answers)
 
-    rows_by_counter: dict[int, list[stats.CriterionTally]] = defaultdict(list)
-    for row in rows:
-        rows_by_counter[row.counter_id].append(row)
-    counters: list[CounterFigure] = []
-    unit_figures: list[UnitFigure] = []
-    for unit in units:
-        unit_rows: list[stats.CriterionTally] = []
-        for c in unit.counters:
-            if counter is not None and c.id != counter.id:
-                continue
-            counter_index = _index(rows_by_counter.get(c.id, []), min_answers)
-            unit_rows += rows_by_counter.get(c.id, [])
-            counters.append(
-                CounterFigure(
-                    code=c.code,
-                    name=c.name,
-                    unit_code=unit.code,
-                    overall=counter_index.overall,
-                    factors=counter_index.factors,
-                    responses=per_counter.get(c.id, 0),
-                )
-            )
-        unit_index = _index(unit_rows, min_answers)
-        unit_figures.append(
-            UnitFigure(
-                code=unit.code,
-                name=unit.name,
-                overall=unit_index.overall,
-                factors=unit_index.factors,
-                responses=sum(per_counter.get(c.id, 0) for c in unit.counters),
-            )
-        )
-
+    counters, unit_figures = _counter_and_unit_figures(
+        units, counter, rows, counts.by_counter, min_answers
+    )
     comments = (
         []
         if comment_limit == 0 or response_ids is None
@@ -456,6 +425,50 @@ def _build(
         min_answers=min_answers,
         include_repeats=include_repeats,
     )
+
+
+def _counter_and_unit_figures(
+    units: Sequence[Unit],
+    counter: Counter | None,
+    rows: Sequence[stats.CriterionTally],
+    per_counter: Mapping[int, int],
+    min_answers: int,
+) -> tuple[list[CounterFigure], list[UnitFigure]]:
+    """Each counter's figures (only `counter`'s when one is given) and each unit's, from the
+    same tallies: a unit's index is computed from its counters' rows, not fetched again."""
+    rows_by_counter: dict[int, list[stats.CriterionTally]] = defaultdict(list)
+    for row in rows:
+        rows_by_counter[row.counter_id].append(row)
+    counters: list[CounterFigure] = []
+    unit_figures: list[UnitFigure] = []
+    for unit in units:
+        unit_rows: list[stats.CriterionTally] = []
+        for c in unit.counters:
+            if counter is not None and c.id != counter.id:
+                continue
+            counter_index = _index(rows_by_counter.get(c.id, []), min_answers)
+            unit_rows += rows_by_counter.get(c.id, [])
+            counters.append(
+                CounterFigure(
+                    code=c.code,
+                    name=c.name,
+                    unit_code=unit.code,
+                    overall=counter_index.overall,
+                    factors=counter_index.factors,
+                    responses=per_counter.get(c.id, 0),
+                )
+            )
+        unit_index = _index(unit_rows, min_answers)
+        unit_figures.append(
+            UnitFigure(
+                code=unit.code,
+                name=unit.name,
+                overall=unit_index.overall,
+                factors=unit_index.factors,
+                responses=sum(per_counter.get(c.id, 0) for c in unit.counters),
+            )
+        )
+    return counters, unit_figures
 
 
 def change(current: Figure, previous: Figure | None) -> float | None:

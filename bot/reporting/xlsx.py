@@ -80,13 +80,21 @@ def write_xlsx(report: Report, path: Path) -> None:
     """One sheet per level (overall, factors, criteria, counters, units when several) and
     one of comments; shares as percentages, a bar chart of the factor shares. Atomic."""
     from openpyxl import Workbook
-    from openpyxl.chart import BarChart, Reference
-    from openpyxl.styles import Alignment
 
     workbook = Workbook()
     workbook.remove(workbook.active)
-    previous = report.previous
+    _overall_sheet(workbook, report)
+    _factor_sheet(workbook, report)
+    _criteria_sheet(workbook, report)
+    if len(report.units) > 1:
+        _unit_sheet(workbook, report)
+    _counter_sheet(workbook, report)
+    _comment_sheet(workbook, report)
+    with atomic_binary(path) as tmp:
+        workbook.save(tmp)
 
+
+def _overall_sheet(workbook: Any, report: Report) -> None:
     overall = _sheet(
         workbook,
         "Tổng hợp",
@@ -102,7 +110,7 @@ def write_xlsx(report: Report, path: Path) -> None:
         ],
         [40, 22, 12, 12, *FIGURE_WIDTHS[:5], 14, 14, 14],
     )
-    for current in (report, previous):
+    for current in (report, report.previous):
         if current is None:
             continue
         overall.append(
@@ -127,6 +135,12 @@ def write_xlsx(report: Report, path: Path) -> None:
         ]
     )
 
+
+def _factor_sheet(workbook: Any, report: Report) -> None:
+    """The five factors, with a bar chart of their shares (and the previous period's)."""
+    from openpyxl.chart import BarChart, Reference
+
+    previous = report.previous
     factors = _sheet(
         workbook,
         "Yếu tố",
@@ -158,6 +172,8 @@ def write_xlsx(report: Report, path: Path) -> None:
     chart.set_categories(Reference(factors, min_col=2, min_row=2, max_row=last))
     factors.add_chart(chart, f"A{last + 3}")
 
+
+def _criteria_sheet(workbook: Any, report: Report) -> None:
     criteria = _sheet(
         workbook,
         "Tiêu chí",
@@ -182,24 +198,28 @@ def write_xlsx(report: Report, path: Path) -> None:
         )
         _format_row(criteria, _figure_formats(5))
 
-    if len(report.units) > 1:
-        units = _sheet(
-            workbook,
-            "Đơn vị",
-            ["Đơn vị (unit)", "Tên (name)", "Phiếu (responses)", *FIGURE_HEADERS],
-            [12, 36, 12, *FIGURE_WIDTHS],
-        )
-        for u in report.units:
-            units.append(
-                [
-                    u.code,
-                    u.name,
-                    u.responses,
-                    *_figure_cells(u.overall, previous_unit(report, u.code)),
-                ]
-            )
-            _format_row(units, _figure_formats(4))
 
+def _unit_sheet(workbook: Any, report: Report) -> None:
+    units = _sheet(
+        workbook,
+        "Đơn vị",
+        ["Đơn vị (unit)", "Tên (name)", "Phiếu (responses)", *FIGURE_HEADERS],
+        [12, 36, 12, *FIGURE_WIDTHS],
+    )
+    for u in report.units:
+        units.append(
+            [
+                u.code,
+                u.name,
+                u.responses,
+                *_figure_cells(u.overall, previous_unit(report, u.code)),
+            ]
+        )
+        _format_row(units, _figure_formats(4))
+
+
+def _counter_sheet(workbook: Any, report: Report) -> None:
+    """Counters in rank order (thin ones unranked, at the end), each with its five factors."""
     factor_headers = [f"{ROMAN[n]} {FACTORS[n]['vi']}" for n in FACTORS]
     counters = _sheet(
         workbook,
@@ -233,6 +253,10 @@ def write_xlsx(report: Report, path: Path) -> None:
             {**_figure_formats(6), **{first_factor + i: PERCENT for i in range(len(FACTORS))}},
         )
 
+
+def _comment_sheet(workbook: Any, report: Report) -> None:
+    from openpyxl.styles import Alignment
+
     comments = _sheet(
         workbook,
         "Góp ý",
@@ -245,6 +269,3 @@ def write_xlsx(report: Report, path: Path) -> None:
         )
         _format_row(comments, {1: "dd/mm/yyyy hh:mm"})
         comments.cell(row=comments.max_row, column=3).alignment = Alignment(wrap_text=True)
-
-    with atomic_binary(path) as tmp:
-        workbook.save(tmp)
