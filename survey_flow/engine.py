@@ -16,15 +16,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from survey_flow.matching import (
-    NOT_APPLICABLE_WORDS,
     SKIP_WORDS,
+    ReadingKind,
     command_in,
-    compact,
     fold,
     leading_number,
+    read_choice,
+    read_scale,
 )
 from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
-from survey_flow.texts import Texts
+from survey_flow.texts import BUTTON_TITLE_MAX, Texts
 
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
@@ -283,9 +284,9 @@ def _message(
         return Step(conversation, (_ask(survey, q, t, lead=t("help")),))
 
     item = q.items[survey.position]
-    answer = _interpret(item, stripped, texts)
-    if answer is None:
-        return Step(conversation, (_ask(survey, q, t, lead=t("reprompt")),))
+    answer = _interpret(item, stripped)
+    if isinstance(answer, Unsure):
+        return Step(conversation, (_ask_back(survey, q, t, answer),))
     return _record(conversation, survey, item, answer, q, t, now)
 
 
@@ -331,7 +332,7 @@ def _record(
         position=survey.position + 1,
         updated_at=now,
     )
-    answered, replies = _proceed(answered, q, t, now)
+    answered, replies = _proceed(answered, q, t, now, lead=_recorded(item, answer, survey, t))
     if answered.status == COMPLETED:
         return Step(replace(conversation, survey=None), tuple(replies), (answered,))
     return Step(replace(conversation, survey=answered), tuple(replies))
@@ -345,11 +346,11 @@ def _applies(item: Item, answers: Mapping[str, Answer]) -> bool:
 
 
 def _proceed(
-    survey: SurveyState, q: Questionnaire, t: Texts, now: datetime
+    survey: SurveyState, q: Questionnaire, t: Texts, now: datetime, *, lead: str = ""
 ) -> tuple[SurveyState, list[Reply]]:
     """From the current position: pass intros and items whose condition fails, stop at the
-    next question, or complete the survey."""
-    intros: list[str] = []
+    next question, or complete the survey. `lead` goes first (what was just recorded)."""
+    intros: list[str] = [lead] if lead else []
     position = survey.position
     while position < len(q.items):
         item = q.items[position]
@@ -457,43 +458,94 @@ def _join(*parts: str, sep: str = "\n\n") -> str:
     return sep.join(part for part in parts if part)
 
 
-def _interpret(item: Item, text: str, texts: Mapping[str, Texts]) -> Answer | None:
-    """What typed text means for this item, or None when it is no answer to it.
+@dataclass(frozen=True)
+class Unsure:
+    """Typed text that is not clearly one answer: what to say before asking again, and the
+    two values it named when it named two (asked back as "A or B?")."""
 
-    Case, spacing and diacritics do not matter: `rat hai long`, `Rất hài lòng`, `5` and
-    `5 sao` are all 5. An option's own words win over the skip words (`Không` is an answer).
+    lead: str
+    between: tuple[int, int] | None = None
+
+
+def _interpret(item: Item, text: str) -> Answer | Unsure:
+    """What typed text means for this item, or why it is not taken as an answer.
+
+    survey_flow/matching.py reads it (`rat hai long`, `ko hài lòng`, `5 sao`, `hài lòg`, 👍);
+    nothing it is unsure of is recorded. An option's own words win over the skip words
+    (`Không` is an answer).
     """
     folded = fold(text)
-    skip = Answer() if item.optional and folded in SKIP_WORDS else None
+    skip_word = folded in SKIP_WORDS
     if item.kind == "text":
-        if skip is not None:
-            return skip
-        return Answer(text=text[:TEXT_ANSWER_MAX]) if text else None
-    number = leading_number(folded)
-    words = compact(folded)
+        if item.optional and skip_word:
+            return Answer()
+        return Answer(text=text[:TEXT_ANSWER_MAX]) if text else Unsure("reprompt")
     if item.kind == "scale":
-        if item.not_applicable and folded in NOT_APPLICABLE_WORDS:
-            return Answer(value=NOT_APPLICABLE)
-        if number is not None:
-            return Answer(value=number) if 1 <= number <= 5 else None
-        for t in texts.values():
-            for value, label in t.scale.items():
-                if words and words == compact(fold(label)):
-                    return Answer(value=value)
-        return skip
-    if number is not None:
-        if 1 <= number <= len(item.options):
-            return Answer(value=number)
+        reading = read_scale(text)
+    else:
+        reading = read_choice(text, [tuple(option.label.values()) for option in item.options])
         # The Skip button comes after the options; where buttons are shown as a numbered
         # list (ZALO_CHOICE_STYLE=text), its number means skip.
         skip_number = len(item.options) + 1
-        if item.optional and number == skip_number and skip_number <= MAX_BUTTONS:
+        if item.optional and leading_number(folded) == skip_number <= MAX_BUTTONS:
             return Answer()
-        return None
-    for option in item.options:
-        if words and any(words == compact(fold(label)) for label in option.label.values()):
-            return Answer(value=option.value)
-    return skip
+    kind = reading.kind
+    if kind == ReadingKind.VALUE and reading.values[0] in item.valid_values():
+        return Answer(value=reading.values[0])
+    if item.optional and (skip_word or kind == ReadingKind.SKIP):
+        return Answer()
+    if item.not_applicable and kind in (ReadingKind.NOT_APPLICABLE, ReadingKind.DONT_KNOW):
+        return Answer(value=NOT_APPLICABLE)
+    if kind == ReadingKind.BETWEEN:
+        low, high = reading.values
+        return Unsure("which_of_two", (low, high))
+    if kind == ReadingKind.SKIP:
+        return Unsure("cannot_skip")
+    if item.kind == "scale" and kind == ReadingKind.DONT_KNOW:
+        return Unsure("dont_know")
+    if item.kind == "scale" and kind == ReadingKind.YES_NO:
+        return Unsure("yes_no")
+    return Unsure("reprompt")
+
+
+def _ask_back(survey: SurveyState, q: Questionnaire, t: Texts, unsure: Unsure) -> Reply:
+    """The reply to text not taken as an answer: "A or B?" with those two as buttons, or
+    the question again after a line saying why."""
+    if unsure.between is None:
+        return _ask(survey, q, t, lead=t(unsure.lead))
+    item = q.items[survey.position]
+    first, second = (_value_label(item, value, survey.language, t) for value in unsure.between)
+    text = t(
+        "which_of_two",
+        first=first,
+        first_value=unsure.between[0],
+        second=second,
+        second_value=unsure.between[1],
+    )
+    prefix = f"{PAYLOAD_PREFIX}{survey.token}:{item.id}:"
+    choices = tuple(
+        Choice(label, f"{prefix}{value}")
+        for label, value in zip((first, second), unsure.between, strict=True)
+    )
+    if any(len(choice.title) > BUTTON_TITLE_MAX for choice in choices):
+        choices = ()  # a long option of a numbered list: the text names both with numbers
+    return Reply(text, choices)
+
+
+def _value_label(item: Item, value: int, language: str, t: Texts) -> str:
+    """How a value of a scale or choice item is called: `Hài lòng`, an option's words."""
+    if item.kind == "scale":
+        return t("not_applicable") if value == NOT_APPLICABLE else t.scale[value]
+    return _label(item.options[value - 1], language)
+
+
+def _recorded(item: Item, answer: Answer, survey: SurveyState, t: Texts) -> str:
+    """A few words saying what was just recorded, sent before the next question."""
+    if answer.text is not None:
+        return t("recorded_comment")
+    if answer.value is None:
+        return t("recorded_skip")
+    return t("recorded", answer=_value_label(item, answer.value, survey.language, t))
 
 
 def _value_answer(item: Item, raw: str) -> Answer | None:

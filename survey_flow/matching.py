@@ -52,9 +52,6 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
 }
 
 SKIP_WORDS = frozenset({"bo qua", "skip", "khong co", "khong", "no", "none", "-"})
-NOT_APPLICABLE_WORDS = frozenset(
-    {"khong ap dung", "kad", "n/a", "na", "not applicable", "khong biet", "0"}
-)
 
 
 def command_of(folded: str) -> str | None:
@@ -69,11 +66,6 @@ def command_in(text: str) -> str | None:
     if text.strip() in ("?", "？"):
         return "help"
     return command_of(fold(text))
-
-
-def compact(folded: str) -> str:
-    """A folded text without spaces or hyphens: `rathailong` and `18-25` still match."""
-    return folded.replace(" ", "").replace("-", "")
 
 
 # --- reading a typed answer ----------------------------------------------------------------
@@ -126,11 +118,16 @@ class Vocabulary:
     stars: frozenset[str]
 
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+|[/*~,?-]")
+_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)?|[^\W\d_]+|[/*~,?-]")
 _RUN = re.compile(r"([^\W\d_])\1{2,}")  # `tottt`, `okkk`, `hài lònggg`
 _EMOJI_NOISE = re.compile("[\ufe0f\ufe0e\u200d\U0001f3fb-\U0001f3ff]")
 _MIDDLE = 3
-_DECIMAL = re.compile(r"^(\d)[.,](\d)$")
+_DECIMAL = re.compile(r"^([0-9])[.,]([0-9])$")
+_ASCII_NUMBER = re.compile(r"^[0-9]")  # `¹`, `٣` are digits to Python, not to a citizen
+
+
+def _integer(token: str) -> bool:
+    return token.isascii() and token.isdigit()
 
 
 def _strip_marks(text: str) -> str:
@@ -268,15 +265,15 @@ def _number_reading(typed: _Typed, v: Vocabulary, top: int) -> Reading | None:
             numbers.append("/")
         elif token in typed.number_words:
             numbers.append(str(typed.number_words[token]))
-        elif token[0].isdigit():
+        elif _ASCII_NUMBER.match(token):
             numbers.append(token)
         else:
             return None
-    if not any(n[0].isdigit() for n in numbers):
+    if not any(_ASCII_NUMBER.match(n) for n in numbers):
         return None
     if slash:
         # `4/5`, `4 trên 5`: a rating out of 5; out of anything else is no level of ours.
-        if len(numbers) == 3 and numbers[1] == "/" and numbers[2] == "5" and numbers[0].isdigit():
+        if len(numbers) == 3 and numbers[1] == "/" and numbers[2] == "5" and _integer(numbers[0]):
             numbers = numbers[:1]
         else:
             return NOTHING
@@ -284,7 +281,7 @@ def _number_reading(typed: _Typed, v: Vocabulary, top: int) -> Reading | None:
         # `4,5`, `4.5`: a decimal between two neighbours, or a list of two of them.
         low, high = int(decimal[1]), int(decimal[2])
         return _two(low, high, top) if high == low + 1 else NOTHING
-    if not all(n.isdigit() or n == "," for n in numbers) or numbers[0] == ",":
+    if not all(_integer(n) or n == "," for n in numbers) or numbers[0] == ",":
         return NOTHING
     values = [int(n) for n in numbers if n != ","]
     if len(values) == 1:
@@ -434,10 +431,10 @@ def read_scale(text: str) -> Reading:
         polarity = _polarity(reading.values[0])
         if any(_polarity(level) not in (polarity, 0) for level in typed.emoji):
             return NOTHING
-    digits = [t for t in typed.tokens if t[0].isdigit()]
+    digits = [t for t in typed.tokens if _ASCII_NUMBER.match(t)]
     if digits:
         # `5 rất hài lòng` agrees with itself; `5 hài lòng` names two levels.
-        if reading.kind != ReadingKind.VALUE or len(digits) != 1 or not digits[0].isdigit():
+        if reading.kind != ReadingKind.VALUE or len(digits) != 1 or not _integer(digits[0]):
             return NOTHING
         return _two(reading.values[0], int(digits[0]), 5)
     if not rest:
@@ -473,27 +470,31 @@ def _polarity(level: int) -> int:
 
 def read_choice(text: str, options: Sequence[Sequence[str]]) -> Reading:
     """What `text` says about a choice between `options` (each given by its labels in every
-    language; option n is numbered n): its number, its words (abbreviations expanded), or
-    its words with a small typo. Two numbers at once are BETWEEN."""
+    language; option n is numbered n): its words (abbreviations expanded, `trên 60`), its
+    number, or its words with a small typo. Two numbers at once are BETWEEN."""
     v = vocabulary()
     typed = _cut(text, v)
-    number = _number_reading(typed, v, len(options))
-    if number is not None and number.kind != ReadingKind.NOT_APPLICABLE:
-        return number
-    words = _without(typed.words, v.fillers)
-    if not words:
-        return NOTHING
     labels: dict[tuple[str, ...], Reading] = {}
     for value, option in enumerate(options, start=1):
         for label in option:
-            key = _cut(label, v).words
+            key = _spelled(_cut(label, v))
             if key and labels.get(key) not in (None, Reading(ReadingKind.VALUE, (value,))):
                 labels[key] = NOTHING  # two options with the same words: neither
             else:
                 labels[key] = Reading(ReadingKind.VALUE, (value,))
-    exact = labels.get(words) or labels.get(typed.words)
+    spelled = _spelled(typed)
+    exact = labels.get(spelled) or labels.get(_without(spelled, v.fillers))
     if exact is not None:
         return exact
-    if typed.words in v.phrases and v.phrases[typed.words].kind == ReadingKind.SKIP:
+    number = _number_reading(typed, v, len(options))
+    if number is not None and number.kind != ReadingKind.NOT_APPLICABLE:
+        return number
+    if v.phrases.get(typed.words, NOTHING).kind == ReadingKind.SKIP:
         return v.phrases[typed.words]
-    return _fuzzy(words, {k: r for k, r in labels.items() if r != NOTHING})
+    words = _without(typed.words, v.fillers)
+    return _fuzzy(words, {k: r for k, r in labels.items() if r != NOTHING and k})
+
+
+def _spelled(typed: _Typed) -> tuple[str, ...]:
+    """The words and numbers of a message, without signs: `18-25` and `18–25` are alike."""
+    return tuple(token for token in typed.tokens if token.isalnum())

@@ -41,6 +41,9 @@ _LEADS = (
     "stale_click_open",
     "language_switched",
     "language_not_offered",
+    "cannot_skip",
+    "dont_know",
+    "yes_no",
 )
 _PREVIEW_COUNTER = CounterInfo("PREVIEW", "<counter>", "<unit>")
 _PREVIEW_TOKEN = "preview"
@@ -66,7 +69,15 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
         if not item.is_question:
             continue
         for language in q.languages:
-            lead = max(fixed_lead, _intros_before(q, index, language), key=len)
+            after_answer = "\n\n".join(
+                part
+                for part in (
+                    _longest_recorded(q, texts[language], language),
+                    _intros_before(q, index, language),
+                )
+                if part
+            )
+            lead = max(fixed_lead, after_answer, key=len)
             reply = render_question(
                 item,
                 language=language,
@@ -80,7 +91,13 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
                 reply, item.source or q.source, item.line, item.id, language
             )
     for language in q.languages:
-        closing = "\n\n".join([*_intros_after_last(q, language), texts[language]("thanks")])
+        closing = "\n\n".join(
+            [
+                _longest_recorded(q, texts[language], language),
+                *_intros_after_last(q, language),
+                texts[language]("thanks"),
+            ]
+        )
         if len(closing) > MESSAGE_MAX:
             problems.append(
                 Problem(
@@ -125,6 +142,18 @@ def _reply_problems(
                 )
             )
     return problems
+
+
+def _longest_recorded(q: Questionnaire, t: Texts, language: str) -> str:
+    """The longest "Đã ghi nhận: …" line an answer to `q` can be followed by."""
+    labels = [*t.scale.values(), t("not_applicable")]
+    labels += [
+        option.label.get(language) or next(iter(option.label.values()))
+        for item in q.items
+        for option in item.options
+    ]
+    lines = [t("recorded", answer=label) for label in labels]
+    return max([*lines, t("recorded_comment"), t("recorded_skip")], key=len)
 
 
 def _intros_before(q: Questionnaire, index: int, language: str) -> str:

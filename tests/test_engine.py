@@ -4,6 +4,7 @@ is shared with the property tests in test_engine_properties.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,12 @@ def ask_text(reply: Reply) -> str:
     return reply.text
 
 
+def progress(reply: Reply) -> str:
+    """The "Câu n/m" line of a question's message (what was recorded may come before it)."""
+    (line,) = re.findall(r"^(?:Câu|Question) \d+/\d+$", reply.text, re.MULTILINE)
+    return str(line)
+
+
 def titles(reply: Reply) -> list[str]:
     return [choice.title for choice in reply.choices]
 
@@ -193,7 +200,7 @@ def test_five_can_be_typed_many_ways(typed: str) -> None:
     chat.scan()
     chat.say(typed)
     assert chat.answers() == {"access": Answer(value=5)}
-    assert chat.last.text.startswith("Câu 2/6")
+    assert chat.last.text.startswith("Đã ghi nhận: Rất hài lòng.\n\nCâu 2/6\n")
 
 
 @pytest.mark.parametrize(
@@ -231,12 +238,105 @@ def test_an_optional_comment_is_skipped_with_any_spelling(typed: str) -> None:
     assert done.answers["comment"] == Answer()
 
 
-def test_a_required_question_cannot_be_skipped() -> None:
+@pytest.mark.parametrize("typed", ["bỏ qua", "bo qua", "skip", "Bỏ qua!"])
+def test_a_required_question_cannot_be_skipped_and_says_so(typed: str) -> None:
     chat = Chat()
     chat.scan()
-    chat.say("bỏ qua")
+    chat.say(typed)
     assert chat.answers() == {}
-    assert "Câu 1/6" in chat.last.text
+    assert chat.last.text.startswith("Câu này cần trả lời, không bỏ qua được.\n\nCâu 1/6\n")
+    assert len(chat.last.choices) == 5
+
+
+# --- what is not clearly one answer is asked back, never guessed ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "question", "buttons"),
+    [
+        ("4,5", "Ông/Bà chọn Hài lòng (4) hay Rất hài lòng (5)?", ["Hài lòng", "Rất hài lòng"]),
+        ("3-4", "Ông/Bà chọn Bình thường (3) hay Hài lòng (4)?", ["Bình thường", "Hài lòng"]),
+        ("tốt nhưng chậm", "Ông/Bà chọn Bình thường (3) hay Hài lòng (4)?", None),
+        ("1 hoặc 2", "Ông/Bà chọn Rất không hài lòng (1) hay Không hài lòng (2)?", None),
+    ],
+)
+def test_two_levels_at_once_are_asked_back_with_the_two_as_buttons(
+    typed: str, question: str, buttons: list[str] | None
+) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say(typed)
+    assert chat.answers() == {}
+    assert chat.last.text == question
+    if buttons is not None:
+        assert titles(chat.last) == buttons
+    chat.tap(titles(chat.last)[1])
+    assert chat.answers() == {"access": Answer(value=int(question[-3]))}
+
+
+def test_two_options_at_once_are_asked_back_by_their_words() -> None:
+    chat = Chat()
+    chat.scan(questionnaire=YES_NO_OPTIONAL)
+    chat.say("1,2")
+    assert chat.answers() == {}
+    assert chat.last.text == "Ông/Bà chọn Có (1) hay Không (2)?"
+    assert titles(chat.last) == ["Có", "Không"]
+
+
+@pytest.mark.parametrize("typed", ["không", "ko", "Không", "có"])
+def test_a_bare_yes_or_no_to_a_scale_records_nothing_and_says_why(typed: str) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say(typed)
+    assert chat.answers() == {}
+    assert "chưa cho biết Ông/Bà hài lòng ở mức nào" in chat.last.text
+    assert progress(chat.last) == "Câu 1/6"
+
+
+def test_dont_know_is_not_applicable_where_allowed_and_asked_again_elsewhere() -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("không biết")
+    assert chat.answers() == {}
+    assert chat.last.text.startswith("Câu này cần một mức đánh giá từ 1 đến 5")
+    for _ in range(4):
+        chat.say("4")
+    chat.say("ko biết")
+    assert chat.answers()["feedback"] == Answer(value=0)
+    assert chat.last.text.startswith("Đã ghi nhận: Không áp dụng.")
+
+
+@pytest.mark.parametrize(("typed", "value"), [("ko", 2), ("k", 2), ("co", 1), ("hông", 2)])
+def test_a_choice_understands_abbreviations(typed: str, value: int) -> None:
+    chat = Chat()
+    chat.scan(questionnaire=YES_NO_OPTIONAL)
+    chat.say(typed)
+    assert chat.answers() == {"gave": Answer(value=value)}
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "said"),
+    [
+        ("vi", "ko hài lòng", "Đã ghi nhận: Không hài lòng."),
+        ("vi", "👍", "Đã ghi nhận: Hài lòng."),
+        ("vi", "năm", "Đã ghi nhận: Rất hài lòng."),
+        ("en", "ok", "Recorded: Satisfied."),
+    ],
+)
+def test_the_next_question_says_what_was_recorded(language: str, typed: str, said: str) -> None:
+    chat = Chat(language=language)
+    chat.scan()
+    chat.say(typed)
+    assert len(chat.replies) == 1
+    assert chat.last.text.startswith(f"{said}\n\n")
+    assert progress(chat.last) in ("Câu 2/6", "Question 2/6")
+
+
+def test_the_thanks_say_the_comment_was_recorded() -> None:
+    chat = Chat()
+    chat.scan()
+    answer_all(chat)
+    assert chat.last.text.startswith("Đã ghi nhận ý kiến của Ông/Bà.\n\nTrân trọng cảm ơn")
 
 
 def test_an_option_named_like_a_skip_word_is_an_answer() -> None:
@@ -406,10 +506,10 @@ def test_commands_without_a_survey_get_the_greeting() -> None:
 def test_progress_is_shown_on_every_question() -> None:
     chat = Chat()
     chat.scan()
-    seen = [chat.last.text.splitlines()[0]]
+    seen = [progress(chat.last)]
     for _ in range(5):
         chat.say("5")
-        seen.append(chat.last.text.splitlines()[0])
+        seen.append(progress(chat.last))
     assert seen == [f"Câu {n}/6" for n in range(1, 7)]
 
 
@@ -432,7 +532,7 @@ def test_feedback_criteria_are_asked_only_to_those_who_gave_feedback() -> None:
     for _ in range(16):
         did_not.say("4")
     did_not.say("không")
-    assert did_not.last.text.startswith("Câu 18/18")
+    assert did_not.last.text.startswith("Đã ghi nhận: Không.\n\nCâu 18/18\n")
     did_not.say("bỏ qua")
     (done,) = did_not.closed
     assert done.status == COMPLETED
@@ -648,9 +748,9 @@ def test_a_question_whose_condition_depends_on_a_skipped_one_is_not_counted() ->
     chat.scan(questionnaire=CHAINED)
     assert chat.last.text.startswith("Câu 1/5")
     chat.say("Không")
-    assert chat.last.text.startswith("Câu 2/3")
+    assert progress(chat.last) == "Câu 2/3"
     chat.say("3")
-    assert chat.last.text.startswith("Câu 3/3")
+    assert progress(chat.last) == "Câu 3/3"
     chat.say("5")
     assert chat.closed[-1].answers == {
         "gave": Answer(value=2),
@@ -663,11 +763,11 @@ def test_a_chain_of_conditions_is_followed() -> None:
     chat = Chat()
     chat.scan(questionnaire=CHAINED)
     chat.say("Có")
-    assert chat.last.text.startswith("Câu 2/5")
+    assert progress(chat.last) == "Câu 2/5"
     chat.say("1")
-    assert chat.last.text.startswith("Câu 3/5")
+    assert progress(chat.last) == "Câu 3/5"
     chat.say("3")
-    assert chat.last.text.startswith("Câu 4/5")
+    assert progress(chat.last) == "Câu 4/5"
     chat.say("Chờ lâu")
     chat.say("5")
     assert chat.closed[-1].answers == {

@@ -43,6 +43,8 @@ VOCAB = [
     *("bỏ qua", "bo qua", "skip", "không", "khong", "no", "-"),
     *("0", "1", "2", "3", "4", "5", "6", "8", "5 sao", "4/5", "99", "không áp dụng", "n/a"),
     *("Có", "Yes", "Nhiều", "Ít", "Trên 60", "Khác", "#Q01", "#q02", "##", "sv:", "sv:x:y:z"),
+    *("4,5", "3-4", "1 hoặc 2", "ko hài lòng", "chưa hài lòng", "hài lòg", "tốt", "ok", "👍", "😡"),
+    *("tốt nhưng chậm", "không biết", "ko", "k", "năm", "hai", "⭐⭐⭐", "8/10", "tren 60"),
     *SCALE_WORDS,
 ]
 

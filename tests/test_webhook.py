@@ -298,10 +298,13 @@ def test_a_survey_completed_with_buttons_is_stored_with_every_answer(
 ) -> None:
     start_survey(signed_post)
     chosen = dict(zip(SCALE_ITEMS, [5, 4, 3, 2, 1], strict=True))
+    labels = {5: "Rất hài lòng", 4: "Hài lòng", 3: "Bình thường", 2: "Không hài lòng", 1: ""}
+    recorded = ""
     for number, item in enumerate(SCALE_ITEMS, start=1):
-        assert last_reply(runtime)["text"].startswith(f"Câu {number}/6")
+        assert last_reply(runtime)["text"].startswith(f"{recorded}Câu {number}/6\n")
         signed_post(text_event(payload_for(runtime, chosen[item])))
-    assert last_reply(runtime)["text"].startswith("Câu 6/6")
+        recorded = f"Đã ghi nhận: {labels[chosen[item]]}.\n\n"
+    assert last_reply(runtime)["text"].startswith("Đã ghi nhận: Rất không hài lòng.\n\nCâu 6/6")
     signed_post(text_event(skip_payload(runtime)))
 
     expected = {item: (value, None) for item, value in chosen.items()}
@@ -391,7 +394,7 @@ def test_a_finished_surveys_button_does_not_answer_the_survey_open_now(
     assert "Câu 1/6" in last_reply(runtime)["text"]
 
 
-@pytest.mark.parametrize("junk", ["xin chào bạn", "6", "😀", "sv:forged:access:5"])
+@pytest.mark.parametrize("junk", ["xin chào bạn", "6", "🙏", "sv:forged:access:5"])
 def test_junk_text_reprompts_and_stores_nothing_new(
     signed_post: Post, runtime: Runtime, junk: str
 ) -> None:
