@@ -30,6 +30,7 @@ from survey_flow.texts import BUTTON_TITLE_MAX, Texts
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
+_QUOTED = 40  # a comment named back when it is corrected is cut to this many characters
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = "active", "completed", "partial", "cancelled"
 
 
@@ -282,12 +283,39 @@ def _message(
         return Step(replace(conversation, survey=fresh), (Reply(t("restarted")), *replies))
     if command == "help":
         return Step(conversation, (_ask(survey, q, t, lead=t("help")),))
+    if command == "back":
+        return _back(conversation, survey, q, t)
 
     item = q.items[survey.position]
     answer = _interpret(item, stripped)
     if isinstance(answer, Unsure):
         return Step(conversation, (_ask_back(survey, q, t, answer),))
     return _record(conversation, survey, item, answer, q, t, now)
+
+
+def _back(conversation: Conversation, survey: SurveyState, q: Questionnaire, t: Texts) -> Step:
+    """`sửa`: the last answer is removed and its question asked again, saying so."""
+    answered = [
+        index for index, item in enumerate(q.items[: survey.position]) if item.id in survey.answers
+    ]
+    if not answered:
+        return Step(conversation, (_ask(survey, q, t, lead=t("nothing_to_correct")),))
+    index = answered[-1]
+    item = q.items[index]
+    removed = survey.answers[item.id]
+    if removed.text is not None:
+        said = removed.text if len(removed.text) <= _QUOTED else removed.text[:_QUOTED] + "…"
+    elif removed.value is None:
+        said = t("skip")
+    else:
+        said = _value_label(item, removed.value, survey.language, t)
+    back = replace(
+        survey,
+        position=index,
+        answers={item_id: a for item_id, a in survey.answers.items() if item_id != item.id},
+    )
+    reply = _ask(back, q, t, lead=t("back", answer=said))
+    return Step(replace(conversation, survey=back), (reply,))
 
 
 def _click(

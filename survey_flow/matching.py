@@ -47,6 +47,7 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
     "restart": frozenset({"lam lai", "bat dau lai", "restart", "start over"}),
     "cancel": frozenset({"huy", "huy bo", "cancel", "thoi"}),
     "help": frozenset({"huong dan", "tro giup", "help", "?"}),
+    "back": frozenset({"sua", "sua lai", "sua cau truoc", "quay lai", "back", "undo"}),
     "lang:en": frozenset({"english", "tieng anh", "en"}),
     "lang:vi": frozenset({"tieng viet", "vietnamese", "vi"}),
 }

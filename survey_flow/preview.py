@@ -44,6 +44,8 @@ _LEADS = (
     "cannot_skip",
     "dont_know",
     "yes_no",
+    "back",  # names the removed answer: measured with a 100-character one
+    "nothing_to_correct",
 )
 _PREVIEW_COUNTER = CounterInfo("PREVIEW", "<counter>", "<unit>")
 _PREVIEW_TOKEN = "preview"
@@ -63,7 +65,9 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
     problems: list[Problem] = []
     questions = len(q.questions)
     fixed_lead = max(
-        (texts[language](key) for language in texts for key in _LEADS), key=len, default=""
+        (texts[language](key, answer="x" * 100) for language in texts for key in _LEADS),
+        key=len,
+        default="",
     )
     for index, item in enumerate(q.items):
         if not item.is_question:

@@ -500,6 +500,51 @@ def test_commands_without_a_survey_get_the_greeting() -> None:
     assert '"làm lại"' in chat.last.text
 
 
+@pytest.mark.parametrize("command", ["sửa", "sua", "Sửa lại", "back"])
+def test_sua_removes_the_last_answer_and_asks_its_question_again(command: str) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("5")
+    chat.say("ko hài lòng")
+    assert chat.answers() == {"access": Answer(value=5), "procedure": Answer(value=2)}
+    chat.say(command)
+    assert chat.answers() == {"access": Answer(value=5)}
+    assert chat.last.text.startswith(
+        "Sửa câu trước: câu trả lời “Không hài lòng” đã được xoá, mời Ông/Bà trả lời lại."
+    )
+    assert progress(chat.last) == "Câu 2/6"
+    chat.say("4")
+    assert chat.answers() == {"access": Answer(value=5), "procedure": Answer(value=4)}
+    assert progress(chat.last) == "Câu 3/6"
+
+
+def test_sua_goes_back_one_question_at_a_time_and_not_before_the_first() -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("5")
+    chat.say("sửa")
+    assert chat.answers() == {}
+    chat.say("sửa")
+    assert chat.answers() == {}
+    assert chat.last.text.startswith("Chưa có câu trả lời nào để sửa.\n\nCâu 1/6")
+
+
+def test_sua_goes_back_over_intros_and_passed_over_questions() -> None:
+    """Criteria 17–19 are passed over after "Không": back from the comment is that choice."""
+    chat = Chat()
+    chat.scan(questionnaire="sipas-2022")
+    for _ in range(16):
+        chat.say("4")
+    chat.say("không")
+    chat.say("sửa")
+    assert "gave-feedback" not in chat.answers()
+    assert "“Không”" in chat.last.text
+    assert titles(chat.last) == ["Có", "Không"]
+    chat.tap("Có")
+    assert chat.answers()["gave-feedback"] == Answer(value=1)
+    assert progress(chat.last) == "Câu 18/21"
+
+
 # --- a survey's life -----------------------------------------------------------------------
 
 

@@ -43,7 +43,8 @@ VOCAB = [
     *("bỏ qua", "bo qua", "skip", "không", "khong", "no", "-"),
     *("0", "1", "2", "3", "4", "5", "6", "8", "5 sao", "4/5", "99", "không áp dụng", "n/a"),
     *("Có", "Yes", "Nhiều", "Ít", "Trên 60", "Khác", "#Q01", "#q02", "##", "sv:", "sv:x:y:z"),
-    *("4,5", "3-4", "1 hoặc 2", "ko hài lòng", "chưa hài lòng", "hài lòg", "tốt", "ok", "👍", "😡"),
+    *("sửa", "back", "4,5", "3-4", "1 hoặc 2", "ko hài lòng", "chưa hài lòng", "hài lòg"),
+    *("tốt", "ok", "👍", "😡"),
     *("tốt nhưng chậm", "không biết", "ko", "k", "năm", "hai", "⭐⭐⭐", "8/10", "tren 60"),
     *SCALE_WORDS,
 ]
@@ -221,6 +222,14 @@ def check_step(chat: Chat, before: Conversation, event: Any, step: Step, closed:
             assert survey.answers == old.answers, "a click from another survey changed answers"
         elif survey is after and command_in(event.text) == "restart":
             assert survey.answers == {}
+        elif survey is after and command_in(event.text) == "back":
+            # `sửa` removes the last answer, and only it.
+            removed = set(old.answers) - set(survey.answers)
+            assert len(removed) <= 1 and set(survey.answers) <= set(old.answers)
+            if removed:
+                q = chat.questionnaire
+                assert q is not None
+                assert q.items[survey.position].id in removed
         else:
             assert len(set(survey.answers) - set(old.answers)) <= 1, "one answer per message"
             for item_id, answer in old.answers.items():

@@ -179,6 +179,20 @@ def test_a_cancelled_survey_is_stored_as_cancelled(signed_post: Post, runtime: R
     assert "Đã hủy" in replies(runtime)[-1]["text"]
 
 
+def test_sua_removes_the_stored_answer_and_the_survey_goes_on(
+    signed_post: Post, runtime: Runtime
+) -> None:
+    signed_post(text_event("#HVT01"))
+    signed_post(text_event("5"))
+    signed_post(text_event("ko hài lòng"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5, "procedure": 2}]
+    signed_post(text_event("sửa"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5}]
+    assert "“Không hài lòng” đã được xoá" in replies(runtime)[-1]["text"]
+    signed_post(text_event("tốt"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5, "procedure": 4}]
+
+
 def test_an_idle_survey_is_kept_as_partial_and_a_late_answer_is_told(
     signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
