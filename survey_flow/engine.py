@@ -97,7 +97,12 @@ Event = Greet | Message | Start
 
 @dataclass(frozen=True)
 class Policy:
+    """How a deployment runs surveys: when an idle one expires, and whether choices reach
+    the citizen as a numbered list answered by typing the number (ZALO_CHOICE_STYLE=text)
+    rather than as buttons."""
+
     idle: timedelta = timedelta(minutes=30)
+    numbered_choices: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,12 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
+    """One message: its text and choices, and the id of the item it asks when it is a
+    question (None for any other message)."""
+
     text: str
     choices: tuple[Choice, ...] = ()
+    asks: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,46 @@ def advance(
     The conversation may hold a survey closed since as partial (expired by a housekeeping
     job): the citizen is then told it expired, and it is not returned in `closed` again.
     """
+    step = _turn(
+        conversation, event, questionnaire=questionnaire, texts=texts, now=now, policy=policy
+    )
+    survey = step.conversation.survey
+    if survey is None:
+        return step
+    started = isinstance(event, Start) and event.token == survey.token
+    q = event.questionnaire if isinstance(event, Start) and started else questionnaire
+    return _offer_not_applicable(step, survey, q, _texts(survey.language, texts), policy)
+
+
+def _offer_not_applicable(
+    step: Step, survey: SurveyState, q: Questionnaire | None, t: Texts, policy: Policy
+) -> Step:
+    """A question that allows "không áp dụng" is followed by a short message with that one
+    button: its five levels already take the five buttons Zalo allows in a message.
+
+    Not where choices are a numbered list typed back: a second list would make "1" mean both
+    "Không áp dụng" and "Rất không hài lòng". There the hint says to type 0, as it always does.
+    """
+    if policy.numbered_choices or q is None or not step.replies:
+        return step
+    item = q.items[survey.position]
+    if not item.not_applicable or step.replies[-1].asks != item.id:
+        return step
+    payload = f"{PAYLOAD_PREFIX}{survey.token}:{item.id}:{NOT_APPLICABLE}"
+    offer = Reply(t("not_applicable_offer"), (Choice(t("not_applicable"), payload),))
+    return replace(step, replies=(*step.replies, offer))
+
+
+def _turn(
+    conversation: Conversation,
+    event: Event,
+    *,
+    questionnaire: Questionnaire | None,
+    texts: Mapping[str, Texts],
+    now: datetime,
+    policy: Policy,
+) -> Step:
+    """`advance` but for the "không áp dụng" button."""
     survey = conversation.survey
     if survey is not None and survey.status != ACTIVE:
         # Closed meanwhile (by a housekeeping job expiring idle surveys): forget it, and tell
@@ -479,7 +528,7 @@ def render_question(
         else:
             hints.append(t("skip_hint"))
     body = _join(t("progress", number=number, total=total), _text(item, language), listed, sep="\n")
-    return Reply(_join(lead, body, " ".join(hints)), tuple(choices))
+    return Reply(_join(lead, body, " ".join(hints)), tuple(choices), asks=item.id)
 
 
 def _join(*parts: str, sep: str = "\n\n") -> str:

@@ -230,9 +230,9 @@ def transcript(q: Questionnaire, texts: Mapping[str, Texts], language: str) -> s
     while True:
         survey = step.conversation.survey
         asked = q.items[survey.position] if survey is not None else None
-        for index, reply in enumerate(step.replies):
+        for reply in step.replies:
             number += 1
-            item = asked if index == len(step.replies) - 1 else None
+            item = asked if asked is not None and reply.asks == asked.id else None
             lines += ["", _heading(number, item, q, language)]
             if item is not None and item.when is not None:
                 lines.append(_condition(item, q, texts[language], language))

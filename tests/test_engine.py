@@ -55,6 +55,7 @@ class Chat:
     history: list[Reply] = field(default_factory=list)
     step: Step | None = None
     tokens: int = 0
+    policy: Policy = POLICY
 
     def __post_init__(self) -> None:
         self.conversation = Conversation(language=self.language)
@@ -79,6 +80,12 @@ class Chat:
     def last(self) -> Reply:
         return self.replies[-1]
 
+    @property
+    def question(self) -> Reply:
+        """The last reply that asks a question (a "không áp dụng" offer may follow it)."""
+        (asked,) = [reply for reply in self.replies if reply.asks is not None]
+        return asked
+
     def send(self, event: Event) -> Step:
         self.step = advance(
             self.conversation,
@@ -86,7 +93,7 @@ class Chat:
             questionnaire=self.questionnaire,
             texts=TEXTS,
             now=self.now,
-            policy=POLICY,
+            policy=self.policy,
         )
         self.conversation = self.step.conversation
         self.closed += self.step.closed
@@ -368,8 +375,50 @@ def test_not_applicable_is_typed_where_the_item_allows_it() -> None:
     chat.scan()
     for _ in range(4):
         chat.say("4")
-    assert "gõ 0 nếu không áp dụng" in chat.last.text
+    assert "gõ 0 nếu không áp dụng" in chat.question.text
     chat.say("không áp dụng")
+    assert chat.answers()["feedback"] == Answer(value=0)
+
+
+def test_not_applicable_is_a_button_in_a_short_message_after_the_question() -> None:
+    """The five levels take Zalo's five buttons; "Không áp dụng" follows in its own message."""
+    chat = Chat()
+    chat.scan()
+    for _ in range(3):
+        chat.say("4")
+        assert len(chat.replies) == 1
+    chat.say("4")
+    question, offer = chat.replies
+    assert progress(question) == "Câu 5/6" and len(question.choices) == 5
+    assert offer.text.startswith("Nếu câu này không áp dụng với Ông/Bà")
+    assert titles(offer) == ["Không áp dụng"]
+    chat.tap("Không áp dụng", offer)
+    assert chat.answers()["feedback"] == Answer(value=0)
+    assert chat.last.text.startswith("Đã ghi nhận: Không áp dụng.")
+
+
+def test_not_applicable_is_offered_again_whenever_its_question_is_asked_again() -> None:
+    chat = Chat()
+    chat.scan()
+    for _ in range(4):
+        chat.say("4")
+    chat.say("xyz")
+    assert [titles(reply)[-1] for reply in chat.replies] == ["Rất hài lòng", "Không áp dụng"]
+    chat.say("4,5")
+    assert len(chat.replies) == 1  # "Hài lòng (4) hay Rất hài lòng (5)?" needs no offer
+
+
+def test_no_not_applicable_button_where_choices_are_a_typed_numbered_list() -> None:
+    """ZALO_CHOICE_STYLE=text numbers every message's choices from 1: a second list would
+    make "1" mean "Không áp dụng" as well as "Rất không hài lòng"."""
+    chat = Chat()
+    chat.policy = replace(POLICY, numbered_choices=True)
+    chat.scan()
+    for _ in range(4):
+        chat.say("4")
+    (question,) = chat.replies
+    assert "gõ 0 nếu không áp dụng" in question.text
+    chat.say("0")
     assert chat.answers()["feedback"] == Answer(value=0)
 
 
@@ -542,7 +591,7 @@ def test_sua_goes_back_over_intros_and_passed_over_questions() -> None:
     assert titles(chat.last) == ["Có", "Không"]
     chat.tap("Có")
     assert chat.answers()["gave-feedback"] == Answer(value=1)
-    assert progress(chat.last) == "Câu 18/21"
+    assert progress(chat.question) == "Câu 18/21"
 
 
 # --- a survey's life -----------------------------------------------------------------------
@@ -551,10 +600,10 @@ def test_sua_goes_back_over_intros_and_passed_over_questions() -> None:
 def test_progress_is_shown_on_every_question() -> None:
     chat = Chat()
     chat.scan()
-    seen = [progress(chat.last)]
+    seen = [progress(chat.question)]
     for _ in range(5):
         chat.say("5")
-        seen.append(progress(chat.last))
+        seen.append(progress(chat.question))
     assert seen == [f"Câu {n}/6" for n in range(1, 7)]
 
 
@@ -567,7 +616,7 @@ def test_feedback_criteria_are_asked_only_to_those_who_gave_feedback() -> None:
         gave.say("4")
     assert "Câu 17/21" in gave.last.text and titles(gave.last) == ["Có", "Không"]
     gave.tap("Có")
-    assert "Câu 18/21" in gave.last.text
+    assert "Câu 18/21" in gave.question.text
     answer_all(gave, "0")
     assert {"c17-channels", "c18-handled", "c19-reported"} <= set(gave.answers())
     assert gave.answers()["c19-reported"] == Answer(value=0)

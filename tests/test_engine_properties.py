@@ -296,11 +296,13 @@ def test_answering_every_question_completes_the_survey(
         survey = chat.survey
         if survey is None:
             break
-        (number, total) = map(int, PROGRESS.findall(chat.last.text)[-1])
+        (number, total) = map(int, PROGRESS.findall(chat.question.text)[-1])
         seen.append((number, total))
         item = q.items[survey.position]
-        if tap and chat.last.choices:
-            chat.say(chat.last.choices[seed % len(chat.last.choices)].payload)
+        # Tap any button of this turn: a level, or the "không áp dụng" offered after it.
+        buttons = [choice for reply in chat.replies for choice in reply.choices]
+        if tap and buttons:
+            chat.say(buttons[seed % len(buttons)].payload)
         else:
             forms = typed_answers(item)
             chat.say(forms[seed % len(forms)])
@@ -345,7 +347,8 @@ def test_a_typed_label_means_what_tapping_its_button_means(name: str, data: st.D
     tapped, written = Chat(language=language), Chat(language=language)
     for chat in (tapped, written):
         chat.scan("Q01", alone)
-    tapped.say(tapped.last.choices[value - 1].payload if tapped.last.choices else str(value))
+    question = tapped.question
+    tapped.say(question.choices[value - 1].payload if question.choices else str(value))
     written.say(typed)
     assert written.closed and written.closed[0].answers == tapped.closed[0].answers, typed
     assert tapped.closed[0].answers[item.id] == Answer(value=value)
