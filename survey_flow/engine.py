@@ -31,6 +31,7 @@ PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
 _QUOTED = 40  # a comment named back when it is corrected is cut to this many characters
+_NOTE_WORDS = 5  # typed text of this many words (4 with a "?") that answers nothing is a note
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = "active", "completed", "partial", "cancelled"
 
 
@@ -123,9 +124,14 @@ class Reply:
 
 @dataclass(frozen=True)
 class Step:
+    """The outcome of one event: the new conversation, the replies to send, the surveys that
+    closed, and what the citizen wrote that is no answer (a question about their dossier, a
+    complaint) for the caller to keep for the ward."""
+
     conversation: Conversation
     replies: tuple[Reply, ...]
     closed: tuple[SurveyState, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def parse_start_code(text: str) -> str | None:
@@ -338,8 +344,20 @@ def _message(
     item = q.items[survey.position]
     answer = _interpret(item, stripped)
     if isinstance(answer, Unsure):
+        if answer.lead == "reprompt" and _is_a_note(stripped):
+            # Not an answer but a message for the ward: kept, and the question asked again.
+            reply = _ask(survey, q, t, lead=t("noted"))
+            return Step(conversation, (reply,), notes=(stripped[:TEXT_ANSWER_MAX],))
         return Step(conversation, (_ask_back(survey, q, t, answer),))
     return _record(conversation, survey, item, answer, q, t, now)
+
+
+def _is_a_note(text: str) -> bool:
+    """Whether text that answers no question reads as a message of its own: a question
+    (`cho hỏi hồ sơ bao giờ có kết quả?`) or a sentence (`cán bộ không nhiệt tình`), not a
+    slip (`xin chào`, `hài`, `6`). Only asked of text no answer was read in."""
+    words = len(text.split())
+    return words >= _NOTE_WORDS or (words >= _NOTE_WORDS - 1 and ("?" in text or "？" in text))
 
 
 def _back(conversation: Conversation, survey: SurveyState, q: Questionnaire, t: Texts) -> Step:

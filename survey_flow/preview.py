@@ -46,6 +46,7 @@ _LEADS = (
     "yes_no",
     "back",  # names the removed answer: measured with a 100-character one
     "nothing_to_correct",
+    "noted",
 )
 _PREVIEW_COUNTER = CounterInfo("PREVIEW", "<counter>", "<unit>")
 _PREVIEW_TOKEN = "preview"

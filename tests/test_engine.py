@@ -594,6 +594,58 @@ def test_sua_goes_back_over_intros_and_passed_over_questions() -> None:
     assert progress(chat.question) == "Câu 18/21"
 
 
+# --- messages that are no answer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "cho hỏi hồ sơ của tôi bao giờ có kết quả?",
+        "Cho em hỏi thủ tục cấp lại CCCD cần những gì?",
+        "cán bộ không nhiệt tình, phải chờ rất lâu",
+        "bao giờ có kết quả vậy?",
+    ],
+)
+def test_a_message_that_is_no_answer_is_kept_for_the_ward_and_the_question_asked_again(
+    typed: str,
+) -> None:
+    chat = Chat()
+    chat.scan()
+    step = chat.say(typed)
+    assert step.notes == (typed,)
+    assert chat.answers() == {}
+    (reply,) = step.replies
+    assert reply.text.startswith("Tin nhắn của Ông/Bà đã được ghi lại")
+    assert progress(reply) == "Câu 1/6" and len(reply.choices) == 5
+    chat.say("5")
+    assert chat.answers() == {"access": Answer(value=5)}
+    assert chat.step is not None and chat.step.notes == ()
+
+
+@pytest.mark.parametrize("typed", ["xin chào", "hài", "6", "sao lâu thế", "4,5", "không"])
+def test_a_slip_or_an_unsure_answer_is_no_note(typed: str) -> None:
+    chat = Chat()
+    chat.scan()
+    assert chat.say(typed).notes == ()
+
+
+def test_a_long_text_on_a_comment_question_is_the_comment_not_a_note() -> None:
+    chat = Chat()
+    chat.scan()
+    for _ in range(5):
+        chat.say("4")
+    step = chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?")
+    assert step.notes == ()
+    assert chat.closed[-1].answers["comment"] == Answer(
+        text="cho hỏi hồ sơ của tôi bao giờ có kết quả?"
+    )
+
+
+def test_no_note_without_a_survey() -> None:
+    chat = Chat()
+    assert chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?").notes == ()
+
+
 # --- a survey's life -----------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ VOCAB = [
     *("0", "1", "2", "3", "4", "5", "6", "8", "5 sao", "4/5", "99", "không áp dụng", "n/a"),
     *("Có", "Yes", "Nhiều", "Ít", "Trên 60", "Khác", "#Q01", "#q02", "##", "sv:", "sv:x:y:z"),
     *("sửa", "back", "4,5", "3-4", "1 hoặc 2", "ko hài lòng", "chưa hài lòng", "hài lòg"),
-    *("tốt", "ok", "👍", "😡"),
+    *("tốt", "ok", "👍", "😡", "cho hỏi hồ sơ của tôi bao giờ có kết quả?"),
     *("tốt nhưng chậm", "không biết", "ko", "k", "năm", "hai", "⭐⭐⭐", "8/10", "tren 60"),
     *SCALE_WORDS,
 ]
@@ -190,6 +190,12 @@ def check_reply(reply: Reply, open_survey: SurveyState | None, q: Questionnaire 
 
 def check_step(chat: Chat, before: Conversation, event: Any, step: Step, closed: set[str]) -> None:
     assert step.replies, "every input is answered"
+    if step.notes:
+        # A note is a message typed during a survey that answered nothing.
+        assert isinstance(event, Message) and before.survey is not None
+        assert step.notes == (event.text.strip()[:2000],)
+        assert step.conversation.survey is not None
+        assert step.conversation.survey.answers == before.survey.answers
     after = step.conversation.survey
     q_after = chat.questionnaire
     for reply in step.replies:
