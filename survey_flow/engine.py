@@ -166,6 +166,7 @@ def advance(
     survey = step.conversation.survey
     if survey is None:
         return step
+    # A survey this event started has the Start's questionnaire; any other, the one passed.
     started = isinstance(event, Start) and event.token == survey.token
     q = event.questionnaire if isinstance(event, Start) and started else questionnaire
     return _offer_not_applicable(step, survey, q, _texts(survey.language, texts), policy)
