@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from storage.models import (
     Alert,
     Answer,
+    CitizenNote,
     Conversation,
     Counter,
     Digest,
@@ -957,6 +958,27 @@ def claim_email(
         .values(status="emailing", updated_at=now, attempts=LeaderMessage.attempts + 1)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def add_citizen_note(
+    session: Session,
+    *,
+    unit_id: int,
+    counter_id: int,
+    respondent_hash: str,
+    text: str,
+    received_at: datetime,
+) -> None:
+    """Keep a message typed during a survey that answered no question, for the unit."""
+    session.add(
+        CitizenNote(
+            unit_id=unit_id,
+            counter_id=counter_id,
+            respondent_hash=respondent_hash,
+            text=text,
+            received_at=received_at,
+        )
+    )
 
 
 def add_alert(
