@@ -128,7 +128,10 @@ class Settings:
     def policy(self) -> Policy:
         from datetime import timedelta
 
-        return Policy(idle=timedelta(minutes=self.survey_idle_minutes))
+        return Policy(
+            idle=timedelta(minutes=self.survey_idle_minutes),
+            numbered_choices=self.zalo_choice_style == "text",
+        )
 
     def qr_url(self, counter_code: str) -> str:
         return self.qr_url_template.replace(

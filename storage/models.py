@@ -422,3 +422,23 @@ class Alert(Base):
         Index("ix_alerts_status", "status"),
         Index("ix_alerts_unit_hour", "unit_id", "hour_start"),
     )
+
+
+class CitizenNote(Base):
+    """A message a citizen typed during a survey that answered no question (a question about
+    their dossier, a complaint), kept for the unit's staff. Its author is known only by the
+    respondent hash, as beside their answers; never by the Zalo id."""
+
+    __tablename__ = "citizen_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"))
+    respondent_hash: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+    counter: Mapped[Counter] = relationship()
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (Index("ix_citizen_notes_unit_received", "unit_id", "received_at"),)

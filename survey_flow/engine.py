@@ -16,22 +16,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from survey_flow.matching import (
-    NOT_APPLICABLE_WORDS,
     SKIP_WORDS,
+    ReadingKind,
     command_in,
-    compact,
     fold,
     leading_number,
+    read_choice,
+    read_scale,
 )
 from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
 from survey_flow.states import SurveyStatus
 from survey_flow.texts import Texts, texts_for
+from zalo_client.limits import BUTTON_TITLE_MAX
 
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
-
-
+_QUOTED = 40  # a comment named back when it is corrected is cut to this many characters
+_NOTE_WORDS = 5  # typed text of this many words (4 with a "?") that answers nothing is a note
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = (
     SurveyStatus.ACTIVE,
     SurveyStatus.COMPLETED,
@@ -103,7 +105,12 @@ Event = Greet | Message | Start
 
 @dataclass(frozen=True)
 class Policy:
+    """How a deployment runs surveys: when an idle one expires, and whether choices reach
+    the citizen as a numbered list answered by typing the number (ZALO_CHOICE_STYLE=text)
+    rather than as buttons."""
+
     idle: timedelta = timedelta(minutes=30)
+    numbered_choices: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,15 +121,24 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
+    """One message: its text and choices, and the id of the item it asks when it is a
+    question (None for any other message)."""
+
     text: str
     choices: tuple[Choice, ...] = ()
+    asks: str | None = None
 
 
 @dataclass(frozen=True)
 class Step:
+    """The outcome of one event: the new conversation, the replies to send, the surveys that
+    closed, and what the citizen wrote that is no answer (a question about their dossier, a
+    complaint) for the caller to keep for the ward."""
+
     conversation: Conversation
     replies: tuple[Reply, ...]
     closed: tuple[SurveyState, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def parse_start_code(text: str) -> str | None:
@@ -151,6 +167,47 @@ def advance(
     The conversation may hold a survey closed since as partial (expired by a housekeeping
     job): the citizen is then told it expired, and it is not returned in `closed` again.
     """
+    step = _turn(
+        conversation, event, questionnaire=questionnaire, texts=texts, now=now, policy=policy
+    )
+    survey = step.conversation.survey
+    if survey is None:
+        return step
+    # A survey this event started has the Start's questionnaire; any other, the one passed.
+    started = isinstance(event, Start) and event.token == survey.token
+    q = event.questionnaire if isinstance(event, Start) and started else questionnaire
+    return _offer_not_applicable(step, survey, q, _texts(survey.language, texts), policy)
+
+
+def _offer_not_applicable(
+    step: Step, survey: SurveyState, q: Questionnaire | None, t: Texts, policy: Policy
+) -> Step:
+    """A question that allows "không áp dụng" is followed by a short message with that one
+    button: its five levels already take the five buttons Zalo allows in a message.
+
+    Not where choices are a numbered list typed back: a second list would make "1" mean both
+    "Không áp dụng" and "Rất không hài lòng". There the hint says to type 0, as it always does.
+    """
+    if policy.numbered_choices or q is None or not step.replies:
+        return step
+    item = q.items[survey.position]
+    if not item.not_applicable or step.replies[-1].asks != item.id:
+        return step
+    payload = f"{PAYLOAD_PREFIX}{survey.token}:{item.id}:{NOT_APPLICABLE}"
+    offer = Reply(t("not_applicable_offer"), (Choice(t("not_applicable"), payload),))
+    return replace(step, replies=(*step.replies, offer))
+
+
+def _turn(
+    conversation: Conversation,
+    event: Event,
+    *,
+    questionnaire: Questionnaire | None,
+    texts: Mapping[str, Texts],
+    now: datetime,
+    policy: Policy,
+) -> Step:
+    """`advance` but for the "không áp dụng" button."""
     survey = conversation.survey
     if survey is not None and survey.status != ACTIVE:
         # Closed meanwhile (by a housekeeping job expiring idle surveys): forget it, and tell
@@ -289,12 +346,51 @@ def _message(
         return Step(replace(conversation, survey=fresh), (Reply(t("restarted")), *replies))
     if command == "help":
         return Step(conversation, (_ask(survey, q, t, lead=t("help")),))
+    if command == "back":
+        return _back(conversation, survey, q, t)
 
     item = q.items[survey.position]
-    answer = _interpret(item, stripped, texts)
-    if answer is None:
-        return Step(conversation, (_ask(survey, q, t, lead=t("reprompt")),))
+    answer = _interpret(item, stripped)
+    if isinstance(answer, Unsure):
+        if answer.lead == "reprompt" and _is_a_note(stripped):
+            # Not an answer but a message for the ward: kept, and the question asked again.
+            reply = _ask(survey, q, t, lead=t("noted"))
+            return Step(conversation, (reply,), notes=(stripped[:TEXT_ANSWER_MAX],))
+        return Step(conversation, (_ask_back(survey, q, t, answer),))
     return _record(conversation, survey, item, answer, q, t, now)
+
+
+def _is_a_note(text: str) -> bool:
+    """Whether text that answers no question reads as a message of its own: a question
+    (`cho hỏi hồ sơ bao giờ có kết quả?`) or a sentence (`cán bộ không nhiệt tình`), not a
+    slip (`xin chào`, `hài`, `6`). Only asked of text no answer was read in."""
+    words = len(text.split())
+    return words >= _NOTE_WORDS or (words >= _NOTE_WORDS - 1 and ("?" in text or "？" in text))
+
+
+def _back(conversation: Conversation, survey: SurveyState, q: Questionnaire, t: Texts) -> Step:
+    """`sửa`: the last answer is removed and its question asked again, saying so."""
+    answered = [
+        index for index, item in enumerate(q.items[: survey.position]) if item.id in survey.answers
+    ]
+    if not answered:
+        return Step(conversation, (_ask(survey, q, t, lead=t("nothing_to_correct")),))
+    index = answered[-1]
+    item = q.items[index]
+    removed = survey.answers[item.id]
+    if removed.text is not None:
+        said = removed.text if len(removed.text) <= _QUOTED else removed.text[:_QUOTED] + "…"
+    elif removed.value is None:
+        said = t("skip")
+    else:
+        said = _value_label(item, removed.value, survey.language, t)
+    back = replace(
+        survey,
+        position=index,
+        answers={item_id: a for item_id, a in survey.answers.items() if item_id != item.id},
+    )
+    reply = _ask(back, q, t, lead=t("back", answer=said))
+    return Step(replace(conversation, survey=back), (reply,))
 
 
 def _click(
@@ -339,7 +435,7 @@ def _record(
         position=survey.position + 1,
         updated_at=now,
     )
-    answered, replies = _proceed(answered, q, t, now)
+    answered, replies = _proceed(answered, q, t, now, lead=_recorded(item, answer, survey, t))
     if answered.status == COMPLETED:
         return Step(replace(conversation, survey=None), tuple(replies), (answered,))
     return Step(replace(conversation, survey=answered), tuple(replies))
@@ -353,11 +449,11 @@ def _applies(item: Item, answers: Mapping[str, Answer]) -> bool:
 
 
 def _proceed(
-    survey: SurveyState, q: Questionnaire, t: Texts, now: datetime
+    survey: SurveyState, q: Questionnaire, t: Texts, now: datetime, *, lead: str = ""
 ) -> tuple[SurveyState, list[Reply]]:
     """From the current position: pass intros and items whose condition fails, stop at the
-    next question, or complete the survey."""
-    intros: list[str] = []
+    next question, or complete the survey. `lead` goes first (what was just recorded)."""
+    intros: list[str] = [lead] if lead else []
     position = survey.position
     while position < len(q.items):
         item = q.items[position]
@@ -458,50 +554,101 @@ def render_question(
         else:
             hints.append(t("skip_hint"))
     body = _join(t("progress", number=number, total=total), _text(item, language), listed, sep="\n")
-    return Reply(_join(lead, body, " ".join(hints)), tuple(choices))
+    return Reply(_join(lead, body, " ".join(hints)), tuple(choices), asks=item.id)
 
 
 def _join(*parts: str, sep: str = "\n\n") -> str:
     return sep.join(part for part in parts if part)
 
 
-def _interpret(item: Item, text: str, texts: Mapping[str, Texts]) -> Answer | None:
-    """What typed text means for this item, or None when it is no answer to it.
+@dataclass(frozen=True)
+class Unsure:
+    """Typed text that is not clearly one answer: what to say before asking again, and the
+    two values it named when it named two (asked back as "A or B?")."""
 
-    Case, spacing and diacritics do not matter: `rat hai long`, `Rất hài lòng`, `5` and
-    `5 sao` are all 5. An option's own words win over the skip words (`Không` is an answer).
+    lead: str
+    between: tuple[int, int] | None = None
+
+
+def _interpret(item: Item, text: str) -> Answer | Unsure:
+    """What typed text means for this item, or why it is not taken as an answer.
+
+    survey_flow/matching.py reads it (`rat hai long`, `ko hài lòng`, `5 sao`, `hài lòg`, 👍);
+    nothing it is unsure of is recorded. An option's own words win over the skip words
+    (`Không` is an answer).
     """
     folded = fold(text)
-    skip = Answer() if item.optional and folded in SKIP_WORDS else None
+    skip_word = folded in SKIP_WORDS
     if item.kind == "text":
-        if skip is not None:
-            return skip
-        return Answer(text=text[:TEXT_ANSWER_MAX]) if text else None
-    number = leading_number(folded)
-    words = compact(folded)
+        if item.optional and skip_word:
+            return Answer()
+        return Answer(text=text[:TEXT_ANSWER_MAX]) if text else Unsure("reprompt")
     if item.kind == "scale":
-        if item.not_applicable and folded in NOT_APPLICABLE_WORDS:
-            return Answer(value=NOT_APPLICABLE)
-        if number is not None:
-            return Answer(value=number) if 1 <= number <= 5 else None
-        for t in texts.values():
-            for value, label in t.scale.items():
-                if words and words == compact(fold(label)):
-                    return Answer(value=value)
-        return skip
-    if number is not None:
-        if 1 <= number <= len(item.options):
-            return Answer(value=number)
+        reading = read_scale(text)
+    else:
+        reading = read_choice(text, [tuple(option.label.values()) for option in item.options])
         # The Skip button comes after the options; where buttons are shown as a numbered
         # list (ZALO_CHOICE_STYLE=text), its number means skip.
         skip_number = len(item.options) + 1
-        if item.optional and number == skip_number and skip_number <= MAX_BUTTONS:
+        if item.optional and leading_number(folded) == skip_number <= MAX_BUTTONS:
             return Answer()
-        return None
-    for option in item.options:
-        if words and any(words == compact(fold(label)) for label in option.label.values()):
-            return Answer(value=option.value)
-    return skip
+    kind = reading.kind
+    if kind == ReadingKind.VALUE and reading.values[0] in item.valid_values():
+        return Answer(value=reading.values[0])
+    if item.optional and (skip_word or kind == ReadingKind.SKIP):
+        return Answer()
+    if item.not_applicable and kind in (ReadingKind.NOT_APPLICABLE, ReadingKind.DONT_KNOW):
+        return Answer(value=NOT_APPLICABLE)
+    if kind == ReadingKind.BETWEEN:
+        low, high = reading.values
+        return Unsure("which_of_two", (low, high))
+    if kind == ReadingKind.SKIP:
+        return Unsure("cannot_skip")
+    if item.kind == "scale" and kind == ReadingKind.DONT_KNOW:
+        return Unsure("dont_know")
+    if item.kind == "scale" and kind == ReadingKind.YES_NO:
+        return Unsure("yes_no")
+    return Unsure("reprompt")
+
+
+def _ask_back(survey: SurveyState, q: Questionnaire, t: Texts, unsure: Unsure) -> Reply:
+    """The reply to text not taken as an answer: "A or B?" with those two as buttons, or
+    the question again after a line saying why."""
+    if unsure.between is None:
+        return _ask(survey, q, t, lead=t(unsure.lead))
+    item = q.items[survey.position]
+    first, second = (_value_label(item, value, survey.language, t) for value in unsure.between)
+    text = t(
+        "which_of_two",
+        first=first,
+        first_value=unsure.between[0],
+        second=second,
+        second_value=unsure.between[1],
+    )
+    prefix = f"{PAYLOAD_PREFIX}{survey.token}:{item.id}:"
+    choices = tuple(
+        Choice(label, f"{prefix}{value}")
+        for label, value in zip((first, second), unsure.between, strict=True)
+    )
+    if any(len(choice.title) > BUTTON_TITLE_MAX for choice in choices):
+        choices = ()  # a long option of a numbered list: the text names both with numbers
+    return Reply(text, choices)
+
+
+def _value_label(item: Item, value: int, language: str, t: Texts) -> str:
+    """How a value of a scale or choice item is called: `Hài lòng`, an option's words."""
+    if item.kind == "scale":
+        return t("not_applicable") if value == NOT_APPLICABLE else t.scale[value]
+    return _label(item.options[value - 1], language)
+
+
+def _recorded(item: Item, answer: Answer, survey: SurveyState, t: Texts) -> str:
+    """A few words saying what was just recorded, sent before the next question."""
+    if answer.text is not None:
+        return t("recorded_comment")
+    if answer.value is None:
+        return t("recorded_skip")
+    return t("recorded", answer=_value_label(item, answer.value, survey.language, t))
 
 
 def _value_answer(item: Item, raw: str) -> Answer | None:

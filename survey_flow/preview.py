@@ -39,6 +39,12 @@ _LEADS = (
     "stale_click_open",
     "language_switched",
     "language_not_offered",
+    "cannot_skip",
+    "dont_know",
+    "yes_no",
+    "back",  # names the removed answer: measured with a 100-character one
+    "nothing_to_correct",
+    "noted",
 )
 _PREVIEW_COUNTER = CounterInfo("PREVIEW", "<counter>", "<unit>")
 _PREVIEW_TOKEN = "preview"
@@ -58,13 +64,23 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
     problems: list[Problem] = []
     questions = len(q.questions)
     fixed_lead = max(
-        (texts[language](key) for language in texts for key in _LEADS), key=len, default=""
+        (texts[language](key, answer="x" * 100) for language in texts for key in _LEADS),
+        key=len,
+        default="",
     )
     for index, item in enumerate(q.items):
         if not item.is_question:
             continue
         for language in q.languages:
-            lead = max(fixed_lead, _intros_before(q, index, language), key=len)
+            after_answer = "\n\n".join(
+                part
+                for part in (
+                    _longest_recorded(q, texts[language], language),
+                    _intros_before(q, index, language),
+                )
+                if part
+            )
+            lead = max(fixed_lead, after_answer, key=len)
             reply = render_question(
                 item,
                 language=language,
@@ -78,7 +94,13 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
                 reply, item.source or q.source, item.line, item.id, language
             )
     for language in q.languages:
-        closing = "\n\n".join([*_intros_after_last(q, language), texts[language]("thanks")])
+        closing = "\n\n".join(
+            [
+                _longest_recorded(q, texts[language], language),
+                *_intros_after_last(q, language),
+                texts[language]("thanks"),
+            ]
+        )
         if len(closing) > MAX_TEXT_CHARS:
             problems.append(
                 Problem(
@@ -124,6 +146,18 @@ def _reply_problems(
                 )
             )
     return problems
+
+
+def _longest_recorded(q: Questionnaire, t: Texts, language: str) -> str:
+    """The longest "Đã ghi nhận: …" line an answer to `q` can be followed by."""
+    labels = [*t.scale.values(), t("not_applicable")]
+    labels += [
+        option.label.get(language) or next(iter(option.label.values()))
+        for item in q.items
+        for option in item.options
+    ]
+    lines = [t("recorded", answer=label) for label in labels]
+    return max([*lines, t("recorded_comment"), t("recorded_skip")], key=len)
 
 
 def _intros_before(q: Questionnaire, index: int, language: str) -> str:
@@ -196,9 +230,9 @@ def transcript(q: Questionnaire, texts: Mapping[str, Texts], language: str) -> s
     while True:
         survey = step.conversation.survey
         asked = q.items[survey.position] if survey is not None else None
-        for index, reply in enumerate(step.replies):
+        for reply in step.replies:
             number += 1
-            item = asked if index == len(step.replies) - 1 else None
+            item = asked if asked is not None and reply.asks == asked.id else None
             lines += ["", _heading(number, item, q, language)]
             if item is not None and item.when is not None:
                 lines.append(_condition(item, q, texts[language], language))

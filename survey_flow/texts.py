@@ -68,7 +68,8 @@ def load_texts() -> LocalTexts:
         for key in set(reference.strings) & set(t.strings):
             if _fields(t.strings[key]) != _fields(reference.strings[key]):
                 problems.append(Problem(source, 0, f"{key}: placeholders differ from vi"))
-        for title in [*t.scale.values(), t.strings.get("skip", "")]:
+        buttons = ("skip", "not_applicable")
+        for title in [*t.scale.values(), *(t.strings.get(key, "") for key in buttons)]:
             if not title or len(title) > BUTTON_TITLE_MAX:
                 problems.append(
                     Problem(source, 0, f"button title {title!r}: 1–{BUTTON_TITLE_MAX} characters")

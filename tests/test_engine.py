@@ -4,6 +4,7 @@ is shared with the property tests in test_engine_properties.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ class Chat:
     history: list[Reply] = field(default_factory=list)
     step: Step | None = None
     tokens: int = 0
+    policy: Policy = POLICY
 
     def __post_init__(self) -> None:
         self.conversation = Conversation(language=self.language)
@@ -78,6 +80,12 @@ class Chat:
     def last(self) -> Reply:
         return self.replies[-1]
 
+    @property
+    def question(self) -> Reply:
+        """The last reply that asks a question (a "không áp dụng" offer may follow it)."""
+        (asked,) = [reply for reply in self.replies if reply.asks is not None]
+        return asked
+
     def send(self, event: Event) -> Step:
         self.step = advance(
             self.conversation,
@@ -85,7 +93,7 @@ class Chat:
             questionnaire=self.questionnaire,
             texts=TEXTS,
             now=self.now,
-            policy=POLICY,
+            policy=self.policy,
         )
         self.conversation = self.step.conversation
         self.closed += self.step.closed
@@ -127,6 +135,12 @@ class Chat:
 
 def ask_text(reply: Reply) -> str:
     return reply.text
+
+
+def progress(reply: Reply) -> str:
+    """The "Câu n/m" line of a question's message (what was recorded may come before it)."""
+    (line,) = re.findall(r"^(?:Câu|Question) \d+/\d+$", reply.text, re.MULTILINE)
+    return str(line)
 
 
 def titles(reply: Reply) -> list[str]:
@@ -193,7 +207,7 @@ def test_five_can_be_typed_many_ways(typed: str) -> None:
     chat.scan()
     chat.say(typed)
     assert chat.answers() == {"access": Answer(value=5)}
-    assert chat.last.text.startswith("Câu 2/6")
+    assert chat.last.text.startswith("Đã ghi nhận: Rất hài lòng.\n\nCâu 2/6\n")
 
 
 @pytest.mark.parametrize(
@@ -231,12 +245,105 @@ def test_an_optional_comment_is_skipped_with_any_spelling(typed: str) -> None:
     assert done.answers["comment"] == Answer()
 
 
-def test_a_required_question_cannot_be_skipped() -> None:
+@pytest.mark.parametrize("typed", ["bỏ qua", "bo qua", "skip", "Bỏ qua!"])
+def test_a_required_question_cannot_be_skipped_and_says_so(typed: str) -> None:
     chat = Chat()
     chat.scan()
-    chat.say("bỏ qua")
+    chat.say(typed)
     assert chat.answers() == {}
-    assert "Câu 1/6" in chat.last.text
+    assert chat.last.text.startswith("Câu này cần trả lời, không bỏ qua được.\n\nCâu 1/6\n")
+    assert len(chat.last.choices) == 5
+
+
+# --- what is not clearly one answer is asked back, never guessed ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "question", "buttons"),
+    [
+        ("4,5", "Ông/Bà chọn Hài lòng (4) hay Rất hài lòng (5)?", ["Hài lòng", "Rất hài lòng"]),
+        ("3-4", "Ông/Bà chọn Bình thường (3) hay Hài lòng (4)?", ["Bình thường", "Hài lòng"]),
+        ("tốt nhưng chậm", "Ông/Bà chọn Bình thường (3) hay Hài lòng (4)?", None),
+        ("1 hoặc 2", "Ông/Bà chọn Rất không hài lòng (1) hay Không hài lòng (2)?", None),
+    ],
+)
+def test_two_levels_at_once_are_asked_back_with_the_two_as_buttons(
+    typed: str, question: str, buttons: list[str] | None
+) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say(typed)
+    assert chat.answers() == {}
+    assert chat.last.text == question
+    if buttons is not None:
+        assert titles(chat.last) == buttons
+    chat.tap(titles(chat.last)[1])
+    assert chat.answers() == {"access": Answer(value=int(question[-3]))}
+
+
+def test_two_options_at_once_are_asked_back_by_their_words() -> None:
+    chat = Chat()
+    chat.scan(questionnaire=YES_NO_OPTIONAL)
+    chat.say("1,2")
+    assert chat.answers() == {}
+    assert chat.last.text == "Ông/Bà chọn Có (1) hay Không (2)?"
+    assert titles(chat.last) == ["Có", "Không"]
+
+
+@pytest.mark.parametrize("typed", ["không", "ko", "Không", "có"])
+def test_a_bare_yes_or_no_to_a_scale_records_nothing_and_says_why(typed: str) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say(typed)
+    assert chat.answers() == {}
+    assert "chưa cho biết Ông/Bà hài lòng ở mức nào" in chat.last.text
+    assert progress(chat.last) == "Câu 1/6"
+
+
+def test_dont_know_is_not_applicable_where_allowed_and_asked_again_elsewhere() -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("không biết")
+    assert chat.answers() == {}
+    assert chat.last.text.startswith("Câu này cần một mức đánh giá từ 1 đến 5")
+    for _ in range(4):
+        chat.say("4")
+    chat.say("ko biết")
+    assert chat.answers()["feedback"] == Answer(value=0)
+    assert chat.last.text.startswith("Đã ghi nhận: Không áp dụng.")
+
+
+@pytest.mark.parametrize(("typed", "value"), [("ko", 2), ("k", 2), ("co", 1), ("hông", 2)])
+def test_a_choice_understands_abbreviations(typed: str, value: int) -> None:
+    chat = Chat()
+    chat.scan(questionnaire=YES_NO_OPTIONAL)
+    chat.say(typed)
+    assert chat.answers() == {"gave": Answer(value=value)}
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "said"),
+    [
+        ("vi", "ko hài lòng", "Đã ghi nhận: Không hài lòng."),
+        ("vi", "👍", "Đã ghi nhận: Hài lòng."),
+        ("vi", "năm", "Đã ghi nhận: Rất hài lòng."),
+        ("en", "ok", "Recorded: Satisfied."),
+    ],
+)
+def test_the_next_question_says_what_was_recorded(language: str, typed: str, said: str) -> None:
+    chat = Chat(language=language)
+    chat.scan()
+    chat.say(typed)
+    assert len(chat.replies) == 1
+    assert chat.last.text.startswith(f"{said}\n\n")
+    assert progress(chat.last) in ("Câu 2/6", "Question 2/6")
+
+
+def test_the_thanks_say_the_comment_was_recorded() -> None:
+    chat = Chat()
+    chat.scan()
+    answer_all(chat)
+    assert chat.last.text.startswith("Đã ghi nhận ý kiến của Ông/Bà.\n\nTrân trọng cảm ơn")
 
 
 def test_an_option_named_like_a_skip_word_is_an_answer() -> None:
@@ -268,8 +375,50 @@ def test_not_applicable_is_typed_where_the_item_allows_it() -> None:
     chat.scan()
     for _ in range(4):
         chat.say("4")
-    assert "gõ 0 nếu không áp dụng" in chat.last.text
+    assert "gõ 0 nếu không áp dụng" in chat.question.text
     chat.say("không áp dụng")
+    assert chat.answers()["feedback"] == Answer(value=0)
+
+
+def test_not_applicable_is_a_button_in_a_short_message_after_the_question() -> None:
+    """The five levels take Zalo's five buttons; "Không áp dụng" follows in its own message."""
+    chat = Chat()
+    chat.scan()
+    for _ in range(3):
+        chat.say("4")
+        assert len(chat.replies) == 1
+    chat.say("4")
+    question, offer = chat.replies
+    assert progress(question) == "Câu 5/6" and len(question.choices) == 5
+    assert offer.text.startswith("Nếu câu này không áp dụng với Ông/Bà")
+    assert titles(offer) == ["Không áp dụng"]
+    chat.tap("Không áp dụng", offer)
+    assert chat.answers()["feedback"] == Answer(value=0)
+    assert chat.last.text.startswith("Đã ghi nhận: Không áp dụng.")
+
+
+def test_not_applicable_is_offered_again_whenever_its_question_is_asked_again() -> None:
+    chat = Chat()
+    chat.scan()
+    for _ in range(4):
+        chat.say("4")
+    chat.say("xyz")
+    assert [titles(reply)[-1] for reply in chat.replies] == ["Rất hài lòng", "Không áp dụng"]
+    chat.say("4,5")
+    assert len(chat.replies) == 1  # "Hài lòng (4) hay Rất hài lòng (5)?" needs no offer
+
+
+def test_no_not_applicable_button_where_choices_are_a_typed_numbered_list() -> None:
+    """ZALO_CHOICE_STYLE=text numbers every message's choices from 1: a second list would
+    make "1" mean "Không áp dụng" as well as "Rất không hài lòng"."""
+    chat = Chat()
+    chat.policy = replace(POLICY, numbered_choices=True)
+    chat.scan()
+    for _ in range(4):
+        chat.say("4")
+    (question,) = chat.replies
+    assert "gõ 0 nếu không áp dụng" in question.text
+    chat.say("0")
     assert chat.answers()["feedback"] == Answer(value=0)
 
 
@@ -400,16 +549,113 @@ def test_commands_without_a_survey_get_the_greeting() -> None:
     assert '"làm lại"' in chat.last.text
 
 
+@pytest.mark.parametrize("command", ["sửa", "sua", "Sửa lại", "back"])
+def test_sua_removes_the_last_answer_and_asks_its_question_again(command: str) -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("5")
+    chat.say("ko hài lòng")
+    assert chat.answers() == {"access": Answer(value=5), "procedure": Answer(value=2)}
+    chat.say(command)
+    assert chat.answers() == {"access": Answer(value=5)}
+    assert chat.last.text.startswith(
+        "Sửa câu trước: câu trả lời “Không hài lòng” đã được xoá, mời Ông/Bà trả lời lại."
+    )
+    assert progress(chat.last) == "Câu 2/6"
+    chat.say("4")
+    assert chat.answers() == {"access": Answer(value=5), "procedure": Answer(value=4)}
+    assert progress(chat.last) == "Câu 3/6"
+
+
+def test_sua_goes_back_one_question_at_a_time_and_not_before_the_first() -> None:
+    chat = Chat()
+    chat.scan()
+    chat.say("5")
+    chat.say("sửa")
+    assert chat.answers() == {}
+    chat.say("sửa")
+    assert chat.answers() == {}
+    assert chat.last.text.startswith("Chưa có câu trả lời nào để sửa.\n\nCâu 1/6")
+
+
+def test_sua_goes_back_over_intros_and_passed_over_questions() -> None:
+    """Criteria 17–19 are passed over after "Không": back from the comment is that choice."""
+    chat = Chat()
+    chat.scan(questionnaire="sipas-2022")
+    for _ in range(16):
+        chat.say("4")
+    chat.say("không")
+    chat.say("sửa")
+    assert "gave-feedback" not in chat.answers()
+    assert "“Không”" in chat.last.text
+    assert titles(chat.last) == ["Có", "Không"]
+    chat.tap("Có")
+    assert chat.answers()["gave-feedback"] == Answer(value=1)
+    assert progress(chat.question) == "Câu 18/21"
+
+
+# --- messages that are no answer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "cho hỏi hồ sơ của tôi bao giờ có kết quả?",
+        "Cho em hỏi thủ tục cấp lại CCCD cần những gì?",
+        "cán bộ không nhiệt tình, phải chờ rất lâu",
+        "bao giờ có kết quả vậy?",
+    ],
+)
+def test_a_message_that_is_no_answer_is_kept_for_the_ward_and_the_question_asked_again(
+    typed: str,
+) -> None:
+    chat = Chat()
+    chat.scan()
+    step = chat.say(typed)
+    assert step.notes == (typed,)
+    assert chat.answers() == {}
+    (reply,) = step.replies
+    assert reply.text.startswith("Tin nhắn của Ông/Bà đã được ghi lại")
+    assert progress(reply) == "Câu 1/6" and len(reply.choices) == 5
+    chat.say("5")
+    assert chat.answers() == {"access": Answer(value=5)}
+    assert chat.step is not None and chat.step.notes == ()
+
+
+@pytest.mark.parametrize("typed", ["xin chào", "hài", "6", "sao lâu thế", "4,5", "không"])
+def test_a_slip_or_an_unsure_answer_is_no_note(typed: str) -> None:
+    chat = Chat()
+    chat.scan()
+    assert chat.say(typed).notes == ()
+
+
+def test_a_long_text_on_a_comment_question_is_the_comment_not_a_note() -> None:
+    chat = Chat()
+    chat.scan()
+    for _ in range(5):
+        chat.say("4")
+    step = chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?")
+    assert step.notes == ()
+    assert chat.closed[-1].answers["comment"] == Answer(
+        text="cho hỏi hồ sơ của tôi bao giờ có kết quả?"
+    )
+
+
+def test_no_note_without_a_survey() -> None:
+    chat = Chat()
+    assert chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?").notes == ()
+
+
 # --- a survey's life -----------------------------------------------------------------------
 
 
 def test_progress_is_shown_on_every_question() -> None:
     chat = Chat()
     chat.scan()
-    seen = [chat.last.text.splitlines()[0]]
+    seen = [progress(chat.question)]
     for _ in range(5):
         chat.say("5")
-        seen.append(chat.last.text.splitlines()[0])
+        seen.append(progress(chat.question))
     assert seen == [f"Câu {n}/6" for n in range(1, 7)]
 
 
@@ -422,7 +668,7 @@ def test_feedback_criteria_are_asked_only_to_those_who_gave_feedback() -> None:
         gave.say("4")
     assert "Câu 17/21" in gave.last.text and titles(gave.last) == ["Có", "Không"]
     gave.tap("Có")
-    assert "Câu 18/21" in gave.last.text
+    assert "Câu 18/21" in gave.question.text
     answer_all(gave, "0")
     assert {"c17-channels", "c18-handled", "c19-reported"} <= set(gave.answers())
     assert gave.answers()["c19-reported"] == Answer(value=0)
@@ -432,7 +678,7 @@ def test_feedback_criteria_are_asked_only_to_those_who_gave_feedback() -> None:
     for _ in range(16):
         did_not.say("4")
     did_not.say("không")
-    assert did_not.last.text.startswith("Câu 18/18")
+    assert did_not.last.text.startswith("Đã ghi nhận: Không.\n\nCâu 18/18\n")
     did_not.say("bỏ qua")
     (done,) = did_not.closed
     assert done.status == COMPLETED
@@ -648,9 +894,9 @@ def test_a_question_whose_condition_depends_on_a_skipped_one_is_not_counted() ->
     chat.scan(questionnaire=CHAINED)
     assert chat.last.text.startswith("Câu 1/5")
     chat.say("Không")
-    assert chat.last.text.startswith("Câu 2/3")
+    assert progress(chat.last) == "Câu 2/3"
     chat.say("3")
-    assert chat.last.text.startswith("Câu 3/3")
+    assert progress(chat.last) == "Câu 3/3"
     chat.say("5")
     assert chat.closed[-1].answers == {
         "gave": Answer(value=2),
@@ -663,11 +909,11 @@ def test_a_chain_of_conditions_is_followed() -> None:
     chat = Chat()
     chat.scan(questionnaire=CHAINED)
     chat.say("Có")
-    assert chat.last.text.startswith("Câu 2/5")
+    assert progress(chat.last) == "Câu 2/5"
     chat.say("1")
-    assert chat.last.text.startswith("Câu 3/5")
+    assert progress(chat.last) == "Câu 3/5"
     chat.say("3")
-    assert chat.last.text.startswith("Câu 4/5")
+    assert progress(chat.last) == "Câu 4/5"
     chat.say("Chờ lâu")
     chat.say("5")
     assert chat.closed[-1].answers == {

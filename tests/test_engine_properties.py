@@ -44,6 +44,9 @@ VOCAB = [
     *("bỏ qua", "bo qua", "skip", "không", "khong", "no", "-"),
     *("0", "1", "2", "3", "4", "5", "6", "8", "5 sao", "4/5", "99", "không áp dụng", "n/a"),
     *("Có", "Yes", "Nhiều", "Ít", "Trên 60", "Khác", "#Q01", "#q02", "##", "sv:", "sv:x:y:z"),
+    *("sửa", "back", "4,5", "3-4", "1 hoặc 2", "ko hài lòng", "chưa hài lòng", "hài lòg"),
+    *("tốt", "ok", "👍", "😡", "cho hỏi hồ sơ của tôi bao giờ có kết quả?"),
+    *("tốt nhưng chậm", "không biết", "ko", "k", "năm", "hai", "⭐⭐⭐", "8/10", "tren 60"),
     *SCALE_WORDS,
 ]
 
@@ -188,6 +191,12 @@ def check_reply(reply: Reply, open_survey: SurveyState | None, q: Questionnaire 
 
 def check_step(chat: Chat, before: Conversation, event: Any, step: Step, closed: set[str]) -> None:
     assert step.replies, "every input is answered"
+    if step.notes:
+        # A note is a message typed during a survey that answered nothing.
+        assert isinstance(event, Message) and before.survey is not None
+        assert step.notes == (event.text.strip()[:2000],)
+        assert step.conversation.survey is not None
+        assert step.conversation.survey.answers == before.survey.answers
     after = step.conversation.survey
     q_after = chat.questionnaire
     for reply in step.replies:
@@ -220,6 +229,14 @@ def check_step(chat: Chat, before: Conversation, event: Any, step: Step, closed:
             assert survey.answers == old.answers, "a click from another survey changed answers"
         elif survey is after and command_in(event.text) == "restart":
             assert survey.answers == {}
+        elif survey is after and command_in(event.text) == "back":
+            # `sửa` removes the last answer, and only it.
+            removed = set(old.answers) - set(survey.answers)
+            assert len(removed) <= 1 and set(survey.answers) <= set(old.answers)
+            if removed:
+                q = chat.questionnaire
+                assert q is not None
+                assert q.items[survey.position].id in removed
         else:
             assert len(set(survey.answers) - set(old.answers)) <= 1, "one answer per message"
             for item_id, answer in old.answers.items():
@@ -286,11 +303,13 @@ def test_answering_every_question_completes_the_survey(
         survey = chat.survey
         if survey is None:
             break
-        (number, total) = map(int, PROGRESS.findall(chat.last.text)[-1])
+        (number, total) = map(int, PROGRESS.findall(chat.question.text)[-1])
         seen.append((number, total))
         item = q.items[survey.position]
-        if tap and chat.last.choices:
-            chat.say(chat.last.choices[seed % len(chat.last.choices)].payload)
+        # Tap any button of this turn: a level, or the "không áp dụng" offered after it.
+        buttons = [choice for reply in chat.replies for choice in reply.choices]
+        if tap and buttons:
+            chat.say(buttons[seed % len(buttons)].payload)
         else:
             forms = typed_answers(item)
             chat.say(forms[seed % len(forms)])
@@ -335,7 +354,8 @@ def test_a_typed_label_means_what_tapping_its_button_means(name: str, data: st.D
     tapped, written = Chat(language=language), Chat(language=language)
     for chat in (tapped, written):
         chat.scan("Q01", alone)
-    tapped.say(tapped.last.choices[value - 1].payload if tapped.last.choices else str(value))
+    question = tapped.question
+    tapped.say(question.choices[value - 1].payload if question.choices else str(value))
     written.say(typed)
     assert written.closed and written.closed[0].answers == tapped.closed[0].answers, typed
     assert tapped.closed[0].answers[item.id] == Answer(value=value)

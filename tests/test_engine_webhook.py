@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli.chat import run_chat
+from bot.privacy import respondent_hash
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.models import OutboxMessage, QuestionnaireVersion, SurveyResponse
+from storage.models import CitizenNote, OutboxMessage, QuestionnaireVersion, SurveyResponse
 from storage.repositories import CounterSpec, UnitSpec
 from survey_flow.questionnaire import load_shipped, shipped_ids
 from tests.conftest import FakeClock, text_event
@@ -177,6 +178,40 @@ def test_a_cancelled_survey_is_stored_as_cancelled(signed_post: Post, runtime: R
     signed_post(text_event("Hủy"))
     assert [(s[1], s[4]) for s in responses(runtime)] == [("cancelled", {"access": 4})]
     assert "Đã hủy" in replies(runtime)[-1]["text"]
+
+
+def test_sua_removes_the_stored_answer_and_the_survey_goes_on(
+    signed_post: Post, runtime: Runtime
+) -> None:
+    signed_post(text_event("#HVT01"))
+    signed_post(text_event("5"))
+    signed_post(text_event("ko hài lòng"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5, "procedure": 2}]
+    signed_post(text_event("sửa"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5}]
+    assert "“Không hài lòng” đã được xoá" in replies(runtime)[-1]["text"]
+    signed_post(text_event("tốt"))
+    assert [s[4] for s in responses(runtime)] == [{"access": 5, "procedure": 4}]
+
+
+def test_a_message_that_is_no_answer_is_stored_for_the_unit_without_the_zalo_id(
+    signed_post: Post, runtime: Runtime, clock: FakeClock
+) -> None:
+    question = "cho hỏi hồ sơ của tôi bao giờ có kết quả?"
+    signed_post(text_event("#HVT01"))
+    signed_post(text_event("4"))
+    signed_post(text_event(question))
+    signed_post(text_event("xin chào"))  # a slip, not a note
+    with runtime.session_factory() as session:
+        notes = [
+            (n.unit.code, n.counter.code, n.text, n.respondent_hash, n.received_at)
+            for n in session.scalars(select(CitizenNote))
+        ]
+    assert notes == [("HVT", "HVT01", question, respondent_hash(USER), clock())]
+    assert USER not in repr(notes)
+    assert [s[4] for s in responses(runtime)] == [{"access": 4}]
+    assert "đã được ghi lại" in replies(runtime)[-2]["text"]
+    assert "Câu 2/6" in replies(runtime)[-2]["text"]
 
 
 def test_an_idle_survey_is_kept_as_partial_and_a_late_answer_is_told(

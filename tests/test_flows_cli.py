@@ -180,7 +180,10 @@ def test_show_marks_a_conditional_question_and_shows_every_button(tmp_path: Path
     result = flows("show", str(write(tmp_path, GOOD)))
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "(asked only if staff is 1 (Rất không hài lòng) or 2 (Không hài lòng))\nCâu 2/7" in out
+    assert (
+        "(asked only if staff is 1 (Rất không hài lòng) or 2 (Không hài lòng))\n"
+        "Đã ghi nhận: Rất không hài lòng.\n\nCâu 2/7"
+    ) in out
     assert "  [Thái độ chưa tốt]\n  [Hướng dẫn khó hiểu]\n  [Chờ lâu]\n" in out
     assert out.count("--- message") == 1 + 7 + 1  # the start, 7 questions, the thanks
     assert "Câu 7/7" in out

@@ -100,9 +100,9 @@ def test_a_survey_continues_on_a_new_app_after_the_server_died(
     restarted = build_app()
     post, new_runtime = poster(restarted), runtime_of(restarted)
     clock.advance(minutes=5)
-    assert asked_before_dying["text"].startswith("Câu 3/6")
+    assert "\n\nCâu 3/6\n" in asked_before_dying["text"]
     post(text_event(button(new_runtime, 5)))  # a button the old process queued
-    assert last_reply(new_runtime)["text"].startswith("Câu 4/6")
+    assert last_reply(new_runtime)["text"].startswith("Đã ghi nhận: Rất hài lòng.\n\nCâu 4/6\n")
     for typed in ["2", "1", "Phòng chờ hơi nóng."]:
         post(text_event(typed))
 
@@ -150,7 +150,7 @@ def test_within_the_idle_time_the_survey_goes_on(
     clock.advance(minutes=29)
     signed_post(text_event("3"))
 
-    assert last_reply(runtime)["text"].startswith("Câu 4/6")
+    assert last_reply(runtime)["text"].startswith("Đã ghi nhận: Bình thường.\n\nCâu 4/6\n")
     assert surveys(runtime) == [
         ("active", {"access": (4, None), "procedure": (5, None), "staff": (3, None)})
     ]

@@ -123,6 +123,8 @@ class SurveyService:
             policy=self.policy,
         )
         self._save(session, row, step, counter, loaded, now)
+        if step.notes:
+            self._keep_notes(session, row.user_id, step.notes, loaded, now)
         bodies = [
             {
                 "text": reply.text,
@@ -226,6 +228,29 @@ class SurveyService:
         repo.save_conversation(
             session, row, language=step.conversation.language, open_response_id=open_response_id
         )
+
+    def _keep_notes(
+        self,
+        session: Session,
+        user_id: str,
+        notes: tuple[str, ...],
+        loaded: StoredSurvey | None,
+        now: datetime,
+    ) -> None:
+        """Store what the citizen wrote that answered nothing, with the open survey's unit
+        and counter (a note only comes while a survey, loaded this turn, is open)."""
+        if loaded is None:
+            raise RuntimeError("a note needs the open survey it was written in")
+        for text in notes:
+            repo.add_citizen_note(
+                session,
+                unit_id=loaded.unit_id,
+                counter_id=loaded.counter_id,
+                respondent_hash=respondent_hash(user_id),
+                text=text,
+                received_at=now,
+            )
+        log.info("event=citizen_note user=%s notes=%d", user_tag(user_id), len(notes))
 
     def _questionnaire_of(self, session: Session, survey: SurveyState) -> Questionnaire:
         return self.flows.version(session, survey.questionnaire_id, survey.questionnaire_version)

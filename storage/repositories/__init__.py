@@ -39,6 +39,9 @@ from storage.repositories.leaders import (
     units_with_registration_code,
     unsubscribe,
 )
+from storage.repositories.notes import (
+    add_citizen_note,
+)
 from storage.repositories.outbox import (
     OutboxOutcome,
     OutcomeKind,
@@ -89,6 +92,7 @@ __all__ = [
     "StoredSurvey",
     "UnitSpec",
     "add_alert",
+    "add_citizen_note",
     "claim_digest",
     "claim_due_messages",
     "claim_email",
