@@ -136,7 +136,13 @@ class SurveyResponse(Base):
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The counting decision, taken once, when the survey first meets the rule of
+    # survey_flow/counting.py: `counted` (it is in the index) or `is_repeat` (the same citizen
+    # had a counted survey of this counter within SURVEY_COOLDOWN_HOURS). Neither, with no
+    # `qualified_at`: the survey never counts in any figure (no answer, or too few).
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    qualified_at: Mapped[datetime | None]
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -150,6 +156,7 @@ class SurveyResponse(Base):
     __table_args__ = (
         Index("ix_survey_responses_unit_started", "unit_id", "started_at"),
         Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
+        Index("ix_survey_responses_respondent_counter", "respondent_hash", "counter_id"),
     )
 
 
@@ -354,7 +361,8 @@ class LeaderMessage(Base):
 
 
 class Alert(Base):
-    """A completed survey with a factor rated 1–2, written in the survey's own transaction.
+    """A counted survey that ended with a factor rated 1–2, written in the survey's own
+    transaction (or the expiry job's).
 
     status: pending → notified (sent to the unit's leaders) | held (over the hourly cap) →
     summarised (in the one message sent for the rest of that hour) | no_leaders.

@@ -22,8 +22,11 @@ from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
+from survey_flow.counting import qualifies
 from survey_flow.engine import (
+    CANCELLED,
     COMPLETED,
+    PARTIAL,
     Answer,
     Conversation,
     CounterInfo,
@@ -38,13 +41,13 @@ from survey_flow.engine import (
     parse_start_code,
 )
 from survey_flow.questionnaire import Questionnaire
+from survey_flow.sipas import LOW_RATINGS
 from survey_flow.texts import Texts
 from zalo_client.events import InboundEvent, dedupe_key
 
 log = logging.getLogger("sipas_bot.conversations")
 
 GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
-LOW_RATINGS = frozenset({1, 2})  # a completed survey rating any factor so alerts the leaders
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,8 @@ class SurveyService:
     ) -> Start:
         if counter is None:
             return Start(code=code, counter=None, questionnaire=None, token="")
-        repeat = repo.completed_since(
+        # Only told to the citizen; the flag itself is decided when the survey qualifies.
+        repeat = repo.counted_since(
             session,
             respondent_hash=respondent_hash(user_id),
             counter_id=counter.id,
@@ -191,16 +195,21 @@ class SurveyService:
     ) -> None:
         for survey in step.closed:
             questionnaire = self._questionnaire_of(session, survey)
-            response_id, unit_id, counter_id = self._write_survey(
+            written = self._write_survey(
                 session, row.user_id, survey, questionnaire, counter, loaded, now
             )
-            if survey.status == COMPLETED and _rated_low(survey, questionnaire):
-                # bot/alerts.py tells the leaders
+            if (
+                survey.status in (COMPLETED, PARTIAL)
+                and written.counted
+                and _rated_low(survey, questionnaire)
+            ):
+                # bot/reporting/alerts.py tells the leaders; once per survey (the expiry job
+                # may have noted it already).
                 repo.add_alert(
                     session,
-                    response_id=response_id,
-                    unit_id=unit_id,
-                    counter_id=counter_id,
+                    response_id=written.id,
+                    unit_id=written.unit_id,
+                    counter_id=written.counter_id,
                     now=now,
                 )
         open_survey = step.conversation.survey
@@ -209,7 +218,7 @@ class SurveyService:
             questionnaire = self._questionnaire_of(session, open_survey)
             open_response_id = self._write_survey(
                 session, row.user_id, open_survey, questionnaire, counter, loaded, now
-            )[0]
+            ).id
         # `lock_conversation` already set updated_at: a plain answer writes nothing more here.
         repo.save_conversation(
             session, row, language=step.conversation.language, open_response_id=open_response_id
@@ -227,8 +236,8 @@ class SurveyService:
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
-    ) -> tuple[int, int, int]:
-        """Store the survey's state and answers; returns (response id, unit id, counter id)."""
+    ) -> _Written:
+        """Store the survey's state, answers and counting decision (see `_count`)."""
         changing = {
             "language": survey.language,
             "status": survey.status,
@@ -242,6 +251,8 @@ class SurveyService:
             response_id, unit_id, counter_id = loaded.id, loaded.unit_id, loaded.counter_id
             repo.update_survey(session, response_id, changing)
             kept = loaded.answers
+            decided = loaded.qualified_at is not None
+            counted = loaded.counted
         else:
             if counter is None or counter.code != survey.counter.code:
                 raise RuntimeError("a new survey must come with the counter it was started at")
@@ -255,12 +266,13 @@ class SurveyService:
                     "counter_id": counter_id,
                     "questionnaire_id": survey.questionnaire_id,
                     "questionnaire_version": survey.questionnaire_version,
-                    "is_repeat": survey.repeat,
+                    "is_repeat": False,
                     "started_at": survey.started_at,
                     **changing,
                 },
             )
             kept = {}
+            decided = counted = False
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
@@ -279,11 +291,74 @@ class SurveyService:
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
-        return response_id, unit_id, counter_id
+        counted = self._count(
+            session,
+            survey,
+            questionnaire,
+            response_id=response_id,
+            respondent=respondent_hash(user_id),
+            counter_id=counter_id,
+            decided=decided,
+            counted=counted,
+            now=now,
+        )
+        return _Written(response_id, unit_id, counter_id, counted)
+
+    def _count(
+        self,
+        session: Session,
+        survey: SurveyState,
+        questionnaire: Questionnaire,
+        *,
+        response_id: int,
+        respondent: str,
+        counter_id: int,
+        decided: bool,
+        counted: bool,
+        now: datetime,
+    ) -> bool:
+        """Take the survey's counting decision the first time it qualifies; returns whether
+        it is counted.
+
+        The first survey of a citizen at a counter that qualifies (survey_flow/counting.py)
+        is counted; one that qualifies within SURVEY_COOLDOWN_HOURS of a counted one is a
+        repeat. The decision is taken under the conversation's row lock, so a citizen's
+        surveys are decided one at a time. A cancelled survey is withdrawn by the citizen:
+        its decision is undone, so it neither counts nor takes the next survey's place.
+        """
+        if survey.status == CANCELLED:
+            if decided:
+                repo.set_counting(
+                    session, response_id, counted=False, repeat=False, qualified_at=None
+                )
+            return False
+        if decided or not qualifies(questionnaire, survey.answers):
+            return counted
+        repeat = repo.counted_since(
+            session, respondent_hash=respondent, counter_id=counter_id, since=now - self.cooldown
+        )
+        repo.set_counting(session, response_id, counted=not repeat, repeat=repeat, qualified_at=now)
+        log.info(
+            "event=survey_qualified user=%s counter_id=%d outcome=%s",
+            respondent[:12],
+            counter_id,
+            "repeat" if repeat else "counted",
+        )
+        return not repeat
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A survey row as a turn left it."""
+
+    id: int
+    unit_id: int
+    counter_id: int
+    counted: bool
 
 
 def _rated_low(survey: SurveyState, questionnaire: Questionnaire) -> bool:
-    """Whether any factor of the survey was rated 1 or 2 (what alerts the leaders)."""
+    """Whether any factor of the survey was rated low (what alerts the leaders)."""
     for item_id, answer in survey.answers.items():
         item = questionnaire.item(item_id)
         if item is not None and item.factor is not None and answer.value in LOW_RATINGS:

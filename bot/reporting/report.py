@@ -8,8 +8,10 @@ How the index is computed (Bộ Nội vụ, QĐ 1001/QĐ-BNV; docs/reports.md):
 - per factor, the mean of its criteria's shares; overall, the mean of the factor shares;
 - beside every share, the number of valid answers and the mean score 1–5.
 
-Counted: completed and partial responses (the answers given), by `started_at`, in the period's
-local dates of each unit's time zone; repeat-flagged responses only on request. The counting
+Counted: completed and partial responses whose counting decision is "counted" (the first one
+of a citizen at a counter per cooldown that answered its whole rated part:
+survey_flow/counting.py), by `started_at`, in the period's local dates of each unit's time
+zone; repeat-flagged responses only on request. The counting
 is SQL (storage.stats); this module only combines a few dozen aggregate rows.
 """
 

@@ -4,21 +4,23 @@ session; none commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    Alert,
     Answer,
     Conversation,
     Counter,
     SurveyResponse,
     Unit,
+    UTCDateTime,
 )
 
 # --- conversations and responses -----------------------------------------------------------
@@ -115,6 +117,8 @@ class StoredSurvey:
     status: str
     position: int
     is_repeat: bool
+    counted: bool
+    qualified_at: datetime | None
     started_at: datetime
     updated_at: datetime
     answers: dict[str, tuple[int | None, str | None]]
@@ -140,6 +144,8 @@ _LOAD_SURVEY = (
         _responses.c.status,
         _responses.c.position,
         _responses.c.is_repeat,
+        _responses.c.counted,
+        _responses.c.qualified_at,
         _responses.c.started_at,
         _responses.c.updated_at,
         _answers.c.item_id,
@@ -233,33 +239,78 @@ def write_answers(
         session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 
-def completed_since(
+def counted_since(
     session: Session, *, respondent_hash: str, counter_id: int, since: datetime
 ) -> bool:
-    """Whether this respondent completed a survey of this counter since the given time."""
+    """Whether this respondent has a survey of this counter counted since the given time
+    (whatever its status: the counting decision is taken when a survey qualifies)."""
     found = session.scalar(
         select(SurveyResponse.id)
         .where(
             SurveyResponse.respondent_hash == respondent_hash,
             SurveyResponse.counter_id == counter_id,
-            SurveyResponse.status == "completed",
-            SurveyResponse.completed_at >= since,
+            SurveyResponse.counted.is_(True),
+            SurveyResponse.qualified_at >= since,
         )
         .limit(1)
     )
     return found is not None
 
 
-def expire_idle_responses(session: Session, *, idle_before: datetime) -> int:
+def set_counting(
+    session: Session,
+    response_id: int,
+    *,
+    counted: bool,
+    repeat: bool,
+    qualified_at: datetime | None,
+) -> None:
+    """Store a survey's counting decision (or withdraw it: all false and None)."""
+    session.execute(
+        update(_responses)
+        .where(_responses.c.id == response_id)
+        .values(counted=counted, is_repeat=repeat, qualified_at=qualified_at)
+    )
+
+
+def expire_idle_responses(
+    session: Session, *, idle_before: datetime, low_values: Iterable[int], now: datetime
+) -> int:
     """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
 
-    The conversation keeps pointing at the survey and `updated_at` keeps the last activity,
-    so the citizen's next message is still told that the survey timed out.
+    A counted survey among them that rated a factor with one of `low_values` gets its alert
+    here, as it would have had it closed in a turn. The conversation keeps pointing at the
+    survey and `updated_at` keeps the last activity, so the citizen's next message is still
+    told that the survey timed out.
     """
-    result = session.execute(
-        update(SurveyResponse)
-        .where(SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before)
-        .values(status="partial")
-        .returning(SurveyResponse.id)
-    )
-    return len(result.all())
+    expired = [
+        row.id
+        for row in session.execute(
+            update(SurveyResponse)
+            .where(SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before)
+            .values(status="partial")
+            .returning(SurveyResponse.id)
+        )
+    ]
+    if expired:
+        low = select(
+            SurveyResponse.id,
+            SurveyResponse.unit_id,
+            SurveyResponse.counter_id,
+            literal("pending"),
+            literal(now, UTCDateTime()),
+        ).where(
+            SurveyResponse.id.in_(expired),
+            SurveyResponse.counted.is_(True),
+            exists().where(
+                Answer.response_id == SurveyResponse.id,
+                Answer.factor.is_not(None),
+                Answer.value.in_(list(low_values)),
+            ),
+        )
+        session.execute(
+            insert(Alert).from_select(
+                ["response_id", "unit_id", "counter_id", "status", "created_at"], low
+            )
+        )
+    return len(expired)
