@@ -46,6 +46,9 @@ class Settings:
     survey_flow: str = "sipas-short"
     survey_idle_minutes: int = 30
     survey_cooldown_hours: int = 12
+    account_message_burst: int = 30
+    account_messages_per_minute: int = 12
+    account_starts_per_day: int = 10
     outbox_max_age_hours: int = 24
     outbox_lease_seconds: int = 60
     zalo_rate_per_minute: int = 4000

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.conversation.limits import MessageBucket
 from bot.conversation.registry import FlowRegistry
-from bot.conversation.service import SurveyService
+from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.tokens import TokenStore
 from storage.db import make_engine, make_session_factory
@@ -82,6 +83,12 @@ class Runtime:
                 flows=flows,
                 policy=settings.policy,
                 cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                limits=AccountLimits(
+                    messages=MessageBucket(
+                        settings.account_message_burst, settings.account_messages_per_minute
+                    ),
+                    starts_per_day=settings.account_starts_per_day,
+                ),
             ),
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),

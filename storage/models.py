@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -115,6 +116,12 @@ class Conversation(Base):
     last_interaction_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The user's message allowance (bot/conversation/limits.py), read and written under the
+    # row lock the turn already holds: tokens left at `allowance_at`, and whether the user
+    # was told they are sending too fast.
+    allowance_tokens: Mapped[float | None] = mapped_column(Float)
+    allowance_at: Mapped[datetime | None]
+    throttled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SurveyResponse(Base):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from survey_flow.matching import (
     NOT_APPLICABLE_WORDS,
@@ -30,6 +31,24 @@ PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
 ACTIVE, COMPLETED, PARTIAL, CANCELLED = "active", "completed", "partial", "cancelled"
+
+
+class StartMethod(StrEnum):
+    """How a survey was started: the printed counter code, a rotating code shown at the
+    counter, or a one-time visit code (the last two prove the citizen was there)."""
+
+    STATIC = "static"
+    ROTATING = "rotating"
+    VISIT = "visit"
+
+
+class Refusal(StrEnum):
+    """Why a start code did not start a survey; each has its text in the locales."""
+
+    TOO_MANY_STARTS = "too_many_starts"
+    VERIFIED_REQUIRED = "verified_required"
+    CODE_EXPIRED = "code_expired"
+    CODE_USED = "code_used"
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ class SurveyState:
     status: str = ACTIVE
     repeat: bool = False
     ended_at: datetime | None = None
+    method: StartMethod = StartMethod.STATIC
 
 
 @dataclass(frozen=True)
@@ -81,13 +101,17 @@ class Message:
 
 @dataclass(frozen=True)
 class Start:
-    """`#CODE` was sent; the caller looked the counter up (None when unknown)."""
+    """`#CODE` was sent; the caller looked the counter up (None when unknown) and verified
+    the code: `method` is how it proves presence, `refusal` why it may not start a survey
+    (a new survey only: the counter's open survey is resumed whatever the verdict)."""
 
     code: str
     counter: CounterInfo | None
     questionnaire: Questionnaire | None
     token: str
     repeat: bool = False
+    method: StartMethod = StartMethod.STATIC
+    refusal: Refusal | None = None
 
 
 Event = Greet | Message | Start
@@ -207,6 +231,9 @@ def _start(
         # even when the counter has been given another one since.
         t = _texts(open_survey.language, texts)
         return Step(conversation, (_ask(open_survey, open_questionnaire, t, lead=t("resume")),))
+    if event.refusal is not None:
+        refused = t(f"refused_{event.refusal}", counter=event.counter.name)
+        return Step(conversation, (Reply(refused),))
 
     closed: tuple[SurveyState, ...] = ()
     lead = ""
@@ -224,6 +251,7 @@ def _start(
         started_at=now,
         updated_at=now,
         repeat=event.repeat,
+        method=event.method,
     )
     t = _texts(language, texts)
     survey, replies = _proceed(survey, q, t, now)

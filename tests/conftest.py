@@ -49,6 +49,9 @@ ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "SMTP_",
+    "ACCOUNT_",
+    "PRESENCE_",
+    "INTEGRITY_",
 )
 
 

@@ -6,11 +6,13 @@ webhooks, and checked on the index (build_report) and on the public results page
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
+from bot.config import Settings
 from bot.jobs import expire_idle_surveys
 from bot.runtime import Runtime
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 from tests.integrity_support import (
     FIVE,
     Post,
@@ -21,6 +23,18 @@ from tests.integrity_support import (
     say,
     surveys,
 )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The account limits out of the way: these tests are about the counting rule alone
+    (tests/test_integrity_limits.py has the limits)."""
+    return make_settings(
+        database_url,
+        account_message_burst=1000,
+        account_messages_per_minute=1000,
+        account_starts_per_day=1000,
+    )
 
 
 def test_partial_survey_stuffing_by_switching_counters_counts_once_per_counter(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.conversation.leader_commands import LeaderCommands
+from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.registry import FlowRegistry
 from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
@@ -34,6 +35,7 @@ from survey_flow.engine import (
     Greet,
     Message,
     Policy,
+    Refusal,
     Start,
     Step,
     SurveyState,
@@ -52,8 +54,16 @@ GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # handled | duplicate | ignored
+    status: str  # handled | duplicate | ignored | limited
     replies: int = 0
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """What one Zalo account may do (ACCOUNT_* settings; docs/integrity.md)."""
+
+    messages: MessageBucket
+    starts_per_day: int
 
 
 class SurveyService:
@@ -64,12 +74,14 @@ class SurveyService:
         flows: FlowRegistry,
         policy: Policy,
         cooldown: timedelta,
+        limits: AccountLimits,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.texts = texts
         self.flows = flows
         self.policy = policy
         self.cooldown = cooldown
+        self.limits = limits
         self.new_token = new_token
         self.leaders = LeaderCommands(texts)
 
@@ -87,6 +99,8 @@ class SurveyService:
         row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
             return Outcome("handled")
+        if not self._allowed(session, row, now):
+            return Outcome("limited")
         if event.name == "user_send_text" and event.text:
             # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
@@ -95,20 +109,41 @@ class SurveyService:
                 return Outcome("handled", len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
+    def _allowed(self, session: Session, row: LockedConversation, now: datetime) -> bool:
+        """Take a token of the user's message allowance; a message over it is dropped, the
+        first one dropped with a short notice."""
+        verdict = self.limits.messages.take(
+            Allowance(row.allowance_tokens, row.allowance_at, row.throttled), now
+        )
+        kept = verdict.allowance
+        repo.save_allowance(
+            session, row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled
+        )
+        if verdict.accepted:
+            return True
+        if verdict.notify:
+            t = self.texts.get(row.language) or self.texts["vi"]
+            repo.enqueue_replies(session, row.user_id, [{"text": t("slow_down")}], now=now)
+        log.info(
+            "event=turn user=%s outcome=limited notice=%s", user_tag(row.user_id), verdict.notify
+        )
+        return False
+
     def converse(
         self, session: Session, row: LockedConversation, text: str | None, *, now: datetime
     ) -> Outcome:
         """Run one turn for a locked conversation row: None greets, a text is a message."""
+        conversation, questionnaire, loaded = self._load(session, row)
         counter: Counter | None = None
         engine_event: Event
         if text is None:
             engine_event = Greet()
         elif (code := parse_start_code(text)) is not None:
             counter = repo.find_counter(session, code)
-            engine_event = self._start_event(session, row.user_id, code, counter, now)
+            resuming = loaded is not None and loaded.counter_code == code
+            engine_event = self._start_event(session, row.user_id, code, counter, now, resuming)
         else:
             engine_event = Message(text)
-        conversation, questionnaire, loaded = self._load(session, row)
         step = advance(
             conversation,
             engine_event,
@@ -137,10 +172,25 @@ class SurveyService:
         return Outcome("handled", len(step.replies))
 
     def _start_event(
-        self, session: Session, user_id: str, code: str, counter: Counter | None, now: datetime
+        self,
+        session: Session,
+        user_id: str,
+        code: str,
+        counter: Counter | None,
+        now: datetime,
+        resuming: bool,
     ) -> Start:
+        """The engine's Start for `#code`, with the service's verdict on it (the engine
+        resumes the open survey of the same counter whatever the verdict)."""
         if counter is None:
             return Start(code=code, counter=None, questionnaire=None, token="")
+        refusal: Refusal | None = None
+        if not resuming:
+            started = repo.surveys_started_since(
+                session, respondent_hash=respondent_hash(user_id), since=now - timedelta(days=1)
+            )
+            if started >= self.limits.starts_per_day:
+                refusal = Refusal.TOO_MANY_STARTS
         # Only told to the citizen; the flag itself is decided when the survey qualifies.
         repeat = repo.counted_since(
             session,
@@ -154,6 +204,7 @@ class SurveyService:
             questionnaire=self.flows.for_counter(session, counter, now=now),
             token=self.new_token(),
             repeat=repeat,
+            refusal=refusal,
         )
 
     def _load(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,9 @@ class LockedConversation:
     user_id: str
     language: str
     open_response_id: int | None
+    allowance_tokens: float | None = None
+    allowance_at: datetime | None = None
+    throttled: bool = False
 
 
 _conversations = cast(Table, Conversation.__table__)
@@ -54,7 +57,12 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
             "updated_at": statement.excluded.updated_at,
         },
     ).returning(
-        _conversations.c.user_id, _conversations.c.language, _conversations.c.open_response_id
+        _conversations.c.user_id,
+        _conversations.c.language,
+        _conversations.c.open_response_id,
+        _conversations.c.allowance_tokens,
+        _conversations.c.allowance_at,
+        _conversations.c.throttled,
     )
 
 
@@ -76,7 +84,39 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Locke
     """
     statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
     row = session.execute(statement, {"user_id": user_id, "now": now}).one()
-    return LockedConversation(row.user_id, row.language, row.open_response_id)
+    return LockedConversation(**row._asdict())
+
+
+def save_allowance(
+    session: Session,
+    conversation: LockedConversation,
+    *,
+    tokens: float,
+    at: datetime,
+    throttled: bool,
+) -> None:
+    """Store the user's message allowance (bot/conversation/limits.py)."""
+    session.execute(
+        _UPDATE_CONVERSATION.values(allowance_tokens=tokens, allowance_at=at, throttled=throttled),
+        {"conversation_user": conversation.user_id},
+    )
+    conversation.allowance_tokens, conversation.allowance_at = tokens, at
+    conversation.throttled = throttled
+
+
+def surveys_started_since(session: Session, *, respondent_hash: str, since: datetime) -> int:
+    """How many surveys this respondent started since the given time (any counter, status)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(_responses)
+            .where(
+                _responses.c.respondent_hash == respondent_hash,
+                _responses.c.started_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def save_conversation(

@@ -24,6 +24,12 @@ def upgrade() -> None:
         batch.create_index(
             "ix_survey_responses_respondent_counter", ["respondent_hash", "counter_id"]
         )
+    with op.batch_alter_table("conversations") as batch:
+        batch.add_column(sa.Column("allowance_tokens", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("allowance_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column("throttled", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     # Surveys stored before this rule: those the index counted then (completed or partial with
     # at least one rating) keep counting, as the repeat flag said; see docs/reports.md.
     op.execute(
@@ -42,6 +48,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("throttled")
+        batch.drop_column("allowance_at")
+        batch.drop_column("allowance_tokens")
     with op.batch_alter_table("survey_responses") as batch:
         batch.drop_index("ix_survey_responses_respondent_counter")
         batch.drop_column("qualified_at")
