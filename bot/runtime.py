@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.conversation.limits import MessageBucket
+from bot.conversation.presence import RotatingCodes
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
@@ -35,6 +36,7 @@ class Runtime:
     verifier: SignatureVerifier
     deliver: Deliver
     tokens: TokenStore | None
+    rotating: RotatingCodes
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
@@ -74,6 +76,11 @@ class Runtime:
                 deliver = zalo_delivery(client, tokens)
         if deliver is None:
             deliver = sandbox_delivery
+        rotating = RotatingCodes(
+            settings.presence_secret,
+            step_seconds=settings.presence_code_step_seconds,
+            valid_steps=settings.presence_code_valid_steps,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -89,7 +96,9 @@ class Runtime:
                     ),
                     starts_per_day=settings.account_starts_per_day,
                 ),
+                rotating=rotating,
             ),
+            rotating=rotating,
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
             deliver=deliver,

@@ -79,6 +79,10 @@ class Unit(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     registration_code: Mapped[str | None] = mapped_column(String(64))
     public_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Proof of presence (docs/integrity.md): a static counter code starts no survey when set.
+    require_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SHA-256 of the unit's API key for POST /api/visits (`sipas-bot units api-key`).
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -150,6 +154,8 @@ class SurveyResponse(Base):
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     qualified_at: Mapped[datetime | None]
+    # How the survey was started (survey_flow.engine.StartMethod): static | rotating | visit.
+    start_method: Mapped[str] = mapped_column(String(16), default="static", server_default="static")
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -165,6 +171,44 @@ class SurveyResponse(Base):
         Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
         Index("ix_survey_responses_respondent_counter", "respondent_hash", "counter_id"),
     )
+
+
+class Device(Base):
+    """A screen or tablet paired to a counter by a secret link an operator created.
+
+    kind: display (shows the counter's rotating code) — a kiosk for taking surveys at the
+    counter will be another kind. Only a hash of the link's secret is kept; the device keeps
+    the secret in a long-lived cookie.
+    """
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    paired_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    counter: Mapped[Counter] = relationship()
+
+
+class VisitCode(Base):
+    """A one-time code that starts one survey at one counter (printed on a receipt).
+
+    Only its hash is kept; `used_at` is set by the single UPDATE that consumes it.
+    """
+
+    __tablename__ = "visit_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class Answer(Base):

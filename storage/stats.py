@@ -37,6 +37,9 @@ class Scope:
     windows: Sequence[Window]
     counter_id: int | None = None
     include_repeats: bool = False
+    # Only surveys started with a code that proves presence (rotating or visit), for the
+    # "verified presence only" figure beside the whole one.
+    verified_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def _response_filter(scope: Scope, *, repeats: bool | None = None) -> list[Colum
     conditions = [_in_windows(scope.windows), SurveyResponse.status.in_(COUNTED_STATUSES)]
     if scope.counter_id is not None:
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    if scope.verified_only:
+        conditions.append(SurveyResponse.start_method != "static")
     include = scope.include_repeats if repeats is None else repeats
     if include:
         conditions.append(SurveyResponse.qualified_at.is_not(None))

@@ -142,12 +142,17 @@ class Step:
 
 
 def parse_start_code(text: str) -> str | None:
-    """`#hvt01` → `HVT01`; anything else → None."""
+    """`#hvt01` → `HVT01`; anything else → None.
+
+    The same shape holds a counter code, a rotating code shown at the counter (`#HVT01-K7KQF`)
+    and a one-time visit code (`#K7KQ2-M4XPD`); spaces typed around a dash are dropped. Which
+    one it is, and whether it is valid, is the caller's to say (in the `Start` event).
+    """
     stripped = text.strip()
     if not stripped.startswith("#") or stripped.startswith("##"):
         return None
-    code = stripped[1:].strip().upper()
-    if not code or len(code) > 32 or not all(ch.isalnum() or ch in "-_" for ch in code):
+    code = "-".join(part.strip() for part in stripped[1:].split("-")).upper()
+    if not code or len(code) > 40 or not all(ch.isalnum() or ch in "-_" for ch in code):
         return None
     return code
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
+from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.registry import FlowRegistry
 from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
@@ -37,6 +38,7 @@ from survey_flow.engine import (
     Policy,
     Refusal,
     Start,
+    StartMethod,
     Step,
     SurveyState,
     advance,
@@ -75,6 +77,7 @@ class SurveyService:
         policy: Policy,
         cooldown: timedelta,
         limits: AccountLimits,
+        rotating: RotatingCodes,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.texts = texts
@@ -82,6 +85,7 @@ class SurveyService:
         self.policy = policy
         self.cooldown = cooldown
         self.limits = limits
+        self.rotating = rotating
         self.new_token = new_token
         self.leaders = LeaderCommands(texts)
 
@@ -139,9 +143,17 @@ class SurveyService:
         if text is None:
             engine_event = Greet()
         elif (code := parse_start_code(text)) is not None:
-            counter = repo.find_counter(session, code)
-            resuming = loaded is not None and loaded.counter_code == code
-            engine_event = self._start_event(session, row.user_id, code, counter, now, resuming)
+            start = self._resolve(session, code, now)
+            counter = start.counter
+            # The engine resumes a live survey of the same counter instead of starting one.
+            resuming = (
+                counter is not None
+                and loaded is not None
+                and loaded.counter_id == counter.id
+                and loaded.status == "active"
+                and now - loaded.updated_at <= self.policy.idle
+            )
+            engine_event = self._start_event(session, row.user_id, code, start, now, resuming)
         else:
             engine_event = Message(text)
         step = advance(
@@ -171,26 +183,62 @@ class SurveyService:
         )
         return Outcome("handled", len(step.replies))
 
+    def _resolve(self, session: Session, code: str, now: datetime) -> _StartCode:
+        """What a `#code` is: a counter's printed code, a rotating code shown at a counter, a
+        one-time visit code, or nothing known; with the refusal its kind earns, if any.
+
+        A printed code wins over the other shapes (a counter code may itself hold a dash).
+        """
+        counter = repo.find_counter(session, code)
+        if counter is not None:
+            refusal = Refusal.VERIFIED_REQUIRED if counter.unit.require_verified else None
+            return _StartCode(counter, StartMethod.STATIC, refusal)
+        rotating = self.rotating.check(code, now)
+        if rotating is not None and rotating.check is not CodeCheck.WRONG:
+            counter = repo.find_counter(session, rotating.counter)
+            if counter is not None:
+                expired = rotating.check is CodeCheck.EXPIRED
+                refusal = Refusal.CODE_EXPIRED if expired else None
+                return _StartCode(counter, StartMethod.ROTATING, refusal)
+        key = visit_code_key(code)
+        visit = repo.peek_visit_code(session, key, now=now) if key else None
+        if key is not None and visit is not None:
+            counter = repo.find_counter_by_id(session, visit.counter_id)
+            refusal = (
+                Refusal.CODE_USED if visit.used else Refusal.CODE_EXPIRED if visit.expired else None
+            )
+            return _StartCode(counter, StartMethod.VISIT, refusal, visit_key=key)
+        return _StartCode(None, StartMethod.STATIC, None)
+
     def _start_event(
         self,
         session: Session,
         user_id: str,
         code: str,
-        counter: Counter | None,
+        start: _StartCode,
         now: datetime,
         resuming: bool,
     ) -> Start:
         """The engine's Start for `#code`, with the service's verdict on it (the engine
         resumes the open survey of the same counter whatever the verdict)."""
+        counter = start.counter
         if counter is None:
             return Start(code=code, counter=None, questionnaire=None, token="")
-        refusal: Refusal | None = None
-        if not resuming:
+        refusal = start.refusal
+        if not resuming and refusal is None:
             started = repo.surveys_started_since(
                 session, respondent_hash=respondent_hash(user_id), since=now - timedelta(days=1)
             )
             if started >= self.limits.starts_per_day:
                 refusal = Refusal.TOO_MANY_STARTS
+        # A visit code is used here, in the turn's transaction that stores the survey it starts.
+        if (
+            not resuming
+            and refusal is None
+            and start.visit_key is not None
+            and not repo.consume_visit_code(session, start.visit_key, now=now)
+        ):
+            refusal = Refusal.CODE_USED
         # Only told to the citizen; the flag itself is decided when the survey qualifies.
         repeat = repo.counted_since(
             session,
@@ -204,6 +252,7 @@ class SurveyService:
             questionnaire=self.flows.for_counter(session, counter, now=now),
             token=self.new_token(),
             repeat=repeat,
+            method=start.method,
             refusal=refusal,
         )
 
@@ -232,6 +281,7 @@ class SurveyService:
             # `updated_at` is old, so the engine closes it again and tells the citizen.
             status="active" if stored.status == "partial" else stored.status,
             repeat=stored.is_repeat,
+            method=StartMethod(stored.start_method),
         )
         return Conversation(language=row.language, survey=state), questionnaire, stored
 
@@ -318,6 +368,7 @@ class SurveyService:
                     "questionnaire_id": survey.questionnaire_id,
                     "questionnaire_version": survey.questionnaire_version,
                     "is_repeat": False,
+                    "start_method": survey.method.value,
                     "started_at": survey.started_at,
                     **changing,
                 },
@@ -396,6 +447,16 @@ class SurveyService:
             "repeat" if repeat else "counted",
         )
         return not repeat
+
+
+@dataclass(frozen=True)
+class _StartCode:
+    """A `#code` resolved (see `SurveyService._resolve`)."""
+
+    counter: Counter | None
+    method: StartMethod
+    refusal: Refusal | None
+    visit_key: str | None = None
 
 
 @dataclass(frozen=True)

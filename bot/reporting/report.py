@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -229,6 +229,9 @@ class Report:
     unit_names: Mapping[str, str] = field(default_factory=dict)
     min_answers: int = 0
     include_repeats: bool = False
+    # The same index over the surveys started with a rotating or visit code only.
+    verified: Figure = field(default_factory=lambda: _figure(0, 0, 0, 1))
+    verified_responses: int = 0
 
     @property
     def responses(self) -> int:
@@ -382,6 +385,14 @@ def _build(
     counts = stats.response_counts(session, scope)
     per_counter = counts.by_counter
     index = _index(rows, min_answers)
+    verified_scope = replace(scope, verified_only=True)
+    verified_counts = stats.response_counts(session, verified_scope)
+    verified = _index(
+        stats.criterion_tallies(session, verified_scope)
+        if verified_counts.completed + verified_counts.partial
+        else [],
+        min_answers,
+    ).overall
 
     rows_by_counter: dict[int, list[stats.CriterionTally]] = defaultdict(list)
     for row in rows:
@@ -457,6 +468,8 @@ def _build(
         unit_names={u.code: u.name for u in units},
         min_answers=min_answers,
         include_repeats=include_repeats,
+        verified=verified,
+        verified_responses=verified_counts.completed + verified_counts.partial,
     )
 
 

@@ -159,6 +159,7 @@ class StoredSurvey:
     is_repeat: bool
     counted: bool
     qualified_at: datetime | None
+    start_method: str
     started_at: datetime
     updated_at: datetime
     answers: dict[str, tuple[int | None, str | None]]
@@ -186,6 +187,7 @@ _LOAD_SURVEY = (
         _responses.c.is_repeat,
         _responses.c.counted,
         _responses.c.qualified_at,
+        _responses.c.start_method,
         _responses.c.started_at,
         _responses.c.updated_at,
         _answers.c.item_id,
