@@ -281,7 +281,8 @@ def _copy(
                 with cur.copy(
                     "COPY survey_responses (id, token, respondent_hash, unit_id, counter_id, "
                     "questionnaire_id, questionnaire_version, language, status, position, "
-                    "is_repeat, started_at, updated_at, completed_at) FROM STDIN"
+                    "is_repeat, counted, qualified_at, started_at, updated_at, completed_at) "
+                    "FROM STDIN"
                 ) as copy:
                     copy.write(chunk.response_rows)
                 with cur.copy(
@@ -425,11 +426,15 @@ def _generate(
                 else:  # the optional comment skipped: stored as a skip
                     a_lines.append(f"{rid}\t{texts[0].id}\t\\N\t\\N\t\\N\t\\N\t{ts(at)}\n")
             ended = ts(at + 5)
+            repeat = random_() < 0.03
+            # the counting decision as the migration back-fills it for older surveys
+            decided = status in ("completed", "partial")
             r_lines.append(
                 f"{rid}\t{token}\t{choice(respondents)}\t{unit_id}\t{counter_id}\t"
                 f"{QUESTIONNAIRE}\t2026.1\t{'vi' if random_() < 0.95 else 'en'}\t{status}\t"
                 f"{given + (1 if status == 'completed' else 0)}\t"
-                f"{'t' if random_() < 0.03 else 'f'}\t{ts(started)}\t{ended}\t"
+                f"{'t' if repeat else 'f'}\t{'t' if decided and not repeat else 'f'}\t"
+                f"{ended if decided else chr(92) + 'N'}\t{ts(started)}\t{ended}\t"
                 f"{ended if status == 'completed' else chr(92) + 'N'}\n"
             )
         yield Chunk(len(r_lines), len(a_lines), comments_total, "".join(r_lines), "".join(a_lines))

@@ -21,6 +21,7 @@ from bot.reporting.periods import unit_zone
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import LeaderMessageStatus, Unit
+from survey_flow.sipas import LOW_RATINGS
 
 log = logging.getLogger("sipas_bot.jobs")
 
@@ -29,7 +30,9 @@ def expire_idle_surveys(runtime: Runtime) -> int:
     """Close surveys untouched for SURVEY_IDLE_MINUTES as partial; returns how many."""
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
-        closed = repo.expire_idle_responses(session, idle_before=now - runtime.settings.policy.idle)
+        closed = repo.expire_idle_responses(
+            session, idle_before=now - runtime.settings.policy.idle, low_values=LOW_RATINGS, now=now
+        )
     if closed:
         log.info("event=surveys_expired count=%d", closed)
     return closed

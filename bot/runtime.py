@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings
+from bot.conversation.limits import MessageBucket
+from bot.conversation.presence import RotatingCodes
 from bot.conversation.registry import FlowRegistry
-from bot.conversation.service import SurveyService
+from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.leader_messages import LeaderMail
 from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
@@ -55,6 +57,7 @@ class Runtime:
     leader_mail: LeaderMail
     digests: DigestService
     alerts: AlertService
+    rotating: RotatingCodes
     mail_problem: str | None = None  # half-configured SMTP: `check` says it, serving stops
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
@@ -98,6 +101,11 @@ class Runtime:
         texts = load_texts()
         mailer, mail_problem = build_mailer(settings)
         email_ready = mailer is not None
+        rotating = RotatingCodes(
+            settings.presence_secret,
+            step_seconds=settings.presence_code_step_seconds,
+            valid_steps=settings.presence_code_valid_steps,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -107,7 +115,15 @@ class Runtime:
                 flows=flows,
                 policy=settings.policy,
                 cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                limits=AccountLimits(
+                    messages=MessageBucket(
+                        settings.account_message_burst, settings.account_messages_per_minute
+                    ),
+                    starts_per_day=settings.account_starts_per_day,
+                ),
+                rotating=rotating,
             ),
+            rotating=rotating,
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
             deliver=deliver,

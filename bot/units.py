@@ -7,6 +7,7 @@ units:
     timezone: Asia/Ho_Chi_Minh     # optional: default TIMEZONE
     registration_code: 4821-HVT    # optional: leaders send DANGKY <code>; keep it secret
     public_results: false          # optional: publish /u/<code>/results
+    require_verified: false        # optional: only rotating or visit codes start a survey
     counters:
       - code: HVT01
         name: Quầy 1 – Tư pháp, hộ tịch
@@ -84,16 +85,8 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                         f"unit {code}: unknown time zone {timezone!r}",
                     )
                 )
-        public = node.get("public_results", False)
-        if not isinstance(public, bool):
-            problems.append(
-                Problem(
-                    source,
-                    node.line_of("public_results"),
-                    f"unit {code}: public_results must be true or false",
-                )
-            )
-            public = False
+        public = _flag(node, "public_results", code, problems, source)
+        require_verified = _flag(node, "require_verified", code, problems, source)
         units.append(
             UnitSpec(
                 code,
@@ -103,6 +96,7 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 timezone=timezone,
                 registration_code=_optional(node, "registration_code"),
                 public_results=public,
+                require_verified=require_verified,
             )
         )
     if problems:
@@ -135,6 +129,16 @@ def _name(node: LineDict, what: str, problems: list[Problem], source: str) -> st
         problems.append(Problem(source, node.line_of("name"), f"{what}: name is missing"))
         return ""
     return name.strip()
+
+
+def _flag(node: LineDict, key: str, unit: str, problems: list[Problem], source: str) -> bool:
+    value = node.get(key, False)
+    if not isinstance(value, bool):
+        problems.append(
+            Problem(source, node.line_of(key), f"unit {unit}: {key} must be true or false")
+        )
+        return False
+    return value
 
 
 def _optional(node: LineDict, key: str) -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -120,6 +121,10 @@ class Unit(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     registration_code: Mapped[str | None] = mapped_column(String(64))
     public_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Proof of presence (docs/integrity.md): a static counter code starts no survey when set.
+    require_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SHA-256 of the unit's API key for POST /api/visits (`sipas-bot units api-key`).
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -157,6 +162,12 @@ class Conversation(Base):
     last_interaction_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The user's message allowance (bot/conversation/limits.py), read and written under the
+    # row lock the turn already holds: tokens left at `allowance_at`, and whether the user
+    # was told they are sending too fast.
+    allowance_tokens: Mapped[float | None] = mapped_column(Float)
+    allowance_at: Mapped[datetime | None]
+    throttled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SurveyResponse(Base):
@@ -178,7 +189,15 @@ class SurveyResponse(Base):
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The counting decision, taken once, when the survey first meets the rule of
+    # survey_flow/counting.py: `counted` (it is in the index) or `is_repeat` (the same citizen
+    # had a counted survey of this counter within SURVEY_COOLDOWN_HOURS). Neither, with no
+    # `qualified_at`: the survey never counts in any figure (no answer, or too few).
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    qualified_at: Mapped[datetime | None]
+    # How the survey was started (survey_flow.engine.StartMethod): static | rotating | visit.
+    start_method: Mapped[str] = mapped_column(String(16), default="static", server_default="static")
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -192,7 +211,46 @@ class SurveyResponse(Base):
     __table_args__ = (
         Index("ix_survey_responses_unit_started", "unit_id", "started_at"),
         Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
+        Index("ix_survey_responses_respondent_counter", "respondent_hash", "counter_id"),
     )
+
+
+class Device(Base):
+    """A screen or tablet paired to a counter by a secret link an operator created.
+
+    kind: display (shows the counter's rotating code) — a kiosk for taking surveys at the
+    counter will be another kind. Only a hash of the link's secret is kept; the device keeps
+    the secret in a long-lived cookie.
+    """
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    paired_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    counter: Mapped[Counter] = relationship()
+
+
+class VisitCode(Base):
+    """A one-time code that starts one survey at one counter (printed on a receipt).
+
+    Only its hash is kept; `used_at` is set by the single UPDATE that consumes it.
+    """
+
+    __tablename__ = "visit_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class Answer(Base):
@@ -397,7 +455,8 @@ class LeaderMessage(Base):
 
 
 class Alert(Base):
-    """A completed survey with a factor rated 1–2, written in the survey's own transaction.
+    """A counted survey that ended with a factor rated 1–2, written in the survey's own
+    transaction (or the expiry job's).
 
     status: pending → notified (sent to the unit's leaders) | held (over the hourly cap) →
     summarised (in the one message sent for the rest of that hour) | no_leaders.

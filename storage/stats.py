@@ -1,8 +1,10 @@
 """Aggregate queries behind the SIPAS index: GROUP BY in the database, never answer rows in
 Python, so a report costs the same whether a period holds ten surveys or a million.
 
-Which responses count (`Scope`): completed and partial ones (the answers given count),
-repeat-flagged ones only when asked, and each by its `started_at`. A scope may hold several
+Which responses count (`Scope`): completed and partial ones whose `counted` decision is set
+(taken once, when the survey first met the counting rule: survey_flow/counting.py), with the
+answers they hold; repeat-flagged ones (qualified, not counted) only when asked; each by its
+`started_at`. A survey that never qualified is in no figure at all. A scope may hold several
 windows because units in different time zones see the same local dates at different instants.
 """
 
@@ -35,6 +37,9 @@ class Scope:
     windows: Sequence[Window]
     counter_id: int | None = None
     include_repeats: bool = False
+    # Only surveys started with a code that proves presence (rotating or visit), for the
+    # "verified presence only" figure beside the whole one.
+    verified_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,13 @@ def _response_filter(scope: Scope, *, repeats: bool | None = None) -> list[Colum
     conditions = [_in_windows(scope.windows), SurveyResponse.status.in_(COUNTED_STATUSES)]
     if scope.counter_id is not None:
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    if scope.verified_only:
+        conditions.append(SurveyResponse.start_method != "static")
     include = scope.include_repeats if repeats is None else repeats
-    if not include:
-        conditions.append(SurveyResponse.is_repeat.is_(False))
+    if include:
+        conditions.append(SurveyResponse.qualified_at.is_not(None))
+    else:
+        conditions.append(SurveyResponse.counted.is_(True))
     return conditions
 
 

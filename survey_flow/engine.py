@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from survey_flow.matching import (
     SKIP_WORDS,
@@ -40,6 +41,24 @@ ACTIVE, COMPLETED, PARTIAL, CANCELLED = (
     SurveyStatus.PARTIAL,
     SurveyStatus.CANCELLED,
 )
+
+
+class StartMethod(StrEnum):
+    """How a survey was started: the printed counter code, a rotating code shown at the
+    counter, or a one-time visit code (the last two prove the citizen was there)."""
+
+    STATIC = "static"
+    ROTATING = "rotating"
+    VISIT = "visit"
+
+
+class Refusal(StrEnum):
+    """Why a start code did not start a survey; each has its text in the locales."""
+
+    TOO_MANY_STARTS = "too_many_starts"
+    VERIFIED_REQUIRED = "verified_required"
+    CODE_EXPIRED = "code_expired"
+    CODE_USED = "code_used"
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,7 @@ class SurveyState:
     status: SurveyStatus = SurveyStatus.ACTIVE
     repeat: bool = False
     ended_at: datetime | None = None
+    method: StartMethod = StartMethod.STATIC
 
 
 @dataclass(frozen=True)
@@ -91,13 +111,17 @@ class Message:
 
 @dataclass(frozen=True)
 class Start:
-    """`#CODE` was sent; the caller looked the counter up (None when unknown)."""
+    """`#CODE` was sent; the caller looked the counter up (None when unknown) and verified
+    the code: `method` is how it proves presence, `refusal` why it may not start a survey
+    (a new survey only: the counter's open survey is resumed whatever the verdict)."""
 
     code: str
     counter: CounterInfo | None
     questionnaire: Questionnaire | None
     token: str
     repeat: bool = False
+    method: StartMethod = StartMethod.STATIC
+    refusal: Refusal | None = None
 
 
 Event = Greet | Message | Start
@@ -142,12 +166,17 @@ class Step:
 
 
 def parse_start_code(text: str) -> str | None:
-    """`#hvt01` → `HVT01`; anything else → None."""
+    """`#hvt01` → `HVT01`; anything else → None.
+
+    The same shape holds a counter code, a rotating code shown at the counter (`#HVT01-K7KQF`)
+    and a one-time visit code (`#K7KQ2-M4XPD`); spaces typed around a dash are dropped. Which
+    one it is, and whether it is valid, is the caller's to say (in the `Start` event).
+    """
     stripped = text.strip()
     if not stripped.startswith("#") or stripped.startswith("##"):
         return None
-    code = stripped[1:].strip().upper()
-    if not code or len(code) > 32 or not all(ch.isalnum() or ch in "-_" for ch in code):
+    code = "-".join(part.strip() for part in stripped[1:].split("-")).upper()
+    if not code or len(code) > 40 or not all(ch.isalnum() or ch in "-_" for ch in code):
         return None
     return code
 
@@ -272,6 +301,9 @@ def _start(
         # even when the counter has been given another one since.
         t = _texts(open_survey.language, texts)
         return Step(conversation, (_ask(open_survey, open_questionnaire, t, lead=t("resume")),))
+    if event.refusal is not None:
+        refused = t(f"refused_{event.refusal}", counter=event.counter.name)
+        return Step(conversation, (Reply(refused),))
 
     closed: tuple[SurveyState, ...] = ()
     lead = ""
@@ -289,6 +321,7 @@ def _start(
         started_at=now,
         updated_at=now,
         repeat=event.repeat,
+        method=event.method,
     )
     t = _texts(language, texts)
     survey, replies = _proceed(survey, q, t, now)

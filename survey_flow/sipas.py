@@ -21,3 +21,7 @@ CRITERIA_BY_FACTOR: dict[int, range] = {
     4: range(14, 17),
     5: range(17, 20),
 }
+
+# A rating that tells the unit's leaders at once (bot/reporting/alerts.py): "không hài lòng"
+# and "rất không hài lòng". The one home of this rule; storage receives it as a parameter.
+LOW_RATINGS = frozenset({1, 2})

@@ -62,6 +62,9 @@ ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "SMTP_",
+    "ACCOUNT_",
+    "PRESENCE_",
+    "INTEGRITY_",
 )
 
 

@@ -86,6 +86,8 @@ def add_response(
             status=status,
             position=6,
             is_repeat=False,
+            counted=True,
+            qualified_at=at,
             started_at=at,
             updated_at=at,
             completed_at=at if status == "completed" else None,

@@ -52,6 +52,9 @@ def seed(
         status=status,
         position=len(answers),
         is_repeat=repeat,
+        # as the turn decides it: a survey holding a rating counts (or is a repeat)
+        counted=not repeat and status in ("completed", "partial"),
+        qualified_at=started,
         started_at=started,
         updated_at=started,
         completed_at=started if status == "completed" else None,

@@ -387,29 +387,31 @@ def test_surveys_taken_through_the_webhook_are_counted(
     # "0" = không áp dụng), comment.
     take_survey(signed_post, clock, "1001", "#hvt01", "5", "4", "3", "2", "0", "Cán bộ tốt")
     take_survey(signed_post, clock, "1002", "#hvt02", "4", "4", "5", "1", "2", "bỏ qua")
-    # Two answers at HVT01, then a scan at HVT03: HVT01 kept as partial, HVT03 still active.
-    take_survey(signed_post, clock, "1003", "#hvt01", "1", "5", "#hvt03", "3")
-    #   I:   5 4 1  → 2/3 = 66.67%      II: 4 4 5 → 100%      III: 3 5 → 1/2 = 50%
-    #   IV:  2 1    → 0%                V:  (NA) 2 → 0/1 = 0%
-    #   overall (66.667 + 100 + 50 + 0 + 0) / 5 = 43.33%; valid 3+3+2+2+1 = 11, satisfied 6,
-    #   mean (10 + 13 + 8 + 3 + 2) / 11 = 3.27
-    #   HVT01: I 5 1 → 50, II 4 5 → 100, III 3 → 0, IV 2 → 0  → 37.50%, valid 6
+    # The five ratings at HVT01, then a scan at HVT03: HVT01 kept as partial and counted (its
+    # rated part is whole), HVT03 still active. Two ratings, then a scan: partial, not counted.
+    take_survey(signed_post, clock, "1003", "#hvt01", "1", "5", "3", "2", "4", "#hvt03", "3")
+    take_survey(signed_post, clock, "1004", "#hvt02", "1", "1", "#hvt03")
+    #   I:   5 4 1  → 2/3 = 66.67%      II: 4 4 5 → 100%      III: 3 5 3 → 1/3 = 33.33%
+    #   IV:  2 1 2  → 0%                V:  (NA) 2 4 → 1/2 = 50%
+    #   overall (66.667 + 100 + 33.333 + 0 + 50) / 5 = 50%; valid 3+3+3+3+2 = 14, satisfied 7,
+    #   mean (10 + 13 + 11 + 5 + 6) / 14 = 3.21
+    #   HVT01: I 5 1 → 50, II 4 5 → 100, III 3 3 → 0, IV 2 2 → 0, V 4 → 100 → 50.00%, valid 9
     #   HVT02: 100, 100, 100, 0, 0 → 60.00%, valid 5
     data = json.loads(ok(report(app, "--unit", "HVT", "--format", "json")).stdout)
     assert data["responses"] == {"completed": 2, "partial": 1, "repeats": 0}
     assert data["overall"] == {
-        "share": 43.33,
-        "mean": 3.27,
-        "valid": 11,
-        "satisfied": 6,
+        "share": 50.0,
+        "mean": 3.21,
+        "valid": 14,
+        "satisfied": 7,
         "enough": True,
     }
     assert [(f["share"], f["valid"]) for f in data["factors"]] == [
         (66.67, 3),
         (100.0, 3),
+        (33.33, 3),
+        (0.0, 3),
         (50.0, 2),
-        (0.0, 2),
-        (0.0, 1),
     ]
     assert [(c["factor"], c["item_id"]) for c in data["criteria"]] == [
         (1, "access"),
@@ -419,7 +421,7 @@ def test_surveys_taken_through_the_webhook_are_counted(
         (5, "feedback"),
     ]
     counters = {c["code"]: (c["share"], c["valid"]) for c in data["counters"]}
-    assert counters == {"HVT01": (37.5, 6), "HVT02": (60.0, 5), "HVT03": (None, 0)}
+    assert counters == {"HVT01": (50.0, 9), "HVT02": (60.0, 5), "HVT03": (None, 0)}
     assert [c["text"] for c in data["comments"]] == ["Cán bộ tốt"]
 
 

@@ -18,13 +18,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.conversation.leader_commands import LeaderCommands
+from bot.conversation.limits import Allowance, MessageBucket
+from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.registry import FlowRegistry
 from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
+from survey_flow.counting import qualifies
 from survey_flow.engine import (
+    CANCELLED,
     COMPLETED,
+    PARTIAL,
     Answer,
     Conversation,
     CounterInfo,
@@ -32,7 +37,9 @@ from survey_flow.engine import (
     Greet,
     Message,
     Policy,
+    Refusal,
     Start,
+    StartMethod,
     Step,
     SurveyState,
     SurveyStatus,
@@ -53,12 +60,21 @@ class TurnStatus(StrEnum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"  # a re-delivery of an event already handled
     IGNORED = "ignored"  # not from a user, or nothing to act on
+    LIMITED = "limited"  # over the account's message allowance: dropped
 
 
 @dataclass(frozen=True)
 class Outcome:
     status: TurnStatus
     replies: int = 0
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """What one Zalo account may do (ACCOUNT_* settings; docs/integrity.md)."""
+
+    messages: MessageBucket
+    starts_per_day: int
 
 
 class SurveyService:
@@ -69,12 +85,16 @@ class SurveyService:
         flows: FlowRegistry,
         policy: Policy,
         cooldown: timedelta,
+        limits: AccountLimits,
+        rotating: RotatingCodes,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.texts = texts
         self.flows = flows
         self.policy = policy
         self.cooldown = cooldown
+        self.limits = limits
+        self.rotating = rotating
         self.new_token = new_token
         self.leaders = LeaderCommands(texts)
 
@@ -92,6 +112,8 @@ class SurveyService:
         row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
             return Outcome(TurnStatus.HANDLED)
+        if not self._allowed(session, row, now):
+            return Outcome(TurnStatus.LIMITED)
         if event.name == "user_send_text" and event.text:
             # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
@@ -100,20 +122,49 @@ class SurveyService:
                 return Outcome(TurnStatus.HANDLED, len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
+    def _allowed(self, session: Session, row: LockedConversation, now: datetime) -> bool:
+        """Take a token of the user's message allowance; a message over it is dropped, the
+        first one dropped with a short notice."""
+        verdict = self.limits.messages.take(
+            Allowance(row.allowance_tokens, row.allowance_at, row.throttled), now
+        )
+        kept = verdict.allowance
+        repo.save_allowance(
+            session, row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled
+        )
+        if verdict.accepted:
+            return True
+        if verdict.notify:
+            t = self.texts.get(row.language) or self.texts["vi"]
+            repo.enqueue_replies(session, row.user_id, [{"text": t("slow_down")}], now=now)
+        log.info(
+            "event=turn user=%s outcome=limited notice=%s", user_tag(row.user_id), verdict.notify
+        )
+        return False
+
     def converse(
         self, session: Session, row: LockedConversation, text: str | None, *, now: datetime
     ) -> Outcome:
         """Run one turn for a locked conversation row: None greets, a text is a message."""
+        conversation, questionnaire, loaded = self._load(session, row)
         counter: Counter | None = None
         engine_event: Event
         if text is None:
             engine_event = Greet()
         elif (code := parse_start_code(text)) is not None:
-            counter = repo.find_counter(session, code)
-            engine_event = self._start_event(session, row.user_id, code, counter, now)
+            start = self._resolve(session, code, now)
+            counter = start.counter
+            # The engine resumes a live survey of the same counter instead of starting one.
+            resuming = (
+                counter is not None
+                and loaded is not None
+                and loaded.counter_id == counter.id
+                and loaded.status == SurveyStatus.ACTIVE
+                and now - loaded.updated_at <= self.policy.idle
+            )
+            engine_event = self._start_event(session, row.user_id, code, start, now, resuming)
         else:
             engine_event = Message(text)
-        conversation, questionnaire, loaded = self._load(session, row)
         step = advance(
             conversation,
             engine_event,
@@ -143,12 +194,64 @@ class SurveyService:
         )
         return Outcome(TurnStatus.HANDLED, len(step.replies))
 
+    def _resolve(self, session: Session, code: str, now: datetime) -> _StartCode:
+        """What a `#code` is: a counter's printed code, a rotating code shown at a counter, a
+        one-time visit code, or nothing known; with the refusal its kind earns, if any.
+
+        A printed code wins over the other shapes (a counter code may itself hold a dash).
+        """
+        counter = repo.find_counter(session, code)
+        if counter is not None:
+            refusal = Refusal.VERIFIED_REQUIRED if counter.unit.require_verified else None
+            return _StartCode(counter, StartMethod.STATIC, refusal)
+        rotating = self.rotating.check(code, now)
+        if rotating is not None and rotating.check is not CodeCheck.WRONG:
+            counter = repo.find_counter(session, rotating.counter)
+            if counter is not None:
+                expired = rotating.check is CodeCheck.EXPIRED
+                refusal = Refusal.CODE_EXPIRED if expired else None
+                return _StartCode(counter, StartMethod.ROTATING, refusal)
+        key = visit_code_key(code)
+        visit = repo.peek_visit_code(session, key, now=now) if key else None
+        if key is not None and visit is not None:
+            counter = repo.find_counter_by_id(session, visit.counter_id)
+            refusal = (
+                Refusal.CODE_USED if visit.used else Refusal.CODE_EXPIRED if visit.expired else None
+            )
+            return _StartCode(counter, StartMethod.VISIT, refusal, visit_key=key)
+        return _StartCode(None, StartMethod.STATIC, None)
+
     def _start_event(
-        self, session: Session, user_id: str, code: str, counter: Counter | None, now: datetime
+        self,
+        session: Session,
+        user_id: str,
+        code: str,
+        start: _StartCode,
+        now: datetime,
+        resuming: bool,
     ) -> Start:
+        """The engine's Start for `#code`, with the service's verdict on it (the engine
+        resumes the open survey of the same counter whatever the verdict)."""
+        counter = start.counter
         if counter is None:
             return Start(code=code, counter=None, questionnaire=None, token="")
-        repeat = repo.completed_since(
+        refusal = start.refusal
+        if not resuming and refusal is None:
+            started = repo.surveys_started_since(
+                session, respondent_hash=respondent_hash(user_id), since=now - timedelta(days=1)
+            )
+            if started >= self.limits.starts_per_day:
+                refusal = Refusal.TOO_MANY_STARTS
+        # A visit code is used here, in the turn's transaction that stores the survey it starts.
+        if (
+            not resuming
+            and refusal is None
+            and start.visit_key is not None
+            and not repo.consume_visit_code(session, start.visit_key, now=now)
+        ):
+            refusal = Refusal.CODE_USED
+        # Only told to the citizen; the flag itself is decided when the survey qualifies.
+        repeat = repo.counted_since(
             session,
             respondent_hash=respondent_hash(user_id),
             counter_id=counter.id,
@@ -160,6 +263,8 @@ class SurveyService:
             questionnaire=self.flows.for_counter(session, counter, now=now),
             token=self.new_token(),
             repeat=repeat,
+            method=start.method,
+            refusal=refusal,
         )
 
     def _load(
@@ -191,6 +296,7 @@ class SurveyService:
                 else SurveyStatus(stored.status)
             ),
             repeat=stored.is_repeat,
+            method=StartMethod(stored.start_method),
         )
         return Conversation(language=row.language, survey=state), questionnaire, stored
 
@@ -205,16 +311,21 @@ class SurveyService:
     ) -> None:
         for survey in step.closed:
             questionnaire = self._questionnaire_of(session, survey)
-            response_id, unit_id, counter_id = self._write_survey(
+            written = self._write_survey(
                 session, row.user_id, survey, questionnaire, counter, loaded, now
             )
-            if survey.status == COMPLETED and _rated_low(survey, questionnaire):
-                # bot/alerts.py tells the leaders
+            if (
+                survey.status in (COMPLETED, PARTIAL)
+                and written.counted
+                and _rated_low(survey, questionnaire)
+            ):
+                # bot/reporting/alerts.py tells the leaders; once per survey (the expiry job
+                # may have noted it already).
                 repo.add_alert(
                     session,
-                    response_id=response_id,
-                    unit_id=unit_id,
-                    counter_id=counter_id,
+                    response_id=written.id,
+                    unit_id=written.unit_id,
+                    counter_id=written.counter_id,
                     now=now,
                 )
         open_survey = step.conversation.survey
@@ -223,7 +334,7 @@ class SurveyService:
             questionnaire = self._questionnaire_of(session, open_survey)
             open_response_id = self._write_survey(
                 session, row.user_id, open_survey, questionnaire, counter, loaded, now
-            )[0]
+            ).id
         # `lock_conversation` already set updated_at: a plain answer writes nothing more here.
         repo.save_conversation(
             session, row, language=step.conversation.language, open_response_id=open_response_id
@@ -264,8 +375,8 @@ class SurveyService:
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
-    ) -> tuple[int, int, int]:
-        """Store the survey's state and answers; returns (response id, unit id, counter id)."""
+    ) -> _Written:
+        """Store the survey's state, answers and counting decision (see `_count`)."""
         changing = {
             "language": survey.language,
             "status": survey.status,
@@ -279,6 +390,8 @@ class SurveyService:
             response_id, unit_id, counter_id = loaded.id, loaded.unit_id, loaded.counter_id
             repo.update_survey(session, response_id, changing)
             kept = loaded.answers
+            decided = loaded.qualified_at is not None
+            counted = loaded.counted
         else:
             if counter is None or counter.code != survey.counter.code:
                 raise RuntimeError("a new survey must come with the counter it was started at")
@@ -292,12 +405,14 @@ class SurveyService:
                     "counter_id": counter_id,
                     "questionnaire_id": survey.questionnaire_id,
                     "questionnaire_version": survey.questionnaire_version,
-                    "is_repeat": survey.repeat,
+                    "is_repeat": False,
+                    "start_method": survey.method.value,
                     "started_at": survey.started_at,
                     **changing,
                 },
             )
             kept = {}
+            decided = counted = False
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
@@ -316,11 +431,84 @@ class SurveyService:
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
-        return response_id, unit_id, counter_id
+        counted = self._count(
+            session,
+            survey,
+            questionnaire,
+            response_id=response_id,
+            respondent=respondent_hash(user_id),
+            counter_id=counter_id,
+            decided=decided,
+            counted=counted,
+            now=now,
+        )
+        return _Written(response_id, unit_id, counter_id, counted)
+
+    def _count(
+        self,
+        session: Session,
+        survey: SurveyState,
+        questionnaire: Questionnaire,
+        *,
+        response_id: int,
+        respondent: str,
+        counter_id: int,
+        decided: bool,
+        counted: bool,
+        now: datetime,
+    ) -> bool:
+        """Take the survey's counting decision the first time it qualifies; returns whether
+        it is counted.
+
+        The first survey of a citizen at a counter that qualifies (survey_flow/counting.py)
+        is counted; one that qualifies within SURVEY_COOLDOWN_HOURS of a counted one is a
+        repeat. The decision is taken under the conversation's row lock, so a citizen's
+        surveys are decided one at a time. A cancelled survey is withdrawn by the citizen:
+        its decision is undone, so it neither counts nor takes the next survey's place.
+        """
+        if survey.status == CANCELLED:
+            if decided:
+                repo.set_counting(
+                    session, response_id, counted=False, repeat=False, qualified_at=None
+                )
+            return False
+        if decided or not qualifies(questionnaire, survey.answers):
+            return counted
+        repeat = repo.counted_since(
+            session, respondent_hash=respondent, counter_id=counter_id, since=now - self.cooldown
+        )
+        repo.set_counting(session, response_id, counted=not repeat, repeat=repeat, qualified_at=now)
+        log.info(
+            "event=survey_qualified user=%s counter_id=%d outcome=%s",
+            respondent[:12],
+            counter_id,
+            "repeat" if repeat else "counted",
+        )
+        return not repeat
+
+
+@dataclass(frozen=True)
+class _StartCode:
+    """A `#code` resolved (see `SurveyService._resolve`)."""
+
+    counter: Counter | None
+    method: StartMethod
+    refusal: Refusal | None
+    visit_key: str | None = None
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A survey row as a turn left it."""
+
+    id: int
+    unit_id: int
+    counter_id: int
+    counted: bool
 
 
 def _rated_low(survey: SurveyState, questionnaire: Questionnaire) -> bool:
-    """Whether any factor of the survey was rated 1 or 2 (what alerts the leaders)."""
+    """Whether any factor of the survey was rated low (what alerts the leaders)."""
     for item_id, answer in survey.answers.items():
         item = questionnaire.item(item_id)
         if item is not None and item.factor is not None and answer.value in LOW_RATINGS:

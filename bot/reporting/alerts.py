@@ -1,7 +1,9 @@
-"""Real-time alerts: a completed survey that rates any factor 1–2 tells the unit's leaders.
+"""Real-time alerts: a counted survey that rates any factor 1–2 tells the unit's leaders.
 
-The survey's own transaction writes an `Alert` row (bot/conversations.py), so no completed
-survey is missed; this job, every 20 seconds, turns pending alerts into leader messages.
+A survey that closes counted (completed, or partial under the rule of survey_flow/counting.py)
+gets an `Alert` row in its own transaction (bot/conversation/service.py, or the expiry job in
+storage/repositories/surveys.py), so none is missed; repeats and surveys that do not count
+alert no one; this job, every 20 seconds, turns pending alerts into leader messages.
 
 The cap: at most ALERT_MAX_PER_HOUR alerts per unit in each clock hour. Alerts beyond it are
 held, and once the hour is over one summary message tells the leaders how many more came and at

@@ -102,6 +102,10 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
         f"Phiếu (responses): {report.completed} hoàn thành (completed), "
         f"{report.partial} dở dang (partial); {repeats}"
     )
+    lines.append(
+        f"Chỉ phiếu có xác thực có mặt (verified presence only): {report.verified_responses} "
+        f"phiếu, {share_text(report.verified)} n={report.verified.valid}"
+    )
     lines.append("")
     overall = report.overall
     prev_overall = previous.overall if previous else None
@@ -235,6 +239,10 @@ def report_dict(report: Report) -> dict[str, Any]:
             "completed": report.completed,
             "partial": report.partial,
             "repeats": report.repeats,
+        },
+        "verified_presence": {
+            "responses": report.verified_responses,
+            **figure_dict(report.verified),
         },
         "overall": figure_dict(report.overall),
         "factors": [

@@ -8,8 +8,10 @@ How the index is computed (Bộ Nội vụ, QĐ 1001/QĐ-BNV; docs/reports.md):
 - per factor, the mean of its criteria's shares; overall, the mean of the factor shares;
 - beside every share, the number of valid answers and the mean score 1–5.
 
-Counted: completed and partial responses (the answers given), by `started_at`, in the period's
-local dates of each unit's time zone; repeat-flagged responses only on request. The counting
+Counted: completed and partial responses whose counting decision is "counted" (the first one
+of a citizen at a counter per cooldown that answered its whole rated part:
+survey_flow/counting.py), by `started_at`, in the period's local dates of each unit's time
+zone; repeat-flagged responses only on request. The counting
 is SQL (storage.stats); this module only combines a few dozen aggregate rows.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -227,6 +229,9 @@ class Report:
     unit_names: Mapping[str, str] = field(default_factory=dict)
     min_answers: int = 0
     include_repeats: bool = False
+    # The same index over the surveys started with a rotating or visit code only.
+    verified: Figure = field(default_factory=lambda: _figure(0, 0, 0, 1))
+    verified_responses: int = 0
 
     @property
     def responses(self) -> int:
@@ -379,6 +384,14 @@ def _build(
     )
     counts = stats.response_counts(session, scope)
     index = _index(rows, min_answers)
+    verified_scope = replace(scope, verified_only=True)
+    verified_counts = stats.response_counts(session, verified_scope)
+    verified = _index(
+        stats.criterion_tallies(session, verified_scope)
+        if verified_counts.completed + verified_counts.partial
+        else [],
+        min_answers,
+    ).overall
 
     counters, unit_figures = _counter_and_unit_figures(
         units, counter, rows, counts.by_counter, min_answers
@@ -424,6 +437,8 @@ def _build(
         unit_names={u.code: u.name for u in units},
         min_answers=min_answers,
         include_repeats=include_repeats,
+        verified=verified,
+        verified_responses=verified_counts.completed + verified_counts.partial,
     )
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
+from bot.conversation.presence import CodeCheck
 from bot.privacy import user_tag
 from bot.web import runtime_of
 from storage import repositories as repo
@@ -44,13 +45,19 @@ def landing(code: str) -> ResponseReturnValue:
     runtime = runtime_of(current_app)
     with runtime.session_factory() as session:
         counter = repo.find_counter(session, code)
+        shown = counter.code if counter is not None else code.upper()
+        if counter is None:
+            # The QR of a counter's display holds its rotating code (bot/web/presence).
+            rotating = runtime.rotating.check(code, runtime.clock())
+            if rotating is not None and rotating.check is CodeCheck.VALID:
+                counter = repo.find_counter(session, rotating.counter)
         if counter is None:
             return render_template("landing_unknown.html", code=code.upper()), 404
         return render_template(
             "landing.html",
             unit=counter.unit.name,
             counter=counter.name,
-            code=counter.code,
+            code=shown,
             oa_url=f"https://zalo.me/{runtime.settings.zalo_oa_id}"
             if runtime.settings.zalo_oa_id
             else None,

@@ -43,6 +43,8 @@ class Month:
     overall: Line
     responses: int
     factors: list[Line]
+    verified: Line
+    verified_responses: int
 
 
 def _percent(value: float | None) -> str:
@@ -71,6 +73,8 @@ def _month(report: Report, now: datetime) -> Month:
         factors=[
             _line(f"{ROMAN[n]}. {FACTORS[n]['vi']}", figure) for n, figure in report.factors.items()
         ],
+        verified=_line("Có xác thực có mặt", report.verified),
+        verified_responses=report.verified_responses,
     )
 
 

@@ -4,21 +4,24 @@ session; none commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    Alert,
+    AlertStatus,
     Answer,
     Conversation,
     Counter,
     SurveyResponse,
     Unit,
+    UTCDateTime,
 )
 from survey_flow.states import SurveyStatus
 
@@ -32,6 +35,9 @@ class LockedConversation:
     user_id: str
     language: str
     open_response_id: int | None
+    allowance_tokens: float | None = None
+    allowance_at: datetime | None = None
+    throttled: bool = False
 
 
 _conversations = cast(Table, Conversation.__table__)
@@ -53,7 +59,12 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
             "updated_at": statement.excluded.updated_at,
         },
     ).returning(
-        _conversations.c.user_id, _conversations.c.language, _conversations.c.open_response_id
+        _conversations.c.user_id,
+        _conversations.c.language,
+        _conversations.c.open_response_id,
+        _conversations.c.allowance_tokens,
+        _conversations.c.allowance_at,
+        _conversations.c.throttled,
     )
 
 
@@ -75,7 +86,39 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Locke
     """
     statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
     row = session.execute(statement, {"user_id": user_id, "now": now}).one()
-    return LockedConversation(row.user_id, row.language, row.open_response_id)
+    return LockedConversation(**row._asdict())
+
+
+def save_allowance(
+    session: Session,
+    conversation: LockedConversation,
+    *,
+    tokens: float,
+    at: datetime,
+    throttled: bool,
+) -> None:
+    """Store the user's message allowance (bot/conversation/limits.py)."""
+    session.execute(
+        _UPDATE_CONVERSATION.values(allowance_tokens=tokens, allowance_at=at, throttled=throttled),
+        {"conversation_user": conversation.user_id},
+    )
+    conversation.allowance_tokens, conversation.allowance_at = tokens, at
+    conversation.throttled = throttled
+
+
+def surveys_started_since(session: Session, *, respondent_hash: str, since: datetime) -> int:
+    """How many surveys this respondent started since the given time (any counter, status)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(_responses)
+            .where(
+                _responses.c.respondent_hash == respondent_hash,
+                _responses.c.started_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def save_conversation(
@@ -116,6 +159,9 @@ class StoredSurvey:
     status: str
     position: int
     is_repeat: bool
+    counted: bool
+    qualified_at: datetime | None
+    start_method: str
     started_at: datetime
     updated_at: datetime
     answers: dict[str, tuple[int | None, str | None]]
@@ -141,6 +187,9 @@ _LOAD_SURVEY = (
         _responses.c.status,
         _responses.c.position,
         _responses.c.is_repeat,
+        _responses.c.counted,
+        _responses.c.qualified_at,
+        _responses.c.start_method,
         _responses.c.started_at,
         _responses.c.updated_at,
         _answers.c.item_id,
@@ -234,35 +283,81 @@ def write_answers(
         session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 
-def completed_since(
+def counted_since(
     session: Session, *, respondent_hash: str, counter_id: int, since: datetime
 ) -> bool:
-    """Whether this respondent completed a survey of this counter since the given time."""
+    """Whether this respondent has a survey of this counter counted since the given time
+    (whatever its status: the counting decision is taken when a survey qualifies)."""
     found = session.scalar(
         select(SurveyResponse.id)
         .where(
             SurveyResponse.respondent_hash == respondent_hash,
             SurveyResponse.counter_id == counter_id,
-            SurveyResponse.status == SurveyStatus.COMPLETED,
-            SurveyResponse.completed_at >= since,
+            SurveyResponse.counted.is_(True),
+            SurveyResponse.qualified_at >= since,
         )
         .limit(1)
     )
     return found is not None
 
 
-def expire_idle_responses(session: Session, *, idle_before: datetime) -> int:
+def set_counting(
+    session: Session,
+    response_id: int,
+    *,
+    counted: bool,
+    repeat: bool,
+    qualified_at: datetime | None,
+) -> None:
+    """Store a survey's counting decision (or withdraw it: all false and None)."""
+    session.execute(
+        update(_responses)
+        .where(_responses.c.id == response_id)
+        .values(counted=counted, is_repeat=repeat, qualified_at=qualified_at)
+    )
+
+
+def expire_idle_responses(
+    session: Session, *, idle_before: datetime, low_values: Iterable[int], now: datetime
+) -> int:
     """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
 
-    The conversation keeps pointing at the survey and `updated_at` keeps the last activity,
-    so the citizen's next message is still told that the survey timed out.
+    A counted survey among them that rated a factor with one of `low_values` gets its alert
+    here, as it would have had it closed in a turn. The conversation keeps pointing at the
+    survey and `updated_at` keeps the last activity, so the citizen's next message is still
+    told that the survey timed out.
     """
-    result = session.execute(
-        update(SurveyResponse)
-        .where(
-            SurveyResponse.status == SurveyStatus.ACTIVE, SurveyResponse.updated_at < idle_before
+    expired = [
+        row.id
+        for row in session.execute(
+            update(SurveyResponse)
+            .where(
+                SurveyResponse.status == SurveyStatus.ACTIVE,
+                SurveyResponse.updated_at < idle_before,
+            )
+            .values(status=SurveyStatus.PARTIAL)
+            .returning(SurveyResponse.id)
         )
-        .values(status=SurveyStatus.PARTIAL)
-        .returning(SurveyResponse.id)
-    )
-    return len(result.all())
+    ]
+    if expired:
+        low = select(
+            SurveyResponse.id,
+            SurveyResponse.unit_id,
+            SurveyResponse.counter_id,
+            literal(AlertStatus.PENDING.value),
+            literal(now, UTCDateTime()),
+        ).where(
+            SurveyResponse.id.in_(expired),
+            SurveyResponse.counted.is_(True),
+            exists().where(
+                Answer.response_id == SurveyResponse.id,
+                Answer.factor.is_not(None),
+                Answer.value.in_(list(low_values)),
+            ),
+        )
+        session.execute(
+            insert(Alert).from_select(
+                ["response_id", "unit_id", "counter_id", "status", "created_at"], low
+            )
+        )
+    return len(expired)

@@ -34,14 +34,16 @@ class UnitSpec:
     timezone: str | None = None
     registration_code: str | None = None
     public_results: bool = False
+    require_verified: bool = False
 
-    def settings(self) -> tuple[str, str | None, str | None, str | None, bool]:
+    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool]:
         return (
             self.name,
             self.questionnaire,
             self.timezone,
             self.registration_code,
             self.public_results,
+            self.require_verified,
         )
 
 
@@ -86,24 +88,32 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     return changes
 
 
-def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool]:
+def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool]:
     return (
         unit.name,
         unit.questionnaire,
         unit.timezone,
         unit.registration_code,
         unit.public_results,
+        unit.require_verified,
     )
 
 
 def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.name, unit.questionnaire, unit.timezone = spec.name, spec.questionnaire, spec.timezone
     unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
+    unit.require_verified = spec.require_verified
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
     return session.scalar(
         select(Counter).where(Counter.code == code.upper()).options(selectinload(Counter.unit))
+    )
+
+
+def find_counter_by_id(session: Session, counter_id: int) -> Counter | None:
+    return session.scalar(
+        select(Counter).where(Counter.id == counter_id).options(selectinload(Counter.unit))
     )
 
 

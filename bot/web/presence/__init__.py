@@ -1,0 +1,142 @@
+"""Proof of presence on the web: pairing a device to a counter, the counter's display of its
+rotating code, and the visit-code API a one-stop case system calls.
+
+- `GET /devices/pair/<secret>`: the link `sipas-bot devices add` prints; sets the device
+  cookie (the secret itself; only its hash is stored) and goes to the device's page.
+- `GET /counter/<code>/display`: for a paired display device only, the counter's rotating
+  code as a QR (server-rendered SVG) and as text; the page reloads itself when it changes.
+- `POST /api/visits`: `Authorization: Bearer <unit API key>`, JSON `{"counter": "HVT01",
+  "count": 1}` → 201 `{"codes": [...], "expires_at": ...}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from bot.conversation.presence import issue_visit_codes, secret_hash
+from bot.web import runtime_of
+from storage import repositories as repo
+
+log = logging.getLogger("sipas_bot.presence")
+
+blueprint = Blueprint("presence", __name__)
+
+DEVICE_COOKIE = "sipas_device"
+DEVICE_COOKIE_DAYS = 400  # browsers cap cookie lifetimes at about 400 days
+MAX_VISIT_CODES = 100
+SECRET_CHARS = 100
+
+
+def _clean_secret(raw: str | None) -> str | None:
+    if not raw or len(raw) > SECRET_CHARS or not raw.isascii() or not raw.isprintable():
+        return None
+    return raw
+
+
+@blueprint.get("/devices/pair/<secret>")
+def pair(secret: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    cleaned = _clean_secret(secret)
+    with runtime.session_factory.begin() as session:
+        device = repo.find_device(session, secret_hash(cleaned)) if cleaned else None
+        if device is None or cleaned is None:
+            return render_template("device_unknown.html"), 404
+        device.paired_at = device.paired_at or runtime.clock()
+        target = f"/counter/{device.counter.code}/{device.kind}"
+        log.info("event=device_paired device=%d counter=%s", device.id, device.counter.code)
+    response = redirect(target, code=303)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        cleaned,
+        max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
+        httponly=True,
+        secure=runtime.settings.public_base_url.startswith("https://"),
+        samesite="Strict",
+    )
+    return response
+
+
+@blueprint.get("/counter/<code>/display")
+def display(code: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    cleaned = _clean_secret(request.cookies.get(DEVICE_COOKIE))
+    now = runtime.clock()
+    with runtime.session_factory.begin() as session:
+        device = repo.find_device(session, secret_hash(cleaned)) if cleaned else None
+        if device is None or device.kind != "display" or device.counter.code != code.upper():
+            return render_template("device_unknown.html"), 403
+        device.last_seen_at = now
+        counter, unit = device.counter.name, device.counter.unit.name
+        counter_code = device.counter.code
+    if not runtime.rotating.enabled:
+        return render_template("device_unknown.html", no_secret=True), 503
+    rotating = runtime.rotating.code(counter_code, now)
+    svg = qrcode.make(
+        runtime.settings.qr_url(rotating),
+        image_factory=qrcode.image.svg.SvgPathImage,
+        box_size=10,
+    ).to_string(encoding="unicode")
+    page = render_template(
+        "display.html",
+        unit=unit,
+        counter=counter,
+        code=rotating,
+        qr=Markup(svg),
+        refresh=runtime.rotating.seconds_left(now) + 1,
+    )
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+@blueprint.post("/api/visits")
+def visits() -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    header = request.headers.get("Authorization", "")
+    key = (
+        _clean_secret(header.removeprefix("Bearer ").strip())
+        if header.startswith("Bearer ")
+        else None
+    )
+    body: Any = request.get_json(silent=True)
+    with runtime.session_factory.begin() as session:
+        unit = repo.find_unit_by_api_key(session, secret_hash(key)) if key else None
+        if unit is None:
+            return {"error": "unauthorized", "message": "a unit API key is needed"}, 401
+        if not isinstance(body, dict) or not isinstance(body.get("counter"), str):
+            return {"error": "bad_request", "message": 'send JSON {"counter": CODE}'}, 400
+        count = body.get("count", 1)
+        if (
+            not isinstance(count, int)
+            or isinstance(count, bool)
+            or not 1 <= count <= MAX_VISIT_CODES
+        ):
+            return {"error": "bad_request", "message": f"count must be 1–{MAX_VISIT_CODES}"}, 400
+        wanted = body["counter"].strip().upper()[:40]
+        counter = next((c for c in unit.counters if c.code == wanted), None)
+        if counter is None:
+            return {
+                "error": "unknown_counter",
+                "message": f"no counter {wanted} in {unit.code}",
+            }, 404
+        codes, expires_at = issue_visit_codes(
+            session,
+            counter.id,
+            count,
+            now=runtime.clock(),
+            valid_for=timedelta(days=runtime.settings.presence_visit_code_days),
+        )
+        log.info(
+            "event=visit_codes_issued unit=%s counter=%s count=%d", unit.code, counter.code, count
+        )
+    return {
+        "counter": counter.code,
+        "codes": [{"code": code, "message": f"#{code}"} for code in codes],
+        "expires_at": expires_at.isoformat(timespec="seconds"),
+    }, 201
