@@ -15,6 +15,7 @@ from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import SurveyService
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.tokens import TokenStore
+from bot.privacy import Pseudonymizer
 from storage.db import make_engine, make_session_factory
 from survey_flow.texts import load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
@@ -34,6 +35,7 @@ class Runtime:
     verifier: SignatureVerifier
     deliver: Deliver
     tokens: TokenStore | None
+    pseudonyms: Pseudonymizer
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
@@ -47,6 +49,7 @@ class Runtime:
         deliver: Deliver | None = None,
     ) -> Runtime:
         engine = make_engine(settings.database_url)
+        pseudonyms = Pseudonymizer.from_settings(settings)
         session_factory = make_session_factory(engine)
         flows = FlowRegistry(settings.survey_flow)
         flows.named(settings.survey_flow)  # an invalid default questionnaire stops start-up
@@ -72,7 +75,7 @@ class Runtime:
             if deliver is None:
                 deliver = zalo_delivery(client, tokens)
         if deliver is None:
-            deliver = sandbox_delivery
+            deliver = sandbox_delivery(pseudonyms)
         return cls(
             settings=settings,
             engine=engine,
@@ -82,11 +85,13 @@ class Runtime:
                 flows=flows,
                 policy=settings.policy,
                 cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                pseudonyms=pseudonyms,
             ),
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
             deliver=deliver,
             tokens=tokens,
+            pseudonyms=pseudonyms,
             clock=clock,
             transport=transport,
         )
@@ -101,6 +106,7 @@ class Runtime:
         return OutboxSender(
             self.session_factory,
             self.deliver,
+            pseudonyms=self.pseudonyms,
             concurrency=concurrency,
             clock=self.clock,
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),

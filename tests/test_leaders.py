@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from bot.cli import cli
 from bot.cli.leaders import window_status
 from bot.conversation.leader_commands import MAX_WRONG_CODES, parse_command
-from bot.privacy import user_tag
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import (
@@ -337,6 +336,7 @@ def test_a_tap_on_da_nhan_is_recorded_and_counts_as_an_interaction(
 def test_digest_list_shows_who_acknowledged(
     app: Flask, signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
     register(signed_post, user_id=OTHER)
     digest_id = manual_digest(runtime)
@@ -349,8 +349,8 @@ def test_digest_list_shows_who_acknowledged(
     assert result.output.splitlines() == [
         f"{digest_id:>6}  2026-03-14 09:00  HVT  day    2026-03-14..2026-03-14  queued (manual)"
         "  0 response(s)",
-        f"        leader 1 {user_tag(LEADER)}  queued         acknowledged 2026-03-14 10:00",
-        f"        leader 2 {user_tag(OTHER)}  queued         acknowledged -",
+        f"        leader 1 {tag(LEADER)}  queued         acknowledged 2026-03-14 10:00",
+        f"        leader 2 {tag(OTHER)}  queued         acknowledged -",
     ]
 
 
@@ -394,13 +394,19 @@ def leaders_cli(app: Flask, *args: str) -> Any:
 def test_leaders_list_shows_pseudonym_units_email_and_window(
     app: Flask, signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
     clock.advance(days=8)
     register(signed_post, user_id=OTHER)
 
     assert (
         leaders_cli(
-            app, "email", "--leader", user_tag(LEADER), "--email", "ct@hvt.gov.vn"
+            app,
+            "email",
+            "--leader",
+            tag(LEADER),
+            "--email",
+            "ct@hvt.gov.vn",
         ).exit_code
         == 0
     )
@@ -409,10 +415,10 @@ def test_leaders_list_shows_pseudonym_units_email_and_window(
 
     assert result.exit_code == 0, result.output
     first, second = result.output.splitlines()
-    assert first.startswith(f"   1  {user_tag(LEADER)}  -  units HVT  e-mail ct@hvt.gov.vn  ")
+    assert first.startswith(f"   1  {tag(LEADER)}  -  units HVT  e-mail ct@hvt.gov.vn  ")
     assert first.endswith("window closed since 2026-03-21 09:00")
     assert second == (
-        f"   2  {user_tag(OTHER)}  Trần Thị B  units HVT  e-mail -  window open, closes in 7 days"
+        f"   2  {tag(OTHER)}  Trần Thị B  units HVT  e-mail -  window open, closes in 7 days"
     )
     assert LEADER not in result.output  # the raw Zalo id is never shown
 
@@ -425,8 +431,9 @@ def test_leaders_email_refuses_a_bad_address(app: Flask, signed_post: Post) -> N
 
 
 def test_leaders_remove_unsubscribes(app: Flask, signed_post: Post, runtime: Runtime) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
-    result = leaders_cli(app, "remove", "--leader", user_tag(LEADER))
+    result = leaders_cli(app, "remove", "--leader", tag(LEADER))
     assert result.exit_code == 0, result.output
     assert subscriptions(runtime) == []
     with runtime.session_factory() as session:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.privacy import user_tag
+from bot.privacy import Pseudonymizer
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
 from storage.repositories import LockedConversation
@@ -83,8 +83,9 @@ def _names(units: Sequence[Unit]) -> str:
 class LeaderCommands:
     """Answers leader commands; `handle` returns the reply bodies, or None for other texts."""
 
-    def __init__(self, texts: Mapping[str, Texts]) -> None:
+    def __init__(self, texts: Mapping[str, Texts], pseudonyms: Pseudonymizer) -> None:
         self.texts = texts
+        self.pseudonyms = pseudonyms
 
     def handle(
         self, session: Session, row: LockedConversation, text: str, *, now: datetime
@@ -107,7 +108,7 @@ class LeaderCommands:
     ) -> str:
         if code is None:
             return t("leader_code_missing")
-        tag = user_tag(user_id)
+        tag = self.pseudonyms.user_tag(user_id)
         failures = repo.registration_failures_since(session, user_id, since=now - WRONG_CODE_WINDOW)
         if failures >= MAX_WRONG_CODES:
             # Refused without comparing: the answer must not tell a right code from a wrong one.
@@ -155,7 +156,7 @@ class LeaderCommands:
         dropped = repo.unsubscribe(session, leader, unit_ids, now=now)
         log.info(
             "event=leader_unregister user=%s units=%s",
-            user_tag(user_id),
+            self.pseudonyms.user_tag(user_id),
             ",".join(u.code for u in dropped),
         )
         return t("leader_unsubscribed", units=_names(dropped))
@@ -170,7 +171,7 @@ class LeaderCommands:
         else:
             message = repo.leader_message(session, int(command.argument), user_id)
         if message is None:
-            log.info("event=leader_ack outcome=unknown user=%s", user_tag(user_id))
+            log.info("event=leader_ack outcome=unknown user=%s", self.pseudonyms.user_tag(user_id))
             return None
         first = message.acknowledged_at is None
         if first:
@@ -178,7 +179,7 @@ class LeaderCommands:
         log.info(
             "event=leader_ack outcome=%s user=%s message=%d",
             "recorded" if first else "again",
-            user_tag(user_id),
+            self.pseudonyms.user_tag(user_id),
             message.id,
         )
         return t("leader_ack_thanks") if first else None

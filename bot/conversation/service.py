@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.registry import FlowRegistry
-from bot.privacy import respondent_hash, user_tag
+from bot.privacy import Pseudonymizer
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
@@ -61,6 +61,7 @@ class SurveyService:
         flows: FlowRegistry,
         policy: Policy,
         cooldown: timedelta,
+        pseudonyms: Pseudonymizer,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.texts = texts
@@ -68,7 +69,8 @@ class SurveyService:
         self.policy = policy
         self.cooldown = cooldown
         self.new_token = new_token
-        self.leaders = LeaderCommands(texts)
+        self.pseudonyms = pseudonyms
+        self.leaders = LeaderCommands(texts, pseudonyms)
 
     def handle(
         self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
@@ -79,7 +81,11 @@ class SurveyService:
             return Outcome("ignored")
         key = dedupe_key(event, raw_body)
         if not repo.claim_event(session, key=key, event_name=event.name, now=now):
-            log.info("event=%s user=%s outcome=duplicate", event.name, user_tag(event.user_id))
+            log.info(
+                "event=%s user=%s outcome=duplicate",
+                event.name,
+                self.pseudonyms.user_tag(event.user_id),
+            )
             return Outcome("duplicate")
         row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
@@ -125,7 +131,7 @@ class SurveyService:
         repo.enqueue_replies(session, row.user_id, bodies, now=now)
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
-            user_tag(row.user_id),
+            self.pseudonyms.user_tag(row.user_id),
             type(engine_event).__name__.lower(),
             counter.code if counter else "-",
             step.conversation.survey is not None,
@@ -140,7 +146,7 @@ class SurveyService:
             return Start(code=code, counter=None, questionnaire=None, token="")
         repeat = repo.completed_since(
             session,
-            respondent_hash=respondent_hash(user_id),
+            respondent_hash=self.pseudonyms.respondent_hash(user_id),
             counter_id=counter.id,
             since=now - self.cooldown,
         )
@@ -250,7 +256,7 @@ class SurveyService:
                 session,
                 {
                     "token": survey.token,
-                    "respondent_hash": respondent_hash(user_id),
+                    "respondent_hash": self.pseudonyms.respondent_hash(user_id),
                     "unit_id": unit_id,
                     "counter_id": counter_id,
                     "questionnaire_id": survey.questionnaire_id,

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from bot.conversation.leader_commands import digest_ack_payload, message_ack_payload
 from bot.delivery.mailer import Mailer, MailError, render_html
 from bot.delivery.sender import ZALO_WINDOW
-from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import Leader, LeaderMessage
 from survey_flow.texts import Texts
@@ -95,7 +94,7 @@ def post_to_leader(
         log.info(
             "event=leader_message kind=%s leader=%s channel=%s",
             post.kind,
-            user_tag(leader.user_id),
+            leader.id,
             "email" if message.status == "email_pending" else "none",
         )
         return message
@@ -117,7 +116,7 @@ def post_to_leader(
     log.info(
         "event=leader_message kind=%s leader=%s channel=zalo outbox_id=%d",
         post.kind,
-        user_tag(leader.user_id),
+        leader.id,
         outbox_id,
     )
     return message
@@ -142,7 +141,7 @@ def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime
         log.warning(
             "event=leader_message_not_on_zalo message=%d leader=%s next=%s reason=%s",
             message.id,
-            user_tag(message.leader.user_id),
+            message.leader_id,
             message.status,
             outbox.last_error,
         )

@@ -6,7 +6,6 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from bot.privacy import user_tag
 from bot.web import runtime_of
 from storage import repositories as repo
 
@@ -66,7 +65,7 @@ def sandbox() -> ResponseReturnValue:
         messages = [
             {
                 "id": m.id,
-                "user": user_tag(m.user_id),
+                "user": runtime.pseudonyms.user_tag(m.user_id),
                 "created_at": m.created_at.astimezone(runtime.settings.tz).strftime(
                     "%Y-%m-%d %H:%M:%S"
                 ),
