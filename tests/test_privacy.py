@@ -76,3 +76,44 @@ def test_the_runtime_hands_one_pseudonymizer_to_everything_that_hashes(app: Flas
     sender = runtime.sender()
     assert sender.pseudonyms is runtime.pseudonyms
     sender.close()
+
+
+# --- comments are stored without phone numbers, ID numbers, e-mail addresses ------------------
+
+SCRUBBED = [
+    ("Gọi lại cho tôi: 0912345678 nhé", "Gọi lại cho tôi: [số điện thoại] nhé"),
+    ("sđt 0912 345 678, cảm ơn", "sđt [số điện thoại], cảm ơn"),
+    ("SĐT:0912.345.678", "SĐT:[số điện thoại]"),
+    ("+84 912 345 678 hoặc 84912345678", "[số điện thoại] hoặc [số điện thoại]"),
+    ("máy bàn 024 3825 1234", "máy bàn [số điện thoại]"),
+    ("CCCD 001095012345 bị ghi sai", "CCCD [số giấy tờ] bị ghi sai"),
+    ("CMND số 123456789", "CMND số [số giấy tờ]"),
+    ("email nguyen.van.a@gmail.com", "email [email]"),
+    # Everything else is kept as written.
+    ("Chờ 30 phút, quầy 2 đông; phí 50.000 đồng", "Chờ 30 phút, quầy 2 đông; phí 50.000 đồng"),
+    ("Hẹn ngày 14/03/2026 lúc 9:30, năm 2024", "Hẹn ngày 14/03/2026 lúc 9:30, năm 2024"),
+]
+
+
+@pytest.mark.parametrize(("written", "stored"), SCRUBBED)
+def test_scrub_replaces_personal_numbers_and_addresses_only(written: str, stored: str) -> None:
+    from bot.privacy.scrub import scrub_personal_data
+
+    assert scrub_personal_data(written) == stored
+
+
+def finish_with_comment(signed_post: Post, comment: str, *, user_id: str = CITIZEN) -> None:
+    for typed in ["#HVT01", "1", "2", "3", "4", "5", comment]:
+        assert signed_post(text_event(typed, user_id=user_id)).status_code == 200
+
+
+def stored_comments(runtime: Runtime) -> list[str | None]:
+    from storage.models import Answer
+
+    with runtime.session_factory() as session:
+        return list(session.scalars(select(Answer.text).where(Answer.item_id == "comment")))
+
+
+def test_a_comment_is_stored_scrubbed(signed_post: Post, runtime: Runtime) -> None:
+    finish_with_comment(signed_post, "Nhân viên tốt. Gọi 0912 345 678 hoặc a@b.vn")
+    assert stored_comments(runtime) == ["Nhân viên tốt. Gọi [số điện thoại] hoặc [email]"]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.registry import FlowRegistry
 from bot.privacy import Pseudonymizer
+from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
@@ -270,7 +271,10 @@ class SurveyService:
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
-            values = {"value": answer.value, "text": answer.text, "answered_at": now}
+            # A comment is stored without the phone numbers, ID numbers and e-mail addresses
+            # written into it (docs/privacy.md); one kept from an earlier turn is so already.
+            text = scrub_personal_data(answer.text) if answer.text is not None else None
+            values = {"value": answer.value, "text": text, "answered_at": now}
             if item_id not in kept:
                 item = questionnaire.item(item_id)
                 added.append(
@@ -281,7 +285,7 @@ class SurveyService:
                         **values,
                     }
                 )
-            elif kept[item_id] != (answer.value, answer.text):
+            elif kept[item_id] != (answer.value, text):
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
