@@ -117,3 +117,194 @@ def stored_comments(runtime: Runtime) -> list[str | None]:
 def test_a_comment_is_stored_scrubbed(signed_post: Post, runtime: Runtime) -> None:
     finish_with_comment(signed_post, "Nhân viên tốt. Gọi 0912 345 678 hoặc a@b.vn")
     assert stored_comments(runtime) == ["Nhân viên tốt. Gọi [số điện thoại] hoặc [email]"]
+
+
+# --- retention: the daily purge -----------------------------------------------------------------
+
+
+def cli_privacy(app: Flask, *args: str) -> Any:
+    from bot.cli.main import cli
+
+    return app.test_cli_runner().invoke(cli, ["privacy", *args])
+
+
+def stored_user_ids(runtime: Runtime) -> set[str]:
+    from storage.models import Conversation, OutboxMessage
+
+    with runtime.session_factory() as session:
+        return set(session.scalars(select(Conversation.user_id))) | set(
+            session.scalars(select(OutboxMessage.user_id))
+        )
+
+
+def deliver_all(runtime: Runtime) -> None:
+    sender = runtime.sender()
+    try:
+        sender.drain()
+    finally:
+        sender.close()
+
+
+def test_purge_drops_a_citizens_id_after_the_window_and_keeps_their_answers(
+    app: Flask, signed_post: Post, runtime: Runtime, clock: Any
+) -> None:
+    finish_with_comment(signed_post, "Tốt")
+    deliver_all(runtime)
+    clock.advance(days=6, hours=23)
+    assert signed_post(text_event("#HVT02", user_id="246845883529190000")).status_code == 200
+    result = cli_privacy(app, "purge")
+    assert result.exit_code == 0, result.output
+    assert CITIZEN in stored_user_ids(runtime)  # a reply may still be needed
+
+    clock.advance(hours=2)
+    result = cli_privacy(app, "purge")
+
+    assert result.exit_code == 0, result.output
+    assert "conversations dropped: 1" in result.output
+    assert stored_user_ids(runtime) == {"246845883529190000"}
+    assert stored_comments(runtime) == ["Tốt"]
+    assert len(survey_hashes(runtime)) == 2
+
+
+def test_purge_deletes_delivered_messages_after_their_retention_but_not_pending_ones(
+    app: Flask, signed_post: Post, runtime: Runtime, clock: Any
+) -> None:
+    from storage.models import OutboxMessage
+
+    assert signed_post(text_event("#HVT01", user_id=CITIZEN)).status_code == 200
+    deliver_all(runtime)
+    clock.advance(days=3, minutes=1)
+    assert signed_post(text_event("5", user_id=CITIZEN)).status_code == 200  # not delivered
+
+    assert cli_privacy(app, "purge").exit_code == 0
+
+    with runtime.session_factory() as session:
+        left = list(session.scalars(select(OutboxMessage.status)))
+    assert left and set(left) == {"pending"}
+
+
+def test_purge_rekeys_surveys_stored_under_the_old_unkeyed_hash(
+    app: Flask, signed_post: Post, runtime: Runtime, clock: Any
+) -> None:
+    from sqlalchemy import update
+
+    finish_with_comment(signed_post, "Tốt")
+    with runtime.session_factory.begin() as session:
+        session.execute(
+            update(SurveyResponse).values(respondent_hash=legacy_respondent_hash(CITIZEN))
+        )
+    clock.advance(days=8)
+    result = cli_privacy(app, "purge")
+    assert "surveys re-keyed from the old unkeyed hash: 1" in result.output
+    assert survey_hashes(runtime) == [runtime.pseudonyms.respondent_hash(CITIZEN)]
+
+
+def test_leaders_keep_their_conversation_past_the_window(
+    app: Flask, signed_post: Post, runtime: Runtime, clock: Any
+) -> None:
+    from storage.models import Conversation
+
+    leader = "900000000000000001"
+    with runtime.session_factory() as session:
+        code = repo_unit_code(session)
+    assert signed_post(text_event(f"DANGKY {code}", user_id=leader)).status_code == 200
+    clock.advance(days=30)
+    assert cli_privacy(app, "purge").exit_code == 0
+    with runtime.session_factory() as session:
+        assert session.get(Conversation, leader) is not None
+
+
+def repo_unit_code(session: Any) -> str:
+    from storage import repositories as repo
+
+    unit = repo.find_unit(session, "HVT")
+    assert unit is not None and unit.registration_code
+    return unit.registration_code
+
+
+def test_the_purge_job_is_scheduled_daily(runtime: Runtime) -> None:
+    from bot.jobs import build_scheduler
+
+    jobs = {job.id: job for job in build_scheduler(runtime).get_jobs()}
+    assert "purge_personal_data" in jobs
+
+
+# --- erasure on request -----------------------------------------------------------------------
+
+
+def everything_stored(runtime: Runtime) -> str:
+    """Every value of every row of every table, as one text to search."""
+    from sqlalchemy import text
+
+    from storage.models import Base
+
+    chunks: list[str] = []
+    with runtime.session_factory() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(text(f"SELECT * FROM {table.name}")):
+                chunks.append(" ".join(str(v) for v in row))
+    return "\n".join(chunks)
+
+
+@pytest.mark.parametrize("by", ["zalo-user", "pseudonym"])
+def test_erase_leaves_nothing_that_names_the_citizen(
+    app: Flask, signed_post: Post, runtime: Runtime, clock: Any, by: str
+) -> None:
+    comment = "Nhân viên Nguyễn Văn Bình rất tận tình"
+    finish_with_comment(signed_post, comment)
+    other = "246845883529190000"
+    finish_with_comment(signed_post, "Chờ hơi lâu", user_id=other)
+    deliver_all(runtime)
+    keyed = runtime.pseudonyms.respondent_hash(CITIZEN)
+    before = everything_stored(runtime)
+    assert CITIZEN in before and keyed in before and comment in before
+
+    ref = CITIZEN if by == "zalo-user" else runtime.pseudonyms.user_tag(CITIZEN)
+    result = cli_privacy(app, "erase", f"--{by}", ref)
+
+    assert result.exit_code == 0, result.output
+    assert "surveys unlinked (ratings kept for the index, linked to nobody): 1" in result.output
+    assert "comments deleted: 1" in result.output
+    after = everything_stored(runtime)
+    assert CITIZEN not in after
+    assert keyed not in after and runtime.pseudonyms.user_tag(CITIZEN) not in after
+    assert legacy_respondent_hash(CITIZEN) not in after
+    assert comment not in after
+    # The other citizen is untouched, and the erased one's ratings still count.
+    assert other in after and "Chờ hơi lâu" in after
+    with runtime.session_factory() as session:
+        from storage.models import Answer
+
+        assert session.scalar(select(func_count()).select_from(SurveyResponse)) == 2
+        assert session.scalar(select(func_count()).select_from(Answer)) == 6 + 5
+
+
+def func_count() -> Any:
+    from sqlalchemy import func
+
+    return func.count()
+
+
+def test_erase_needs_exactly_one_way_to_find_the_person(app: Flask) -> None:
+    result = cli_privacy(app, "erase")
+    assert result.exit_code != 0
+    assert "--zalo-user" in str(result.exception)
+    result = cli_privacy(app, "erase", "--pseudonym", "not-a-tag")
+    assert "12 hex digits" in str(result.exception)
+
+
+def test_privacy_report_says_what_is_stored_and_for_how_long(app: Flask, signed_post: Post) -> None:
+    finish_with_comment(signed_post, "Tốt")
+    result = cli_privacy(app, "report")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(
+        line.startswith(
+            "conversations (raw Zalo id, language, open survey): 1 row(s); kept "
+            "citizens: 7 days after their last message"
+        )
+        for line in lines
+    )
+    assert any(line.startswith("comments (scrubbed") and ": 1 row(s)" in line for line in lines)
+    assert any("3 days after delivery" in line for line in lines)
+    assert CITIZEN not in result.output
