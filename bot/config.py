@@ -142,7 +142,10 @@ class Settings:
     def policy(self) -> Policy:
         from datetime import timedelta
 
-        return Policy(idle=timedelta(minutes=self.survey_idle_minutes))
+        return Policy(
+            idle=timedelta(minutes=self.survey_idle_minutes),
+            privacy_notice_url=f"{self.public_base_url.rstrip('/')}/privacy",
+        )
 
     def qr_url(self, counter_code: str) -> str:
         return self.qr_url_template.replace(

@@ -308,3 +308,39 @@ def test_privacy_report_says_what_is_stored_and_for_how_long(app: Flask, signed_
     assert any(line.startswith("comments (scrubbed") and ": 1 row(s)" in line for line in lines)
     assert any("3 days after delivery" in line for line in lines)
     assert CITIZEN not in result.output
+
+
+# --- consent and the privacy notice -------------------------------------------------------------
+
+
+def test_the_first_message_of_a_survey_links_to_the_privacy_notice(
+    signed_post: Post, runtime: Runtime
+) -> None:
+    from storage.models import OutboxMessage
+
+    assert signed_post(text_event("#HVT01", user_id=CITIZEN)).status_code == 200
+    with runtime.session_factory() as session:
+        first, *rest = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+    assert "trả lời tiếp nghĩa là Ông/Bà đồng ý" in first.body["text"]
+    assert first.body["text"].endswith("https://sipas.example.vn/privacy")
+    assert not any("/privacy" in m.body["text"] for m in rest)  # once, not on every question
+
+
+def test_the_consent_line_is_in_english_after_english(signed_post: Post, runtime: Runtime) -> None:
+    from storage.models import OutboxMessage
+
+    assert signed_post(text_event("English", user_id=CITIZEN)).status_code == 200
+    assert signed_post(text_event("#HVT01", user_id=CITIZEN)).status_code == 200
+    with runtime.session_factory() as session:
+        texts = [m.body["text"] for m in session.scalars(select(OutboxMessage))]
+    assert any("by answering you agree" in t and "/privacy" in t for t in texts)
+
+
+def test_the_privacy_notice_page_says_what_is_kept_and_how_long(client: Any) -> None:
+    response = client.get("/privacy")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Thông báo xử lý dữ liệu cá nhân" in html and "Privacy notice" in html
+    assert "xoá 7 ngày sau tin nhắn cuối cùng" in html
+    assert "deleted 3 days after they were sent" in html
+    assert 'name="viewport"' in html  # readable on a phone
