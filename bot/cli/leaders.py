@@ -81,14 +81,40 @@ def leaders_list() -> None:
         found = repo.list_leaders(session)
         seen = repo.last_interactions(session, {leader.user_id for leader in found})
         for leader in found:
-            units = ",".join(s.unit.code for s in leader.subscriptions) or "(none)"
+            units = (
+                ",".join(
+                    f"{s.unit.code}{' (pending approval)' if s.pending else ''}"
+                    for s in leader.subscriptions
+                )
+                or "(none)"
+            )
             click.echo(
                 f"{leader.id:>4}  {tag(leader.user_id)}  {leader.display_name or '-'}  "
                 f"units {units}  e-mail {leader.email or '-'}  "
                 f"window {window_status(seen.get(leader.user_id), now, zone)}"
             )
+        lockouts = repo.active_lockouts(session, now=now)
+        for lockout in lockouts:
+            click.echo(
+                f"registration locked for {lockout.unit.code if lockout.unit else 'every unit'} "
+                f"until {lockout.locked_until.astimezone(zone):%Y-%m-%d %H:%M} after "
+                f"{lockout.failures} wrong codes from all accounts"
+            )
     if not found:
         click.echo("no leaders: they send DANGKY <registration code> to the OA in Zalo")
+
+
+@leaders.command("approve")
+@click.option("--leader", "leader_ref", required=True, help="Number or pseudonym (leaders list).")
+def leaders_approve(leader_ref: str) -> None:
+    """Approve a leader's pending registrations (units with `leader_approval: true`)."""
+    runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
+    with runtime.session_factory.begin() as session:
+        leader = _find_leader(list(repo.list_leaders(session)), leader_ref, runtime.pseudonyms)
+        approved = repo.approve_subscriptions(session, leader, now=runtime.clock())
+        codes = ", ".join(u.code for u in approved) or "nothing was pending"
+        click.echo(f"leader {leader.id} ({tag(leader.user_id)}) approved for {codes}")
 
 
 @leaders.command("email")

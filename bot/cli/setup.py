@@ -133,4 +133,16 @@ def units_list() -> None:
                 )
 
 
+@units.command("new-code")
+@click.option("--unit", "unit_code", help="Start the code with this unit's code (recommended).")
+def units_new_code(unit_code: str | None) -> None:
+    """Print a strong random registration code for the units file (nothing is stored).
+
+    A code that starts with its unit's code lets the per-unit lockout count every guess at it
+    (docs/leaders.md)."""
+    from bot.conversation.registration_codes import new_code
+
+    click.echo(new_code(unit_code.strip().upper() if unit_code else None))
+
+
 COMMANDS: list[click.Command] = [init_env, db, units]

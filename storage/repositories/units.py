@@ -34,14 +34,16 @@ class UnitSpec:
     timezone: str | None = None
     registration_code: str | None = None
     public_results: bool = False
+    leader_approval: bool = False
 
-    def settings(self) -> tuple[str, str | None, str | None, str | None, bool]:
+    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool]:
         return (
             self.name,
             self.questionnaire,
             self.timezone,
             self.registration_code,
             self.public_results,
+            self.leader_approval,
         )
 
 
@@ -86,19 +88,21 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     return changes
 
 
-def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool]:
+def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool]:
     return (
         unit.name,
         unit.questionnaire,
         unit.timezone,
         unit.registration_code,
         unit.public_results,
+        unit.leader_approval,
     )
 
 
 def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.name, unit.questionnaire, unit.timezone = spec.name, spec.questionnaire, spec.timezone
     unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
+    unit.leader_approval = spec.leader_approval
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
