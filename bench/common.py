@@ -43,11 +43,13 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 APP_ID = "360846524940903967"
 OA_ID = "388613280878808645"
 OA_SECRET = "bench-oa-secret-key"
+PEPPER = "bench-privacy-pepper-0123"
 APP_NAME = "sipas-bench"  # PostgreSQL application_name of the service's connections
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVICE_ENV_PREFIXES = (
     "ZALO_",
+    "PRIVACY_",
     "DATABASE_URL",
     "PUBLIC_BASE_URL",
     "QR_URL_TEMPLATE",
@@ -229,6 +231,7 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
             "ZALO_APP_ID": APP_ID,
             "ZALO_OA_SECRET_KEY": OA_SECRET,
             "ZALO_SANDBOX": "1",
+            "PRIVACY_PEPPER": PEPPER,
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "0",
         }

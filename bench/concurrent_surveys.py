@@ -37,6 +37,7 @@ from typing import Any
 from bench.common import (
     APP_ID,
     OA_SECRET,
+    PEPPER,
     QUICK,
     RESULTS,
     SIPAS_BOT,
@@ -291,7 +292,7 @@ def check_responses(
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from bot.privacy import respondent_hash
+    from bot.privacy import Pseudonymizer
     from storage.db import make_engine, make_session_factory
     from storage.models import SurveyResponse
 
@@ -309,7 +310,7 @@ def check_responses(
     for response in responses:
         by_hash[response.respondent_hash].append(response)
     for user, (_script, values) in scripts.items():
-        found = by_hash.get(respondent_hash(user), [])
+        found = by_hash.get(Pseudonymizer(PEPPER).respondent_hash(user), [])
         if len(found) != 1:
             tally["not_exactly_one_response"] += 1
             if len(problems) < 10:

@@ -68,6 +68,8 @@ class Settings:
     smtp_from: str = ""
     smtp_starttls: bool = True
     log_level: str = "INFO"
+    privacy_pepper: str = ""
+    outbox_retention_days: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +107,11 @@ class Settings:
             raise ConfigError("QR_URL_TEMPLATE must contain {counter}")
         if self.zalo_choice_style not in set(ChoiceStyle):
             raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(ChoiceStyle)}")
+        if self.privacy_pepper and len(self.privacy_pepper) < 16:
+            raise ConfigError(
+                "PRIVACY_PEPPER must be at least 16 characters (`sipas-bot init-env` writes a "
+                "random one)"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         try:
@@ -126,6 +133,12 @@ class Settings:
                 f"{names} not set: the webhook cannot verify or answer Zalo without "
                 "(set it in .env, or run `sipas-bot init-env` for a sandbox set-up)"
             )
+        if not self.zalo_sandbox and not self.privacy_pepper:
+            raise ConfigError(
+                "PRIVACY_PEPPER not set: answers cannot be stored without pseudonymising who "
+                "gave them (`sipas-bot init-env` writes a random one; keep it outside the "
+                "database and never change it, docs/privacy.md)"
+            )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,6 +151,7 @@ class Settings:
         return Policy(
             idle=timedelta(minutes=self.survey_idle_minutes),
             numbered_choices=self.zalo_choice_style == "text",
+            privacy_notice_url=f"{self.public_base_url.rstrip('/')}/privacy",
         )
 
     def qr_url(self, counter_code: str) -> str:

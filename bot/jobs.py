@@ -1,5 +1,6 @@
 """Scheduled work (APScheduler): close idle surveys, forget old deliveries, renew the token,
-send leaders their digests and alerts, and e-mail what Zalo cannot deliver.
+send leaders their digests and alerts, e-mail what Zalo cannot deliver, and purge personal
+data past its retention.
 
 The scheduler is built and started by `sipas-bot serve`, never at import, so each server
 process that runs it is a deliberate choice (see docs/deploy.md for several processes). Every
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.config import ConfigError
+from bot.privacy.retention import Retention, purge_personal_data
 from bot.reporting.digests import DigestOutcome, schedules
 from bot.reporting.periods import unit_zone
 from bot.runtime import Runtime
@@ -44,6 +46,18 @@ def forget_old_deliveries(runtime: Runtime) -> None:
     with runtime.session_factory.begin() as session:
         repo.forget_processed_events(session, before=now - timedelta(days=3))
         repo.forget_registration_failures(session, before=now - timedelta(days=1))
+
+
+def purge_personal_data_job(runtime: Runtime) -> None:
+    """Daily: citizens' Zalo ids past the 7-day window, delivered messages past their
+    retention (docs/privacy.md); `sipas-bot privacy purge` runs the same by hand."""
+    with runtime.session_factory.begin() as session:
+        purge_personal_data(
+            session,
+            now=runtime.clock(),
+            retention=Retention.from_settings(runtime.settings),
+            pseudonyms=runtime.pseudonyms,
+        )
 
 
 def refresh_token_if_due(runtime: Runtime) -> None:
@@ -155,6 +169,16 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         hours=6,
         id="forget_deliveries",
         coalesce=True,
+    )
+    scheduler.add_job(
+        purge_personal_data_job,
+        "cron",
+        args=[runtime],
+        hour=3,
+        minute=15,
+        id="purge_personal_data",
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
     )
     return scheduler
 

@@ -22,6 +22,7 @@ from bot.delivery.leader_messages import LeaderMail
 from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.tokens import TokenStore
+from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
 from storage.db import make_engine, make_session_factory
@@ -52,6 +53,7 @@ class Runtime:
     verifier: SignatureVerifier
     deliver: Deliver
     tokens: TokenStore | None
+    pseudonyms: Pseudonymizer
     texts: LocalTexts
     mailer: Mailer | None
     leader_mail: LeaderMail
@@ -72,6 +74,7 @@ class Runtime:
         deliver: Deliver | None = None,
     ) -> Runtime:
         engine = make_engine(settings.database_url)
+        pseudonyms = Pseudonymizer.from_settings(settings)
         session_factory = make_session_factory(engine)
         flows = FlowRegistry(settings.survey_flow)
         flows.named(settings.survey_flow)  # an invalid default questionnaire stops start-up
@@ -97,7 +100,7 @@ class Runtime:
             if deliver is None:
                 deliver = zalo_delivery(client, tokens)
         if deliver is None:
-            deliver = sandbox_delivery
+            deliver = sandbox_delivery(pseudonyms)
         texts = load_texts()
         mailer, mail_problem = build_mailer(settings)
         email_ready = mailer is not None
@@ -122,6 +125,7 @@ class Runtime:
                     starts_per_day=settings.account_starts_per_day,
                 ),
                 rotating=rotating,
+                pseudonyms=pseudonyms,
             ),
             rotating=rotating,
             flows=flows,
@@ -134,6 +138,7 @@ class Runtime:
             leader_mail=LeaderMail(session_factory, mailer, texts, clock=clock),
             digests=DigestService(settings, texts, email_ready=email_ready),
             alerts=AlertService(settings, texts, email_ready=email_ready),
+            pseudonyms=pseudonyms,
             clock=clock,
             transport=transport,
         )
@@ -148,6 +153,7 @@ class Runtime:
         return OutboxSender(
             self.session_factory,
             self.deliver,
+            pseudonyms=self.pseudonyms,
             concurrency=concurrency,
             clock=self.clock,
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),

@@ -5,7 +5,10 @@ units:
     name: Phường Hoàng Văn Thụ
     questionnaire: sipas-short     # optional: a shipped id or a file path
     timezone: Asia/Ho_Chi_Minh     # optional: default TIMEZONE
-    registration_code: 4821-HVT    # optional: leaders send DANGKY <code>; keep it secret
+    registration_code: HVT-7KQ2-M9XD-4TPA  # optional: leaders send DANGKY <code>; keep it
+                                   # secret; a short or guessable one is refused
+                                   # (`sipas-bot units new-code --unit HVT` makes one)
+    leader_approval: false         # optional: a leader's DANGKY waits for `leaders approve`
     public_results: false          # optional: publish /u/<code>/results
     require_verified: false        # optional: only rotating or visit codes start a survey
     counters:
@@ -20,7 +23,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.registration_codes import weakness
 from storage.repositories import CounterSpec, UnitSpec
+from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
@@ -44,6 +49,7 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
     units: list[UnitSpec] = []
     unit_codes: set[str] = set()
     counter_codes: set[str] = set()
+    code_lines: dict[str, int] = {}
     for index, node in enumerate(data["units"]):
         line = data["units"].line_of(index)
         if not isinstance(node, LineDict):
@@ -87,6 +93,17 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 )
         public = _flag(node, "public_results", code, problems, source)
         require_verified = _flag(node, "require_verified", code, problems, source)
+        code_lines[code] = node.line_of("registration_code")
+        approval = node.get("leader_approval", False)
+        if not isinstance(approval, bool):
+            problems.append(
+                Problem(
+                    source,
+                    node.line_of("leader_approval"),
+                    f"unit {code}: leader_approval must be true or false",
+                )
+            )
+            approval = False
         units.append(
             UnitSpec(
                 code,
@@ -97,8 +114,27 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 registration_code=_optional(node, "registration_code"),
                 public_results=public,
                 require_verified=require_verified,
+                leader_approval=approval,
             )
         )
+    # Codes are checked once every unit and counter code is known (none may be guessed from
+    # them).
+    known = frozenset(fold(c) for c in unit_codes | counter_codes)
+    for unit in units:
+        if unit.registration_code is None:
+            continue
+        why = weakness(
+            unit.registration_code, unit_code=unit.code, other_codes=known - {fold(unit.code)}
+        )
+        if why is not None:
+            problems.append(
+                Problem(
+                    source,
+                    code_lines.get(unit.code, 0),
+                    f"unit {unit.code}: registration_code {why}; "
+                    f"`sipas-bot units new-code --unit {unit.code}` makes a strong one",
+                )
+            )
     if problems:
         raise FileProblems(problems)
     return units

@@ -19,6 +19,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     threads handling the same user cannot both read a state and then both write it.
     """
     parsed = make_url(url)
+    # A failed statement's error (logged, or shown to an operator) must not quote its
+    # parameters: they hold Zalo ids and citizens' comments.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)

@@ -125,6 +125,8 @@ class Unit(Base):
     require_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # SHA-256 of the unit's API key for POST /api/visits (`sipas-bot units api-key`).
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A leader's DANGKY for this unit waits for `sipas-bot leaders approve`.
+    leader_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -374,6 +376,9 @@ class LeaderSubscription(Base):
 
     leader_id: Mapped[int] = mapped_column(ForeignKey("leaders.id"), primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    # Registered with the unit's code but not yet approved (units with leader_approval):
+    # nothing is sent to a pending subscription.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
 
     leader: Mapped[Leader] = relationship(back_populates="subscriptions")
@@ -381,15 +386,40 @@ class LeaderSubscription(Base):
 
 
 class RegistrationFailure(Base):
-    """A DANGKY with a wrong code: counted per user to rate-limit guessing."""
+    """A DANGKY with a wrong code: counted per user, per unit it named, and in all, to
+    rate-limit guessing."""
 
     __tablename__ = "registration_failures"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(64))
+    # The unit whose code the guess began with (`HVT-…`), when it named one.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     failed_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_registration_failures_user_failed", "user_id", "failed_at"),)
+    __table_args__ = (
+        Index("ix_registration_failures_user_failed", "user_id", "failed_at"),
+        Index("ix_registration_failures_failed", "failed_at"),
+        Index("ix_registration_failures_unit_failed", "unit_id", "failed_at"),
+    )
+
+
+class RegistrationLockout(Base):
+    """Registration closed after too many wrong codes from all accounts: for one unit
+    (unit_id) or for every unit (unit_id null) until `locked_until`. The operator is told in
+    the log and by `sipas-bot leaders list`."""
+
+    __tablename__ = "registration_lockouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_at: Mapped[datetime]
+    locked_until: Mapped[datetime]
+
+    unit: Mapped[Unit | None] = relationship()
+
+    __table_args__ = (Index("ix_registration_lockouts_until", "locked_until"),)
 
 
 class Digest(Base):

@@ -135,6 +135,9 @@ class Policy:
 
     idle: timedelta = timedelta(minutes=30)
     numbered_choices: bool = False
+    # Where the privacy notice is published: a survey's first message links to it (what is
+    # stored and why, before the citizen answers). None: no consent line (tests, previews).
+    privacy_notice_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def _turn(
         expired = replace(survey, status=PARTIAL, ended_at=now)
         idle = replace(conversation, survey=None)
         if isinstance(event, Start):
-            step = _start(idle, event, None, texts, now)
+            step = _start(idle, event, None, texts, now, policy.privacy_notice_url)
             return replace(step, closed=(expired, *step.closed))
         t = _texts(conversation.language, texts)
         return Step(idle, (Reply(t("expired")),), (expired,))
@@ -261,7 +264,7 @@ def _turn(
         conversation = replace(conversation, survey=replace(survey, updated_at=now))
 
     if isinstance(event, Start):
-        return _start(conversation, event, questionnaire, texts, now)
+        return _start(conversation, event, questionnaire, texts, now, policy.privacy_notice_url)
     if isinstance(event, Greet):
         if conversation.survey is not None and questionnaire is not None:
             t = _texts(conversation.survey.language, texts)
@@ -287,6 +290,7 @@ def _start(
     open_questionnaire: Questionnaire | None,
     texts: Mapping[str, Texts],
     now: datetime,
+    privacy_notice_url: str | None,
 ) -> Step:
     t = _texts(conversation.language, texts)
     open_survey = conversation.survey
@@ -329,6 +333,8 @@ def _start(
     intro = t("start", counter=event.counter.name, unit=event.counter.unit_name, count=count)
     if event.repeat:
         intro = _join(intro, t("repeat_notice"))
+    if privacy_notice_url is not None:
+        intro = _join(intro, t("consent", url=privacy_notice_url))
     return Step(
         replace(conversation, survey=survey if survey.status == ACTIVE else None),
         (Reply(_join(lead, intro)), *replies),

@@ -65,6 +65,7 @@ ENV_PREFIXES = (
     "ACCOUNT_",
     "PRESENCE_",
     "INTEGRITY_",
+    "PRIVACY_",
 )
 
 
@@ -126,6 +127,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "zalo_oauth_base": OAUTH_BASE,
         "database_url": database_url,
         "public_base_url": "https://sipas.example.vn",
+        "privacy_pepper": "test-pepper-0123456789",
     }
     values.update(overrides)
     return Settings(**values)

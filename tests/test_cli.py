@@ -45,8 +45,10 @@ def test_init_env_writes_a_sandbox_dotenv_from_the_example(tmp_path: Path) -> No
     secret = written["ZALO_OA_SECRET_KEY"] or ""
     assert len(secret) >= 32
     assert secret.replace("-", "").replace("_", "").isalnum()
+    pepper = written["PRIVACY_PEPPER"] or ""
+    assert len(pepper) >= 32 and pepper != secret
     # Every other setting of the example is carried over unchanged.
-    filled = {"ZALO_SANDBOX", "ZALO_OA_SECRET_KEY", "ZALO_APP_ID"}
+    filled = {"ZALO_SANDBOX", "ZALO_OA_SECRET_KEY", "ZALO_APP_ID", "PRIVACY_PEPPER"}
     assert set(written) == set(example)
     assert {k: v for k, v in written.items() if k not in filled} == {
         k: v for k, v in example.items() if k not in filled
@@ -71,6 +73,8 @@ def test_init_env_makes_a_new_secret_every_time(tmp_path: Path) -> None:
     assert _init_env(cwd=second).returncode == 0
     secrets = {dotenv_values(d / ".env")["ZALO_OA_SECRET_KEY"] for d in (first, second)}
     assert len(secrets) == 2
+    peppers = {dotenv_values(d / ".env")["PRIVACY_PEPPER"] for d in (first, second)}
+    assert len(peppers) == 2
 
 
 def test_init_env_refuses_to_overwrite_without_force(tmp_path: Path) -> None:

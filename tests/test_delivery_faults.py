@@ -231,6 +231,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_at_most_once(
             "ZALO_APP_SECRET": "secret",
             "ZALO_OA_ID": "1",
             "ZALO_OA_SECRET_KEY": OA_SECRET,
+            "PRIVACY_PEPPER": "faults-privacy-pepper-01",
             "ZALO_ACCESS_TOKEN": "access-1",
             "ZALO_REFRESH_TOKEN": "refresh-1",
             "ZALO_API_BASE": zalo.url,

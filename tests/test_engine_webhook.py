@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli.chat import run_chat
-from bot.privacy import respondent_hash
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import CitizenNote, OutboxMessage, QuestionnaireVersion, SurveyResponse
@@ -207,7 +206,7 @@ def test_a_message_that_is_no_answer_is_stored_for_the_unit_without_the_zalo_id(
             (n.unit.code, n.counter.code, n.text, n.respondent_hash, n.received_at)
             for n in session.scalars(select(CitizenNote))
         ]
-    assert notes == [("HVT", "HVT01", question, respondent_hash(USER), clock())]
+    assert notes == [("HVT", "HVT01", question, runtime.pseudonyms.respondent_hash(USER), clock())]
     assert USER not in repr(notes)
     assert [s[4] for s in responses(runtime)] == [{"access": 4}]
     assert "đã được ghi lại" in replies(runtime)[-2]["text"]

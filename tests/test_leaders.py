@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from bot.cli import cli
 from bot.cli.leaders import window_status
 from bot.conversation.leader_commands import MAX_WRONG_CODES, parse_command
-from bot.privacy import user_tag
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import (
@@ -33,7 +32,7 @@ from tests.conftest import FakeClock, text_event
 
 LEADER = "900000000000000001"
 OTHER = "900000000000000002"
-CODE = "4821-HVT"
+CODE = "HVT-7KQ2-M9XD-4TPA"
 Post = Callable[..., Any]
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -136,7 +135,7 @@ def test_dangky_with_the_units_code_subscribes_the_leader_and_starts_no_survey(
 def test_the_code_matches_whatever_the_case_and_diacritics(
     signed_post: Post, runtime: Runtime
 ) -> None:
-    say(signed_post, "ĐăngKý 4821-hvt")
+    say(signed_post, "ĐăngKý hvt-7kq2-m9xd-4tpa")
     assert subscriptions(runtime) == ["HVT"]
 
 
@@ -259,7 +258,7 @@ def test_huydangky_with_a_code_unsubscribes_from_that_unit_only(
     register(signed_post)
     register(signed_post, code="7777-ABC")
 
-    say(signed_post, "HUYDANGKY 4821-HVT")
+    say(signed_post, "HUYDANGKY HVT-7KQ2-M9XD-4TPA")
     assert subscriptions(runtime) == ["ABC"]
     say(signed_post, "HUYDANGKY abc")  # the unit's own code works for leaving
     assert subscriptions(runtime) == []
@@ -336,6 +335,7 @@ def test_a_tap_on_da_nhan_is_recorded_and_counts_as_an_interaction(
 def test_digest_list_shows_who_acknowledged(
     app: Flask, signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
     register(signed_post, user_id=OTHER)
     digest_id = manual_digest(runtime)
@@ -348,8 +348,8 @@ def test_digest_list_shows_who_acknowledged(
     assert result.output.splitlines() == [
         f"{digest_id:>6}  2026-03-14 09:00  HVT  day    2026-03-14..2026-03-14  queued (manual)"
         "  0 response(s)",
-        f"        leader 1 {user_tag(LEADER)}  queued         acknowledged 2026-03-14 10:00",
-        f"        leader 2 {user_tag(OTHER)}  queued         acknowledged -",
+        f"        leader 1 {tag(LEADER)}  queued         acknowledged 2026-03-14 10:00",
+        f"        leader 2 {tag(OTHER)}  queued         acknowledged -",
     ]
 
 
@@ -393,13 +393,19 @@ def leaders_cli(app: Flask, *args: str) -> Any:
 def test_leaders_list_shows_pseudonym_units_email_and_window(
     app: Flask, signed_post: Post, runtime: Runtime, clock: FakeClock
 ) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
     clock.advance(days=8)
     register(signed_post, user_id=OTHER)
 
     assert (
         leaders_cli(
-            app, "email", "--leader", user_tag(LEADER), "--email", "ct@hvt.gov.vn"
+            app,
+            "email",
+            "--leader",
+            tag(LEADER),
+            "--email",
+            "ct@hvt.gov.vn",
         ).exit_code
         == 0
     )
@@ -408,10 +414,10 @@ def test_leaders_list_shows_pseudonym_units_email_and_window(
 
     assert result.exit_code == 0, result.output
     first, second = result.output.splitlines()
-    assert first.startswith(f"   1  {user_tag(LEADER)}  -  units HVT  e-mail ct@hvt.gov.vn  ")
+    assert first.startswith(f"   1  {tag(LEADER)}  -  units HVT  e-mail ct@hvt.gov.vn  ")
     assert first.endswith("window closed since 2026-03-21 09:00")
     assert second == (
-        f"   2  {user_tag(OTHER)}  Trần Thị B  units HVT  e-mail -  window open, closes in 7 days"
+        f"   2  {tag(OTHER)}  Trần Thị B  units HVT  e-mail -  window open, closes in 7 days"
     )
     assert LEADER not in result.output  # the raw Zalo id is never shown
 
@@ -424,8 +430,9 @@ def test_leaders_email_refuses_a_bad_address(app: Flask, signed_post: Post) -> N
 
 
 def test_leaders_remove_unsubscribes(app: Flask, signed_post: Post, runtime: Runtime) -> None:
+    tag = runtime.pseudonyms.user_tag
     register(signed_post)
-    result = leaders_cli(app, "remove", "--leader", user_tag(LEADER))
+    result = leaders_cli(app, "remove", "--leader", tag(LEADER))
     assert result.exit_code == 0, result.output
     assert subscriptions(runtime) == []
     with runtime.session_factory() as session:
@@ -437,3 +444,88 @@ def test_an_unknown_leader_is_one_error_line(tmp_path: Path) -> None:
     assert run_cli("db", "upgrade", env=env).returncode == 0
     result = run_cli("leaders", "email", "--leader", "42", "--email", "a@b.vn", env=env)
     assert_one_error_line(result, "no leader", "42", "leaders list")
+
+
+# --- hardening: lockouts across accounts, approval ---------------------------------------------
+
+
+def test_wrong_codes_naming_a_unit_from_many_accounts_lock_its_registration(
+    app: Flask, signed_post: Post, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.conversation.leader_commands import MAX_WRONG_CODES_PER_UNIT
+
+    for n in range(MAX_WRONG_CODES_PER_UNIT):
+        say(signed_post, f"DANGKY HVT-GUESS-{n:04d}", user_id=f"80000000000000{n:04d}")
+    # The right code, from a new account, is now refused without being compared.
+    say(signed_post, f"DANGKY {CODE}")
+    assert subscriptions(runtime) == []
+    assert "quá nhiều lần" in replies(runtime)[-1]
+    assert any(
+        r.levelname == "ERROR" and "event=registration_locked scope=unit unit=HVT" in r.message
+        for r in caplog.records
+    )
+    listed = leaders_cli(app, "list").output
+    assert "registration locked for HVT until 2026-03-15 09:00 after 10 wrong codes" in listed
+
+
+def test_a_unit_lockout_leaves_other_units_open_and_ends(
+    signed_post: Post, runtime: Runtime, clock: FakeClock
+) -> None:
+    from bot.conversation.leader_commands import MAX_WRONG_CODES_PER_UNIT
+
+    add_unit(runtime, clock, "ABC", "ABC-7KQ2-M9XD-4TPB")
+    for n in range(MAX_WRONG_CODES_PER_UNIT):
+        say(signed_post, f"DANGKY HVT-GUESS-{n:04d}", user_id=f"80000000000000{n:04d}")
+    say(signed_post, "DANGKY ABC-7KQ2-M9XD-4TPB")
+    assert subscriptions(runtime) == ["ABC"]
+    clock.advance(hours=24, minutes=1)
+    say(signed_post, f"DANGKY {CODE}")
+    assert subscriptions(runtime) == ["ABC", "HVT"]
+
+
+def test_too_many_wrong_codes_in_all_lock_every_registration(
+    signed_post: Post, runtime: Runtime, clock: FakeClock
+) -> None:
+    from bot.conversation.leader_commands import MAX_WRONG_CODES_IN_ALL
+
+    for n in range(MAX_WRONG_CODES_IN_ALL):
+        say(signed_post, f"DANGKY nothing-{n:04d}", user_id=f"81000000000000{n:04d}")
+    say(signed_post, f"DANGKY {CODE}")
+    assert subscriptions(runtime) == []
+    clock.advance(hours=1, minutes=1)
+    say(signed_post, f"DANGKY {CODE}")
+    assert subscriptions(runtime) == ["HVT"]
+
+
+def test_a_unit_asking_for_approval_sends_nothing_until_an_operator_approves(
+    app: Flask, signed_post: Post, runtime: Runtime
+) -> None:
+    with runtime.session_factory.begin() as session:
+        unit = repo.find_unit(session, "HVT")
+        assert unit is not None
+        unit.leader_approval = True
+    register(signed_post)
+    assert "duyệt" in replies(runtime)[-1]
+    with runtime.session_factory() as session:
+        unit = repo.find_unit(session, "HVT")
+        assert unit is not None
+        assert list(repo.subscribed_leaders(session, unit.id)) == []
+    assert "units HVT (pending approval)" in leaders_cli(app, "list").output
+
+    result = leaders_cli(app, "approve", "--leader", "1")
+
+    assert result.exit_code == 0, result.output
+    assert "approved for HVT" in result.output
+    with runtime.session_factory() as session:
+        unit = repo.find_unit(session, "HVT")
+        assert unit is not None
+        assert [leader.user_id for leader in repo.subscribed_leaders(session, unit.id)] == [LEADER]
+
+
+def test_units_new_code_prints_a_strong_code(app: Flask) -> None:
+    from bot.registration_codes import weakness
+
+    result = app.test_cli_runner().invoke(cli, ["units", "new-code", "--unit", "hvt"])
+    assert result.exit_code == 0, result.output
+    code = result.output.strip()
+    assert code.startswith("HVT-") and weakness(code, unit_code="HVT") is None

@@ -407,6 +407,7 @@ def test_the_service_sender_loses_nothing_and_keeps_order_under_thirty_percent_f
         sender = OutboxSender(
             runtime.session_factory,
             runtime.deliver,
+            pseudonyms=runtime.pseudonyms,
             clock=lambda: datetime.now(UTC),
             concurrency=8,
             base_delay=0.02,
@@ -468,7 +469,13 @@ def test_a_message_whose_lease_is_nearly_over_is_left_unsent(
     first, second = "9300000000000000001", "9300000000000000002"
     signed_post(follow_event(user_id=first))
     signed_post(follow_event(user_id=second))
-    sender = OutboxSender(runtime.session_factory, slow_delivery, clock=clock, concurrency=1)
+    sender = OutboxSender(
+        runtime.session_factory,
+        slow_delivery,
+        pseudonyms=runtime.pseudonyms,
+        clock=clock,
+        concurrency=1,
+    )
 
     assert sender.run_once() == 2
 
@@ -489,14 +496,24 @@ def test_a_late_result_does_not_overwrite_a_message_another_sender_took_over(
     """Sender A hangs past its lease; B leases the message and sends it; then A's call
     fails for good. The message stays sent: A's lease is gone, so is its say."""
     signed_post(follow_event())
-    other = OutboxSender(runtime.session_factory, lambda u, b: "sent-by-b", clock=clock)
+    other = OutboxSender(
+        runtime.session_factory,
+        lambda u, b: "sent-by-b",
+        pseudonyms=runtime.pseudonyms,
+        clock=clock,
+    )
 
     def hanging_then_refused(user_id: str, body: dict[str, Any]) -> str:
         clock.advance(seconds=61)
         assert other.run_once() == 1
         raise ZaloInvalidRequest("invalid parameter", code=-201)
 
-    sender = OutboxSender(runtime.session_factory, hanging_then_refused, clock=clock)
+    sender = OutboxSender(
+        runtime.session_factory,
+        hanging_then_refused,
+        pseudonyms=runtime.pseudonyms,
+        clock=clock,
+    )
     assert sender.run_once() == 1
 
     (message,) = outbox(runtime)

@@ -329,11 +329,53 @@ def test_the_console_script_imports_and_lists_the_example(
     )
 
 
-def test_a_digits_only_registration_code_keeps_its_leading_zeros(tmp_path: Path) -> None:
+def units_file_with_code(tmp_path: Path, code: str, extra: str = "") -> Path:
     path = tmp_path / "units.yaml"
     path.write_text(
-        "units:\n  - code: HVT\n    name: Phường\n    registration_code: 004821\n"
+        f"units:\n  - code: HVT\n    name: Phường\n    registration_code: {code}\n{extra}"
         "    counters:\n      - code: HVT01\n        name: Quầy 1\n",
         "utf-8",
     )
-    assert read_units_file(path)[0].registration_code == "004821"
+    return path
+
+
+def test_a_registration_code_keeps_its_leading_zeros(tmp_path: Path) -> None:
+    path = units_file_with_code(tmp_path, "0048-21K7-QM9X")
+    assert read_units_file(path)[0].registration_code == "0048-21K7-QM9X"
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("004821", "needs at least 10"),
+        ("4821-HVT", "needs at least 10"),
+        ("HVT-0048215371", "digits only"),
+        ("HVT-hoangvanthu", "letters only"),
+        ("HVT-ab1ab1ab1ab1", "different ones"),
+        ("Matkhau-2026-HVT", "common word 'matkhau'"),
+        ("HVT01-HVT01-7K2", "the unit or counter code HVT01"),
+    ],
+)
+def test_a_short_or_guessable_registration_code_is_refused(
+    tmp_path: Path, code: str, why: str
+) -> None:
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(units_file_with_code(tmp_path, code))
+    (problem,) = caught.value.problems
+    assert problem.line == 4
+    assert "unit HVT: registration_code " in problem.message and why in problem.message
+    assert "units new-code --unit HVT" in problem.message
+
+
+def test_a_generated_registration_code_is_accepted_and_names_its_unit(tmp_path: Path) -> None:
+    from bot.registration_codes import new_code
+
+    codes = {new_code("HVT") for _ in range(50)}
+    assert len(codes) == 50 and all(c.startswith("HVT-") and len(c) == 18 for c in codes)
+    for code in list(codes)[:5]:
+        assert read_units_file(units_file_with_code(tmp_path, code))[0].registration_code == code
+
+
+def test_leader_approval_is_read_from_the_units_file(tmp_path: Path) -> None:
+    path = units_file_with_code(tmp_path, "HVT-7KQ2-M9XD-4TPA", "    leader_approval: true\n")
+    assert read_units_file(path)[0].leader_approval is True

@@ -244,7 +244,7 @@ def test_list_style_limits_title_length() -> None:
 def test_error_code_at_http_200_raises_its_class(
     zalo: responses.RequestsMock, code: int, error_class: type[ZaloError], should_retry: bool
 ) -> None:
-    zalo.post(SEND_URL, json={"error": code, "message": "Zalo says no"}, status=200)
+    zalo.post(SEND_URL, json={"error": code, "message": f"Zalo says no to {USER}"}, status=200)
 
     with pytest.raises(error_class) as caught:
         make_client().send_text(USER, "Xin chào")
@@ -254,7 +254,9 @@ def test_error_code_at_http_200_raises_its_class(
     assert error.should_retry is should_retry
     assert (error.code, error.http_status, error.user_id) == (code, 200, USER)
     assert str(code) in str(error)
-    assert USER in str(error)
+    # Who it was for is on the error, never in its text (which is logged and stored).
+    assert USER not in str(error)
+    assert "Zalo says no to <user>" in str(error)
     assert TOKEN not in str(error)
 
 

@@ -3,6 +3,10 @@
 Zalo reports most failures with HTTP 200 and a negative ``error`` code, so a response is
 judged by its body first and by its HTTP status second.
 
+An error's text (what gets logged, and stored beside an outbox message) never holds the
+recipient's Zalo id, which is personal data: the id is the ``user_id`` attribute, and where
+Zalo's own message quotes it, it is replaced by ``<user>``.
+
     ZaloError                  code, http_status, user_id, should_retry
     ├── ZaloAuthError          -216, -220, -124: refresh the access token, retry once
     ├── ZaloRateLimited        -32 (or HTTP 429)                       should_retry
@@ -52,7 +56,8 @@ class ZaloError(Exception):
         http_status: int | None = None,
         user_id: str | None = None,
     ) -> None:
-        self.detail = detail
+        # Zalo's messages sometimes quote the recipient ("user 2468… has not interacted…").
+        self.detail = detail.replace(user_id, "<user>") if user_id else detail
         self.code = code
         self.http_status = http_status
         self.user_id = user_id
@@ -61,11 +66,7 @@ class ZaloError(Exception):
     def _describe(self) -> str:
         context = [
             f"{name}={value}"
-            for name, value in (
-                ("code", self.code),
-                ("http_status", self.http_status),
-                ("user_id", self.user_id),
-            )
+            for name, value in (("code", self.code), ("http_status", self.http_status))
             if value is not None
         ]
         return f"{self.detail} ({', '.join(context)})" if context else self.detail

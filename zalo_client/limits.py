@@ -1,10 +1,16 @@
-"""Zalo's limits on what one consultation message may carry: the one home of each number,
-imported by the client (which refuses what would break them) and by the questionnaire and
-text checks (which refuse a questionnaire or locale that could not be sent)."""
+"""Zalo's limits on consultation messages (when one may be sent, what it may carry): the one
+home of each number, imported by the client (which refuses what would break them), by the
+sender, and by the questionnaire and text checks (which refuse a questionnaire or locale that
+could not be sent)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
+
+# A consultation message reaches a user only within this long after their last interaction
+# with the OA (error -230/-232 after it).
+INTERACTION_WINDOW = timedelta(days=7)
 
 MAX_TEXT_CHARS = 2000  # one text message
 MAX_BUTTONS = 5  # buttons (or list elements) on one message

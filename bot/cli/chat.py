@@ -14,7 +14,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.cli.context import current_runtime, require_schema
+from bot.conversation.service import SurveyService
 from bot.errors import UnknownCode
+from bot.privacy import Pseudonymizer
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
@@ -52,6 +54,17 @@ def run_chat(
     with sessions.begin() as session:
         repo.upsert_units(session, [unit], now=runtime.clock())
     user_id = f"terminal-{secrets.token_hex(4)}"
+    # The scratch database gets scratch pseudonyms: the trial needs no PRIVACY_PEPPER, and
+    # nothing hashed here can be compared with the real surveys.
+    service = SurveyService(
+        texts=runtime.texts,
+        flows=runtime.flows,
+        policy=runtime.service.policy,
+        cooldown=runtime.service.cooldown,
+        limits=runtime.service.limits,
+        rotating=runtime.rotating,
+        pseudonyms=Pseudonymizer(secrets.token_hex(16)),
+    )
 
     write(
         f"Trying counter #{code} in the terminal (nothing is stored). "
@@ -62,7 +75,7 @@ def run_chat(
         """One message from the citizen; True while a survey is open."""
         with sessions.begin() as session:
             row = repo.lock_conversation(session, user_id, now=runtime.clock())
-            runtime.service.converse(session, row, text, now=runtime.clock())
+            service.converse(session, row, text, now=runtime.clock())
             for message in session.scalars(
                 select(OutboxMessage)
                 .where(

@@ -14,7 +14,7 @@ from bot.cli.context import current_runtime, require_schema
 from bot.delivery.window import window_closes_at
 from bot.directory import require_unit
 from bot.errors import BadArguments, NotReady, UnknownCode
-from bot.privacy import user_tag
+from bot.privacy import Pseudonymizer
 from bot.reporting.digests import KINDS, DigestResult
 from bot.runtime import Runtime
 from storage import repositories as repo
@@ -42,13 +42,14 @@ def window_status(last: datetime | None, now: datetime, zone: ZoneInfo) -> str:
     return f"open, closes in {math.ceil(left.total_seconds() / 3600)} h"
 
 
-def _find_leader(leaders: list[Leader], given: str) -> Leader:
+def _find_leader(leaders: list[Leader], given: str, pseudonyms: Pseudonymizer) -> Leader:
     """A leader by number (from `leaders list`), pseudonym, or Zalo user id."""
     value = given.strip()
     found = [
         leader
         for leader in leaders
-        if value in (str(leader.id), leader.user_id) or user_tag(leader.user_id) == value.lower()
+        if value in (str(leader.id), leader.user_id)
+        or pseudonyms.user_tag(leader.user_id) == value.lower()
     ]
     if not found:
         raise UnknownCode(f"no leader {value!r} (see `sipas-bot leaders list`)")
@@ -69,20 +70,47 @@ def leaders() -> None:
 def leaders_list() -> None:
     """Each leader: pseudonym, name, units, e-mail, and Zalo's 7-day window."""
     runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
     now = runtime.clock()
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
         found = repo.list_leaders(session)
         seen = repo.last_interactions(session, {leader.user_id for leader in found})
         for leader in found:
-            units = ",".join(s.unit.code for s in leader.subscriptions) or "(none)"
+            units = (
+                ",".join(
+                    f"{s.unit.code}{' (pending approval)' if s.pending else ''}"
+                    for s in leader.subscriptions
+                )
+                or "(none)"
+            )
             click.echo(
-                f"{leader.id:>4}  {user_tag(leader.user_id)}  {leader.display_name or '-'}  "
+                f"{leader.id:>4}  {tag(leader.user_id)}  {leader.display_name or '-'}  "
                 f"units {units}  e-mail {leader.email or '-'}  "
                 f"window {window_status(seen.get(leader.user_id), now, zone)}"
             )
+        lockouts = repo.active_lockouts(session, now=now)
+        for lockout in lockouts:
+            click.echo(
+                f"registration locked for {lockout.unit.code if lockout.unit else 'every unit'} "
+                f"until {lockout.locked_until.astimezone(zone):%Y-%m-%d %H:%M} after "
+                f"{lockout.failures} wrong codes from all accounts"
+            )
     if not found:
         click.echo("no leaders: they send DANGKY <registration code> to the OA in Zalo")
+
+
+@leaders.command("approve")
+@click.option("--leader", "leader_ref", required=True, help="Number or pseudonym (leaders list).")
+def leaders_approve(leader_ref: str) -> None:
+    """Approve a leader's pending registrations (units with `leader_approval: true`)."""
+    runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
+    with runtime.session_factory.begin() as session:
+        leader = _find_leader(list(repo.list_leaders(session)), leader_ref, runtime.pseudonyms)
+        approved = repo.approve_subscriptions(session, leader, now=runtime.clock())
+        codes = ", ".join(u.code for u in approved) or "nothing was pending"
+        click.echo(f"leader {leader.id} ({tag(leader.user_id)}) approved for {codes}")
 
 
 @leaders.command("email")
@@ -96,11 +124,12 @@ def leaders_email(leader_ref: str, email: str | None, clear: bool) -> None:
     if email is not None and not _EMAIL.match(email.strip()):
         raise BadArguments(f"--email {email!r} is not an e-mail address")
     runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
     with runtime.session_factory.begin() as session:
-        leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
+        leader = _find_leader(list(repo.list_leaders(session)), leader_ref, runtime.pseudonyms)
         leader.email = None if clear else (email or "").strip()
         leader.updated_at = runtime.clock()
-        click.echo(f"leader {leader.id} ({user_tag(leader.user_id)}): e-mail {leader.email or '-'}")
+        click.echo(f"leader {leader.id} ({tag(leader.user_id)}): e-mail {leader.email or '-'}")
 
 
 @leaders.command("name")
@@ -109,11 +138,12 @@ def leaders_email(leader_ref: str, email: str | None, clear: bool) -> None:
 def leaders_name(leader_ref: str, name: str) -> None:
     """Set the display name of a leader."""
     runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
     with runtime.session_factory.begin() as session:
-        leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
+        leader = _find_leader(list(repo.list_leaders(session)), leader_ref, runtime.pseudonyms)
         leader.display_name = name.strip()[:200] or None
         leader.updated_at = runtime.clock()
-        click.echo(f"leader {leader.id} ({user_tag(leader.user_id)}): {leader.display_name}")
+        click.echo(f"leader {leader.id} ({tag(leader.user_id)}): {leader.display_name}")
 
 
 @leaders.command("remove")
@@ -122,14 +152,15 @@ def leaders_name(leader_ref: str, name: str) -> None:
 def leaders_remove(leader_ref: str, unit_code: str | None) -> None:
     """Stop sending a leader digests and alerts (as HUYDANGKY does in the chat)."""
     runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
     with runtime.session_factory.begin() as session:
-        leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
+        leader = _find_leader(list(repo.list_leaders(session)), leader_ref, runtime.pseudonyms)
         unit_ids = None
         if unit_code is not None:
             unit_ids = [require_unit(session, unit_code).id]
         dropped = repo.unsubscribe(session, leader, unit_ids, now=runtime.clock())
         codes = ", ".join(u.code for u in dropped) or "no unit (nothing to remove)"
-        click.echo(f"leader {leader.id} ({user_tag(leader.user_id)}) removed from {codes}")
+        click.echo(f"leader {leader.id} ({tag(leader.user_id)}) removed from {codes}")
 
 
 # --- digest --------------------------------------------------------------------------------
@@ -199,6 +230,7 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
 def digest_list(unit_code: str | None, limit: int) -> None:
     """Recent digests, and for each leader how it went and whether they tapped "Đã nhận"."""
     runtime = _runtime()
+    tag = runtime.pseudonyms.user_tag
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
         unit_id = require_unit(session, unit_code).id if unit_code else None
@@ -218,7 +250,7 @@ def digest_list(unit_code: str | None, limit: int) -> None:
                     else "-"
                 )
                 click.echo(
-                    f"        leader {m.leader_id} {user_tag(m.leader.user_id)}  {m.status:<13}  "
+                    f"        leader {m.leader_id} {tag(m.leader.user_id)}  {m.status:<13}  "
                     f"acknowledged {ack}"
                 )
     if not found:

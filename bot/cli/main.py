@@ -18,6 +18,7 @@ from bot.cli import (
     leaders,
     outbox,
     presence,
+    privacy,
     qr,
     reports,
     serve,
@@ -65,6 +66,7 @@ for _module in (
     reports,
     leaders,
     presence,
+    privacy,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -10,7 +10,7 @@ from bot.cli.context import (
     require_schema,
 )
 from bot.errors import UnknownCode
-from bot.privacy import user_tag
+from bot.privacy.scrub import redact_ids
 from storage import repositories as repo
 
 # --- outbox --------------------------------------------------------------------------------
@@ -31,17 +31,19 @@ def outbox_list(dead: bool, pending: bool, limit: int) -> None:
     require_schema(runtime)
     status = "dead" if dead else "pending" if pending else None
     zone = runtime.settings.tz
+    tag = runtime.pseudonyms.user_tag
     with runtime.session_factory() as session:
         messages = repo.list_outbox(session, status=status, limit=limit)
         for m in messages:
             created = m.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             first_line = str(m.body.get("text", "")).splitlines()[0][:50] if m.body else ""
             click.echo(
-                f"{m.id:>7}  {m.status:<8} {created}  user {user_tag(m.user_id)}  "
+                f"{m.id:>7}  {m.status:<8} {created}  user {tag(m.user_id)}  "
                 f"tries {m.attempts}  {first_line}"
             )
             if m.last_error and m.status != "sent":
-                click.echo(f"         reason: {m.last_error}")
+                # Rows stored before ids were redacted may still quote one.
+                click.echo(f"         reason: {redact_ids(m.last_error)}")
     if not messages:
         click.echo("no messages")
 

@@ -39,7 +39,8 @@ from storage import repositories as repo
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_env(example: Path, out: Path, force: bool) -> None:
-    """Write a .env for a first try: sandbox mode and a fresh random webhook secret."""
+    """Write a .env for a first try: sandbox mode, a fresh random webhook secret and a random
+    privacy pepper (keep that one when going live)."""
     if out.exists() and not force:
         raise BadArguments(f"{out} exists already (use --force to replace it)")
     try:
@@ -50,6 +51,7 @@ def init_env(example: Path, out: Path, force: bool) -> None:
         "ZALO_OA_SECRET_KEY": secrets.token_urlsafe(24),
         "ZALO_SANDBOX": "1",
         "ZALO_APP_ID": "sandbox-app",
+        "PRIVACY_PEPPER": secrets.token_urlsafe(32),
     }
     written = []
     for line in lines:
@@ -60,8 +62,9 @@ def init_env(example: Path, out: Path, force: bool) -> None:
     write_text_atomically(out, "\n".join(written) + "\n")
     os.chmod(out, 0o600)
     click.echo(
-        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY; "
-        "fill in the ZALO_* values from the Zalo developer console to go live"
+        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY and PRIVACY_PEPPER; "
+        "fill in the ZALO_* values from the Zalo developer console to go live "
+        "(keep PRIVACY_PEPPER: it cannot change once surveys are stored)"
     )
 
 
@@ -128,6 +131,18 @@ def units_list() -> None:
                 click.echo(
                     f"  #{counter.code}  {counter.name}  {runtime.settings.qr_url(counter.code)}"
                 )
+
+
+@units.command("new-code")
+@click.option("--unit", "unit_code", help="Start the code with this unit's code (recommended).")
+def units_new_code(unit_code: str | None) -> None:
+    """Print a strong random registration code for the units file (nothing is stored).
+
+    A code that starts with its unit's code lets the per-unit lockout count every guess at it
+    (docs/leaders.md)."""
+    from bot.registration_codes import new_code
+
+    click.echo(new_code(unit_code.strip().upper() if unit_code else None))
 
 
 COMMANDS: list[click.Command] = [init_env, db, units]

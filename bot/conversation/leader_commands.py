@@ -3,7 +3,14 @@
 
 These run before the survey engine (they are not survey answers), in the caller's
 transaction, while the user's conversation row is locked: concurrent events of one user are
-serialised, which is also what makes the wrong-code count exact.
+serialised, which is also what makes the per-account wrong-code count exact.
+
+Guessing is limited three ways, all counted in the database (docs/leaders.md): per account
+(5 wrong codes an hour), per unit across all accounts (10 wrong codes naming the unit in an
+hour lock its registration for a day) and in all (30 wrong codes an hour lock every unit's
+registration for an hour). A lockout is logged at ERROR for the operator and listed by
+`sipas-bot leaders list`. While locked, DANGKY is refused without comparing the code, so a
+right code cannot be told from a wrong one.
 
 Only the compact words are commands (`DANGKY`, `HUYDANGKY`, in any case, with or without
 diacritics): "đăng ký" with a space is everyday Vietnamese ("đăng ký khai sinh") and may well be
@@ -24,7 +31,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.delivery.acks import AckKind, parse_ack
-from bot.privacy import user_tag
+from bot.privacy import Pseudonymizer
+from bot.registration_codes import named_unit_code
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
 from storage.repositories import LockedConversation
@@ -35,6 +43,10 @@ log = logging.getLogger("sipas_bot.leaders")
 
 MAX_WRONG_CODES = 5
 WRONG_CODE_WINDOW = timedelta(hours=1)
+MAX_WRONG_CODES_PER_UNIT = 10
+UNIT_LOCKOUT = timedelta(hours=24)
+MAX_WRONG_CODES_IN_ALL = 30
+GLOBAL_LOCKOUT = timedelta(hours=1)
 
 _REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
 _UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
@@ -80,8 +92,9 @@ def _names(units: Sequence[Unit]) -> str:
 class LeaderCommands:
     """Answers leader commands; `handle` returns the reply bodies, or None for other texts."""
 
-    def __init__(self, texts: Mapping[str, Texts]) -> None:
+    def __init__(self, texts: Mapping[str, Texts], pseudonyms: Pseudonymizer) -> None:
         self.texts = texts
+        self.pseudonyms = pseudonyms
 
     def handle(
         self, session: Session, row: LockedConversation, text: str, *, now: datetime
@@ -104,34 +117,91 @@ class LeaderCommands:
     ) -> str:
         if code is None:
             return t("leader_code_missing")
-        tag = user_tag(user_id)
+        tag = self.pseudonyms.user_tag(user_id)
         failures = repo.registration_failures_since(session, user_id, since=now - WRONG_CODE_WINDOW)
         if failures >= MAX_WRONG_CODES:
             # Refused without comparing: the answer must not tell a right code from a wrong one.
             log.warning("event=leader_register outcome=rate_limited user=%s", tag)
             return t("leader_rate_limited")
-        units = [
-            u
-            for u in repo.units_with_registration_code(session)
-            if same_code(u.registration_code, code)
-        ]
-        if not units:
-            repo.record_registration_failure(session, user_id, now=now)
+        candidates = repo.units_with_registration_code(session)
+        named = named_unit_code(code)
+        target = next((u for u in candidates if fold(u.code) == named), None)
+        if repo.active_lockout(session, unit_id=None, now=now) is not None or (
+            target is not None
+            and repo.active_lockout(session, unit_id=target.id, now=now) is not None
+        ):
             log.warning(
-                "event=leader_register outcome=wrong_code user=%s failures=%d", tag, failures + 1
+                "event=leader_register outcome=locked user=%s unit=%s",
+                tag,
+                target.code if target else "-",
             )
+            return t("leader_rate_limited")
+        units = [u for u in candidates if same_code(u.registration_code, code)]
+        if not units:
+            self._wrong_code(session, user_id, target, failures, now)
             return t("leader_code_wrong")
         leader = repo.get_or_create_leader(session, user_id, now=now)
-        added = [unit for unit in units if repo.subscribe(session, leader, unit, now=now)]
+        added = [
+            unit
+            for unit in units
+            if repo.subscribe(session, leader, unit, now=now, pending=unit.leader_approval)
+        ]
+        pending = [unit for unit in added if unit.leader_approval]
         log.info(
             "event=leader_register outcome=%s user=%s units=%s",
-            "subscribed" if added else "already",
+            "pending" if pending else "subscribed" if added else "already",
             tag,
             ",".join(u.code for u in units),
         )
         if not added:
             return t("leader_already_registered", units=_names(units))
+        if pending:
+            return t("leader_pending_approval", units=_names(pending))
         return t("leader_registered", units=_names(added))
+
+    def _wrong_code(
+        self,
+        session: Session,
+        user_id: str,
+        target: Unit | None,
+        failures: int,
+        now: datetime,
+    ) -> None:
+        """Count a wrong code, and close registration when too many came from all accounts
+        (for the unit it named, or for every unit)."""
+        repo.record_registration_failure(
+            session, user_id, unit_id=target.id if target else None, now=now
+        )
+        log.warning(
+            "event=leader_register outcome=wrong_code user=%s unit=%s failures=%d",
+            self.pseudonyms.user_tag(user_id),
+            target.code if target else "-",
+            failures + 1,
+        )
+        since = now - WRONG_CODE_WINDOW
+        if target is not None:
+            on_unit = repo.all_registration_failures_since(session, since=since, unit_id=target.id)
+            if on_unit >= MAX_WRONG_CODES_PER_UNIT:
+                repo.add_lockout(
+                    session, unit_id=target.id, failures=on_unit, now=now, until=now + UNIT_LOCKOUT
+                )
+                log.error(
+                    "event=registration_locked scope=unit unit=%s failures=%d hours=%d "
+                    "action=operator_check",
+                    target.code,
+                    on_unit,
+                    UNIT_LOCKOUT // timedelta(hours=1),
+                )
+        in_all = repo.all_registration_failures_since(session, since=since)
+        if in_all >= MAX_WRONG_CODES_IN_ALL:
+            repo.add_lockout(
+                session, unit_id=None, failures=in_all, now=now, until=now + GLOBAL_LOCKOUT
+            )
+            log.error(
+                "event=registration_locked scope=all failures=%d hours=%d action=operator_check",
+                in_all,
+                GLOBAL_LOCKOUT // timedelta(hours=1),
+            )
 
     def _unregister(
         self, session: Session, user_id: str, code: str | None, t: Texts, now: datetime
@@ -152,7 +222,7 @@ class LeaderCommands:
         dropped = repo.unsubscribe(session, leader, unit_ids, now=now)
         log.info(
             "event=leader_unregister user=%s units=%s",
-            user_tag(user_id),
+            self.pseudonyms.user_tag(user_id),
             ",".join(u.code for u in dropped),
         )
         return t("leader_unsubscribed", units=_names(dropped))
@@ -167,7 +237,7 @@ class LeaderCommands:
         else:
             message = repo.leader_message(session, int(command.argument), user_id)
         if message is None:
-            log.info("event=leader_ack outcome=unknown user=%s", user_tag(user_id))
+            log.info("event=leader_ack outcome=unknown user=%s", self.pseudonyms.user_tag(user_id))
             return None
         first = message.acknowledged_at is None
         if first:
@@ -175,7 +245,7 @@ class LeaderCommands:
         log.info(
             "event=leader_ack outcome=%s user=%s message=%d",
             "recorded" if first else "again",
-            user_tag(user_id),
+            self.pseudonyms.user_tag(user_id),
             message.id,
         )
         return t("leader_ack_thanks") if first else None

@@ -21,7 +21,8 @@ from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.registry import FlowRegistry
-from bot.privacy import respondent_hash, user_tag
+from bot.privacy import Pseudonymizer
+from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
 from storage.models import Counter
 from storage.repositories import LockedConversation, StoredSurvey
@@ -87,6 +88,7 @@ class SurveyService:
         cooldown: timedelta,
         limits: AccountLimits,
         rotating: RotatingCodes,
+        pseudonyms: Pseudonymizer,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.texts = texts
@@ -96,7 +98,8 @@ class SurveyService:
         self.limits = limits
         self.rotating = rotating
         self.new_token = new_token
-        self.leaders = LeaderCommands(texts)
+        self.pseudonyms = pseudonyms
+        self.leaders = LeaderCommands(texts, pseudonyms)
 
     def handle(
         self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
@@ -107,7 +110,11 @@ class SurveyService:
             return Outcome(TurnStatus.IGNORED)
         key = dedupe_key(event, raw_body)
         if not repo.claim_event(session, key=key, event_name=event.name, now=now):
-            log.info("event=%s user=%s outcome=duplicate", event.name, user_tag(event.user_id))
+            log.info(
+                "event=%s user=%s outcome=duplicate",
+                event.name,
+                self.pseudonyms.user_tag(event.user_id),
+            )
             return Outcome(TurnStatus.DUPLICATE)
         row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
@@ -138,7 +145,9 @@ class SurveyService:
             t = self.texts.get(row.language) or self.texts["vi"]
             repo.enqueue_replies(session, row.user_id, [{"text": t("slow_down")}], now=now)
         log.info(
-            "event=turn user=%s outcome=limited notice=%s", user_tag(row.user_id), verdict.notify
+            "event=turn user=%s outcome=limited notice=%s",
+            self.pseudonyms.user_tag(row.user_id),
+            verdict.notify,
         )
         return False
 
@@ -186,7 +195,7 @@ class SurveyService:
         repo.enqueue_replies(session, row.user_id, bodies, now=now)
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
-            user_tag(row.user_id),
+            self.pseudonyms.user_tag(row.user_id),
             type(engine_event).__name__.lower(),
             counter.code if counter else "-",
             step.conversation.survey is not None,
@@ -238,7 +247,9 @@ class SurveyService:
         refusal = start.refusal
         if not resuming and refusal is None:
             started = repo.surveys_started_since(
-                session, respondent_hash=respondent_hash(user_id), since=now - timedelta(days=1)
+                session,
+                respondent_hash=self.pseudonyms.respondent_hash(user_id),
+                since=now - timedelta(days=1),
             )
             if started >= self.limits.starts_per_day:
                 refusal = Refusal.TOO_MANY_STARTS
@@ -253,7 +264,7 @@ class SurveyService:
         # Only told to the citizen; the flag itself is decided when the survey qualifies.
         repeat = repo.counted_since(
             session,
-            respondent_hash=respondent_hash(user_id),
+            respondent_hash=self.pseudonyms.respondent_hash(user_id),
             counter_id=counter.id,
             since=now - self.cooldown,
         )
@@ -357,11 +368,13 @@ class SurveyService:
                 session,
                 unit_id=loaded.unit_id,
                 counter_id=loaded.counter_id,
-                respondent_hash=respondent_hash(user_id),
+                respondent_hash=self.pseudonyms.respondent_hash(user_id),
                 text=text,
                 received_at=now,
             )
-        log.info("event=citizen_note user=%s notes=%d", user_tag(user_id), len(notes))
+        log.info(
+            "event=citizen_note user=%s notes=%d", self.pseudonyms.user_tag(user_id), len(notes)
+        )
 
     def _questionnaire_of(self, session: Session, survey: SurveyState) -> Questionnaire:
         return self.flows.version(session, survey.questionnaire_id, survey.questionnaire_version)
@@ -400,7 +413,7 @@ class SurveyService:
                 session,
                 {
                     "token": survey.token,
-                    "respondent_hash": respondent_hash(user_id),
+                    "respondent_hash": self.pseudonyms.respondent_hash(user_id),
                     "unit_id": unit_id,
                     "counter_id": counter_id,
                     "questionnaire_id": survey.questionnaire_id,
@@ -416,7 +429,10 @@ class SurveyService:
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
-            values = {"value": answer.value, "text": answer.text, "answered_at": now}
+            # A comment is stored without the phone numbers, ID numbers and e-mail addresses
+            # written into it (docs/privacy.md); one kept from an earlier turn is so already.
+            text = scrub_personal_data(answer.text) if answer.text is not None else None
+            values = {"value": answer.value, "text": text, "answered_at": now}
             if item_id not in kept:
                 item = questionnaire.item(item_id)
                 added.append(
@@ -427,7 +443,7 @@ class SurveyService:
                         **values,
                     }
                 )
-            elif kept[item_id] != (answer.value, answer.text):
+            elif kept[item_id] != (answer.value, text):
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
@@ -436,7 +452,7 @@ class SurveyService:
             survey,
             questionnaire,
             response_id=response_id,
-            respondent=respondent_hash(user_id),
+            respondent=self.pseudonyms.respondent_hash(user_id),
             counter_id=counter_id,
             decided=decided,
             counted=counted,

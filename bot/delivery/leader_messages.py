@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.delivery.acks import digest_ack_payload, message_ack_payload
 from bot.delivery.mailer import Mailer, MailError, render_html
 from bot.delivery.window import window_closed
-from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import DeadReason, Leader, LeaderMessage, LeaderMessageStatus, OutboxStatus
 from survey_flow.texts import LocalTexts, Texts
@@ -84,7 +83,7 @@ def post_to_leader(
         log.info(
             "event=leader_message kind=%s leader=%s channel=%s",
             post.kind,
-            user_tag(leader.user_id),
+            leader.id,
             "email" if message.status == LeaderMessageStatus.EMAIL_PENDING else "none",
         )
         return message
@@ -106,7 +105,7 @@ def post_to_leader(
     log.info(
         "event=leader_message kind=%s leader=%s channel=zalo outbox_id=%d",
         post.kind,
-        user_tag(leader.user_id),
+        leader.id,
         outbox_id,
     )
     return message
@@ -131,7 +130,7 @@ def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime
         log.warning(
             "event=leader_message_not_on_zalo message=%d leader=%s next=%s reason=%s",
             message.id,
-            user_tag(message.leader.user_id),
+            message.leader_id,
             message.status,
             outbox.last_error,
         )

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery.tokens import TokenStore
 from bot.delivery.window import window_closed
-from bot.privacy import user_tag
+from bot.privacy import Pseudonymizer
+from bot.privacy.scrub import redact_ids
 from storage import repositories as repo
 from storage.models import DeadReason, OutboxMessage, OutboxStatus
 from storage.repositories import OutboxOutcome, OutcomeKind
@@ -110,16 +111,20 @@ def zalo_delivery(client: ZaloClient, tokens: TokenStore | None = None) -> Deliv
     return deliver
 
 
-def sandbox_delivery(user_id: str, body: dict[str, Any]) -> str | None:
+def sandbox_delivery(pseudonyms: Pseudonymizer) -> Deliver:
     """Sandbox mode: show the message instead of sending it."""
-    buttons = " | ".join(f"[{b['title']}]" for b in body.get("buttons", []))
-    log.warning(
-        "SANDBOX (not sent to Zalo) to user=%s:\n%s%s",
-        user_tag(user_id),
-        body["text"],
-        f"\n{buttons}" if buttons else "",
-    )
-    return None
+
+    def deliver(user_id: str, body: dict[str, Any]) -> str | None:
+        buttons = " | ".join(f"[{b['title']}]" for b in body.get("buttons", []))
+        log.warning(
+            "SANDBOX (not sent to Zalo) to user=%s:\n%s%s",
+            pseudonyms.user_tag(user_id),
+            body["text"],
+            f"\n{buttons}" if buttons else "",
+        )
+        return None
+
+    return deliver
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class OutboxSender:
         session_factory: sessionmaker[Session],
         deliver: Deliver,
         *,
+        pseudonyms: Pseudonymizer,
         clock: Callable[[], datetime],
         max_age: timedelta = timedelta(hours=24),
         batch: int = 50,
@@ -163,6 +169,7 @@ class OutboxSender:
     ) -> None:
         self.session_factory = session_factory
         self.deliver = deliver
+        self.pseudonyms = pseudonyms
         self.clock = clock
         self.max_age = max_age
         self.batch = batch
@@ -300,8 +307,7 @@ class OutboxSender:
                 log.warning("event=sender_paused reason=rate_limited")
             self._paused_until = now + self.rate_limit_pause
 
-    @staticmethod
-    def _window_closed(message: OutboxMessage) -> None:
+    def _window_closed(self, message: OutboxMessage) -> None:
         """Zalo would refuse it (-230): record why instead of trying, or retrying."""
         message.attempts += 1
         message.locked_until = None
@@ -311,13 +317,13 @@ class OutboxSender:
         log.warning(
             "event=message_dead outbox_id=%d user=%s reason=window_closed",
             message.id,
-            user_tag(message.user_id),
+            self.pseudonyms.user_tag(message.user_id),
         )
 
     def _outcome(self, result: _Result, now: datetime) -> OutboxOutcome | None:
         """What to record of a result; None when nothing is (its lease is left to lapse)."""
         message = result.message
-        user = user_tag(message.user_id)
+        user = self.pseudonyms.user_tag(message.user_id)
         if result.not_sent is not None:
             log.warning(
                 "event=message_not_sent outbox_id=%d user=%s reason=%s",
@@ -338,7 +344,8 @@ class OutboxSender:
                 sent_at=now,
                 zalo_message_id=result.zalo_message_id,
             )
-        last_error = f"{type(error).__name__}: {error}"[:1000]
+        # Zalo's texts may quote the recipient (zalo_client takes out the id it knows).
+        last_error = redact_ids(f"{type(error).__name__}: {error}")[:1000]
         attempts = message.attempts + 1
         transient = (
             not isinstance(error, ZaloError)

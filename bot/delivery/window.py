@@ -1,11 +1,11 @@
-"""Zalo's interaction window: consultation messages reach a user only within 7 days of their
-last interaction with the OA (Zalo error -230/-232 after it). The one home of that rule."""
+"""Zalo's interaction window applied: whether a message to a user can still go out on Zalo
+(the window's length is Zalo's rule, in zalo_client.limits)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-ZALO_WINDOW = timedelta(days=7)
+from zalo_client.limits import INTERACTION_WINDOW as ZALO_WINDOW
 
 
 def window_closed(last_interaction: datetime | None, now: datetime) -> bool:

@@ -7,7 +7,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from bot.conversation.presence import CodeCheck
-from bot.privacy import user_tag
 from bot.web import runtime_of
 from storage import repositories as repo
 
@@ -73,7 +72,7 @@ def sandbox() -> ResponseReturnValue:
         messages = [
             {
                 "id": m.id,
-                "user": user_tag(m.user_id),
+                "user": runtime.pseudonyms.user_tag(m.user_id),
                 "created_at": m.created_at.astimezone(runtime.settings.tz).strftime(
                     "%Y-%m-%d %H:%M:%S"
                 ),

@@ -22,6 +22,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     RegistrationFailure,
+    RegistrationLockout,
     Unit,
 )
 from storage.repositories._dialect import dialect_insert
@@ -54,11 +55,14 @@ def get_or_create_leader(session: Session, user_id: str, *, now: datetime) -> Le
     return leader
 
 
-def subscribe(session: Session, leader: Leader, unit: Unit, *, now: datetime) -> bool:
-    """Subscribe a leader to a unit; False when they were already."""
+def subscribe(
+    session: Session, leader: Leader, unit: Unit, *, now: datetime, pending: bool = False
+) -> bool:
+    """Subscribe a leader to a unit (pending: until an operator approves); False when they
+    were already."""
     if any(s.unit_id == unit.id for s in leader.subscriptions):
         return False
-    leader.subscriptions.append(LeaderSubscription(unit=unit, created_at=now))
+    leader.subscriptions.append(LeaderSubscription(unit=unit, created_at=now, pending=pending))
     leader.updated_at = now
     session.flush()
     return True
@@ -89,8 +93,73 @@ def registration_failures_since(session: Session, user_id: str, *, since: dateti
     )
 
 
-def record_registration_failure(session: Session, user_id: str, *, now: datetime) -> None:
-    session.add(RegistrationFailure(user_id=user_id, failed_at=now))
+def record_registration_failure(
+    session: Session, user_id: str, *, unit_id: int | None, now: datetime
+) -> None:
+    session.add(RegistrationFailure(user_id=user_id, unit_id=unit_id, failed_at=now))
+    session.flush()
+
+
+def all_registration_failures_since(
+    session: Session, *, since: datetime, unit_id: int | None = None
+) -> int:
+    """Wrong codes from every account since `since`; for one unit when `unit_id` is given."""
+    query = (
+        select(func.count())
+        .select_from(RegistrationFailure)
+        .where(RegistrationFailure.failed_at >= since)
+    )
+    if unit_id is not None:
+        query = query.where(RegistrationFailure.unit_id == unit_id)
+    return session.scalar(query) or 0
+
+
+def active_lockout(
+    session: Session, *, unit_id: int | None, now: datetime
+) -> RegistrationLockout | None:
+    """The lockout in force for this unit (None: the one for every unit), if any."""
+    unit_condition = (
+        RegistrationLockout.unit_id.is_(None)
+        if unit_id is None
+        else RegistrationLockout.unit_id == unit_id
+    )
+    return session.scalar(
+        select(RegistrationLockout)
+        .where(unit_condition, RegistrationLockout.locked_until > now)
+        .order_by(RegistrationLockout.locked_until.desc())
+        .limit(1)
+    )
+
+
+def add_lockout(
+    session: Session, *, unit_id: int | None, failures: int, now: datetime, until: datetime
+) -> RegistrationLockout:
+    lockout = RegistrationLockout(
+        unit_id=unit_id, failures=failures, locked_at=now, locked_until=until
+    )
+    session.add(lockout)
+    session.flush()
+    return lockout
+
+
+def active_lockouts(session: Session, *, now: datetime) -> Sequence[RegistrationLockout]:
+    return session.scalars(
+        select(RegistrationLockout)
+        .where(RegistrationLockout.locked_until > now)
+        .options(selectinload(RegistrationLockout.unit))
+        .order_by(RegistrationLockout.locked_at)
+    ).all()
+
+
+def approve_subscriptions(session: Session, leader: Leader, *, now: datetime) -> list[Unit]:
+    """Approve the leader's pending subscriptions; returns their units."""
+    approved = [s for s in leader.subscriptions if s.pending]
+    for subscription in approved:
+        subscription.pending = False
+    if approved:
+        leader.updated_at = now
+    session.flush()
+    return [s.unit for s in approved]
 
 
 def forget_registration_failures(session: Session, *, before: datetime) -> None:
@@ -101,7 +170,7 @@ def subscribed_leaders(session: Session, unit_id: int) -> Sequence[Leader]:
     return session.scalars(
         select(Leader)
         .join(LeaderSubscription, LeaderSubscription.leader_id == Leader.id)
-        .where(LeaderSubscription.unit_id == unit_id)
+        .where(LeaderSubscription.unit_id == unit_id, LeaderSubscription.pending.is_(False))
         .order_by(Leader.id)
     ).all()
 
@@ -110,7 +179,9 @@ def units_with_leaders(session: Session) -> Sequence[Unit]:
     return session.scalars(
         select(Unit)
         .where(
-            select(LeaderSubscription.unit_id).where(LeaderSubscription.unit_id == Unit.id).exists()
+            select(LeaderSubscription.unit_id)
+            .where(LeaderSubscription.unit_id == Unit.id, LeaderSubscription.pending.is_(False))
+            .exists()
         )
         .order_by(Unit.code)
         .options(selectinload(Unit.counters))

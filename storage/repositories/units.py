@@ -35,8 +35,9 @@ class UnitSpec:
     registration_code: str | None = None
     public_results: bool = False
     require_verified: bool = False
+    leader_approval: bool = False
 
-    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool]:
+    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
         return (
             self.name,
             self.questionnaire,
@@ -44,6 +45,7 @@ class UnitSpec:
             self.registration_code,
             self.public_results,
             self.require_verified,
+            self.leader_approval,
         )
 
 
@@ -88,7 +90,7 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     return changes
 
 
-def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool]:
+def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
     return (
         unit.name,
         unit.questionnaire,
@@ -96,6 +98,7 @@ def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None,
         unit.registration_code,
         unit.public_results,
         unit.require_verified,
+        unit.leader_approval,
     )
 
 
@@ -103,6 +106,7 @@ def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.name, unit.questionnaire, unit.timezone = spec.name, spec.questionnaire, spec.timezone
     unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
     unit.require_verified = spec.require_verified
+    unit.leader_approval = spec.leader_approval
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
