@@ -32,6 +32,7 @@ from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
+from storage.models import Base
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
 
 # Property tests: a quick look on a developer's machine, the full search in CI (.ci/run sets
@@ -98,20 +99,77 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
 
 
+# PostgreSQL schemas already migrated, free for the next test that builds an app (one list
+# per test process): emptying one is much cheaper than creating and migrating a new one.
+_MIGRATED_SCHEMAS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pooled_schemas() -> Iterator[None]:
+    yield
+    if _MIGRATED_SCHEMAS:
+        admin = create_engine(TEST_DATABASE_URL)
+        with admin.begin() as connection:
+            for schema in _MIGRATED_SCHEMAS:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        _MIGRATED_SCHEMAS.clear()
+
+
+def _emptied(admin: Engine, schema: str) -> bool:
+    """Empty a pooled schema's tables (not its migration record); False if it cannot be."""
+    tables = ", ".join(f'"{schema}"."{name}"' for name in Base.metadata.tables)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    except Exception:
+        return False
+    return True
+
+
+def _at_head(admin: Engine, schema: str) -> bool:
+    with admin.connect() as connection:
+        version = connection.execute(
+            text(
+                "SELECT version_num FROM information_schema.tables t "
+                f'JOIN "{schema}".alembic_version ON true '
+                "WHERE t.table_schema = :schema AND t.table_name = 'alembic_version'"
+            ),
+            {"schema": schema},
+        ).scalar()
+    return version == migrate.head_revision()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own. A test that
+    builds the app gets a migrated schema emptied of rows (the app fixture migrates anyway)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(TEST_DATABASE_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    for_app = "app" in request.fixturenames
+    schema = ""
+    while for_app and _MIGRATED_SCHEMAS and not schema:
+        candidate = _MIGRATED_SCHEMAS.pop()
+        if _emptied(admin, candidate):
+            schema = candidate
+    if not schema:
+        schema = f"t_{secrets.token_hex(6)}"
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    try:
+        reusable = for_app and _at_head(admin, schema)
+    except Exception:
+        reusable = False
+    if reusable:
+        _MIGRATED_SCHEMAS.append(schema)
+    else:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 
