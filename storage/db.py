@@ -11,6 +11,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def _first_line_only(context: Any) -> None:
+    """PostgreSQL's error text goes on with DETAIL and CONTEXT lines that quote row values
+    ("Key (…)=(…) already exists", "Failing row contains (…)"): a comment or a Zalo id. Keep
+    the first line, which names the problem and the constraint, and drop the rest."""
+    error = context.original_exception
+    message = str(error)
+    if "\n" not in message:
+        return
+    first = message.splitlines()[0]
+    error.args = (first,)
+    wrapped = context.sqlalchemy_exception  # built before this hook, from the whole text
+    if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+        wrapped.args = (wrapped.args[0].replace(message, first), *wrapped.args[1:])
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; on SQLite, one that is safe for a threaded server.
 
@@ -25,6 +40,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
+        event.listen(engine, "handle_error", _first_line_only)
         # A forked child (a gunicorn worker) must not use, nor close, the parent's
         # connections: it starts with an empty pool of its own.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
