@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from survey_flow.engine import Policy
 
 CHOICE_STYLES = ("buttons", "list", "text")
+MIN_REPLAY_WINDOW_HOURS = 3
 
 
 class ConfigError(Exception):
@@ -48,6 +50,8 @@ class Settings:
     survey_cooldown_hours: int = 12
     outbox_max_age_hours: int = 24
     outbox_lease_seconds: int = 60
+    webhook_replay_window_hours: int = 24
+    sandbox_allowed_hosts: str = "127.0.0.1,::1"
     zalo_rate_per_minute: int = 4000
     report_min_answers: int = 10
     digest_daily_at: str = "17:30"
@@ -99,6 +103,11 @@ class Settings:
             raise ConfigError("QR_URL_TEMPLATE must contain {counter}")
         if self.zalo_choice_style not in CHOICE_STYLES:
             raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(CHOICE_STYLES)}")
+        if self.webhook_replay_window_hours < MIN_REPLAY_WINDOW_HOURS:
+            raise ConfigError(
+                f"WEBHOOK_REPLAY_WINDOW_HOURS must be at least {MIN_REPLAY_WINDOW_HOURS}: Zalo "
+                "re-sends a failed delivery with its first timestamp for about 2 hours"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         try:
@@ -122,13 +131,28 @@ class Settings:
             )
 
     @property
+    def replay_window(self) -> timedelta:
+        """How far a signed webhook timestamp may be from now (either way) to be processed."""
+        return timedelta(hours=self.webhook_replay_window_hours)
+
+    @property
+    def dedupe_retention(self) -> timedelta:
+        """How long a processed event is remembered: an event is admitted while its timestamp
+        is within the window of now, on either side, so a copy may still be admitted up to
+        two windows after the first was received; a day more for clocks and job delays."""
+        return 2 * self.replay_window + timedelta(days=1)
+
+    @property
+    def sandbox_hosts(self) -> frozenset[str]:
+        """The client addresses `/sandbox` is shown to ("*" = any)."""
+        return frozenset(h.strip() for h in self.sandbox_allowed_hosts.split(",") if h.strip())
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     @property
     def policy(self) -> Policy:
-        from datetime import timedelta
-
         return Policy(idle=timedelta(minutes=self.survey_idle_minutes))
 
     def qr_url(self, counter_code: str) -> str:

@@ -49,6 +49,8 @@ ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "SMTP_",
+    "WEBHOOK_",
+    "SANDBOX_",
 )
 
 
@@ -60,6 +62,16 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
     monkeypatch.chdir(tmp_path)
+
+
+def _real_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# The time the event factories stamp events with: the test's FakeClock while the `clock`
+# fixture is in use (so events stay inside the webhook's replay window as the test moves
+# the clock), the real time otherwise (tests against a real server).
+_event_time: list[Callable[[], datetime]] = [_real_now]
 
 
 class FakeClock:
@@ -77,8 +89,11 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
+def clock() -> Iterator[FakeClock]:
+    fake = FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
+    _event_time[0] = fake
+    yield fake
+    _event_time[0] = _real_now
 
 
 @pytest.fixture(params=BACKENDS)
@@ -145,6 +160,11 @@ def client(app: Flask) -> FlaskClient:
 _counter = iter(range(10**9))
 
 
+def event_timestamp() -> str:
+    """A webhook `timestamp` (epoch ms, a string) for now, distinct for every event."""
+    return str(int(_event_time[0]().timestamp() * 1000) + next(_counter) % 1000)
+
+
 def text_event(
     text: str,
     *,
@@ -161,7 +181,7 @@ def text_event(
         "recipient": {"id": "388613280878808645"},
         "event_name": "user_send_text",
         "message": {"text": text, "msg_id": msg_id or f"msg{n:08d}"},
-        "timestamp": timestamp or str(1773453600000 + n),
+        "timestamp": timestamp or event_timestamp(),
     }
 
 
@@ -172,7 +192,7 @@ def follow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
         "event_name": "follow",
         "source": "oa_profile",
         "app_id": APP_ID,
-        "timestamp": str(1773453600000 + next(_counter)),
+        "timestamp": event_timestamp(),
     }
 
 
@@ -182,12 +202,17 @@ def chatnow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
         "user_id": user_id,
         "event_name": "user_click_chatnow",
         "app_id": APP_ID,
-        "timestamp": str(1773453600000 + next(_counter)),
+        "timestamp": event_timestamp(),
     }
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+    """As Zalo encodes (UTF-8, not \\u escapes); a lone surrogate, which UTF-8 cannot hold, is
+    written as the \\ud800 escape a sender could use."""
+    try:
+        return json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event).encode("utf-8")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 from storage.repositories.events import (
     claim_event,
     forget_processed_events,
+    probe_writable,
 )
 from storage.repositories.export import (
     iter_export_surveys,
@@ -46,6 +47,7 @@ from storage.repositories.outbox import (
     enqueue_replies,
     last_interactions,
     list_outbox,
+    oldest_due_message,
     outbox_counts,
     recent_outbox,
     record_outbox_outcomes,
@@ -120,8 +122,10 @@ __all__ = [
     "lock_unit",
     "messages_awaiting_outbox",
     "notified_alerts",
+    "oldest_due_message",
     "outbox_counts",
     "pending_alerts",
+    "probe_writable",
     "questionnaire_text",
     "questionnaire_versions_used",
     "recent_digests",

@@ -199,6 +199,16 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def oldest_due_message(session: Session, *, now: datetime) -> datetime | None:
+    """When the longest-waiting pending message became due (None when none is due): how far
+    behind the sender is."""
+    return session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now
+        )
+    )
+
+
 def recent_outbox(session: Session, *, limit: int = 100) -> Sequence[OutboxMessage]:
     return session.scalars(
         select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
