@@ -49,7 +49,7 @@ class Settings:
     survey_idle_minutes: int = 30
     survey_cooldown_hours: int = 12
     outbox_max_age_hours: int = 24
-    outbox_lease_seconds: int = 60
+    outbox_lease_seconds: int = 30
     webhook_replay_window_hours: int = 24
     sandbox_allowed_hosts: str = "127.0.0.1,::1"
     zalo_rate_per_minute: int = 4000
