@@ -16,6 +16,8 @@ import pytest
 import responses as responses_lib
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +28,19 @@ from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
+
+# Hypothesis: a quick run by default; at least 2,000 examples per property in CI (CI=1, or
+# HYPOTHESIS_PROFILE=ci). A test that sets its own max_examples keeps it.
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "1" else "dev")
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_UNITS = ROOT / "examples" / "units.yaml"

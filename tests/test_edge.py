@@ -278,7 +278,15 @@ def test_a_signed_event_is_processed_only_within_the_replay_window(
 
 @pytest.mark.parametrize(
     ("timestamp", "status"),
-    [(None, 200), ("yesterday", 200), ("-1", 200), ("9" * 40, 200), (-1, 200), (1.5, 401)],
+    [
+        (None, 200),
+        ("", 200),
+        ("yesterday", 200),
+        ("-1", 200),
+        ("9" * 40, 200),
+        (-1, 200),
+        (1.5, 401),
+    ],
 )
 def test_a_signed_event_without_a_usable_timestamp_is_ignored(
     client: FlaskClient, runtime: Runtime, timestamp: Any, status: int
@@ -324,3 +332,12 @@ def test_a_replay_within_the_window_is_a_duplicate_until_the_window_has_passed(
     clock.advance(hours=25)  # past 2 windows and a day: the row is no longer needed
     forget_old_deliveries(runtime)
     assert stored(runtime)["processed_events"] == 0
+
+
+def test_an_unknown_counter_code_is_one_log_line(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert client.get("/q/ZZ99").status_code == 404
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("event=http_refused status=404") and "ZZ99" in line

@@ -59,7 +59,8 @@ class SignatureVerifier:
         mac = self._mac_in(header)
         candidates: list[str] = []
         for found in _TIMESTAMP_FIELD.finditer(raw_body):
-            text = (found.group(1) or found.group(2)).decode("utf-8", "replace")
+            quoted, number = found.group(1), found.group(2)
+            text = (quoted if quoted is not None else number).decode("utf-8", "replace")
             if text not in candidates:
                 candidates.append(text)
             if len(candidates) == _MAX_TIMESTAMP_CANDIDATES:

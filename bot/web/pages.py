@@ -12,7 +12,6 @@ from bot.privacy import user_tag
 from bot.units import is_code
 from bot.web import runtime_of
 from storage import repositories as repo
-from zalo_client.text import for_log
 
 log = logging.getLogger("sipas_bot.web")
 blueprint = Blueprint("pages", __name__)
@@ -76,6 +75,7 @@ def landing(code: str) -> ResponseReturnValue:
     with runtime.session_factory() as session:
         counter = repo.find_counter(session, code)
         if counter is None:
+            log.info("event=http_refused status=404 reason=unknown_counter code=%s", code.upper())
             return render_template("landing_unknown.html", code=code.upper()), 404
         return render_template(
             "landing.html",
@@ -99,8 +99,7 @@ def sandbox() -> ResponseReturnValue:
     forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
     clients = [request.remote_addr or "", *(a for a in forwarded if a)]
     if "*" not in allowed and not all(client in allowed for client in clients):
-        log.warning("event=sandbox_refused client=%s", for_log(",".join(clients)))
-        abort(404)
+        abort(404)  # logged as one line by bot.web.hardening
     with runtime.session_factory() as session:
         messages = [
             {
