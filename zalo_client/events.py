@@ -27,7 +27,7 @@ __all__ = [
     "MalformedEvent",
     "UnusableEvent",
     "dedupe_key",
-    "nesting_depth",
+    "nested_deeper_than",
     "parse_event",
     "read_payload",
 ]
@@ -61,30 +61,31 @@ class UnusableEvent(MalformedEvent):
         super().__init__(reason)
 
 
-def nesting_depth(raw_body: bytes) -> int:
-    """How deep arrays and objects nest in a JSON text, found without parsing it (brackets in
-    strings do not count). Linear in the body and never recursive."""
-    outside_strings = _JSON_STRING.sub(b"", raw_body)
-    depth = deepest = 0
-    for bracket in _BRACKETS.findall(outside_strings):
-        if bracket in (b"{", b"["):
+def nested_deeper_than(raw_body: bytes, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep in a JSON text, found without
+    parsing it (brackets in strings do not count): one pass over the brackets, stopping as
+    soon as the limit is passed, never recursive."""
+    depth = 0
+    for bracket in _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw_body)):
+        if bracket in _OPENING:
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > limit:
+                return True
         else:
             depth -= 1
-    return deepest
+    return False
 
 
-# Possessive, and an unterminated string runs to the end: one pass, no backtracking.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]++")
+_OPENING = frozenset(b"[{")
 
 
 def read_payload(raw_body: bytes) -> Mapping[str, object]:
     """The body as a JSON object; MalformedEvent for anything else: not UTF-8, not JSON,
     nested deeper than MAX_DEPTH (checked before parsing), a number too long to read, not
     an object."""
-    if nesting_depth(raw_body) > MAX_DEPTH:
+    if nested_deeper_than(raw_body, MAX_DEPTH):
         raise MalformedEvent(f"nested deeper than {MAX_DEPTH}")
     try:
         payload = json.loads(raw_body)
