@@ -11,7 +11,9 @@ events per database and prints the answers by status (docs/security.md).
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -114,8 +116,8 @@ def timestamp_text(event: dict[str, Any]) -> str:
 
 
 @st.composite
-def requests(draw: st.DrawFn, now_ms: int) -> tuple[bytes, str | None]:
-    """(body, signature header): signed or not, a JSON event or broken bytes."""
+def requests(draw: st.DrawFn, now_ms: int) -> tuple[bytes, str | None, str]:
+    """(body, signature header, "signed" or "unsigned"): a JSON event or broken bytes."""
     kind = draw(st.sampled_from(["event", "event", "event", "nested", "bytes"]))
     timestamp = ""
     if kind == "event":
@@ -136,7 +138,7 @@ def requests(draw: st.DrawFn, now_ms: int) -> tuple[bytes, str | None]:
         "wrong": "mac=" + "0" * 64,
         "junk": draw(st.text(max_size=80)),
     }[signing]
-    return body, header
+    return body, header, "signed" if signing == "signed" else "unsigned"
 
 
 def post(client: FlaskClient, body: bytes, header: str | None) -> int:
@@ -152,9 +154,13 @@ def post(client: FlaskClient, body: bytes, header: str | None) -> int:
 
 
 def run_property(
-    client: FlaskClient, clock: FakeClock, tally: Counter[int], examples: int | None = None
+    client: FlaskClient,
+    clock: FakeClock,
+    tally: Counter[tuple[str, int]],
+    examples: int | None = None,
 ) -> None:
-    """Post fuzzed requests (the profile's number, or `examples`), tallying the statuses."""
+    """Post fuzzed requests (the profile's number, or `examples`), tallying (signed or not,
+    status)."""
     now_ms = int(clock().timestamp() * 1000)
     count = settings().max_examples if examples is None else examples  # the profile's
 
@@ -163,24 +169,60 @@ def run_property(
         max_examples=count,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    def check(request: tuple[bytes, str | None]) -> None:
-        status = post(client, *request)
-        tally[status] += 1
+    def check(request: tuple[bytes, str | None, str]) -> None:
+        body, header, signing = request
+        status = post(client, body, header)
+        tally[signing, status] += 1
         assert status == 0 or status in DEFINED, status
 
     check()
 
 
-def test_no_fuzzed_request_gets_a_5xx(client: FlaskClient, clock: FakeClock) -> None:
-    tally: Counter[int] = Counter()
+class LineCheck(logging.Handler):
+    """Keeps every log message that is not a single line free of control characters."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = 0
+        self.broken: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines += 1
+        message = record.getMessage()
+        if record.exc_info or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in message):
+            self.broken.append(message)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LineCheck]:
+    check = LineCheck()
+    logger = logging.getLogger("sipas_bot")
+    logger.addHandler(check)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield check
+    logger.removeHandler(check)
+    logger.setLevel(level)
+
+
+def test_no_fuzzed_request_gets_a_5xx(
+    client: FlaskClient, clock: FakeClock, log_lines: LineCheck
+) -> None:
+    tally: Counter[tuple[str, int]] = Counter()
     run_property(client, clock, tally)
-    assert not [s for s in tally if s >= 500]
-    assert tally[200] and tally[401], tally  # both sides of the signature were exercised
+    assert not [status for _, status in tally if status >= 500]
+    assert tally["signed", 200] and tally["unsigned", 401], tally  # both sides were exercised
+    assert not tally["unsigned", 200], "nothing unsigned gets in"
+    # one line per request at least (the refusals), none broken or with a traceback
+    refused = sum(n for (_, status), n in tally.items() if status not in (0, 200))
+    assert log_lines.lines >= refused
+    assert log_lines.broken == []
 
 
 @pytest.mark.slow
 def test_ten_thousand_fuzzed_requests_get_no_5xx(client: FlaskClient, clock: FakeClock) -> None:
-    tally: Counter[int] = Counter()
+    tally: Counter[tuple[str, int]] = Counter()
     run_property(client, clock, tally, examples=10_000)
-    print(f"\n{sum(tally.values())} requests by status: {dict(sorted(tally.items()))}")
-    assert not [s for s in tally if s >= 500]
+    print(f"\n{sum(tally.values())} requests by (signing, status): {sorted(tally.items())}")
+    assert not [status for _, status in tally if status >= 500]
+    assert not tally["unsigned", 200]
