@@ -223,7 +223,8 @@ class OutboxSender:
         self.owner = owner or lease_owner_id()
         # The leases are renewed every third of their length, so they hold 2/3 of it at least.
         self.renew_every = lease.total_seconds() / 3
-        self._renewed_until: datetime | None = None
+        # (when, until): the last renewal extended every lease still held at `when`.
+        self._renewal: tuple[datetime, datetime] | None = None
         self._renewed_at = float("-inf")
         self._in_flight_ids: set[int] = set()
         self._paused_until: datetime | None = None
@@ -312,7 +313,7 @@ class OutboxSender:
         except Exception:
             log.exception("event=lease_renewal_failed owner=%s", self.owner)
             return
-        self._renewed_until = until
+        self._renewal = (now, until)
         if freed:
             log.warning(
                 "event=leases_released owners=%s messages=%d reason=owner_dead",
@@ -369,8 +370,12 @@ class OutboxSender:
             if self._paused(now):
                 return _Result(message, not_sent="paused")
             # A send (with a token refresh and its retry) must end while the lease holds, or
-            # another worker may lease and send the message too. Renewals extend it.
-            held_until = max(message.lease_until, self._renewed_until or message.lease_until)
+            # another worker may lease and send the message too. A renewal made while the
+            # lease still held extended it.
+            held_until = message.lease_until
+            renewal = self._renewal
+            if renewal is not None and renewal[0] <= message.lease_until:
+                held_until = max(held_until, renewal[1])
             if now > held_until - self.lease / 2:
                 return _Result(message, not_sent="lease")
             return _Result(message, zalo_message_id=self.deliver(message.user_id, message.body))
