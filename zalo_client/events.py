@@ -76,6 +76,7 @@ def nested_deeper_than(raw_body: bytes, limit: int) -> bool:
     return False
 
 
+# Possessive, and an unterminated string runs to the end: one pass, no backtracking.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_A_BRACKET = re.compile(rb"[^\[\]{}]++")
 _OPENING = frozenset(b"[{")
