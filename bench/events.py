@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,6 @@ JUNK = (
     "mình muốn hỏi về thủ tục đăng ký khai sinh",
 )
 SURVEY_ANSWERS = 5
-BASE_TIMESTAMP = 1773453600000
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,14 @@ class Signer:
 
         self._verifier = SignatureVerifier(app_id, secret)
         self._n = 0
+        # Now, in Zalo's epoch milliseconds: the webhook ignores events outside its replay
+        # window (WEBHOOK_REPLAY_WINDOW_HOURS), so a fixed date would measure nothing.
+        self._base_timestamp = int(time.time() * 1000)
 
     def text_event(self, user_id: str, text: str, kind: str) -> Signed:
         """A `user_send_text` event shaped like Zalo's, with a fresh msg_id and timestamp."""
         self._n += 1
-        timestamp = str(BASE_TIMESTAMP + self._n)
+        timestamp = str(self._base_timestamp + self._n)
         event: dict[str, Any] = {
             "app_id": APP_ID,
             "sender": {"id": user_id},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from survey_flow.engine import Policy
 from zalo_client.limits import ChoiceStyle
+
+MIN_REPLAY_WINDOW_HOURS = 3
 
 
 class ConfigError(Exception):
@@ -53,7 +56,9 @@ class Settings:
     presence_code_valid_steps: int = 5
     presence_visit_code_days: int = 7
     outbox_max_age_hours: int = 24
-    outbox_lease_seconds: int = 60
+    outbox_lease_seconds: int = 30
+    webhook_replay_window_hours: int = 24
+    sandbox_allowed_hosts: str = "127.0.0.1,::1"
     zalo_rate_per_minute: int = 4000
     report_min_answers: int = 10
     digest_daily_at: str = "17:30"
@@ -112,6 +117,11 @@ class Settings:
                 "PRIVACY_PEPPER must be at least 16 characters (`sipas-bot init-env` writes a "
                 "random one)"
             )
+        if self.webhook_replay_window_hours < MIN_REPLAY_WINDOW_HOURS:
+            raise ConfigError(
+                f"WEBHOOK_REPLAY_WINDOW_HOURS must be at least {MIN_REPLAY_WINDOW_HOURS}: Zalo "
+                "re-sends a failed delivery with its first timestamp for about 2 hours"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         try:
@@ -139,6 +149,23 @@ class Settings:
                 "gave them (`sipas-bot init-env` writes a random one; keep it outside the "
                 "database and never change it, docs/privacy.md)"
             )
+
+    @property
+    def replay_window(self) -> timedelta:
+        """How far a signed webhook timestamp may be from now (either way) to be processed."""
+        return timedelta(hours=self.webhook_replay_window_hours)
+
+    @property
+    def dedupe_retention(self) -> timedelta:
+        """How long a processed event is remembered: an event is admitted while its timestamp
+        is within the window of now, on either side, so a copy may still be admitted up to
+        two windows after the first was received; a day more for clocks and job delays."""
+        return 2 * self.replay_window + timedelta(days=1)
+
+    @property
+    def sandbox_hosts(self) -> frozenset[str]:
+        """The client addresses `/sandbox` is shown to ("*" = any)."""
+        return frozenset(h.strip() for h in self.sandbox_allowed_hosts.split(",") if h.strip())
 
     @property
     def tz(self) -> ZoneInfo:

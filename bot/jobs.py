@@ -41,10 +41,11 @@ def expire_idle_surveys(runtime: Runtime) -> int:
 
 
 def forget_old_deliveries(runtime: Runtime) -> None:
-    """Dedupe records are needed only while Zalo may still re-send (about 2 h)."""
+    """Dedupe records are kept while the webhook's replay window may still admit a copy
+    (Settings.dedupe_retention), then forgotten."""
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
-        repo.forget_processed_events(session, before=now - timedelta(days=3))
+        repo.forget_processed_events(session, before=now - runtime.settings.dedupe_retention)
         repo.forget_registration_failures(session, before=now - timedelta(days=1))
 
 

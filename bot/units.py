@@ -28,7 +28,13 @@ from storage.repositories import CounterSpec, UnitSpec
 from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
 
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
+
+
+def is_code(text: str) -> bool:
+    """Whether `text` (any case) can be a unit or counter code: 1–32 ASCII letters, digits,
+    - or _, starting with a letter or digit."""
+    return _CODE.fullmatch(text.upper()) is not None
 
 
 def read_units_file(path: str | Path) -> list[UnitSpec]:
@@ -145,7 +151,7 @@ def _code(node: LineDict, what: str, seen: set[str], problems: list[Problem], so
     # The code as written: YAML would read `0012` as the number 10.
     written = node.scalar_text.get("code") if raw is not None else None
     code = (written or "").strip().upper()
-    if not _CODE.match(code):
+    if not is_code(code):
         problems.append(
             Problem(
                 source,

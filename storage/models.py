@@ -42,6 +42,7 @@ class DeadReason(StrEnum):
     WINDOW_CLOSED = "window_closed"  # Zalo's 7-day window (-230/-232, or known beforehand)
     REFUSED = "refused"  # a permanent Zalo error (bad parameter, blocked user, …)
     TOO_OLD = "too_old"  # retried until OUTBOX_MAX_AGE_HOURS
+    MAYBE_DELIVERED = "maybe_delivered"  # twice no answer after sending: a third try could copy
 
 
 class LeaderMessageStatus(StrEnum):
@@ -304,7 +305,11 @@ class OutboxMessage(Base):
     """A message to a Zalo user, written in the same transaction as the state change.
 
     `body` is our own shape, `{"text": ..., "buttons": [{"title", "payload"}]}`: how it is
-    rendered for Zalo is the client's business.
+    rendered for Zalo is the client's business. While a sender works on it, `locked_until`
+    is its lease and `lease_owner` the sender ("host/pid/random"), which renews the lease
+    while it lives; a starting sender frees the leases of owners it knows are dead.
+    `uncertain_sends` counts attempts that may have reached Zalo without an answer
+    (timeouts): after two, it is not sent again (at most one duplicate).
     """
 
     __tablename__ = "outbox_messages"
@@ -317,6 +322,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    uncertain_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     dead_reason: Mapped[str | None] = mapped_column(String(16))

@@ -18,6 +18,7 @@ import pytest
 import responses as responses_lib
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -35,11 +36,18 @@ from storage.db import make_engine, make_session_factory
 from storage.models import Base
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
 
-# Property tests: a quick look on a developer's machine, the full search in CI (.ci/run sets
-# HYPOTHESIS_PROFILE=ci).
-hypothesis_settings.register_profile("dev", max_examples=40)
-hypothesis_settings.register_profile("ci", max_examples=300)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+# Hypothesis: a quick run on a developer's machine, the full search in CI (.ci/run sets
+# HYPOTHESIS_PROFILE=ci; CI=1 does too). A test that sets its own max_examples keeps it.
+_FULL_SEARCH = (
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "1" else "dev")
+) == "ci"
+hypothesis_settings.register_profile("dev", max_examples=40, deadline=None)
+hypothesis_settings.register_profile(
+    "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("ci" if _FULL_SEARCH else "dev")
+# The webhook fuzz (tests/test_fuzz.py): requests per database.
+FUZZ_EXAMPLES = 2000 if _FULL_SEARCH else 100
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_UNITS = ROOT / "examples" / "units.yaml"
@@ -67,6 +75,8 @@ ENV_PREFIXES = (
     "PRESENCE_",
     "INTEGRITY_",
     "PRIVACY_",
+    "WEBHOOK_",
+    "SANDBOX_",
 )
 
 
@@ -78,6 +88,16 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
     monkeypatch.chdir(tmp_path)
+
+
+def _real_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# The time the event factories stamp events with: the test's FakeClock while the `clock`
+# fixture is in use (so events stay inside the webhook's replay window as the test moves
+# the clock), the real time otherwise (tests against a real server).
+_event_time: list[Callable[[], datetime]] = [_real_now]
 
 
 class FakeClock:
@@ -95,8 +115,11 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
+def clock() -> Iterator[FakeClock]:
+    fake = FakeClock(datetime(2026, 3, 14, 2, 0, tzinfo=UTC))
+    _event_time[0] = fake
+    yield fake
+    _event_time[0] = _real_now
 
 
 # PostgreSQL schemas already migrated, free for the next test that builds an app (one list
@@ -249,6 +272,11 @@ def client(app: Flask) -> FlaskClient:
 _counter = iter(range(10**9))
 
 
+def event_timestamp() -> str:
+    """A webhook `timestamp` (epoch ms, a string) for now, distinct for every event."""
+    return str(int(_event_time[0]().timestamp() * 1000) + next(_counter) % 1000)
+
+
 def text_event(
     text: str,
     *,
@@ -265,7 +293,7 @@ def text_event(
         "recipient": {"id": "388613280878808645"},
         "event_name": "user_send_text",
         "message": {"text": text, "msg_id": msg_id or f"msg{n:08d}"},
-        "timestamp": timestamp or str(1773453600000 + n),
+        "timestamp": timestamp or event_timestamp(),
     }
 
 
@@ -276,7 +304,7 @@ def follow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
         "event_name": "follow",
         "source": "oa_profile",
         "app_id": APP_ID,
-        "timestamp": str(1773453600000 + next(_counter)),
+        "timestamp": event_timestamp(),
     }
 
 
@@ -286,12 +314,17 @@ def chatnow_event(*, user_id: str = "246845883529197922") -> dict[str, Any]:
         "user_id": user_id,
         "event_name": "user_click_chatnow",
         "app_id": APP_ID,
-        "timestamp": str(1773453600000 + next(_counter)),
+        "timestamp": event_timestamp(),
     }
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+    """As Zalo encodes (UTF-8, not \\u escapes); a lone surrogate, which UTF-8 cannot hold, is
+    written as the \\ud800 escape a sender could use."""
+    try:
+        return json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event).encode("utf-8")
 
 
 @pytest.fixture

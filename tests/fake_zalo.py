@@ -74,6 +74,7 @@ class FakeZalo:
         self._failure = failure
         self._random = random.Random(seed)
         self._calls: list[Call] = []
+        self._arrived = 0
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -150,6 +151,13 @@ class FakeZalo:
             return list(self._calls)
 
     @property
+    def arrived(self) -> int:
+        """Requests to the message endpoint that arrived, answered or still being answered
+        (a delayed one is in `calls` only once answered)."""
+        with self._changed:
+            return self._arrived
+
+    @property
     def received(self) -> list[Any]:
         """Every message body sent to the message endpoint, failed attempts included."""
         return [call.body for call in self.calls if call.path == MESSAGE_PATH]
@@ -195,6 +203,10 @@ class FakeZalo:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         fault = self._next_fault() if path == MESSAGE_PATH else None
+        if path == MESSAGE_PATH:
+            with self._changed:
+                self._arrived += 1
+                self._changed.notify_all()
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.hold is not None:

@@ -122,7 +122,7 @@ def ward_app(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Fl
 
 
 def test_a_counter_a_unit_and_the_default_each_pick_a_questionnaire(ward_app: Flask) -> None:
-    for code, user in (("HVT01", "u1"), ("HVT02", "u2"), ("LQD01", "u3")):
+    for code, user in (("HVT01", "1001"), ("HVT02", "1002"), ("LQD01", "1003")):
         post(ward_app, f"#{code}", user_id=user)
     assert [(s[0], s[1]) for s in stored(runtime_of(ward_app))] == [
         ("HVT01", "sipas-2022@2026.1"),  # the unit's
@@ -183,7 +183,7 @@ def test_a_survey_in_progress_keeps_the_text_it_started_with(
     second = make_app(database_url, clock, tmp_path)
     post(second, "5")  # the open survey goes on with version 1
     post(second, "2")
-    post(second, "#HVT02", user_id="another")
+    post(second, "#HVT02", user_id="1004")
     assert stored(runtime_of(second)) == [
         ("HVT02", "ward-form@1", "completed", {"overall": 5, "field": 2}),
         ("HVT02", "ward-form@2", "active", {}),

@@ -147,9 +147,19 @@ def test_a_signature_over_the_reserialised_json_is_refused(
     assert row_counts(runtime) == NOTHING_STORED
 
 
-def test_malformed_json_is_a_bad_request(signed_post: Post, runtime: Runtime) -> None:
+def test_malformed_json_is_a_bad_request_once_signed(signed_post: Post, runtime: Runtime) -> None:
+    body = b'{"event_name": "user_send_text", '
+    signature = SignatureVerifier(APP_ID, "test-oa-secret-key").sign(body, "")
+    assert signed_post(body, signature=signature).status_code == 400
+    assert row_counts(runtime) == NOTHING_STORED
+
+
+def test_malformed_json_with_a_wrong_mac_is_unauthorised_not_parsed(
+    signed_post: Post, runtime: Runtime
+) -> None:
+    """The signature is checked on the raw bytes first: an unsigned body is never parsed."""
     response = signed_post(b'{"event_name": "user_send_text", ', signature="mac=" + "0" * 64)
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert row_counts(runtime) == NOTHING_STORED
 
 
@@ -188,7 +198,7 @@ def test_events_that_are_not_the_citizen_speaking_are_acknowledged_and_ignored(
 def test_health_check_answers(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json()["outbox"] == {"pending": 0, "dead": 0}
+    assert response.get_json()["outbox"] == {"pending": 0, "dead": 0, "oldest_due_seconds": 0}
 
 
 # --- deduplication -------------------------------------------------------------------------

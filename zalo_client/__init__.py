@@ -21,7 +21,14 @@ from zalo_client.errors import (
     ZaloWindowClosed,
     error_from_response,
 )
-from zalo_client.events import InboundEvent, MalformedEvent, dedupe_key, parse_event
+from zalo_client.events import (
+    InboundEvent,
+    MalformedEvent,
+    UnusableEvent,
+    dedupe_key,
+    parse_event,
+    read_payload,
+)
 from zalo_client.signature import SIGNATURE_HEADER, SignatureVerifier
 from zalo_client.transport import RequestsTransport, Transport, TransportResponse
 
@@ -37,6 +44,7 @@ __all__ = [
     "TokenPair",
     "Transport",
     "TransportResponse",
+    "UnusableEvent",
     "ZaloAuthError",
     "ZaloClient",
     "ZaloConnectionError",
@@ -52,5 +60,6 @@ __all__ = [
     "dedupe_key",
     "error_from_response",
     "parse_event",
+    "read_payload",
     "render_message",
 ]

@@ -222,7 +222,9 @@ class ZaloClient:
         except ZaloConnectionError as exc:
             if user_id is None or exc.user_id is not None:
                 raise
-            raise ZaloConnectionError(exc.detail, user_id=user_id) from exc
+            raise ZaloConnectionError(
+                exc.detail, may_have_arrived=exc.may_have_arrived, user_id=user_id
+            ) from exc
         error = error_from_response(
             http_status=response.status, body=response.body, user_id=user_id
         )

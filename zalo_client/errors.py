@@ -16,7 +16,8 @@ Zalo's own message quotes it, it is replaced by ``<user>``.
     ├── ZaloInvalidRequest     -201 and any code not listed here
     ├── ZaloNotAuthorised      -223, -224: an operator must act
     ├── ZaloServerError        HTTP 5xx                                should_retry
-    ├── ZaloConnectionError    timeout, connection error, non-JSON body should_retry
+    ├── ZaloConnectionError    timeout, connection error, non-JSON body should_retry;
+    │                          may_have_arrived after a read timeout
     └── ZaloOAuthError         token refresh refused; carries error_name
 
     InvalidSignature           a webhook call failed verification (separate boundary)
@@ -111,9 +112,26 @@ class ZaloServerError(ZaloError):
 
 
 class ZaloConnectionError(ZaloError):
-    """No usable answer: timeout, connection failure, or a body that is not JSON."""
+    """No usable answer: timeout, connection failure, or a body that is not JSON.
+
+    `may_have_arrived`: after a read timeout, a broken-off answer or a 2xx answer that is not
+    JSON, Zalo may well have sent the message, and a quick resend would deliver it twice.
+    False when the connection failed (refused, reset, never made).
+    """
 
     should_retry = True
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        may_have_arrived: bool = True,
+        code: int | None = None,
+        http_status: int | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self.may_have_arrived = may_have_arrived
+        super().__init__(detail, code=code, http_status=http_status, user_id=user_id)
 
 
 class ZaloOAuthError(ZaloError):

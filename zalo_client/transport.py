@@ -88,9 +88,20 @@ class RequestsTransport:
             requests.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            raise ZaloConnectionError(f"{method} {url} failed: {type(exc).__name__}") from exc
+            raise ZaloConnectionError(
+                f"{method} {url} failed: {type(exc).__name__}",
+                may_have_arrived=_may_have_arrived(exc),
+            ) from exc
         try:
             body: object = response.json()
         except ValueError:
             body = None
         return TransportResponse(status=response.status_code, body=body)
+
+
+def _may_have_arrived(exc: requests.RequestException) -> bool:
+    """Whether Zalo may have acted on the request although no answer came: it was sent and
+    the answer did not come in time (a read timeout) or broke off. A refused, reset or
+    never-made connection counts as not arrived (a pooled connection the server had closed
+    is the usual reset), so it is retried soon."""
+    return isinstance(exc, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError)

@@ -1,8 +1,19 @@
 """Delivers the outbox to Zalo: in order per user, with backoff for what may pass.
 
 A message is leased before it is sent and recorded after, so a sender killed between the two
-sends that message again once the lease lapses: at most one duplicate, never a loss. Zalo
+sends that message again once the lease is gone: at most one duplicate, never a loss. Zalo
 offers no idempotency key, so exactly-once delivery cannot be had; this is the guarantee.
+
+Leases carry their owner (`lease_owner_id()`: host, pid and a random part) and the owner
+renews them every third of OUTBOX_LEASE_SECONDS while it lives, so a lease only lapses when
+its owner stopped. A sender that starts, and every renewal after, frees at once the leases
+of owners on its own host whose process is gone: a server killed with SIGKILL and restarted
+resumes delivery within a second or two, not a lease later; a sender on another machine
+takes a dead owner's messages once the lease lapses (docs/deploy.md, "Several processes").
+
+A send that timed out may have reached Zalo: it is retried only after UNCERTAIN_RETRY_DELAY,
+and a second uncertain send is the last, so even a Zalo slower than the client's timeout
+delivers a message at most twice.
 
 `run_forever` does not work in rounds: it keeps up to `3 x concurrency` messages leased,
 `concurrency` being sent and the rest waiting for a free sending thread, and whenever
@@ -17,7 +28,10 @@ refused token (one thread at a time, under the token row's lock).
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -40,6 +54,7 @@ from zalo_client import (
     QueryButton,
     ZaloAuthError,
     ZaloClient,
+    ZaloConnectionError,
     ZaloError,
     ZaloRateLimited,
     ZaloWindowClosed,
@@ -56,6 +71,43 @@ def dead_reason(error: Exception, *, transient: bool) -> DeadReason:
     if isinstance(error, ZaloWindowClosed):
         return DeadReason.WINDOW_CLOSED
     return DeadReason.TOO_OLD if transient else DeadReason.REFUSED
+
+
+# After a send that may have reached Zalo (a timeout), wait this long before the one more
+# try: a Zalo that is slow now is given time, and never gets a copy per client timeout.
+UNCERTAIN_RETRY_DELAY = timedelta(minutes=5)
+MAX_UNCERTAIN_SENDS = 2
+
+# The lease owners this process has made: a lease whose owner names this host and pid but
+# is not among these was left by an earlier process with the same pid (a container's pid 1).
+_OWNERS_HERE: set[str] = set()
+
+
+def lease_owner_id() -> str:
+    """A new owner id for this process's sender: "host/pid/random" (at most 100 chars)."""
+    owner = f"{socket.gethostname()[:70]}/{os.getpid()}/{secrets.token_hex(4)}"
+    _OWNERS_HERE.add(owner)
+    return owner
+
+
+def known_dead(owner: str) -> bool:
+    """Whether a lease owner is certainly gone: it ran on this host, and its process does not
+    exist any more (or its pid is this process's, which did not make it). Owners on other
+    hosts are never known dead here; their leases lapse instead."""
+    host, _, rest = owner.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != socket.gethostname()[:70] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return owner not in _OWNERS_HERE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, as another user's process
+        return False
+    return False
 
 
 class RateLimiter:
@@ -137,6 +189,7 @@ class _Leased:
     created_at: datetime
     attempts: int
     lease_until: datetime
+    uncertain_sends: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +219,8 @@ class OutboxSender:
         rng: Callable[[], float] = random.random,
         limiter: RateLimiter | None = None,
         rate_limit_pause: timedelta = timedelta(seconds=30),
+        uncertain_delay: timedelta = UNCERTAIN_RETRY_DELAY,
+        owner: str | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.deliver = deliver
@@ -183,6 +238,14 @@ class OutboxSender:
         self.rng = rng
         self.limiter = limiter
         self.rate_limit_pause = rate_limit_pause
+        self.uncertain_delay = uncertain_delay
+        self.owner = owner or lease_owner_id()
+        # The leases are renewed every third of their length, so they hold 2/3 of it at least.
+        self.renew_every = lease.total_seconds() / 3
+        # (when, until): the last renewal extended every lease still held at `when`.
+        self._renewal: tuple[datetime, datetime] | None = None
+        self._renewed_at = float("-inf")
+        self._in_flight_ids: set[int] = set()
         self._paused_until: datetime | None = None
         self._pause_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
@@ -191,9 +254,16 @@ class OutboxSender:
         """One round: lease up to `batch` messages whose turn has come (one per user), send
         them, wait for all, record them; returns how many were tried. For `drain` and tests:
         the service runs `run_forever`."""
+        self._keep_leases()
         tried, leased = self._step((), room=self.batch)
         if tried:
-            self._step(list(self._pool.map(self._send, leased)), room=0)
+            futures = [self._pool.submit(self._send, message) for message in leased]
+            self._in_flight_ids = {message.id for message in leased}
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=self.renew_every)
+                self._keep_leases()
+            self._in_flight_ids = set()
+            self._step([f.result() for f in futures], room=0)
         return tried
 
     def drain(self, *, max_rounds: int = 1000) -> int:
@@ -210,14 +280,16 @@ class OutboxSender:
         self, stop: threading.Event, wake: threading.Event, *, idle_seconds: float = 1.0
     ) -> None:
         """Send until `stop` is set; then lease nothing more, and record what was in flight."""
-        log.info("event=sender_started concurrency=%d", self.concurrency)
+        log.info("event=sender_started concurrency=%d owner=%s", self.concurrency, self.owner)
         in_flight: dict[Future[_Result], _Leased] = {}
         finished: list[_Result] = []
         while True:
             stopping = stop.is_set()
+            self._keep_leases()
             for future in [f for f in in_flight if f.done()]:
                 del in_flight[future]
                 finished.append(future.result())
+            self._in_flight_ids = {m.id for m in in_flight.values()}
             room = 0 if stopping else self.window - len(in_flight)
             tried = 0
             if room >= self.step or not in_flight:
@@ -243,6 +315,31 @@ class OutboxSender:
         self._pool.shutdown(wait=True)
         log.info("event=sender_stopped")
 
+    def _keep_leases(self) -> None:
+        """Every `renew_every` seconds: renew this sender's leases (its heartbeat), and free
+        those of owners known dead (on the first call too: a restarted server resumes at
+        once). A database hiccup is logged; the leases then lapse as they would."""
+        if time.monotonic() - self._renewed_at < self.renew_every:
+            return
+        self._renewed_at = time.monotonic()
+        now = self.clock()
+        until = now + self.lease
+        try:
+            with self.session_factory.begin() as session:
+                repo.renew_leases(session, owner=self.owner, until=until)
+                dead = [o for o in repo.lease_owners(session, now=now) if known_dead(o)]
+                freed = repo.release_leases(session, dead)
+        except Exception:
+            log.exception("event=lease_renewal_failed owner=%s", self.owner)
+            return
+        self._renewal = (now, until)
+        if freed:
+            log.warning(
+                "event=leases_released owners=%s messages=%d reason=owner_dead",
+                ",".join(dead),
+                freed,
+            )
+
     def _step(self, results: Sequence[_Result], *, room: int) -> tuple[int, list[_Leased]]:
         """In one transaction: record `results`, then lease up to `room` messages; returns how
         many were leased (window-closed ones included) and those to send."""
@@ -255,7 +352,12 @@ class OutboxSender:
                 return 0, []
             lease_until = now + self.lease
             messages = repo.claim_due_messages(
-                session, now=now, lease_until=lease_until, limit=room
+                session,
+                now=now,
+                lease_until=lease_until,
+                limit=room,
+                owner=self.owner,
+                exclude=self._in_flight_ids,
             )
             if not messages:
                 return 0, []
@@ -274,6 +376,7 @@ class OutboxSender:
                             message.created_at,
                             message.attempts,
                             lease_until,
+                            message.uncertain_sends,
                         )
                     )
             return len(messages), leased
@@ -286,8 +389,13 @@ class OutboxSender:
             if self._paused(now):
                 return _Result(message, not_sent="paused")
             # A send (with a token refresh and its retry) must end while the lease holds, or
-            # another worker may lease and send the message too.
-            if now > message.lease_until - self.lease / 2:
+            # another worker may lease and send the message too. A renewal made while the
+            # lease still held extended it.
+            held_until = message.lease_until
+            renewal = self._renewal
+            if renewal is not None and renewal[0] <= message.lease_until:
+                held_until = max(held_until, renewal[1])
+            if now > held_until - self.lease / 2:
                 return _Result(message, not_sent="lease")
             return _Result(message, zalo_message_id=self.deliver(message.user_id, message.body))
         except ZaloRateLimited as exc:
@@ -311,6 +419,7 @@ class OutboxSender:
         """Zalo would refuse it (-230): record why instead of trying, or retrying."""
         message.attempts += 1
         message.locked_until = None
+        message.lease_owner = None
         message.status = OutboxStatus.DEAD
         message.dead_reason = DeadReason.WINDOW_CLOSED
         message.last_error = "window closed: the user has not interacted with the OA for 7 days"
@@ -332,14 +441,14 @@ class OutboxSender:
                 result.not_sent,
             )
             if result.not_sent == "paused":
-                return OutboxOutcome(message.id, message.lease_until, OutcomeKind.RELEASED)
+                return OutboxOutcome(message.id, self.owner, OutcomeKind.RELEASED)
             return None
         error = result.error
         if error is None:
             log.info("event=message_sent outbox_id=%d user=%s", message.id, user)
             return OutboxOutcome(
                 message.id,
-                message.lease_until,
+                self.owner,
                 OutcomeKind.SENT,
                 sent_at=now,
                 zalo_message_id=result.zalo_message_id,
@@ -353,8 +462,26 @@ class OutboxSender:
             or isinstance(error, ZaloAuthError)
         )
         too_old = now - message.created_at >= self.max_age
+        uncertain = isinstance(error, ZaloConnectionError) and error.may_have_arrived
+        if uncertain and message.uncertain_sends + 1 >= MAX_UNCERTAIN_SENDS:
+            # Twice Zalo may have taken it without saying so: a third try could be a third copy.
+            log.error(
+                "event=message_dead outbox_id=%d user=%s reason=uncertain_twice",
+                message.id,
+                user,
+            )
+            return OutboxOutcome(
+                message.id,
+                self.owner,
+                OutcomeKind.DEAD,
+                error=f"sent twice without an answer (maybe delivered): {last_error}"[:1000],
+                reason=DeadReason.MAYBE_DELIVERED,
+                uncertain=True,
+            )
         if transient and not too_old:
             delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
+            if uncertain:
+                delay = max(delay, self.uncertain_delay.total_seconds())
             log.warning(
                 "event=message_retry outbox_id=%d user=%s attempts=%d error=%s",
                 message.id,
@@ -362,12 +489,16 @@ class OutboxSender:
                 attempts,
                 last_error,
             )
+            jitter = 0.5 + self.rng() / 2
+            if uncertain:  # no earlier than the delay: only later
+                jitter += 0.5
             return OutboxOutcome(
                 message.id,
-                message.lease_until,
+                self.owner,
                 OutcomeKind.RETRY,
-                next_attempt_at=now + timedelta(seconds=delay * (0.5 + self.rng() / 2)),
+                next_attempt_at=now + timedelta(seconds=delay * jitter),
                 error=last_error,
+                uncertain=uncertain,
             )
         reason = dead_reason(error, transient=transient)
         log.error(
@@ -378,7 +509,12 @@ class OutboxSender:
             last_error,
         )
         return OutboxOutcome(
-            message.id, message.lease_until, OutcomeKind.DEAD, error=last_error, reason=reason
+            message.id,
+            self.owner,
+            OutcomeKind.DEAD,
+            error=last_error,
+            reason=reason,
+            uncertain=uncertain,
         )
 
     def close(self) -> None:

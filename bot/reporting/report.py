@@ -33,6 +33,7 @@ from storage import repositories as repo
 from storage import stats
 from storage.models import Counter, Unit
 from survey_flow.sipas import FACTORS
+from zalo_client.text import clean_text
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 
@@ -400,7 +401,12 @@ def _build(
         []
         if comment_limit == 0 or response_ids is None
         else [
-            Comment(at=row.at.astimezone(period.zone), counter_code=row.counter_code, text=row.text)
+            Comment(
+                at=row.at.astimezone(period.zone),
+                counter_code=row.counter_code,
+                # Stored before the webhook cleaned text, it may hold control characters.
+                text=clean_text(row.text),
+            )
             for row in stats.comments(
                 session, scope, limit=comment_limit, response_ids=response_ids
             )

@@ -31,8 +31,9 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
 
-    from bot.web import pages, presence, privacy_notice, results_page, webhook
+    from bot.web import hardening, pages, presence, privacy_notice, results_page, webhook
 
+    hardening.install(app)
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(results_page.blueprint)

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 
 from bot.conversation.presence import CodeCheck
+from bot.units import is_code
 from bot.web import runtime_of
 from storage import repositories as repo
 
+log = logging.getLogger("sipas_bot.web")
 blueprint = Blueprint("pages", __name__)
+
+# A message due this long and still not sent means the sender is not keeping up (or down).
+OUTBOX_LAG_LIMIT = timedelta(minutes=5)
 
 
 @blueprint.get("/healthz")
 def healthz() -> ResponseReturnValue:
+    """What a webhook would meet now: 503 when it could not store an event (the database is
+    unreachable, unmigrated, read-only or full), "degraded" when events are stored but
+    replies would not go out soon (an outbox backlog, no usable Zalo token)."""
     runtime = runtime_of(current_app)
+    now = runtime.clock()
     try:
         with runtime.session_factory() as session:
-            session.execute(text("SELECT 1"))
+            repo.probe_writable(session, now=now)
             counts = repo.outbox_counts(session)
+            oldest_due = repo.oldest_due_message(session, now=now)
     except Exception as exc:  # the health check reports, it does not crash
-        return {"status": "down", "database": f"error: {type(exc).__name__}"}, 503
+        log.warning("event=healthz outcome=down error=%s", type(exc).__name__)
+        return {
+            "status": "down",
+            "reason": "the database does not take writes",
+            "database": f"error: {type(exc).__name__}",
+        }, 503
+    lag = (now - oldest_due) if oldest_due is not None else timedelta(0)
     problems = []
+    if lag > OUTBOX_LAG_LIMIT:
+        problems.append(
+            f"outbox: a message has waited {int(lag.total_seconds())} s to be sent: is a "
+            "sender running (`sipas-bot serve` or `sipas-bot worker`)?"
+        )
     if runtime.tokens is not None:
         token = runtime.tokens.status()
         if not token.stored:
@@ -35,12 +58,19 @@ def healthz() -> ResponseReturnValue:
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "sandbox": runtime.settings.zalo_sandbox,
-        "outbox": {"pending": counts.get("pending", 0), "dead": counts.get("dead", 0)},
+        "database": "writable",
+        "outbox": {
+            "pending": counts.get("pending", 0),
+            "dead": counts.get("dead", 0),
+            "oldest_due_seconds": int(lag.total_seconds()),
+        },
     }, 200
 
 
 @blueprint.get("/q/<code>")
 def landing(code: str) -> ResponseReturnValue:
+    if not is_code(code):
+        abort(404)  # not even the shape of a counter code: the database is not asked
     runtime = runtime_of(current_app)
     with runtime.session_factory() as session:
         counter = repo.find_counter(session, code)
@@ -51,6 +81,7 @@ def landing(code: str) -> ResponseReturnValue:
             if rotating is not None and rotating.check is CodeCheck.VALID:
                 counter = repo.find_counter(session, rotating.counter)
         if counter is None:
+            log.info("event=http_refused status=404 reason=unknown_counter code=%s", code.upper())
             return render_template("landing_unknown.html", code=code.upper()), 404
         return render_template(
             "landing.html",
@@ -68,6 +99,13 @@ def sandbox() -> ResponseReturnValue:
     runtime = runtime_of(current_app)
     if not runtime.settings.zalo_sandbox:
         abort(404)
+    allowed = runtime.settings.sandbox_hosts
+    # Behind a reverse proxy every request comes from the proxy: the addresses it forwards
+    # for must be allowed too.
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+    clients = [request.remote_addr or "", *(a for a in forwarded if a)]
+    if "*" not in allowed and not all(client in allowed for client in clients):
+        abort(404)  # logged as one line by bot.web.hardening
     with runtime.session_factory() as session:
         messages = [
             {

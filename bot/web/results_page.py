@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from bot.reporting.report import ROMAN, Figure, Report, recent_months
+from bot.units import is_code
 from bot.web import runtime_of
 from storage import repositories as repo
 from survey_flow.sipas import FACTORS
@@ -80,6 +81,8 @@ def _month(report: Report, now: datetime) -> Month:
 
 @blueprint.get("/u/<code>/results")
 def results(code: str) -> ResponseReturnValue:
+    if not is_code(code):
+        abort(404)
     runtime = runtime_of(current_app)
     now = runtime.clock()
     with runtime.session_factory() as session:

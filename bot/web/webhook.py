@@ -1,19 +1,63 @@
-"""`POST /zalo/webhook`: verify, deduplicate, advance the conversation, answer 200 fast."""
+"""`POST /zalo/webhook`: verify, deduplicate, advance the conversation, answer 200 fast.
+
+Every request gets a defined answer and one log line (docs/security.md):
+
+    413  body over 64 KiB
+    401  no signature, or one that does not sign these bytes (checked on the raw body, with
+         the `timestamp` found by a bounded scan, before anything parses it)
+    400  signed, but not a JSON object with a string event_name (not UTF-8, not JSON,
+         nested deeper than MAX_DEPTH): no Zalo event looks like that
+    200  handled, a duplicate, or ignored: a signed event that is not the citizen speaking,
+         that Zalo cannot have sent (an id of the wrong shape, an over-long event name), or
+         whose timestamp is outside the replay window. Zalo re-sends any non-2xx answer and
+         disables the webhook after its last retry, so a signed event is never refused with
+         an error it would keep re-sending.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.web import runtime_of
-from zalo_client import SIGNATURE_HEADER, InvalidSignature, MalformedEvent, parse_event
+from zalo_client import (
+    SIGNATURE_HEADER,
+    InboundEvent,
+    InvalidSignature,
+    MalformedEvent,
+    UnusableEvent,
+    parse_event,
+    read_payload,
+)
+from zalo_client.text import for_log
 
 log = logging.getLogger("sipas_bot.webhook")
 blueprint = Blueprint("webhook", __name__)
+
+
+def _refused(status: int, reason: str, detail: str = "") -> ResponseReturnValue:
+    log.warning(
+        "event=webhook outcome=rejected status=%d reason=%s%s",
+        status,
+        reason,
+        f" detail={for_log(detail)}" if detail else "",
+    )
+    return {"error": reason}, status
+
+
+def _ignored(reason: str, detail: str = "") -> ResponseReturnValue:
+    log.warning(
+        "event=webhook outcome=ignored status=200 reason=%s%s",
+        reason,
+        f" detail={for_log(detail)}" if detail else "",
+    )
+    return {"ok": True, "outcome": "ignored"}, 200
 
 
 @blueprint.post("/zalo/webhook")
@@ -22,30 +66,62 @@ def receive() -> ResponseReturnValue:
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        return {"error": "body too large"}, 413
+        return _refused(413, "body_too_large")
     header = request.headers.get(SIGNATURE_HEADER)
     if not header:
-        log.warning("event=webhook outcome=rejected reason=no_signature")
-        return {"error": "missing signature"}, 401
+        return _refused(401, "no_signature")
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        log.warning("event=webhook outcome=rejected reason=malformed_json")
-        return {"error": "malformed JSON"}, 400
-    timestamp = payload.get("timestamp") if isinstance(payload, dict) else None
-    try:
-        runtime.verifier.verify(raw, "" if timestamp is None else str(timestamp), header)
+        signed_timestamp = runtime.verifier.verify_body(raw, header)
     except InvalidSignature as exc:
-        log.warning("event=webhook outcome=rejected reason=bad_signature detail=%s", exc)
-        return {"error": "invalid signature"}, 401
+        return _refused(401, "bad_signature", exc.reason)
+    try:
+        payload = read_payload(raw)
+    except MalformedEvent as exc:
+        return _refused(400, "malformed_body", str(exc))
+    if _timestamp_text(payload) != signed_timestamp:
+        # A "timestamp" deeper in the body signed it, not the event's own: not Zalo's way.
+        return _refused(401, "bad_signature", "signed with another timestamp than the event's")
     try:
         event = parse_event(payload)
+    except UnusableEvent as exc:
+        return _ignored("unusable_event", f"field={exc.reason}")
     except MalformedEvent as exc:
-        log.warning("event=webhook outcome=rejected reason=malformed_event detail=%s", exc)
-        return {"error": "malformed event"}, 400
+        return _refused(400, "malformed_event", str(exc))
+    now = runtime.clock()
+    if not within_window(event, now=now, window=runtime.settings.replay_window):
+        return _ignored("outside_replay_window", f"event={event.name}")
 
-    with runtime.session_factory.begin() as session:
-        outcome = runtime.service.handle(session, event, raw, now=runtime.clock())
+    try:
+        with runtime.session_factory.begin() as session:
+            outcome = runtime.service.handle(session, event, raw, now=now)
+    except DataError as exc:
+        # The database refused a value (a fence: the checks above should leave none). Zalo
+        # would re-send the same value forever, so it is acknowledged and logged.
+        log.error(
+            "event=webhook outcome=ignored status=200 reason=data_error error=%s",
+            type(exc.orig).__name__,
+        )
+        return {"ok": True, "outcome": "ignored"}, 200
     if outcome.replies:
         runtime.sender_wakeup.set()
     return {"ok": True, "outcome": outcome.status}, 200
+
+
+def within_window(event: InboundEvent, *, now: datetime, window: timedelta) -> bool:
+    """Whether the event's signed timestamp is within `window` of `now`, either way. Zalo
+    re-sends a failed delivery with its first timestamp for about 2 hours; a captured request
+    replayed later is refused here, and one replayed sooner is a duplicate (dedupe)."""
+    if event.timestamp_ms is None:
+        return False
+    now_ms = int(now.timestamp() * 1000)
+    return abs(now_ms - event.timestamp_ms) <= window // timedelta(milliseconds=1)
+
+
+def _timestamp_text(payload: Mapping[str, object]) -> str:
+    """The body's `timestamp` as Zalo puts it in the signature ("" when absent)."""
+    value = payload.get("timestamp")
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, str) else str(value)

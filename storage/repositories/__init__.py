@@ -7,6 +7,7 @@ from __future__ import annotations
 from storage.repositories.events import (
     claim_event,
     forget_processed_events,
+    probe_writable,
 )
 from storage.repositories.export import (
     iter_export_surveys,
@@ -54,10 +55,14 @@ from storage.repositories.outbox import (
     enqueue_message,
     enqueue_replies,
     last_interactions,
+    lease_owners,
     list_outbox,
+    oldest_due_message,
     outbox_counts,
     recent_outbox,
     record_outbox_outcomes,
+    release_leases,
+    renew_leases,
     retry_message,
 )
 from storage.repositories.personal_data import (
@@ -170,6 +175,7 @@ __all__ = [
     "iter_export_surveys",
     "last_interactions",
     "leader_message",
+    "lease_owners",
     "list_devices",
     "list_leaders",
     "list_outbox",
@@ -180,9 +186,11 @@ __all__ = [
     "messages_awaiting_outbox",
     "notified_alerts",
     "oldest_conversation",
+    "oldest_due_message",
     "outbox_counts",
     "peek_visit_code",
     "pending_alerts",
+    "probe_writable",
     "purge_outbox",
     "questionnaire_text",
     "questionnaire_versions_used",
@@ -194,7 +202,9 @@ __all__ = [
     "register_questionnaire",
     "registration_failures_since",
     "rekey_surveys",
+    "release_leases",
     "remove_leader",
+    "renew_leases",
     "retry_message",
     "revoke_devices",
     "row_counts",

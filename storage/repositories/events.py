@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete
+from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -46,5 +46,20 @@ def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -
 
 
 def forget_processed_events(session: Session, *, before: datetime) -> None:
-    """Drop dedupe records older than Zalo's last retry (about 2 h after the first try)."""
+    """Drop dedupe records received before `before`: the caller keeps them for as long as a
+    copy of the event could still pass the webhook's timestamp window."""
     session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+
+
+def probe_writable(session: Session, *, now: datetime) -> None:
+    """Write a row as the webhook would, then roll the session back: raises what a webhook
+    would meet (no table, a read-only or full database, a lock held too long). The only
+    function here that ends the caller's transaction, which is its point."""
+    try:
+        session.execute(
+            insert(_processed).values(
+                dedupe_key="healthz:probe", event_name="healthz", received_at=now
+            )
+        )
+    finally:
+        session.rollback()

@@ -3,13 +3,13 @@ function takes a session; none commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
@@ -52,9 +52,16 @@ def enqueue_message(session: Session, user_id: str, body: dict[str, Any], *, now
 
 
 def claim_due_messages(
-    session: Session, *, now: datetime, lease_until: datetime, limit: int
+    session: Session,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    owner: str | None = None,
+    exclude: Collection[int] = (),
 ) -> list[OutboxMessage]:
-    """Lease the oldest pending message of each user whose turn has come.
+    """Lease the oldest pending message of each user whose turn has come, for `owner`
+    (`exclude`: ids the owner is still working on, whose lease may have lapsed).
 
     Only a user's oldest pending message is ever eligible, so one user's messages go out in
     order and never two at a time; a user whose head message waits for a retry holds up
@@ -79,6 +86,7 @@ def claim_due_messages(
             OutboxMessage.next_attempt_at <= now,
             (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
             OutboxMessage.id == head,
+            OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
         )
         .order_by(OutboxMessage.id)
         .limit(limit)
@@ -86,8 +94,51 @@ def claim_due_messages(
     ).all()
     for message in candidates:
         message.locked_until = lease_until
+        message.lease_owner = owner
     session.flush()
     return list(candidates)
+
+
+def renew_leases(session: Session, *, owner: str, until: datetime) -> int:
+    """Extend every lease `owner` holds to `until` (its heartbeat); returns how many. A lease
+    that lapsed and was taken by another sender is that sender's, and is not touched."""
+    result = session.execute(
+        update(_outbox)
+        .where(
+            _outbox.c.lease_owner == owner,
+            _outbox.c.status == OutboxStatus.PENDING,
+            _outbox.c.locked_until.is_not(None),
+        )
+        .values(locked_until=until)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def lease_owners(session: Session, *, now: datetime) -> list[str]:
+    """The senders holding a lease that has not lapsed."""
+    return list(
+        session.scalars(
+            select(OutboxMessage.lease_owner)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.locked_until >= now,
+                OutboxMessage.lease_owner.is_not(None),
+            )
+            .distinct()
+        )
+    )
+
+
+def release_leases(session: Session, owners: Collection[str]) -> int:
+    """Free the leases of these (dead) senders: their messages can be leased at once."""
+    if not owners:
+        return 0
+    result = session.execute(
+        update(_outbox)
+        .where(_outbox.c.lease_owner.in_(list(owners)), _outbox.c.status == OutboxStatus.PENDING)
+        .values(locked_until=None, lease_owner=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def last_interactions(session: Session, user_ids: set[str]) -> dict[str, datetime]:
@@ -112,32 +163,35 @@ class OutboxOutcome:
     """What became of one attempt at a leased message.
 
     `kind`: sent, retry (at `next_attempt_at`), dead (with its `reason`), or released (not
-    tried: the lease is given back, the attempt not counted).
+    tried: the lease is given back, the attempt not counted). `uncertain`: the attempt may
+    have reached Zalo without an answer (it counts in `uncertain_sends`).
     """
 
     message_id: int
-    lease_until: datetime
+    owner: str | None
     kind: OutcomeKind
     sent_at: datetime | None = None
     zalo_message_id: str | None = None
     next_attempt_at: datetime | None = None
     error: str | None = None
     reason: DeadReason | None = None
+    uncertain: bool = False
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 
 
 def _outcome_update(**values: Any) -> Any:
-    # Only while the row still holds the lease this sender took: if the lease lapsed and
-    # another sender leased the message meanwhile, the row is that sender's to record.
+    # Only while this sender still owns the lease: if it lapsed and another sender leased
+    # the message meanwhile, the row is that sender's to record.
     return (
         update(_OUTBOX)
         .where(
             _OUTBOX.c.id == bindparam("b_id"),
-            _OUTBOX.c.locked_until == bindparam("b_lease", type_=UTCDateTime()),
+            _OUTBOX.c.lease_owner == bindparam("b_owner"),
+            _OUTBOX.c.locked_until.is_not(None),
         )
-        .values(locked_until=None, **values)
+        .values(locked_until=None, lease_owner=None, **values)
     )
 
 
@@ -151,12 +205,14 @@ _OUTCOME_UPDATES = {
     ),
     OutcomeKind.RETRY: _outcome_update(
         attempts=_OUTBOX.c.attempts + 1,
+        uncertain_sends=_OUTBOX.c.uncertain_sends + bindparam("b_uncertain"),
         next_attempt_at=bindparam("b_next_attempt_at", type_=UTCDateTime()),
         last_error=bindparam("b_error"),
     ),
     OutcomeKind.DEAD: _outcome_update(
         status=OutboxStatus.DEAD.value,
         attempts=_OUTBOX.c.attempts + 1,
+        uncertain_sends=_OUTBOX.c.uncertain_sends + bindparam("b_uncertain"),
         last_error=bindparam("b_error"),
         dead_reason=bindparam("b_reason"),
     ),
@@ -172,7 +228,8 @@ def record_outbox_outcomes(session: Session, outcomes: Sequence[OutboxOutcome]) 
         by_kind.setdefault(outcome.kind, []).append(
             {
                 "b_id": outcome.message_id,
-                "b_lease": outcome.lease_until,
+                "b_owner": outcome.owner,
+                "b_uncertain": int(outcome.uncertain),
                 "b_sent_at": outcome.sent_at,
                 "b_zalo_message_id": outcome.zalo_message_id,
                 "b_next_attempt_at": outcome.next_attempt_at,
@@ -203,6 +260,8 @@ def retry_message(session: Session, message_id: int, *, now: datetime) -> Outbox
     message.next_attempt_at = now
     message.created_at = now
     message.locked_until = None
+    message.lease_owner = None
+    message.uncertain_sends = 0
     return message
 
 
@@ -211,6 +270,16 @@ def outbox_counts(session: Session) -> dict[str, int]:
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     ).all()
     return {status: count for status, count in rows}
+
+
+def oldest_due_message(session: Session, *, now: datetime) -> datetime | None:
+    """When the longest-waiting pending message became due (None when none is due): how far
+    behind the sender is."""
+    return session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now
+        )
+    )
 
 
 def recent_outbox(session: Session, *, limit: int = 100) -> Sequence[OutboxMessage]:
