@@ -32,9 +32,17 @@ def require_schema(runtime: Runtime) -> None:
         )
 
 
+# Libraries whose INFO lines are chatter for an operator: APScheduler logs every run of every
+# job ("Running job … executed successfully" every 20 s for the alerts) and each job it adds.
+QUIET_LIBRARIES = ("apscheduler",)
+
+
 def configure_logging(settings: Settings) -> None:
+    """Our own lines (each survey, message, error) at LOG_LEVEL; libraries' at WARNING."""
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
