@@ -4,15 +4,42 @@ and logging set up for a long-running process."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
+import click
+import dotenv
 from flask import current_app
+from flask.cli import ScriptInfo
 
 from bot.config import Settings
 from bot.errors import NotReady
 from bot.runtime import Runtime
 from bot.web import runtime_of
 from storage import migrate
+
+DOTENV_SKIPPED = "skipped"
+
+
+def load_dotenv_file() -> Path | str | None:
+    """Read `.env` (the current folder's or the nearest parent's) into the environment
+    without overriding what is set already; its path, None when there is none, or
+    DOTENV_SKIPPED when FLASK_SKIP_DOTENV=1 says not to look."""
+    if os.environ.get("FLASK_SKIP_DOTENV", "").lower() not in ("", "0", "false", "no"):
+        return DOTENV_SKIPPED
+    found = dotenv.find_dotenv(".env", usecwd=True)
+    if not found:
+        return None
+    dotenv.load_dotenv(found, override=False, encoding="utf-8")
+    return Path(found)
+
+
+def dotenv_read() -> Path | str | None:
+    """What `load_dotenv_file` found for this command (see there)."""
+    info = click.get_current_context().find_object(ScriptInfo)
+    result: Path | str | None = info.data.get("dotenv_path") if info else None
+    return result
 
 
 def current_runtime() -> Runtime:
