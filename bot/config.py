@@ -5,6 +5,7 @@ Every problem is reported as one `ConfigError` line naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -131,10 +132,48 @@ class Settings:
 
         return Policy(idle=timedelta(minutes=self.survey_idle_minutes))
 
+    def address_warnings(self, *, listening_port: int | None = None) -> list[str]:
+        """What makes the printed links and QR codes useless to a citizen, one line each:
+        a PUBLIC_BASE_URL no phone can open, a local one naming another port than the one
+        the server listens on, and no OA to open outside sandbox mode."""
+        warnings = []
+        base = self.public_base_url.rstrip("/")
+        if is_local_address(base):
+            warnings.append(
+                f"PUBLIC_BASE_URL is {base}, an address of this machine only: phones and "
+                "Zalo cannot open the links and QR codes; set it to the public https address"
+            )
+            public_port = urlparse(base).port or (443 if base.startswith("https") else 80)
+            if listening_port is not None and public_port != listening_port:
+                warnings.append(
+                    f"PUBLIC_BASE_URL names port {public_port} but this server listens on "
+                    f"{listening_port}: links point elsewhere (set PUBLIC_BASE_URL in .env)"
+                )
+        if not self.zalo_sandbox and not self.zalo_oa_id:
+            warnings.append(
+                "ZALO_OA_ID is empty: the counter page cannot open the Official Account in Zalo"
+            )
+        return warnings
+
     def qr_url(self, counter_code: str) -> str:
         return self.qr_url_template.replace(
             "{PUBLIC_BASE_URL}", self.public_base_url.rstrip("/")
         ).replace("{counter}", counter_code)
+
+
+def is_local_address(url: str) -> bool:
+    """Whether `url` names this machine only (localhost, a loopback or unspecified address).
+
+    A private-network address (192.168.x.x …) is not counted: phones on the office network
+    can open it, which is a deliberate set-up for a trial."""
+    host = (urlparse(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _boolean(name: str, raw: str) -> bool:

@@ -49,6 +49,8 @@ ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "SMTP_",
+    "PORT",
+    "HOST",
 )
 
 

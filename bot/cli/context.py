@@ -42,6 +42,12 @@ def dotenv_read() -> Path | str | None:
     return result
 
 
+def warn_about_addresses(settings: Settings, *, listening_port: int | None = None) -> None:
+    """Each address problem (see Settings.address_warnings) as one loud line on stderr."""
+    for warning in settings.address_warnings(listening_port=listening_port):
+        click.secho(f"sipas-bot: warning: {warning}", fg="yellow", bold=True, err=True)
+
+
 def current_runtime() -> Runtime:
     return runtime_of(current_app)
 

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from bot.cli.context import (
     current_runtime,
     require_schema,
+    warn_about_addresses,
 )
 from bot.config import ConfigError
 from storage import repositories as repo
@@ -27,7 +28,10 @@ from storage import repositories as repo
     help="Folder for the PNG and SVG files.",
 )
 def qr(unit_code: str, out: Path) -> None:
-    """Write a QR code (PNG with the counter code under it, and SVG) for each counter."""
+    """Write a QR code (PNG with the counter code under it, and SVG) for each counter.
+
+    The code encodes QR_URL_TEMPLATE filled with PUBLIC_BASE_URL: set that to the public
+    address first (a warning says when it is a local one)."""
     from bot.printing.qr import write_counter_codes
 
     runtime = current_runtime()
@@ -38,6 +42,7 @@ def qr(unit_code: str, out: Path) -> None:
             raise ConfigError(
                 f"no unit has the code {unit_code.upper()} (see `sipas-bot units list`)"
             )
+        warn_about_addresses(runtime.settings)
         for counter in unit.counters:
             url = runtime.settings.qr_url(counter.code)
             paths = write_counter_codes(url, counter.code, out)

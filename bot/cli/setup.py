@@ -38,7 +38,13 @@ from storage import repositories as repo
     help="The file to write.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init_env(example: Path, out: Path, force: bool) -> None:
+@click.option("--host", help="HOST for `serve` (written to the file).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="PORT for `serve`; PUBLIC_BASE_URL is set to http://127.0.0.1:PORT to match.",
+)
+def init_env(example: Path, out: Path, force: bool, host: str | None, port: int | None) -> None:
     """Write a .env for a first try: sandbox mode and a fresh random webhook secret."""
     if out.exists() and not force:
         raise ConfigError(f"{out} exists already (use --force to replace it)")
@@ -51,6 +57,13 @@ def init_env(example: Path, out: Path, force: bool) -> None:
         "ZALO_SANDBOX": "1",
         "ZALO_APP_ID": "sandbox-app",
     }
+    if host:
+        fill["HOST"] = host
+    if port:
+        fill["PORT"] = str(port)
+        # What this machine's browser opens; a phone needs the public address instead.
+        shown_host = host if host and host not in ("0.0.0.0", "::") else "127.0.0.1"
+        fill["PUBLIC_BASE_URL"] = f"http://{shown_host}:{port}"
     written = []
     for line in lines:
         name = line.split("=", 1)[0].strip()
