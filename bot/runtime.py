@@ -6,11 +6,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Settings
+from bot.config import Settings, default_database_path
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import SurveyService
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
@@ -46,6 +48,9 @@ class Runtime:
         clock: Callable[[], datetime] = utc_now,
         deliver: Deliver | None = None,
     ) -> Runtime:
+        database = make_url(settings.database_url).database
+        if database and Path(database).absolute() == default_database_path():
+            default_database_path().parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         session_factory = make_session_factory(engine)
         flows = FlowRegistry(settings.survey_flow)
