@@ -16,6 +16,7 @@ from bot.cli.context import (
 )
 from bot.config import ConfigError
 from bot.files import write_text_atomically
+from bot.runtime import Runtime
 from storage import migrate
 from storage import repositories as repo
 
@@ -109,10 +110,7 @@ def units_import(file: Path) -> None:
     """Create or update the units and counters listed in FILE (YAML); all or nothing."""
     runtime = current_runtime()
     require_schema(runtime)
-    specs = _units_from(file)
-    for spec in specs:
-        for name in {spec.questionnaire, *(c.questionnaire for c in spec.counters)} - {None}:
-            runtime.flows.named(str(name))
+    specs = _units_from(file, runtime)
     with runtime.session_factory.begin() as session:
         changes = repo.upsert_units(session, specs, now=runtime.clock())
     for change in changes:
@@ -123,10 +121,17 @@ def units_import(file: Path) -> None:
     )
 
 
-def _units_from(file: Path) -> list[repo.UnitSpec]:
+def _units_from(file: Path, runtime: Runtime) -> list[repo.UnitSpec]:
     from bot.units import read_units_file
 
-    return read_units_file(file)
+    def questionnaire_problem(name: str) -> str | None:
+        try:
+            runtime.flows.named(name)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    return read_units_file(file, check_questionnaire=questionnaire_problem)
 
 
 @units.command("list")
