@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from bot.config import ConfigError, Settings
 from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
 from bot.delivery.mailer import Mailer
+from bot.reporting import numbers
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
@@ -175,18 +176,14 @@ class DigestText:
     zalo_text: str
 
 
-def _number(value: float, t: Texts) -> str:
-    return f"{value:.2f}".replace(".", t("decimal_mark"))
-
-
 def _percent(value: float | None, t: Texts) -> str:
-    return "–" if value is None else f"{_number(value, t)}%"
+    return numbers.percent(value, t.language)
 
 
 def _points(delta: float, t: Texts) -> str:
     if round(delta, 2) == 0:
         return t("digest_unchanged")
-    return t("digest_points", value=("+" if delta > 0 else "-") + _number(abs(delta), t))
+    return t("digest_points", value=numbers.signed(delta, t.language))
 
 
 def _count_change(delta: int, t: Texts) -> str:
