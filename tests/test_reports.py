@@ -462,3 +462,9 @@ def test_a_province_report_costs_the_same_statements_for_3_or_40_units(
     few, many = statements(codes[:3]), statements(codes)
     assert (few[1], many[1]) == (3, 40)
     assert few[0] == many[0]
+
+
+def test_a_last_period_with_from_is_one_clear_error(app: Flask) -> None:
+    result = report(app, "--unit", "HVT", "--period", "last-month", "--from", "2026-02-10")
+    assert isinstance(result.exception, ConfigError)
+    assert "give the kind (month)" in str(result.exception)
