@@ -31,11 +31,12 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
 
-    from bot.web import pages, results_page, webhook
+    from bot.web import pages, results_page, sandbox, webhook
 
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(results_page.blueprint)
+    app.register_blueprint(sandbox.blueprint)
     return app
 
 

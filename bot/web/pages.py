@@ -1,12 +1,12 @@
-"""Small pages: health, the landing page a counter's QR code opens, and the sandbox outbox."""
+"""Small pages: health and the landing page a counter's QR code opens (the sandbox pages are
+in bot.web.sandbox)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from bot.privacy import user_tag
 from bot.web import runtime_of
 from storage import repositories as repo
 
@@ -55,25 +55,3 @@ def landing(code: str) -> ResponseReturnValue:
             if runtime.settings.zalo_oa_id
             else None,
         )
-
-
-@blueprint.get("/sandbox")
-def sandbox() -> ResponseReturnValue:
-    runtime = runtime_of(current_app)
-    if not runtime.settings.zalo_sandbox:
-        abort(404)
-    with runtime.session_factory() as session:
-        messages = [
-            {
-                "id": m.id,
-                "user": user_tag(m.user_id),
-                "created_at": m.created_at.astimezone(runtime.settings.tz).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                ),
-                "status": m.status,
-                "text": m.body.get("text", ""),
-                "buttons": [b["title"] for b in m.body.get("buttons", [])],
-            }
-            for m in repo.recent_outbox(session)
-        ]
-    return render_template("sandbox.html", messages=messages)

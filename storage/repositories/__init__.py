@@ -45,11 +45,13 @@ from storage.repositories.outbox import (
     enqueue_message,
     enqueue_replies,
     last_interactions,
+    last_outbox_id,
     list_outbox,
     outbox_counts,
     recent_outbox,
     record_outbox_outcomes,
     retry_message,
+    user_outbox,
 )
 from storage.repositories.questionnaires import (
     questionnaire_text,
@@ -111,6 +113,7 @@ __all__ = [
     "insert_token_pair_if_missing",
     "iter_export_surveys",
     "last_interactions",
+    "last_outbox_id",
     "leader_message",
     "list_leaders",
     "list_outbox",
@@ -139,5 +142,6 @@ __all__ = [
     "unsubscribe",
     "update_survey",
     "upsert_units",
+    "user_outbox",
     "write_answers",
 ]
