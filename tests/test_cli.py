@@ -235,7 +235,7 @@ def test_help_lists_only_sipas_bots_own_commands_and_options(app: Flask) -> None
     assert result.exit_code == 0, result.output
     listing = result.output.split("Commands:")[1].splitlines()
     commands = [line.split()[0] for line in listing if line.startswith("  ") and line.split()]
-    for ours in ("serve", "check", "units", "qr", "report", "digest", "chat"):
+    for ours in ("serve", "check", "units", "qr", "report", "digest", "chat", "simulate"):
         assert ours in commands
     for flasks in ("run", "shell", "routes"):
         assert flasks not in commands

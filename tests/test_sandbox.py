@@ -4,13 +4,20 @@ to this machine."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+import responses
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from bot.cli import cli
+from bot.errors import NotReady
 from bot.runtime import Runtime
 from bot.web import create_app, runtime_of
 from storage import migrate
@@ -114,3 +121,77 @@ def test_a_name_is_cleaned_to_a_safe_user_id(sandbox_app: Flask) -> None:
     say(client, "  Chị <b>Lan</b>!! ", "#HVT01")
     data = client.get("/sandbox/messages.json?user=chi-b-lan-b").get_json()
     assert data["user"] == "chi-b-lan-b" and data["messages"]
+
+
+# --- sipas-bot simulate: over HTTP to a running server (here: the app, through `responses`) ---
+
+BASE = "https://sipas.example.vn"
+
+
+def route_to(mock: responses.RequestsMock, app: Flask) -> None:
+    """Every request to BASE is answered by `app` in-process, as its server would."""
+    client = app.test_client()
+
+    def forward(request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(request.url or "")
+        response = client.open(
+            url.path,
+            method=request.method or "GET",
+            query_string=url.query,
+            data=request.body,
+            headers=dict(request.headers),
+        )
+        return response.status_code, {"Content-Type": response.content_type}, response.data
+
+    for method in ("GET", "POST"):
+        mock.add_callback(method, re.compile(re.escape(BASE) + r"/.*"), callback=forward)
+
+
+def simulate(app: Flask, *args: str, input: str | None = None) -> Result:
+    return app.test_cli_runner().invoke(cli, ["simulate", "--url", BASE, *args], input=input)
+
+
+def test_simulate_plays_a_scripted_citizen_through_the_webhook(sandbox_app: Flask) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        route_to(mock, sandbox_app)
+        result = simulate(sandbox_app, "--counter", "hvt01", "--user", "An", "--say", "5")
+        webhook_calls = [c for c in mock.calls if c.request.url == f"{BASE}/zalo/webhook"]
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("an> #HVT01") < out.index("Câu 1/6") < out.index("an> 5")
+    assert out.index("an> 5") < out.index("Câu 2/6")
+    assert "[Rất hài lòng]" in out
+    assert len(webhook_calls) == 2
+    with runtime_of(sandbox_app).session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(SurveyResponse)) == 1
+
+
+def test_simulate_reads_lines_until_quit_and_shows_only_this_conversation(
+    sandbox_app: Flask,
+) -> None:
+    say(sandbox_app.test_client(), "an", "#HVT02")  # an earlier conversation of the same user
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        route_to(mock, sandbox_app)
+        result = simulate(sandbox_app, "--counter", "HVT01", "--user", "an", input="5\n/quit\n4\n")
+    assert result.exit_code == 0, result.output
+    assert "Quầy 2" not in result.stdout
+    assert "Câu 2/6" in result.stdout and "Câu 3/6" not in result.stdout
+
+
+def test_simulate_against_a_server_not_in_sandbox_mode_is_one_line(app: Flask) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        route_to(mock, app)
+        result = simulate(app, "--counter", "HVT01", "--say", "5")
+    assert isinstance(result.exception, NotReady)
+    assert "ZALO_SANDBOX=1" in str(result.exception)
+
+
+def test_simulate_without_a_server_says_so(sandbox_app: Flask) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(re.compile(".*"), body=requests.ConnectionError("refused"))
+        result = sandbox_app.test_cli_runner().invoke(
+            cli, ["simulate", "--counter", "HVT01"], env={"PORT": "8999"}
+        )
+    assert isinstance(result.exception, NotReady)
+    assert "cannot reach http://127.0.0.1:8999" in str(result.exception)  # PORT by default
+    assert "sipas-bot serve" in str(result.exception)

@@ -11,7 +11,20 @@ from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli import chat, check, export, flows, leaders, outbox, qr, reports, serve, setup, tokens
+from bot.cli import (
+    chat,
+    check,
+    export,
+    flows,
+    leaders,
+    outbox,
+    qr,
+    reports,
+    serve,
+    setup,
+    simulate,
+    tokens,
+)
 from bot.cli.context import load_dotenv_file
 from bot.config import ConfigError
 from bot.errors import OperatorError
@@ -56,7 +69,20 @@ def cli() -> None:
     """
 
 
-for _module in (setup, serve, chat, export, qr, tokens, outbox, check, flows, reports, leaders):
+for _module in (
+    setup,
+    serve,
+    chat,
+    simulate,
+    export,
+    qr,
+    tokens,
+    outbox,
+    check,
+    flows,
+    reports,
+    leaders,
+):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

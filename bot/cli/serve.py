@@ -136,7 +136,10 @@ def _banner(runtime: Runtime, host: str, port: int) -> None:
     if settings.zalo_sandbox:
         click.secho(
             "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo; they are shown\n"
-            f"  in this log and at {base}/sandbox.\n"
+            # The sandbox answers only on this machine: its loopback address, whatever
+            # PUBLIC_BASE_URL says.
+            f"  in this log and at http://127.0.0.1:{port}/sandbox, where you can play a\n"
+            "  citizen (or: sipas-bot simulate --counter CODE).\n"
             "  To go live, set in .env: ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_ID,\n"
             "  ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN, ZALO_REFRESH_TOKEN, PUBLIC_BASE_URL,\n"
             "  then ZALO_SANDBOX=0.",
