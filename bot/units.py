@@ -37,7 +37,7 @@ UNIT_KEYS = (
 )
 COUNTER_KEYS = ("code", "name", "questionnaire")
 
-QuestionnaireCheck = Callable[[str], "str | None"]
+QuestionnaireCheck = Callable[[str], str | None]
 """Given a questionnaire name from the file, why it cannot be used, or None when it can."""
 
 

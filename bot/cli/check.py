@@ -17,7 +17,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli.context import DOTENV_SKIPPED, current_runtime, database_label, dotenv_read
+from bot.cli.context import current_runtime, database_label, dotenv_read
 from bot.config import ConfigError
 from bot.delivery.mailer import Mailer
 from bot.reporting.digests import schedules
@@ -59,10 +59,10 @@ class Check:
 
 def settings_source(_runtime: Runtime) -> list[Result]:
     read = dotenv_read()
-    if read == DOTENV_SKIPPED:
+    if read.skipped:
         what = "settings read from the environment only (.env not read: FLASK_SKIP_DOTENV is set)"
-    elif isinstance(read, Path):
-        what = f"settings read from {read} and the environment (the environment wins)"
+    elif read.path is not None:
+        what = f"settings read from {read.path} and the environment (the environment wins)"
     else:
         what = f"settings read from the environment only: no .env in {Path.cwd()} or above"
     return [Result(Outcome.OK, what)]

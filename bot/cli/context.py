@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -19,27 +20,34 @@ from bot.runtime import Runtime
 from bot.web import runtime_of
 from storage import migrate
 
-DOTENV_SKIPPED = "skipped"
+
+@dataclass(frozen=True)
+class DotenvSource:
+    """Which .env this command read: `path`, or none found, or none looked for (`skipped`,
+    FLASK_SKIP_DOTENV=1)."""
+
+    path: Path | None = None
+    skipped: bool = False
 
 
-def load_dotenv_file() -> Path | str | None:
+def load_dotenv_file() -> DotenvSource:
     """Read `.env` (the current folder's or the nearest parent's) into the environment
-    without overriding what is set already; its path, None when there is none, or
-    DOTENV_SKIPPED when FLASK_SKIP_DOTENV=1 says not to look."""
+    without overriding what is set already, unless FLASK_SKIP_DOTENV=1."""
     if os.environ.get("FLASK_SKIP_DOTENV", "").lower() not in ("", "0", "false", "no"):
-        return DOTENV_SKIPPED
+        return DotenvSource(skipped=True)
     found = dotenv.find_dotenv(".env", usecwd=True)
     if not found:
-        return None
+        return DotenvSource()
     dotenv.load_dotenv(found, override=False, encoding="utf-8")
-    return Path(found)
+    return DotenvSource(Path(found))
 
 
-def dotenv_read() -> Path | str | None:
-    """What `load_dotenv_file` found for this command (see there)."""
+def dotenv_read() -> DotenvSource:
+    """What `load_dotenv_file` found for this command; none when the caller (a test) built
+    the command's ScriptInfo itself."""
     info = click.get_current_context().find_object(ScriptInfo)
-    result: Path | str | None = info.data.get("dotenv_path") if info else None
-    return result
+    source = info.data.get("dotenv") if info else None
+    return source if isinstance(source, DotenvSource) else DotenvSource()
 
 
 def warn_about_addresses(settings: Settings, *, listening_port: int | None = None) -> None:

@@ -51,11 +51,11 @@ class _Group(AppGroup):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        dotenv_path = load_dotenv_file()
+        dotenv = load_dotenv_file()
         if "obj" not in extra and "obj" not in self.context_settings:
             extra["obj"] = ScriptInfo(create_app=_make_app)
         if isinstance(extra.get("obj"), ScriptInfo):
-            extra["obj"].data["dotenv_path"] = dotenv_path
+            extra["obj"].data["dotenv"] = dotenv
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
