@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make run PORT=8200 HOST=0.0.0.0`: passed to `serve` (and to `init-env` for a new .env,
+# whose PUBLIC_BASE_URL then names the same port). Unset: the values in .env (8000).
+SERVE_ADDRESS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 .PHONY: run test lint install dev clean bench
 
@@ -21,12 +24,12 @@ install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
 .env: | $(VENV)/.installed
-	$(BIN)/sipas-bot init-env
+	$(BIN)/sipas-bot init-env $(SERVE_ADDRESS)
 
 run: $(VENV)/.installed .env
 	$(BIN)/sipas-bot db upgrade
 	$(BIN)/sipas-bot units import examples/units.yaml
-	$(BIN)/sipas-bot serve
+	$(BIN)/sipas-bot serve $(SERVE_ADDRESS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ Every problem is reported as one `ConfigError` line naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from survey_flow.engine import Policy
 from zalo_client.limits import ChoiceStyle
@@ -26,7 +28,67 @@ class ConfigError(Exception):
 
 
 def _default_database_url() -> str:
-    return f"sqlite:///{Path.cwd() / 'instance' / 'sipas-bot.db'}"
+    return f"sqlite:///{default_database_path()}"
+
+
+def default_database_path() -> Path:
+    """instance/sipas-bot.db under the current folder: the one database whose folder the
+    service creates itself (any other must be in a folder that exists)."""
+    return Path.cwd() / "instance" / "sipas-bot.db"
+
+
+DATABASE_URL_FORMS = "sqlite:///path/to/file.db or postgresql://user:password@host/db"
+POSTGRES_INSTALL = "pip install '.[postgres]' in the sipas-bot folder (docs/deploy.md)"
+
+
+def with_psycopg_driver(url: str) -> str:
+    """`postgres://…` (what hosting panels print) and `postgresql://…` name our driver,
+    psycopg 3; SQLAlchemy would read the first as unknown and the second as psycopg2."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _check_database_url(url: str) -> None:
+    """A URL the service can open: SQLite in an existing folder, or PostgreSQL with its
+    driver installed; otherwise one ConfigError saying what to change or install."""
+    scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise ConfigError(
+            f"DATABASE_URL {scheme!r}… is not a database URL sipas-bot can use: "
+            f"use {DATABASE_URL_FORMS}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL names {backend}: only SQLite and PostgreSQL are supported "
+            f"(use {DATABASE_URL_FORMS})"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        driver = parsed.get_driver_name()
+        raise ConfigError(
+            f"DATABASE_URL needs the {backend} driver {driver}, which is not installed: "
+            + (
+                POSTGRES_INSTALL
+                if driver == "psycopg"
+                else f"install {driver}, or write postgresql://… to use psycopg"
+            )
+        ) from None
+    database = parsed.database or ""
+    if backend != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir() and path.absolute() != default_database_path():
+        raise ConfigError(
+            f"DATABASE_URL: the folder {path.parent} does not exist "
+            "(create it, or name a file in an existing folder)"
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +148,9 @@ class Settings:
             if raw is None or raw.strip() == "":
                 continue
             raw = raw.strip()
-            if f.type == "bool":
+            if f.name == "database_url":
+                values[f.name] = with_psycopg_driver(raw)
+            elif f.type == "bool":
                 values[f.name] = _boolean(name, raw)
             elif f.type == "int":
                 values[f.name] = _positive_int(name, raw)
@@ -124,13 +188,7 @@ class Settings:
             )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        try:
-            make_url(self.database_url).get_dialect()
-        except Exception:  # ArgumentError, NoSuchModuleError, ImportError of a driver…
-            raise ConfigError(
-                f"DATABASE_URL {self.database_url.split('://')[0]!r}… is not a usable database "
-                "URL: use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
-            ) from None
+        _check_database_url(self.database_url)
 
     def require_for_serving(self) -> None:
         """What the server needs before it may accept a single webhook (fail closed)."""
@@ -181,10 +239,48 @@ class Settings:
             privacy_notice_url=f"{self.public_base_url.rstrip('/')}/privacy",
         )
 
+    def address_warnings(self, *, listening_port: int | None = None) -> list[str]:
+        """What makes the printed links and QR codes useless to a citizen, one line each:
+        a PUBLIC_BASE_URL no phone can open, a local one naming another port than the one
+        the server listens on, and no OA to open outside sandbox mode."""
+        warnings = []
+        base = self.public_base_url.rstrip("/")
+        if is_local_address(base):
+            warnings.append(
+                f"PUBLIC_BASE_URL is {base}, an address of this machine only: phones and "
+                "Zalo cannot open the links and QR codes; set it to the public https address"
+            )
+            public_port = urlparse(base).port or (443 if base.startswith("https") else 80)
+            if listening_port is not None and public_port != listening_port:
+                warnings.append(
+                    f"PUBLIC_BASE_URL names port {public_port} but this server listens on "
+                    f"{listening_port}: links point elsewhere (set PUBLIC_BASE_URL in .env)"
+                )
+        if not self.zalo_sandbox and not self.zalo_oa_id:
+            warnings.append(
+                "ZALO_OA_ID is empty: the counter page cannot open the Official Account in Zalo"
+            )
+        return warnings
+
     def qr_url(self, counter_code: str) -> str:
         return self.qr_url_template.replace(
             "{PUBLIC_BASE_URL}", self.public_base_url.rstrip("/")
         ).replace("{counter}", counter_code)
+
+
+def is_local_address(url: str) -> bool:
+    """Whether `url` names this machine only (localhost, a loopback or unspecified address).
+
+    A private-network address (192.168.x.x …) is not counted: phones on the office network
+    can open it, which is a deliberate set-up for a trial."""
+    host = (urlparse(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _boolean(name: str, raw: str) -> bool:

@@ -9,11 +9,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
 from bot.conversation.registry import FlowRegistry
@@ -73,6 +75,9 @@ class Runtime:
         clock: Callable[[], datetime] = utc_now,
         deliver: Deliver | None = None,
     ) -> Runtime:
+        database = make_url(settings.database_url).database
+        if database and Path(database).absolute() == default_database_path():
+            default_database_path().parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         pseudonyms = Pseudonymizer.from_settings(settings)
         session_factory = make_session_factory(engine)

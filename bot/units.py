@@ -18,7 +18,9 @@ units:
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +31,22 @@ from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
 
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
+FILE_KEYS = ("units",)
+UNIT_KEYS = (
+    "code",
+    "name",
+    "questionnaire",
+    "timezone",
+    "registration_code",
+    "public_results",
+    "require_verified",
+    "leader_approval",
+    "counters",
+)
+COUNTER_KEYS = ("code", "name", "questionnaire")
+
+QuestionnaireCheck = Callable[[str], str | None]
+"""Given a questionnaire name from the file, why it cannot be used, or None when it can."""
 
 
 def is_code(text: str) -> bool:
@@ -37,8 +55,14 @@ def is_code(text: str) -> bool:
     return _CODE.fullmatch(text.upper()) is not None
 
 
-def read_units_file(path: str | Path) -> list[UnitSpec]:
-    """Parse and check the whole file; FileProblems lists every problem with its line."""
+def read_units_file(
+    path: str | Path, *, check_questionnaire: QuestionnaireCheck | None = None
+) -> list[UnitSpec]:
+    """Parse and check the whole file; FileProblems lists every problem with its line.
+
+    A key the format does not know is a problem (a typo such as `public_result` would
+    otherwise be ignored and change what the unit publishes), and so is a questionnaire that
+    `check_questionnaire` refuses."""
     path = Path(path)
     source = str(path)
     try:
@@ -52,6 +76,7 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
     if not isinstance(data, LineDict) or not isinstance(data.get("units"), LineList):
         line = data.line_of("units") if isinstance(data, LineDict) else 1
         raise FileProblems([Problem(source, line, "expected `units:` followed by a list of units")])
+    _unknown_keys(data, FILE_KEYS, "the file", problems, source)
     units: list[UnitSpec] = []
     unit_codes: set[str] = set()
     counter_codes: set[str] = set()
@@ -62,7 +87,9 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
             problems.append(Problem(source, line, "a unit needs code, name and counters"))
             continue
         code = _code(node, "unit", unit_codes, problems, source)
-        name = _name(node, f"unit {code}", problems, source)
+        unit_label = f"unit {code}" if code else "unit"
+        _unknown_keys(node, UNIT_KEYS, unit_label, problems, source)
+        name = _name(node, unit_label, problems, source)
         counters: list[CounterSpec] = []
         raw_counters = node.get("counters")
         if not isinstance(raw_counters, LineList) or not raw_counters:
@@ -70,7 +97,7 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 Problem(
                     source,
                     node.line_of("counters"),
-                    f"unit {code}: `counters` must list at least one counter",
+                    f"{unit_label}: `counters` must list at least one counter",
                 )
             )
         else:
@@ -83,8 +110,11 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                     )
                     continue
                 c_code = _code(c_node, "counter", counter_codes, problems, source)
-                c_name = _name(c_node, f"counter {c_code}", problems, source)
-                counters.append(CounterSpec(c_code, c_name, _optional(c_node, "questionnaire")))
+                c_label = f"counter {c_code}" if c_code else f"{unit_label}: counter"
+                _unknown_keys(c_node, COUNTER_KEYS, c_label, problems, source)
+                c_name = _name(c_node, c_label, problems, source)
+                c_form = _questionnaire(c_node, c_label, check_questionnaire, problems, source)
+                counters.append(CounterSpec(c_code, c_name, c_form))
         timezone = _optional(node, "timezone")
         if timezone is not None:
             try:
@@ -94,28 +124,21 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                     Problem(
                         source,
                         node.line_of("timezone"),
-                        f"unit {code}: unknown time zone {timezone!r}",
+                        f"{unit_label}: unknown time zone {timezone}",
                     )
                 )
         public = _flag(node, "public_results", code, problems, source)
         require_verified = _flag(node, "require_verified", code, problems, source)
         code_lines[code] = node.line_of("registration_code")
-        approval = node.get("leader_approval", False)
-        if not isinstance(approval, bool):
-            problems.append(
-                Problem(
-                    source,
-                    node.line_of("leader_approval"),
-                    f"unit {code}: leader_approval must be true or false",
-                )
-            )
-            approval = False
+        approval = _flag(node, "leader_approval", code, problems, source)
         units.append(
             UnitSpec(
                 code,
                 name,
                 counters,
-                questionnaire=_optional(node, "questionnaire"),
+                questionnaire=_questionnaire(
+                    node, unit_label, check_questionnaire, problems, source
+                ),
                 timezone=timezone,
                 registration_code=_optional(node, "registration_code"),
                 public_results=public,
@@ -146,20 +169,51 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
     return units
 
 
+def _unknown_keys(
+    node: LineDict, known: tuple[str, ...], what: str, problems: list[Problem], source: str
+) -> None:
+    for key in node:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
+        problems.append(Problem(source, node.line_of(key), f"{what}: unknown key `{key}`{hint}"))
+
+
+def _questionnaire(
+    node: LineDict,
+    what: str,
+    check: QuestionnaireCheck | None,
+    problems: list[Problem],
+    source: str,
+) -> str | None:
+    name: str | None = _optional(node, "questionnaire")
+    if name is not None and check is not None:
+        reason = check(name)
+        if reason is not None:
+            problems.append(Problem(source, node.line_of("questionnaire"), f"{what}: {reason}"))
+    return name
+
+
 def _code(node: LineDict, what: str, seen: set[str], problems: list[Problem], source: str) -> str:
     raw = node.get("code")
     # The code as written: YAML would read `0012` as the number 10.
     written = node.scalar_text.get("code") if raw is not None else None
     code = (written or "").strip().upper()
+    if raw is None or not code:
+        problems.append(Problem(source, node.line_of("code"), f"a {what} code is missing"))
+        return ""
     if not is_code(code):
         problems.append(
             Problem(
                 source,
                 node.line_of("code"),
-                f"{what} code {raw!r}: use 1–32 letters, digits, - or _",
+                f"{what} code {written.strip() if written else code}: "
+                "use 1–32 letters, digits, - or _",
             )
         )
-    elif code in seen:
+        return ""
+    if code in seen:
         problems.append(Problem(source, node.line_of("code"), f"{what} code {code} is used twice"))
     seen.add(code)
     return code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -47,8 +46,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
 
     database = parsed.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
     if not database or database == ":memory:":
         from sqlalchemy.pool import StaticPool
 

@@ -77,6 +77,8 @@ ENV_PREFIXES = (
     "PRIVACY_",
     "WEBHOOK_",
     "SANDBOX_",
+    "PORT",
+    "HOST",
 )
 
 

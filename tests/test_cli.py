@@ -184,3 +184,35 @@ def test_chat_leaves_on_an_exit_word(app: Flask, word: str) -> None:
     assert result.exit_code == 0, result.output
     assert "Câu 2/6" in result.stdout
     assert "Câu 3/6" not in result.stdout
+
+
+# --- the group ---------------------------------------------------------------------------------
+
+
+def test_help_lists_only_sipas_bots_own_commands_and_options(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    listing = result.output.split("Commands:")[1].splitlines()
+    commands = [line.split()[0] for line in listing if line.startswith("  ") and line.split()]
+    for ours in ("serve", "check", "units", "qr", "report", "digest", "chat", "simulate"):
+        assert ours in commands
+    for flasks in ("run", "shell", "routes"):
+        assert flasks not in commands
+    for option in ("--app", "-A", "--debug", "--env-file", "-e", "--version"):
+        assert f"{option} " not in result.output and f"{option}," not in result.output
+
+
+@pytest.mark.parametrize("flask_command", ["run", "shell", "routes"])
+def test_flasks_own_commands_are_not_reachable(app: Flask, flask_command: str) -> None:
+    result = app.test_cli_runner().invoke(cli, [flask_command], input="")
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+def test_help_works_without_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "serve" in result.output

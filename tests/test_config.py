@@ -163,3 +163,51 @@ def test_dotenv_is_ignored_when_flask_skip_dotenv_is_set(tmp_path: Path) -> None
     (tmp_path / ".env").write_text("TIMEZONE=Mars/Olympus\n", "utf-8")
     result = run_cli("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+# --- DATABASE_URL: one line saying what to change or install ------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_postgres_urls_as_hosting_panels_print_them_use_psycopg(scheme: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": f"{scheme}://sipas:pw@db.example.vn:5432/sipas"})
+    assert settings.database_url == "postgresql+psycopg://sipas:pw@db.example.vn:5432/sipas"
+
+
+def test_a_mysql_url_is_one_line_naming_the_supported_databases() -> None:
+    result = run_cli("units", "list", env={"DATABASE_URL": "mysql://u:p@localhost/sipas"})
+    line = assert_one_error_line(result, "DATABASE_URL", "only SQLite and PostgreSQL")
+    assert "None" not in line
+
+
+def test_postgresql_without_its_driver_says_what_to_install(tmp_path: Path) -> None:
+    # A psycopg that cannot be imported, as in a venv made by `make run` (no extra).
+    fake = tmp_path / "no-driver" / "psycopg"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'psycopg'\")\n")
+    # A process of its own: this one has imported the real driver already.
+    result = run_installed_cli(
+        "units",
+        "list",
+        env={
+            "DATABASE_URL": "postgresql+psycopg://sipas@127.0.0.1/sipas",
+            "PYTHONPATH": str(fake.parent),
+        },
+    )
+    assert_one_error_line(result, "DATABASE_URL", "psycopg", "pip install '.[postgres]'")
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused_and_no_folder_made(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    result = run_cli("db", "upgrade", env={"DATABASE_URL": f"sqlite:///{missing}/x.db"})
+    assert_one_error_line(result, "DATABASE_URL", str(missing), "does not exist")
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_the_default_database_gets_its_instance_folder(tmp_path: Path) -> None:
+    from bot.web import create_app, runtime_of
+
+    app = create_app({})
+    migrate.upgrade(runtime_of(app).engine)
+    runtime_of(app).engine.dispose()
+    assert (tmp_path / "instance" / "sipas-bot.db").is_file()

@@ -4,6 +4,7 @@ delivery through the fake Zalo API or, outside Zalo's window, a local SMTP serve
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -704,3 +705,60 @@ def test_digest_send_for_an_unknown_unit_or_without_leaders_is_an_operator_error
     result = digest_cli(app, "send", "--unit", "HVT", "--period", "week")
     assert isinstance(result.exception, OperatorError)
     assert "has no leaders" in str(result.exception)
+
+
+# --- one meaning for a period name, in `report` and `digest send` ---------------------------
+
+PERIOD_COVERS = {
+    "day": "14/03/2026–14/03/2026 (so far)",
+    "yesterday": "13/03/2026–13/03/2026",
+    "week": "09/03/2026–14/03/2026 (so far)",
+    "last-week": "02/03/2026–08/03/2026",
+    "month": "01/03/2026–14/03/2026 (so far)",
+    "last-month": "01/02/2026–28/02/2026",
+}
+
+
+@pytest.mark.parametrize(("name", "covers"), PERIOD_COVERS.items())
+def test_a_period_name_covers_the_same_dates_in_report_and_digest_send(
+    app: Flask, runtime: Runtime, leader: str, clock: FakeClock, name: str, covers: str
+) -> None:
+    seed_typical(runtime)
+    clock.now = SATURDAY_1730  # Saturday 14 March 2026
+    digest = digest_cli(app, "send", "--unit", "HVT", "--period", name, "--dry-run")
+    assert digest.exit_code == 0, digest.output
+    assert f"dry run for {name}: {covers};" in digest.stderr
+    report = app.test_cli_runner().invoke(
+        cli, ["report", "--unit", "HVT", "--period", name, "--format", "json"]
+    )
+    assert report.exit_code == 0, report.output
+    assert report.stderr.strip().endswith(covers)
+    first, last = (covers.split(" ")[0]).split("–")
+    data = json.loads(report.stdout)
+    day = lambda text: "-".join(reversed(text.split("/")))  # noqa: E731
+    assert data["period"]["from"] == day(first)
+    if "so far" not in covers:  # a running period's "to" is its calendar end
+        assert data["period"]["to"] == day(last)
+
+
+def test_the_digest_text_says_whether_its_period_is_running_or_over(
+    app: Flask, runtime: Runtime, leader: str, clock: FakeClock
+) -> None:
+    seed_typical(runtime)
+    clock.now = SATURDAY_1730
+    month = digest_cli(app, "send", "--unit", "HVT", "--period", "month", "--dry-run").stdout
+    last = digest_cli(app, "send", "--unit", "HVT", "--period", "last-month", "--dry-run").stdout
+    yesterday = digest_cli(app, "send", "--unit", "HVT", "--period", "yesterday", "--dry-run")
+    assert "Kỳ báo cáo: tháng này, từ 01/03/2026 đến nay (17:30)." in month
+    assert "Kỳ báo cáo: tháng trước, từ 01/02/2026 đến 28/02/2026." in last
+    assert "Kỳ báo cáo: ngày 13/03/2026, cả ngày." in yesterday.stdout
+
+
+def test_the_scheduled_digests_cover_the_named_periods(runtime: Runtime) -> None:
+    from bot.reporting.digests import SCHEDULED_PERIOD, digest_period
+    from bot.reporting.periods import named_period
+
+    zone = runtime.settings.tz
+    assert SCHEDULED_PERIOD == {"day": "day", "week": "last-week", "month": "last-month"}
+    for kind, name in SCHEDULED_PERIOD.items():
+        assert digest_period(kind, SATURDAY_1730, zone) == named_period(name, SATURDAY_1730, zone)

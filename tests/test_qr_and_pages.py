@@ -239,8 +239,8 @@ def post_signed(client: FlaskClient, event: dict[str, Any]) -> Any:
     )
 
 
-def test_sandbox_is_not_found_when_not_in_sandbox_mode(client: FlaskClient) -> None:
-    assert client.get("/sandbox").status_code == 404
+def test_sandbox_is_forbidden_when_not_in_sandbox_mode(client: FlaskClient) -> None:
+    assert client.get("/sandbox").status_code == 403
 
 
 def test_sandbox_lists_the_outbox_messages(sandbox_app: Flask) -> None:

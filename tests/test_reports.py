@@ -215,7 +215,7 @@ def test_text_shows_each_figure_with_its_count(app: Flask, march: None) -> None:
     text = ok(report(app, "--unit", "HVT")).stdout
     assert "tháng 03/2026 (01/03/2026–14/03/2026, đến nay)" in text
     assert "3 hoàn thành (completed), 1 dở dang (partial); 1 phiếu lặp" in text
-    assert "CHUNG (overall): 79.17%  điểm TB (mean) 3.93  n=15" in text
+    assert "CHUNG (overall): 79,17%  điểm TB (mean) 3,93  n=15" in text
     lines = text.splitlines()
 
     def cells(start: str) -> list[str]:
@@ -223,11 +223,11 @@ def test_text_shows_each_figure_with_its_count(app: Flask, march: None) -> None:
         line = next(line for line in lines if line.lstrip().startswith(start))
         return line.lstrip()[len(start) :].split()
 
-    assert cells("I   Tiếp cận dịch vụ") == ["70.83%", "4.00", "7", "—"]
-    assert cells("V   Tiếp nhận, xử lý góp ý") == ["100.00%", "4.50", "2", "—", "*"]  # too few
+    assert cells("I   Tiếp cận dịch vụ") == ["70,83%", "4,00", "7", "—"]
+    assert cells("V   Tiếp nhận, xử lý góp ý") == ["100,00%", "4,50", "2", "—", "*"]  # too few
     # means by hand: HVT01 (5+4+3+5 + 4+2+4+4+5+4) / 10 = 4.00; HVT02 (3+5+5+1 + 5) / 5 = 3.80
-    assert cells("1. HVT01 Quầy 1 – Tư pháp, hộ tịch") == ["83.33%", "4.00", "10", "—"]
-    assert cells("–  HVT02 Quầy 2 – Địa chính, xây dựng") == ["62.50%", "3.80", "5", "—", "*"]
+    assert cells("1. HVT01 Quầy 1 – Tư pháp, hộ tịch") == ["83,33%", "4,00", "10", "—"]
+    assert cells("–  HVT02 Quầy 2 – Địa chính, xây dựng") == ["62,50%", "3,80", "5", "—", "*"]
     assert "Yếu tố thấp nhất (weakest factor): III" in text
     assert "Quầy thấp nhất" not in text
     assert "9. Thái độ lịch sự, tôn trọng" in text  # criteria named
@@ -319,7 +319,7 @@ def test_out_writes_text_atomically(app: Flask, march: None, tmp_path: Path) -> 
     out = tmp_path / "report.txt"
     out.write_text("old", "utf-8")
     ok(report(app, "--unit", "HVT", "--out", str(out)))
-    assert "CHUNG (overall): 79.17%" in out.read_text("utf-8")
+    assert "CHUNG (overall): 79,17%" in out.read_text("utf-8")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
@@ -465,3 +465,9 @@ def test_a_province_report_costs_the_same_statements_for_3_or_40_units(
     few, many = statements(codes[:3]), statements(codes)
     assert (few[1], many[1]) == (3, 40)
     assert few[0] == many[0]
+
+
+def test_a_last_period_with_from_is_one_clear_error(app: Flask) -> None:
+    result = report(app, "--unit", "HVT", "--period", "last-month", "--from", "2026-02-10")
+    assert isinstance(result.exception, OperatorError)
+    assert "give the kind (month)" in str(result.exception)

@@ -12,7 +12,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from bot.cli import cli
-from bot.config import ConfigError
 from bot.runtime import Runtime
 from bot.units import read_units_file
 from bot.web import create_app, runtime_of
@@ -273,10 +272,56 @@ def test_an_unknown_questionnaire_imports_nothing(empty_app: Flask, tmp_path: Pa
     text = VALID.replace(
         "      - code: HVT02\n", "      - code: HVT02\n        questionnaire: no-such-form\n"
     )
-    result = import_units(empty_app, write(tmp_path, text))
-    assert isinstance(result.exception, ConfigError)
-    assert "no-such-form" in str(result.exception)
+    path = write(tmp_path, text)
+    result = import_units(empty_app, path)
+    assert isinstance(result.exception, FileProblems)
+    assert [str(p) for p in result.exception.problems] == [
+        f"{path}:8: counter HVT02: questionnaire 'no-such-form' cannot be used: "
+        + str(result.exception.problems[0]).split("cannot be used: ", 1)[1]
+    ]
     assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+UNKNOWN_KEYS = """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    public_result: true
+    questionaire: sipas-2022
+    counters:
+      - code: HVT01
+        name: Quầy 1
+        questionnaire: no-such-form
+      - code: HVT02
+        nmae: Quầy 2
+        colour: blue
+"""
+
+
+def test_unknown_keys_and_questionnaires_are_reported_together_with_their_lines(
+    empty_app: Flask, tmp_path: Path
+) -> None:
+    path = write(tmp_path, UNKNOWN_KEYS)
+    result = import_units(empty_app, path)
+    assert isinstance(result.exception, FileProblems)
+    problems = [(p.line, p.message) for p in result.exception.problems]
+    assert [line for line, _ in problems] == [4, 5, 9, 11, 12, 10]
+    messages = dict(problems)
+    assert messages[4] == "unit HVT: unknown key `public_result` (did you mean `public_results`?)"
+    assert messages[5] == "unit HVT: unknown key `questionaire` (did you mean `questionnaire`?)"
+    assert messages[9].startswith("counter HVT01: questionnaire 'no-such-form' cannot be used")
+    assert messages[12].startswith("counter HVT02: unknown key `colour` (known: code, name,")
+    assert "name is missing" in problems[-1][1]
+    assert all("None" not in m for _, m in problems)
+    assert counts(runtime_of(empty_app)) == (0, 0)
+
+
+def test_a_missing_code_is_named_without_python_words(tmp_path: Path) -> None:
+    text = "units:\n  - name: Phường\n    counters:\n      - name: Quầy 1\n"
+    with pytest.raises(FileProblems) as caught:
+        read_units_file(write(tmp_path, text))
+    messages = [p.message for p in caught.value.problems]
+    assert messages == ["a unit code is missing", "a counter code is missing"]
 
 
 # --- through the console script: exit status 2, no traceback, nothing imported -----------------

@@ -31,7 +31,7 @@ Post = Any
         ("GET", "/q/%00", 404),
         ("GET", "/u/HVT/results", 404),
         ("GET", "/static/site.css", 200),
-        ("GET", "/sandbox", 404),
+        ("GET", "/sandbox", 403),
         ("POST", "/zalo/webhook", 401),
         ("GET", "/zalo/webhook", 405),
     ],
@@ -78,9 +78,9 @@ def apps() -> Iterator[list[Flask]]:
     [
         ("127.0.0.1", None, 200),
         ("::1", None, 200),
-        ("10.0.0.5", None, 404),
-        ("203.0.113.9", None, 404),
-        ("127.0.0.1", "203.0.113.9", 404),  # through a local reverse proxy, from outside
+        ("10.0.0.5", None, 403),
+        ("203.0.113.9", None, 403),
+        ("127.0.0.1", "203.0.113.9", 403),  # through a local reverse proxy, from outside
         ("127.0.0.1", "127.0.0.1", 200),
     ],
 )
@@ -108,11 +108,11 @@ def test_sandbox_hosts_are_a_setting(
     apps.append(app)
     get = app.test_client().get
     assert get("/sandbox", environ_base={"REMOTE_ADDR": "10.0.0.5"}).status_code == 200
-    assert get("/sandbox", environ_base={"REMOTE_ADDR": "10.0.0.6"}).status_code == 404
+    assert get("/sandbox", environ_base={"REMOTE_ADDR": "10.0.0.6"}).status_code == 403
 
 
 def test_sandbox_is_never_shown_outside_sandbox_mode(client: FlaskClient) -> None:
-    assert client.get("/sandbox", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 404
+    assert client.get("/sandbox", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 403
 
 
 # --- /healthz ------------------------------------------------------------------------------

@@ -1,115 +1,248 @@
-"""`sipas-bot check`: each setting and dependency, with what to fix."""
+"""`sipas-bot check`: each setting and dependency, with what to fix.
+
+The command is a list of small checks, each a function of the Runtime returning its results.
+A check that needs another one (the Zalo API needs a stored token pair, which needs the
+database) is skipped, saying why, when that one did not pass: every line printed is true.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli.context import (
-    current_runtime,
-    database_label,
-)
+from bot.cli.context import current_runtime, database_label, dotenv_read
 from bot.config import ConfigError
 from bot.reporting.digests import schedules
 from bot.runtime import Runtime
 from storage import migrate
-from zalo_client import ZaloAuthError, ZaloError, ZaloOAuthError
-
-# --- check ---------------------------------------------------------------------------------
+from zalo_client import ZaloAuthError, ZaloConnectionError, ZaloError, ZaloOAuthError
 
 
-@click.command("check")
-@with_appcontext
-def check() -> None:
-    """Check the settings (digest schedules, SMTP), the database and Zalo access; say what
-    to fix."""
-    runtime = current_runtime()
-    settings = runtime.settings
-    results: list[tuple[bool, str, str]] = []
+class Outcome(Enum):
+    OK = "OK"
+    WARN = "WARN"  # works, but not as the operator probably wants: does not fail the command
+    FAIL = "FAIL"
+    SKIP = "SKIP"  # not checked, because a check it needs did not pass
 
-    def record(ok: bool, what: str, fix: str = "") -> None:
-        results.append((ok, what, fix))
-        click.echo(
-            f"{'OK  ' if ok else 'FAIL'}  {what}" + (f"\n      -> {fix}" if fix and not ok else "")
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.outcome.value:<4}  {self.what}"
+        if self.fix and self.outcome in (Outcome.FAIL, Outcome.WARN, Outcome.SKIP):
+            text += f"\n      -> {self.fix}"
+        return text
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[Runtime], list[Result]]
+    needs: tuple[str, ...] = ()
+    """Checks that must have passed (no FAIL, SKIP) for this one to mean anything."""
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def settings_source(_runtime: Runtime) -> list[Result]:
+    read = dotenv_read()
+    if read.skipped:
+        what = "settings read from the environment only (.env not read: FLASK_SKIP_DOTENV is set)"
+    elif read.path is not None:
+        what = f"settings read from {read.path} and the environment (the environment wins)"
+    else:
+        what = f"settings read from the environment only: no .env in {Path.cwd()} or above"
+    return [Result(Outcome.OK, what)]
+
+
+def public_addresses(runtime: Runtime) -> list[Result]:
+    warnings = runtime.settings.address_warnings()
+    if not warnings:
+        return [Result(Outcome.OK, f"public address {runtime.settings.public_base_url}")]
+    return [Result(Outcome.WARN, warning) for warning in warnings]
+
+
+def serving_settings(runtime: Runtime) -> list[Result]:
+    try:
+        runtime.settings.require_for_serving()
+    except ConfigError as exc:
+        return [Result(Outcome.FAIL, "webhook secret and app settings", str(exc))]
+    return [Result(Outcome.OK, "webhook secret and app settings present")]
+
+
+def digest_schedules(runtime: Runtime) -> list[Result]:
+    try:
+        schedules(runtime.settings, runtime.settings.tz)
+    except ConfigError as exc:
+        return [Result(Outcome.FAIL, "digest schedules", str(exc))]
+    return [
+        Result(
+            Outcome.OK, "digest schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT)"
         )
+    ]
 
-    record(True, "settings read (.env and environment)")
-    try:
-        settings.require_for_serving()
-        record(True, "webhook secret and app settings present")
-    except ConfigError as exc:
-        record(False, "webhook secret and app settings", str(exc))
-    try:
-        schedules(settings, settings.tz)
-        record(True, "digest schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT)")
-    except ConfigError as exc:
-        record(False, "digest schedules", str(exc))
+
+def email_settings(runtime: Runtime) -> list[Result]:
     mailer = runtime.mailer
     if runtime.mail_problem:
-        record(False, "e-mail settings (SMTP_*)", runtime.mail_problem)
-    elif mailer is None:
-        record(True, "e-mail fallback not set (SMTP_HOST empty)")
-    else:
-        record(True, f"e-mail fallback via {mailer.host}:{mailer.port}")
+        return [Result(Outcome.FAIL, "e-mail settings (SMTP_*)", runtime.mail_problem)]
+    if mailer is None:
+        return [Result(Outcome.OK, "e-mail fallback not set (SMTP_HOST empty)")]
+    return [Result(Outcome.OK, f"e-mail fallback via {mailer.host}:{mailer.port}")]
+
+
+def database_schema(runtime: Runtime) -> list[Result]:
+    label = database_label(runtime)
     try:
         up_to_date = migrate.is_up_to_date(runtime.engine)
-        record(
-            up_to_date,
-            f"database {database_label(runtime)} at the current schema",
-            "run `sipas-bot db upgrade`",
-        )
     except (OperationalError, ProgrammingError) as exc:
-        up_to_date = False
-        record(
-            False, f"database {database_label(runtime)} reachable", str(exc.orig).splitlines()[0]
-        )
-    if settings.zalo_sandbox:
-        record(True, "sandbox mode: Zalo is not called (set ZALO_SANDBOX=0 to go live)")
-    elif up_to_date and runtime.tokens is not None:
-        status = runtime.tokens.status()
-        record(
-            status.stored,
-            "a Zalo token pair is stored",
-            "set ZALO_ACCESS_TOKEN/ZALO_REFRESH_TOKEN in .env or run `sipas-bot tokens set`",
-        )
-        record(
-            not status.failing,
-            "the last token refresh succeeded",
-            f"{status.refresh_error}: re-authorise the app, then `sipas-bot tokens set`",
-        )
-        if status.stored:
-            record(*_check_zalo_api(runtime))
-    if not all(ok for ok, _, _ in results):
-        sys.exit(1)
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        return [Result(Outcome.FAIL, f"database {label} reachable", reason)]
+    if not up_to_date:
+        fix = "run `sipas-bot db upgrade`"
+        return [Result(Outcome.FAIL, f"database {label} at the current schema", fix)]
+    return [Result(Outcome.OK, f"database {label} at the current schema")]
 
 
-def _check_zalo_api(runtime: Runtime) -> tuple[bool, str, str]:
-    assert runtime.tokens is not None
+def zalo_mode(runtime: Runtime) -> list[Result]:
+    if runtime.settings.zalo_sandbox:
+        return [
+            Result(
+                Outcome.OK,
+                "sandbox mode: Zalo is not called, so its tokens and API are not checked "
+                "(set ZALO_SANDBOX=0 to go live)",
+            )
+        ]
+    return []
+
+
+def token_pair(runtime: Runtime) -> list[Result]:
+    if runtime.tokens is None:  # sandbox mode, said by zalo_mode
+        return []
+    if not runtime.tokens.status().stored:
+        return [
+            Result(
+                Outcome.FAIL,
+                "a Zalo token pair is stored",
+                "set ZALO_ACCESS_TOKEN/ZALO_REFRESH_TOKEN in .env or run `sipas-bot tokens set`",
+            )
+        ]
+    return [Result(Outcome.OK, "a Zalo token pair is stored")]
+
+
+def last_token_refresh(runtime: Runtime) -> list[Result]:
+    if runtime.tokens is None:
+        return []
+    status = runtime.tokens.status()
+    if status.failing:
+        return [
+            Result(
+                Outcome.FAIL,
+                "the last token refresh succeeded",
+                f"{status.refresh_error}: re-authorise the app, then `sipas-bot tokens set`",
+            )
+        ]
+    return [Result(Outcome.OK, "no token refresh has failed since the pair was stored")]
+
+
+def zalo_api(runtime: Runtime) -> list[Result]:
+    if runtime.tokens is None:
+        return []
     tokens = runtime.tokens
     client = tokens.client  # the service's own client, reading the stored token
-    what = f"Zalo API at {runtime.settings.zalo_api_base} accepts the access token"
+    base = runtime.settings.zalo_api_base
+    what = f"Zalo API at {base} accepts the access token"
     try:
         try:
             profile = client.get_oa_profile()
         except ZaloAuthError:
             tokens.refresh(failed_token=tokens.access_token())
             profile = client.get_oa_profile()
+    except ZaloConnectionError as exc:
+        return [
+            Result(
+                Outcome.FAIL,
+                f"cannot reach Zalo at {base}",
+                f"{exc}: check this machine's network, DNS, proxy and firewall "
+                "(the credentials were not tried)",
+            )
+        ]
     except ZaloOAuthError as exc:
-        return (
-            False,
-            what,
-            (
+        return [
+            Result(
+                Outcome.FAIL,
+                what,
                 f"the token was refused and could not be renewed ({exc}): re-authorise the app "
-                "in the Zalo console, then `sipas-bot tokens set`"
-            ),
-        )
+                "in the Zalo console, then `sipas-bot tokens set`",
+            )
+        ]
     except ZaloError as exc:
-        return False, what, f"{exc}: check ZALO_APP_ID, ZALO_APP_SECRET and ZALO_OA_ID"
+        return [
+            Result(Outcome.FAIL, what, f"{exc}: check ZALO_APP_ID, ZALO_APP_SECRET and ZALO_OA_ID")
+        ]
     name = profile.get("name") or profile.get("oa_id") or "?"
-    return True, f"{what} (OA: {name})", ""
+    return [Result(Outcome.OK, f"{what} (OA: {name})")]
+
+
+CHECKS: list[Check] = [
+    Check("settings", settings_source),
+    Check("addresses", public_addresses),
+    Check("serving", serving_settings),
+    Check("digests", digest_schedules),
+    Check("email", email_settings),
+    Check("database", database_schema),
+    Check("mode", zalo_mode),
+    Check("token_pair", token_pair, needs=("database",)),
+    Check("token_refresh", last_token_refresh, needs=("token_pair",)),
+    Check("zalo_api", zalo_api, needs=("token_pair",)),
+]
+
+
+def run_checks(runtime: Runtime, checks: list[Check]) -> list[Result]:
+    """Every check in order; one whose needs did not pass is a SKIP naming the first of them."""
+    results: list[Result] = []
+    passed: dict[str, bool] = {}
+    for check in checks:
+        failed_need = next((n for n in check.needs if not passed.get(n, False)), None)
+        if failed_need is not None:
+            results.append(
+                Result(
+                    Outcome.SKIP,
+                    f"{check.name.replace('_', ' ')} not checked",
+                    f"it needs the {failed_need.replace('_', ' ')} check to pass first",
+                )
+            )
+            passed[check.name] = False
+            continue
+        found = check.run(runtime)
+        # No result: not applicable here (sandbox mode), which blocks nothing.
+        passed[check.name] = all(r.outcome in (Outcome.OK, Outcome.WARN) for r in found)
+        results.extend(found)
+    return results
+
+
+@click.command("check")
+@with_appcontext
+def check() -> None:
+    """Check the settings (address, digest schedules, SMTP), the database and Zalo access;
+    say what to fix. Exit status 1 when something FAILs (a WARN does not)."""
+    results = run_checks(current_runtime(), CHECKS)
+    for result in results:
+        click.echo(result.line())
+    if any(r.outcome is Outcome.FAIL for r in results):
+        sys.exit(1)
 
 
 COMMANDS: list[click.Command] = [check]

@@ -15,7 +15,8 @@ from bot.delivery.window import window_closes_at
 from bot.directory import require_unit
 from bot.errors import BadArguments, NotReady, UnknownCode
 from bot.privacy import Pseudonymizer
-from bot.reporting.digests import KINDS, DigestResult
+from bot.reporting.digests import DIGEST_PERIOD_NAMES, DigestResult
+from bot.reporting.periods import PERIOD_NAMES, coverage_text
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import Leader
@@ -175,13 +176,15 @@ def digest() -> None:
 @click.option("--unit", "unit_code", required=True, help="The unit, e.g. HVT.")
 @click.option(
     "--period",
-    "kind",
+    "name",
     required=True,
-    type=click.Choice(KINDS),
-    help="day: today so far; week: last Monday–Sunday; month: last month.",
+    type=click.Choice(DIGEST_PERIOD_NAMES),
+    help="day, week, month: the current one so far; yesterday, last-week, last-month: the "
+    "whole one before (what the scheduled daily digest covers is day, the weekly last-week, "
+    "the monthly last-month).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the digest; store and send nothing.")
-def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
+def digest_send(unit_code: str, name: str, dry_run: bool) -> None:
     """Send a unit's digest to its leaders now (also when the period had no responses).
 
     It goes into the outbox, which the running server delivers; leaders outside Zalo's
@@ -191,23 +194,27 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
     runtime = _runtime()
     service = runtime.digests
     now = runtime.clock()
+    kind = PERIOD_NAMES[name][0]
     if dry_run:
         with runtime.session_factory() as session:
             unit = require_unit(session, unit_code)
-            report = service.report(session, unit, kind, now=now)
+            report = service.report(session, unit, kind, now=now, name=name)
             text = service.render(report, unit, kind, now=now, language="vi")
             leaders_count = len(repo.subscribed_leaders(session, unit.id))
         click.echo(text.zalo_text)
         click.echo(f"[{runtime.texts.of(None)('leader_ack_button')}]")
         click.echo(
-            f"(dry run: nothing stored or sent; {len(text.zalo_text)} characters; "
+            f"(dry run for {name}: {coverage_text(report.period, now)}; nothing stored or "
+            f"sent; {len(text.zalo_text)} characters; "
             f"{leaders_count} leader(s) registered)",
             err=True,
         )
         return
     with runtime.session_factory.begin() as session:
         unit = require_unit(session, unit_code)
-        outcome = service.send(session, unit, kind, now=now, scheduled=False, send_empty=True)
+        outcome = service.send(
+            session, unit, kind, now=now, scheduled=False, send_empty=True, name=name
+        )
     if outcome.status is DigestResult.NO_LEADERS:
         raise NotReady(
             f"unit {unit_code.upper()} has no leaders: a leader registers by sending "
@@ -217,7 +224,8 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
         runtime.leader_mail.send_pending()
     assert outcome.period is not None
     click.echo(
-        f"digest {outcome.digest_id} of {outcome.unit_code} for {outcome.period.label}: "
+        f"digest {outcome.digest_id} of {outcome.unit_code} for {name}, "
+        f"{coverage_text(outcome.period, now)}: "
         f"{outcome.channels.get('queued', 0)} leader(s) by Zalo (outbox), "
         f"{outcome.channels.get('email_pending', 0)} by e-mail, "
         f"{outcome.channels.get('undelivered', 0)} unreachable (window closed, no e-mail)"

@@ -4,10 +4,11 @@ an expected failure into one line on stderr and exit status 2, never a traceback
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import (
@@ -23,8 +24,10 @@ from bot.cli import (
     reports,
     serve,
     setup,
+    simulate,
     tokens,
 )
+from bot.cli.context import load_dotenv_file
 from bot.config import ConfigError
 from bot.errors import OperatorError
 from bot.web import create_app
@@ -35,15 +38,30 @@ def _make_app() -> Flask:
     return create_app()
 
 
-class _Group(FlaskGroup):
-    """Flask's group, listing only our own commands: `--help` then works even when the
-    settings are broken (Flask would build the app to look for plugin commands)."""
+class _Group(AppGroup):
+    """Our commands only, with the app built on first use from the environment and `.env`.
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self.commands)
+    Not Flask's FlaskGroup: its `run`, `shell`, `routes`, `--app`, `--debug` and `--env-file`
+    are not this tool's. The `.env` of the current folder (or the nearest parent) is read
+    before anything else, its values never overriding the process environment, unless
+    FLASK_SKIP_DOTENV=1. A caller (a test) may pass its own ScriptInfo as `obj`."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        dotenv = load_dotenv_file()
+        if "obj" not in extra and "obj" not in self.context_settings:
+            extra["obj"] = ScriptInfo(create_app=_make_app)
+        if isinstance(extra.get("obj"), ScriptInfo):
+            extra["obj"].data["dotenv"] = dotenv
+        return super().make_context(info_name, args, parent=parent, **extra)
 
 
-@click.group(cls=_Group, create_app=_make_app, add_version_option=False)
+@click.group(cls=_Group)
 def cli() -> None:
     """sipas-bot: citizen satisfaction (SIPAS) surveys over a Zalo Official Account.
 
@@ -57,6 +75,7 @@ for _module in (
     setup,
     serve,
     chat,
+    simulate,
     export,
     qr,
     tokens,

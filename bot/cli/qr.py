@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from bot.cli.context import (
     current_runtime,
     require_schema,
+    warn_about_addresses,
 )
 from bot.directory import require_unit
 
@@ -26,13 +27,17 @@ from bot.directory import require_unit
     help="Folder for the PNG and SVG files.",
 )
 def qr(unit_code: str, out: Path) -> None:
-    """Write a QR code (PNG with the counter code under it, and SVG) for each counter."""
+    """Write a QR code (PNG with the counter code under it, and SVG) for each counter.
+
+    The code encodes QR_URL_TEMPLATE filled with PUBLIC_BASE_URL: set that to the public
+    address first (a warning says when it is a local one)."""
     from bot.printing.qr import write_counter_codes
 
     runtime = current_runtime()
     require_schema(runtime)
     with runtime.session_factory() as session:
         unit = require_unit(session, unit_code)
+        warn_about_addresses(runtime.settings)
         for counter in unit.counters:
             url = runtime.settings.qr_url(counter.code)
             paths = write_counter_codes(url, counter.code, out)

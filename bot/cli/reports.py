@@ -17,8 +17,12 @@ from bot.errors import BadArguments, BadPeriod, NotReady
 from bot.files import UnwritableFile, atomic_text
 from bot.reporting.periods import (
     PERIOD_KINDS,
+    PERIOD_NAMES,
+    PERIOD_NAMES_HELP,
     Period,
     common_zone,
+    coverage_text,
+    named_period,
     parse_day,
     period_between,
     period_containing,
@@ -40,17 +44,22 @@ def choose_period(
 ) -> Period:
     """The period the options name.
 
-    --from and --to: those dates, both included. --from alone: with --period, the period of
-    that kind holding the date; without, from that date to today. Neither: the --period
-    (default month) holding today, so far.
+    --from and --to: those dates, both included. --from alone: with --period (a kind: day,
+    week, month …), the period of that kind holding the date; without, from that date to
+    today. Neither: the named --period (default month: this month so far).
     """
     if date_to is not None and date_from is None:
         raise BadArguments("--to needs --from")
     if date_from is None:
-        return period_containing(kind or "month", now, zone)
+        return named_period(kind or "month", now, zone)
     first = parse_day(date_from, "--from")
     if date_to is None:
         if kind is not None:
+            if kind not in PERIOD_KINDS:
+                raise BadArguments(
+                    f"--period {kind} with --from: give the kind ({PERIOD_NAMES[kind][0]}) "
+                    "holding the --from date"
+                )
             return period_containing(
                 kind, datetime(first.year, first.month, first.day, 12, tzinfo=zone), zone
             )
@@ -78,9 +87,8 @@ def choose_period(
 @click.option(
     "--period",
     "kind",
-    type=click.Choice(PERIOD_KINDS),
-    help="The current day, week, month (default), quarter or year so far; with --from, "
-    "the one holding that date.",
+    type=click.Choice(list(PERIOD_NAMES)),
+    help=f"{PERIOD_NAMES_HELP} (default month). With --from, a kind: the one holding that date.",
 )
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day (unit's time zone).")
 @click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day, included.")
@@ -112,6 +120,7 @@ def report(
     Examples:
       sipas-bot report --unit HVT
       sipas-bot report --unit HVT --period week
+      sipas-bot report --unit HVT --period last-month
       sipas-bot report --unit HVT --counter HVT02 --from 2026-01-01 --to 2026-03-31
       sipas-bot report --unit all --period quarter --format xlsx --out q1.xlsx
     """
@@ -142,8 +151,11 @@ def report(
         text = buffer.getvalue()
     else:
         text = render_json(result) if fmt == "json" else render_text(result, now=runtime.clock())
+    covers = f"{result.period.label}, {coverage_text(result.period, runtime.clock())}"
     if out is None:
         sys.stdout.write(text)
+        if fmt != "text":  # the text names its dates itself
+            click.echo(f"period: {covers}", err=True)
         return
     try:
         if fmt == "xlsx":
@@ -153,7 +165,7 @@ def report(
                 handle.write(text)
     except OSError as exc:
         raise UnwritableFile(f"cannot write {out}: {exc.strerror or exc}") from None
-    click.echo(f"wrote the report for {result.period.label} to {out}", err=True)
+    click.echo(f"wrote the report for {covers} to {out}", err=True)
 
 
 COMMANDS: list[click.Command] = [report]

@@ -11,6 +11,7 @@ from bot.cli.context import (
     current_runtime,
     database_label,
     require_schema,
+    warn_about_addresses,
 )
 from bot.config import ConfigError
 from bot.runtime import Runtime
@@ -21,8 +22,21 @@ from storage import repositories as repo
 
 @click.command("serve")
 @with_appcontext
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="HOST",
+    help="Address to listen on (or HOST in the environment or .env).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    envvar="PORT",
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (or PORT in the environment or .env).",
+)
 @click.option(
     "--threads",
     default=8,
@@ -114,12 +128,18 @@ def _prepare_to_run(runtime: Runtime) -> None:
 
 def _banner(runtime: Runtime, host: str, port: int) -> None:
     settings = runtime.settings
-    click.echo(f"sipas-bot on http://{host}:{port}  database {database_label(runtime)}")
-    click.echo(f"  webhook: POST {settings.public_base_url.rstrip('/')}/zalo/webhook")
+    base = settings.public_base_url.rstrip("/")
+    click.echo(f"sipas-bot on {base}  (listening on {host}:{port})")
+    click.echo(f"  database {database_label(runtime)}")
+    click.echo(f"  webhook: POST {base}/zalo/webhook")
+    warn_about_addresses(settings, listening_port=port)
     if settings.zalo_sandbox:
         click.secho(
             "  SANDBOX MODE (ZALO_SANDBOX=1): messages are NOT sent to Zalo; they are shown\n"
-            f"  in this log and at http://{host}:{port}/sandbox.\n"
+            # The sandbox answers only on this machine: its loopback address, whatever
+            # PUBLIC_BASE_URL says.
+            f"  in this log and at http://127.0.0.1:{port}/sandbox, where you can play a\n"
+            "  citizen (or: sipas-bot simulate --counter CODE).\n"
             "  To go live, set in .env: ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_ID,\n"
             "  ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN, ZALO_REFRESH_TOKEN, PUBLIC_BASE_URL,\n"
             "  then ZALO_SANDBOX=0.",

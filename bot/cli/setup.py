@@ -14,8 +14,10 @@ from bot.cli.context import (
     database_label,
     require_schema,
 )
+from bot.config import ConfigError
 from bot.errors import BadArguments
 from bot.files import write_text_atomically
+from bot.runtime import Runtime
 from storage import migrate
 from storage import repositories as repo
 
@@ -38,7 +40,13 @@ from storage import repositories as repo
     help="The file to write.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init_env(example: Path, out: Path, force: bool) -> None:
+@click.option("--host", help="HOST for `serve` (written to the file).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="PORT for `serve`; PUBLIC_BASE_URL is set to http://127.0.0.1:PORT to match.",
+)
+def init_env(example: Path, out: Path, force: bool, host: str | None, port: int | None) -> None:
     """Write a .env for a first try: sandbox mode, a fresh random webhook secret and a random
     privacy pepper (keep that one when going live)."""
     if out.exists() and not force:
@@ -53,6 +61,13 @@ def init_env(example: Path, out: Path, force: bool) -> None:
         "ZALO_APP_ID": "sandbox-app",
         "PRIVACY_PEPPER": secrets.token_urlsafe(32),
     }
+    if host:
+        fill["HOST"] = host
+    if port:
+        fill["PORT"] = str(port)
+        # What this machine's browser opens; a phone needs the public address instead.
+        shown_host = host if host and host not in ("0.0.0.0", "::") else "127.0.0.1"
+        fill["PUBLIC_BASE_URL"] = f"http://{shown_host}:{port}"
     written = []
     for line in lines:
         name = line.split("=", 1)[0].strip()
@@ -99,10 +114,7 @@ def units_import(file: Path) -> None:
     """Create or update the units and counters listed in FILE (YAML); all or nothing."""
     runtime = current_runtime()
     require_schema(runtime)
-    specs = _units_from(file)
-    for spec in specs:
-        for name in {spec.questionnaire, *(c.questionnaire for c in spec.counters)} - {None}:
-            runtime.flows.named(str(name))
+    specs = _units_from(file, runtime)
     with runtime.session_factory.begin() as session:
         changes = repo.upsert_units(session, specs, now=runtime.clock())
     for change in changes:
@@ -113,10 +125,17 @@ def units_import(file: Path) -> None:
     )
 
 
-def _units_from(file: Path) -> list[repo.UnitSpec]:
+def _units_from(file: Path, runtime: Runtime) -> list[repo.UnitSpec]:
     from bot.units import read_units_file
 
-    return read_units_file(file)
+    def questionnaire_problem(name: str) -> str | None:
+        try:
+            runtime.flows.named(name)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    return read_units_file(file, check_questionnaire=questionnaire_problem)
 
 
 @units.command("list")

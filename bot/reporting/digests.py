@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session
 from bot.config import ConfigError, Settings
 from bot.delivery.leader_messages import Post, post_to_leader
 from bot.errors import BadPeriod
-from bot.reporting.periods import Period, period_containing, unit_zone
+from bot.reporting import numbers
+from bot.reporting.periods import PERIOD_NAMES, Period, named_period, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
 from storage.models import DigestStatus, Leader, Unit
@@ -157,12 +158,17 @@ def schedules(settings: Settings, zone: ZoneInfo) -> dict[str, CronTrigger]:
 # --- periods and text ----------------------------------------------------------------------
 
 
+# What a scheduled digest of each kind covers, by the period names every command shares.
+SCHEDULED_PERIOD = {"day": "day", "week": "last-week", "month": "last-month"}
+# The period names `digest send --period` takes: those of a digest's kinds.
+DIGEST_PERIOD_NAMES = tuple(name for name, (kind, _) in PERIOD_NAMES.items() if kind in KINDS)
+
+
 def digest_period(kind: str, now: datetime, zone: ZoneInfo) -> Period:
-    """Today (so far) for a daily digest, the previous week or month for the others."""
+    """What the scheduled digest of `kind` covers: today so far, last week, last month."""
     if kind not in KINDS:
-        raise BadPeriod(f"unknown digest period {kind!r}: use day, week or month")
-    current = period_containing(kind, now, zone)
-    return current if kind == "day" else current.previous()
+        raise BadPeriod(f"unknown digest kind {kind}: use day, week or month")
+    return named_period(SCHEDULED_PERIOD[kind], now, zone)
 
 
 @dataclass(frozen=True)
@@ -172,18 +178,14 @@ class DigestText:
     zalo_text: str
 
 
-def _number(value: float, t: Texts) -> str:
-    return f"{value:.2f}".replace(".", t("decimal_mark"))
-
-
 def _percent(value: float | None, t: Texts) -> str:
-    return "–" if value is None else f"{_number(value, t)}%"
+    return numbers.percent(value, t.language)
 
 
 def _points(delta: float, t: Texts) -> str:
     if round(delta, 2) == 0:
         return t("digest_unchanged")
-    return t("digest_points", value=("+" if delta > 0 else "-") + _number(abs(delta), t))
+    return t("digest_points", value=numbers.signed(delta, t.language))
 
 
 def _count_change(delta: int, t: Texts) -> str:
@@ -208,24 +210,41 @@ def render_digest(
     period = report.period
     zone = period.zone
     first, last = period.first_day, period.last_day
+    # A period still running (today, this week, this month) says "to now"; one over, its end.
+    running = period.contains(made_at)
+    time = f"{made_at.astimezone(zone):%H:%M}"
     if kind == "day":
         subject = t("digest_title_day", date=f"{first:%d/%m/%Y}", unit=unit_name)
-        span = t("digest_period_day", time=f"{made_at.astimezone(zone):%H:%M}")
+        span = (
+            t("digest_period_day", time=time)
+            if running
+            else t("digest_period_day_past", date=f"{first:%d/%m/%Y}")
+        )
     elif kind == "week":
         subject = t(
             "digest_title_week", start=f"{first:%d/%m}", end=f"{last:%d/%m/%Y}", unit=unit_name
         )
-        span = t("digest_period_week", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+        span = (
+            t("digest_period_week_running", start=f"{first:%d/%m/%Y}", time=time)
+            if running
+            else t("digest_period_week", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+        )
     else:
         subject = t("digest_title_month", month=f"{first:%m/%Y}", unit=unit_name)
-        span = t("digest_period_month", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+        span = (
+            t("digest_period_month_running", start=f"{first:%d/%m/%Y}", time=time)
+            if running
+            else t("digest_period_month", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
+        )
     lines = [subject, span]
     if report.responses == 0:
         lines.append(t("digest_empty"))
         return _finish(subject, lines, [], t)
 
     previous = report.previous
-    before = t(f"digest_previous_{kind}")
+    before = t(
+        "digest_previous_day_past" if kind == "day" and not running else f"digest_previous_{kind}"
+    )
     if previous is not None:
         lines.append(
             t(
@@ -332,11 +351,22 @@ class DigestService:
     def zone_of(self, unit: Unit) -> ZoneInfo:
         return unit_zone(unit, self.settings.tz)
 
-    def report(self, session: Session, unit: Unit, kind: str, *, now: datetime) -> Report:
+    def period(self, unit: Unit, kind: str, *, now: datetime, name: str | None = None) -> Period:
+        """The scheduled period of `kind`, or the one `name`d (PERIOD_NAMES) of that kind."""
+        zone = self.zone_of(unit)
+        if name is None:
+            return digest_period(kind, now, zone)
+        if PERIOD_NAMES.get(name, ("", 0))[0] != kind:
+            raise ConfigError(f"period {name} is not a {kind} period")
+        return named_period(name, now, zone)
+
+    def report(
+        self, session: Session, unit: Unit, kind: str, *, now: datetime, name: str | None = None
+    ) -> Report:
         return build_report(
             session,
             unit_codes=[unit.code],
-            period=digest_period(kind, now, self.zone_of(unit)),
+            period=self.period(unit, kind, now=now, name=name),
             min_answers=self.settings.report_min_answers,
             comment_limit=COMMENTS,
         )
@@ -362,14 +392,16 @@ class DigestService:
         now: datetime,
         scheduled: bool,
         send_empty: bool | None = None,
+        name: str | None = None,
     ) -> DigestOutcome:
         """Queue the digest to every leader of the unit. A scheduled one is claimed first
         (see the module docstring); a manual one (the CLI) is not, and is sent even when
-        empty unless `send_empty` says otherwise."""
+        empty unless `send_empty` says otherwise. `name` picks another period of the kind
+        than the scheduled one (`month` for this month so far)."""
         leaders: Sequence[Leader] = repo.subscribed_leaders(session, unit.id)
         if not leaders:
             return DigestOutcome(unit.code, kind, DigestResult.NO_LEADERS)
-        period = digest_period(kind, now, self.zone_of(unit))
+        period = self.period(unit, kind, now=now, name=name)
         digest = repo.claim_digest(
             session,
             unit_id=unit.id,
@@ -382,7 +414,7 @@ class DigestService:
         if digest is None:
             log.info("event=digest outcome=claimed_elsewhere unit=%s kind=%s", unit.code, kind)
             return DigestOutcome(unit.code, kind, DigestResult.CLAIMED_ELSEWHERE, period)
-        report = self.report(session, unit, kind, now=now)
+        report = self.report(session, unit, kind, now=now, name=name)
         digest.responses = report.responses
         empty_ok = self.settings.digest_send_empty if send_empty is None else send_empty
         if report.responses == 0 and not empty_ok:

@@ -15,6 +15,26 @@ from storage.models import Unit
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
 RANGE = "range"
 
+# The names an operator gives a period, the same for every command (`report --period`,
+# `digest send --period`): the bare kind is the current one so far, `last-…` (and
+# `yesterday`) the whole one before it. Each maps to (kind, how many periods back).
+PERIOD_NAMES: dict[str, tuple[str, int]] = {
+    "day": ("day", 0),
+    "yesterday": ("day", 1),
+    "week": ("week", 0),
+    "last-week": ("week", 1),
+    "month": ("month", 0),
+    "last-month": ("month", 1),
+    "quarter": ("quarter", 0),
+    "last-quarter": ("quarter", 1),
+    "year": ("year", 0),
+    "last-year": ("year", 1),
+}
+PERIOD_NAMES_HELP = (
+    "day, week, month, quarter, year: the current one so far; yesterday, last-week, "
+    "last-month, last-quarter, last-year: the whole one before"
+)
+
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone)
@@ -126,6 +146,26 @@ def period_containing(kind: str, moment: datetime, zone: ZoneInfo) -> Period:
     if kind == "year":
         return _calendar_period(kind, date(day.year, 1, 1), zone)
     raise BadPeriod(f"unknown period {kind!r}: use one of {', '.join(PERIOD_KINDS)}")
+
+
+def named_period(name: str, now: datetime, zone: ZoneInfo) -> Period:
+    """The period an operator names (see PERIOD_NAMES) as of `now`, in `zone`."""
+    if name not in PERIOD_NAMES:
+        raise ConfigError(f"unknown period {name}: use one of {', '.join(PERIOD_NAMES)}")
+    kind, back = PERIOD_NAMES[name]
+    period = period_containing(kind, now, zone)
+    for _ in range(back):
+        period = period.previous()
+    return period
+
+
+def coverage_text(period: Period, now: datetime) -> str:
+    """The dates a period covers, for the operator: `01/03/2026–14/03/2026 (so far)` while
+    it runs, `01/02/2026–28/02/2026` once over."""
+    if period.contains(now):
+        today = now.astimezone(period.zone).date()
+        return f"{day_text(period.first_day)}–{day_text(today)} (so far)"
+    return f"{day_text(period.first_day)}–{day_text(period.last_day)}"
 
 
 def period_between(start: date, end: date, zone: ZoneInfo, *, kind: str = RANGE) -> Period:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
+from bot.reporting import numbers
 from bot.reporting.periods import day_text
 from bot.reporting.report import ROMAN, CriterionFigure, Figure, Report, change
 from survey_flow.sipas import FACTORS
@@ -16,17 +17,21 @@ from survey_flow.sipas import FACTORS
 # --- shared formatting ---------------------------------------------------------------------
 
 
+# The text report is written in Vietnamese (with English glosses): its numbers are too.
+TEXT_LANGUAGE = "vi"
+
+
 def share_text(figure: Figure) -> str:
-    return "—" if figure.share is None else f"{figure.share:.2f}%"
+    return numbers.percent(figure.share, TEXT_LANGUAGE)
 
 
 def mean_text(figure: Figure) -> str:
-    return "—" if figure.mean is None else f"{figure.mean:.2f}"
+    return numbers.mean(figure.mean, TEXT_LANGUAGE)
 
 
 def change_text(current: Figure, previous: Figure | None) -> str:
     delta = change(current, previous)
-    return "" if delta is None else f"{delta:+.2f}"
+    return "" if delta is None else numbers.signed(delta, TEXT_LANGUAGE)
 
 
 def two_places(value: float | None) -> float | None:

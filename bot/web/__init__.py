@@ -31,7 +31,7 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
 
-    from bot.web import hardening, pages, presence, privacy_notice, results_page, webhook
+    from bot.web import hardening, pages, presence, privacy_notice, results_page, sandbox, webhook
 
     hardening.install(app)
     app.register_blueprint(webhook.blueprint)
@@ -39,6 +39,7 @@ def create_app(
     app.register_blueprint(results_page.blueprint)
     app.register_blueprint(presence.blueprint)
     app.register_blueprint(privacy_notice.blueprint)
+    app.register_blueprint(sandbox.blueprint)
     return app
 
 

@@ -1,11 +1,12 @@
-"""Small pages: health, the landing page a counter's QR code opens, and the sandbox outbox."""
+"""Small pages: health and the landing page a counter's QR code opens (the sandbox pages are
+in bot.web.sandbox)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.presence import CodeCheck
@@ -92,32 +93,3 @@ def landing(code: str) -> ResponseReturnValue:
             if runtime.settings.zalo_oa_id
             else None,
         )
-
-
-@blueprint.get("/sandbox")
-def sandbox() -> ResponseReturnValue:
-    runtime = runtime_of(current_app)
-    if not runtime.settings.zalo_sandbox:
-        abort(404)
-    allowed = runtime.settings.sandbox_hosts
-    # Behind a reverse proxy every request comes from the proxy: the addresses it forwards
-    # for must be allowed too.
-    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
-    clients = [request.remote_addr or "", *(a for a in forwarded if a)]
-    if "*" not in allowed and not all(client in allowed for client in clients):
-        abort(404)  # logged as one line by bot.web.hardening
-    with runtime.session_factory() as session:
-        messages = [
-            {
-                "id": m.id,
-                "user": runtime.pseudonyms.user_tag(m.user_id),
-                "created_at": m.created_at.astimezone(runtime.settings.tz).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                ),
-                "status": m.status,
-                "text": m.body.get("text", ""),
-                "buttons": [b["title"] for b in m.body.get("buttons", [])],
-            }
-            for m in repo.recent_outbox(session)
-        ]
-    return render_template("sandbox.html", messages=messages)

@@ -14,6 +14,7 @@ from datetime import datetime
 from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
+from bot.reporting import numbers
 from bot.reporting.report import ROMAN, Figure, Report, recent_months
 from bot.units import is_code
 from bot.web import runtime_of
@@ -48,8 +49,11 @@ class Month:
     verified_responses: int
 
 
+PAGE_LANGUAGE = "vi"  # the page is written in Vietnamese
+
+
 def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}".replace(".", ",") + "%"
+    return numbers.percent(value, PAGE_LANGUAGE)
 
 
 def _line(label: str, figure: Figure) -> Line:
@@ -58,7 +62,7 @@ def _line(label: str, figure: Figure) -> Line:
         share=_percent(figure.share),
         bar=round(figure.share or 0.0, 1),
         valid=figure.valid,
-        mean="—" if figure.mean is None else f"{figure.mean:.2f}".replace(".", ","),
+        mean=numbers.mean(figure.mean, PAGE_LANGUAGE),
         few=figure.valid > 0 and not figure.enough,
     )
 

@@ -55,6 +55,7 @@ from storage.repositories.outbox import (
     enqueue_message,
     enqueue_replies,
     last_interactions,
+    last_outbox_id,
     lease_owners,
     list_outbox,
     oldest_due_message,
@@ -64,6 +65,7 @@ from storage.repositories.outbox import (
     release_leases,
     renew_leases,
     retry_message,
+    user_outbox,
 )
 from storage.repositories.personal_data import (
     ERASED_HASH_PREFIX,
@@ -174,6 +176,7 @@ __all__ = [
     "insert_token_pair_if_missing",
     "iter_export_surveys",
     "last_interactions",
+    "last_outbox_id",
     "leader_message",
     "lease_owners",
     "list_devices",
@@ -223,5 +226,6 @@ __all__ = [
     "unsubscribe",
     "update_survey",
     "upsert_units",
+    "user_outbox",
     "write_answers",
 ]

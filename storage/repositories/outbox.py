@@ -286,3 +286,19 @@ def recent_outbox(session: Session, *, limit: int = 100) -> Sequence[OutboxMessa
     return session.scalars(
         select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     ).all()
+
+
+def user_outbox(
+    session: Session, user_id: str, *, after_id: int = 0, limit: int = 200
+) -> Sequence[OutboxMessage]:
+    """One user's messages with an id above `after_id`, oldest first (the sandbox's thread)."""
+    return session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.user_id == user_id, OutboxMessage.id > after_id)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+
+
+def last_outbox_id(session: Session) -> int:
+    return session.scalar(select(func.max(OutboxMessage.id))) or 0
