@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from survey_flow.engine import Policy
 
 CHOICE_STYLES = ("buttons", "list", "text")
+MIN_SECRET_CHARS = 32
 
 
 class ConfigError(Exception):
@@ -62,6 +63,10 @@ class Settings:
     smtp_from: str = ""
     smtp_starttls: bool = True
     log_level: str = "INFO"
+    console_secret_key: str = ""
+    console_session_hours: int = 8
+    console_link_minutes: int = 10
+    console_button_link_hours: int = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +106,11 @@ class Settings:
             raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(CHOICE_STYLES)}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        if self.console_secret_key and len(self.console_secret_key) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"CONSOLE_SECRET_KEY must be at least {MIN_SECRET_CHARS} characters "
+                "(`sipas-bot init-env` writes a random one)"
+            )
         try:
             make_url(self.database_url).get_dialect()
         except Exception:  # ArgumentError, NoSuchModuleError, ImportError of a driver…
@@ -120,6 +130,20 @@ class Settings:
                 f"{names} not set: the webhook cannot verify or answer Zalo without "
                 "(set it in .env, or run `sipas-bot init-env` for a sandbox set-up)"
             )
+
+    def require_for_console(self) -> None:
+        """What the web server needs before it serves the officials' console (fail closed)."""
+        if not self.console_secret_key:
+            raise ConfigError(
+                "CONSOLE_SECRET_KEY not set: the officials' console cannot sign its session "
+                "cookies without it (put a random value of 32+ characters in .env, e.g. "
+                '`python3 -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+            )
+
+    @property
+    def console_secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when the service is published over HTTPS."""
+        return urlparse(self.public_base_url).scheme == "https"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import SurveyService
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
+from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.tokens import TokenStore
 from storage.db import make_engine, make_session_factory
 from survey_flow.texts import load_texts
@@ -82,6 +83,7 @@ class Runtime:
                 flows=flows,
                 policy=settings.policy,
                 cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                sign_in_links=SignInLinks.from_settings(settings),
             ),
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),

@@ -49,6 +49,7 @@ ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "SMTP_",
+    "CONSOLE_",
 )
 
 
@@ -110,6 +111,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "zalo_oauth_base": OAUTH_BASE,
         "database_url": database_url,
         "public_base_url": "https://sipas.example.vn",
+        "console_secret_key": "test-console-secret-key-of-32-characters-or-more",
     }
     values.update(overrides)
     return Settings(**values)

@@ -44,6 +44,11 @@ def check() -> None:
     except ConfigError as exc:
         record(False, "webhook secret and app settings", str(exc))
     try:
+        settings.require_for_console()
+        record(True, "console session key (CONSOLE_SECRET_KEY)")
+    except ConfigError as exc:
+        record(False, "console session key", str(exc))
+    try:
         schedules(settings, settings.tz)
         record(True, "digest schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT)")
     except ConfigError as exc:

@@ -10,7 +10,20 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli import chat, check, export, flows, leaders, outbox, qr, reports, serve, setup, tokens
+from bot.cli import (
+    chat,
+    check,
+    export,
+    flows,
+    leaders,
+    outbox,
+    qr,
+    reports,
+    serve,
+    setup,
+    tokens,
+    users,
+)
 from bot.config import ConfigError
 from bot.errors import OperatorError
 from bot.web import create_app
@@ -39,7 +52,20 @@ def cli() -> None:
     """
 
 
-for _module in (setup, serve, chat, export, qr, tokens, outbox, check, flows, reports, leaders):
+for _module in (
+    setup,
+    serve,
+    chat,
+    export,
+    qr,
+    tokens,
+    outbox,
+    check,
+    flows,
+    reports,
+    leaders,
+    users,
+):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -39,7 +39,8 @@ from storage import repositories as repo
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_env(example: Path, out: Path, force: bool) -> None:
-    """Write a .env for a first try: sandbox mode and a fresh random webhook secret."""
+    """Write a .env for a first try: sandbox mode, a fresh random webhook secret and a
+    random key for the console's session cookies."""
     if out.exists() and not force:
         raise ConfigError(f"{out} exists already (use --force to replace it)")
     try:
@@ -50,6 +51,7 @@ def init_env(example: Path, out: Path, force: bool) -> None:
         "ZALO_OA_SECRET_KEY": secrets.token_urlsafe(24),
         "ZALO_SANDBOX": "1",
         "ZALO_APP_ID": "sandbox-app",
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),
     }
     written = []
     for line in lines:
@@ -60,7 +62,7 @@ def init_env(example: Path, out: Path, force: bool) -> None:
     write_text_atomically(out, "\n".join(written) + "\n")
     os.chmod(out, 0o600)
     click.echo(
-        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY; "
+        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY and CONSOLE_SECRET_KEY; "
         "fill in the ZALO_* values from the Zalo developer console to go live"
     )
 

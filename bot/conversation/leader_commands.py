@@ -1,5 +1,7 @@
 """Leaders in the chat: `DANGKY <code>` subscribes to a unit's digests and alerts,
-`HUYDANGKY [<code>]` unsubscribes, and a tap on a digest's or alert's "Đã nhận" is recorded.
+`HUYDANGKY [<code>]` unsubscribes, `DANGNHAP` answers with a one-time sign-in link to the
+officials' console, and a tap on a digest's or alert's "Đã nhận" is recorded (for an alert,
+as the console's acknowledgement is: bot/conversation/acknowledgements.py).
 
 These run before the survey engine (they are not survey answers), in the caller's
 transaction, while the user's conversation row is locked: concurrent events of one user are
@@ -22,6 +24,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.acknowledgements import acknowledge_alert
+from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
@@ -36,6 +40,7 @@ WRONG_CODE_WINDOW = timedelta(hours=1)
 
 _REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
 _UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
+_SIGN_IN = re.compile(r"^dangnhap$")
 _DIGEST_ACK = re.compile(r"^dg:(\d{1,12}):ack$")
 _MESSAGE_ACK = re.compile(r"^al:(\d{1,15}):ack$")
 
@@ -50,7 +55,7 @@ def message_ack_payload(message_id: int) -> str:
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # register | unregister | ack_digest | ack_message
+    kind: str  # register | unregister | sign_in | ack_digest | ack_message
     argument: str | None = None
 
 
@@ -66,6 +71,8 @@ def parse_command(text: str) -> Command | None:
         return Command("register", match.group(1))
     if match := _UNREGISTER.match(folded):
         return Command("unregister", match.group(1))
+    if _SIGN_IN.match(folded):
+        return Command("sign_in")
     return None
 
 
@@ -83,8 +90,9 @@ def _names(units: Sequence[Unit]) -> str:
 class LeaderCommands:
     """Answers leader commands; `handle` returns the reply bodies, or None for other texts."""
 
-    def __init__(self, texts: Mapping[str, Texts]) -> None:
+    def __init__(self, texts: Mapping[str, Texts], *, links: SignInLinks | None = None) -> None:
         self.texts = texts
+        self.links = links
 
     def handle(
         self, session: Session, row: LockedConversation, text: str, *, now: datetime
@@ -98,6 +106,8 @@ class LeaderCommands:
             reply = self._register(session, row.user_id, command.argument, t, now)
         elif command.kind == "unregister":
             reply = self._unregister(session, row.user_id, command.argument, t, now)
+        elif command.kind == "sign_in":
+            reply = self._sign_in(session, row.user_id, t, now)
         else:
             reply = self._acknowledge(session, row.user_id, command, t, now)
         return [] if reply is None else [{"text": reply, "buttons": []}]
@@ -160,6 +170,17 @@ class LeaderCommands:
         )
         return t("leader_unsubscribed", units=_names(dropped))
 
+    def _sign_in(self, session: Session, user_id: str, t: Texts, now: datetime) -> str:
+        leader = repo.find_leader(session, user_id)
+        if leader is None or not leader.subscriptions:
+            return t("leader_not_registered")
+        if self.links is None:
+            return t("leader_sign_in_unavailable")
+        url = self.links.for_chat(session, leader.id, now=now)
+        log.info("event=leader_sign_in_link user=%s", user_tag(user_id))
+        minutes = int(self.links.chat_lifetime.total_seconds() // 60)
+        return t("leader_sign_in_link", url=url, minutes=minutes)
+
     def _acknowledge(
         self, session: Session, user_id: str, command: Command, t: Texts, now: datetime
     ) -> str | None:
@@ -173,7 +194,9 @@ class LeaderCommands:
             log.info("event=leader_ack outcome=unknown user=%s", user_tag(user_id))
             return None
         first = message.acknowledged_at is None
-        if first:
+        if message.alert_id is not None:
+            acknowledge_alert(session, message.alert_id, leader=message.leader, now=now)
+        elif first:
             message.acknowledged_at = now
         log.info(
             "event=leader_ack outcome=%s user=%s message=%d",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.registry import FlowRegistry
+from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import respondent_hash, user_tag
 from storage import repositories as repo
 from storage.models import Counter
@@ -62,13 +63,14 @@ class SurveyService:
         policy: Policy,
         cooldown: timedelta,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
+        sign_in_links: SignInLinks | None = None,
     ) -> None:
         self.texts = texts
         self.flows = flows
         self.policy = policy
         self.cooldown = cooldown
         self.new_token = new_token
-        self.leaders = LeaderCommands(texts)
+        self.leaders = LeaderCommands(texts, links=sign_in_links)
 
     def handle(
         self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
@@ -85,7 +87,7 @@ class SurveyService:
         if event.name == "unfollow":
             return Outcome("handled")
         if event.name == "user_send_text" and event.text:
-            # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
+            # DANGKY, HUYDANGKY, DANGNHAP and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
             if leader_replies is not None:
                 repo.enqueue_replies(session, row.user_id, leader_replies, now=now)

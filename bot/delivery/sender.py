@@ -33,7 +33,14 @@ from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import OutboxMessage
 from storage.repositories import OutboxOutcome
-from zalo_client import QueryButton, ZaloAuthError, ZaloClient, ZaloError, ZaloRateLimited
+from zalo_client import (
+    QueryButton,
+    UrlButton,
+    ZaloAuthError,
+    ZaloClient,
+    ZaloError,
+    ZaloRateLimited,
+)
 
 log = logging.getLogger("sipas_bot.sender")
 
@@ -75,7 +82,10 @@ def zalo_delivery(client: ZaloClient, tokens: TokenStore | None = None) -> Deliv
     """Send through Zalo; on a refused token, renew it (once, across processes), retry once."""
 
     def send(user_id: str, body: dict[str, Any]) -> str | None:
-        buttons = [QueryButton(b["title"], b["payload"]) for b in body.get("buttons", [])]
+        buttons = [
+            UrlButton(b["title"], b["url"]) if "url" in b else QueryButton(b["title"], b["payload"])
+            for b in body.get("buttons", [])
+        ]
         return client.send_text(user_id, body["text"], buttons=buttons).message_id
 
     def deliver(user_id: str, body: dict[str, Any]) -> str | None:
@@ -96,7 +106,9 @@ def zalo_delivery(client: ZaloClient, tokens: TokenStore | None = None) -> Deliv
 
 def sandbox_delivery(user_id: str, body: dict[str, Any]) -> str | None:
     """Sandbox mode: show the message instead of sending it."""
-    buttons = " | ".join(f"[{b['title']}]" for b in body.get("buttons", []))
+    buttons = " | ".join(
+        f"[{b['title']}]" + (f" {b['url']}" if "url" in b else "") for b in body.get("buttons", [])
+    )
     log.warning(
         "SANDBOX (not sent to Zalo) to user=%s:\n%s%s",
         user_tag(user_id),

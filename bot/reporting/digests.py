@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from bot.config import ConfigError, Settings
 from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
 from bot.delivery.mailer import Mailer
+from bot.delivery.sign_in_links import SignInLinks, overview_path
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
@@ -324,6 +325,7 @@ class DigestService:
         self.settings = settings
         self.texts = texts
         self.email_ready = Mailer.from_settings(settings) is not None
+        self.links = SignInLinks.from_settings(settings)
 
     def zone_of(self, unit: Unit) -> ZoneInfo:
         return unit_zone(unit, self.settings.tz)
@@ -398,10 +400,19 @@ class DigestService:
             message = post_to_leader(
                 session,
                 leader,
-                Post("digest", unit.id, text.subject, text.text, text.zalo_text, digest.id),
+                Post(
+                    "digest",
+                    unit.id,
+                    text.subject,
+                    text.text,
+                    text.zalo_text,
+                    digest.id,
+                    detail_path=overview_path(unit.code),
+                ),
                 self.texts[language],
                 email_ready=self.email_ready,
                 now=now,
+                links=self.links,
             )
             outcome.channels[message.status] = outcome.channels.get(message.status, 0) + 1
         vi = rendered.get("vi") or self.render(report, unit, kind, now=now, language="vi")

@@ -29,13 +29,16 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
+    runtime = Runtime.build(settings, clock=clock, deliver=deliver)
+    app.extensions["sipas_bot"] = runtime
 
     from bot.web import pages, results_page, webhook
+    from bot.web.console import init_console
 
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(results_page.blueprint)
+    init_console(app, runtime)
     return app
 
 
