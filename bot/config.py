@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 
 from survey_flow.engine import Policy
+from zalo_client.limits import ChoiceStyle
 
-CHOICE_STYLES = ("buttons", "list", "text")
 MIN_SECRET_CHARS = 32
 
 
@@ -102,8 +102,8 @@ class Settings:
             ) from None
         if "{counter}" not in self.qr_url_template:
             raise ConfigError("QR_URL_TEMPLATE must contain {counter}")
-        if self.zalo_choice_style not in CHOICE_STYLES:
-            raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(CHOICE_STYLES)}")
+        if self.zalo_choice_style not in set(ChoiceStyle):
+            raise ConfigError(f"ZALO_CHOICE_STYLE must be one of {', '.join(ChoiceStyle)}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if self.console_secret_key and len(self.console_secret_key) < MIN_SECRET_CHARS:

@@ -15,13 +15,12 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.delivery.leader_messages import deliver_leader_messages
-from bot.delivery.mailer import Mailer
-from bot.reporting.alerts import dispatch_alerts
-from bot.reporting.digests import schedules, send_scheduled_digests
+from bot.config import ConfigError
+from bot.reporting.digests import DigestOutcome, schedules
 from bot.reporting.periods import unit_zone
 from bot.runtime import Runtime
 from storage import repositories as repo
+from storage.models import LeaderMessageStatus, Unit
 
 log = logging.getLogger("sipas_bot.jobs")
 
@@ -62,10 +61,55 @@ def digest_zones(runtime: Runtime) -> list[str]:
     return sorted(zones)
 
 
+def dispatch_alerts(runtime: Runtime) -> dict[str, int]:
+    """Every 20 s: pending alerts to leader messages, in one transaction for the batch."""
+    with runtime.session_factory.begin() as session:
+        counts = runtime.alerts.dispatch(session, now=runtime.clock())
+    if counts.get("notified") or counts.get("summaries"):
+        runtime.sender_wakeup.set()
+        runtime.leader_mail.send_pending()
+    return counts
+
+
+def send_scheduled_digests(
+    runtime: Runtime, kind: str, zone_key: str | None = None
+) -> list[DigestOutcome]:
+    """This kind of digest for every unit (in `zone_key`, when given) that has leaders. Each
+    unit in its own transaction, so one failure stops no other."""
+    service = runtime.digests
+    now = runtime.clock()
+    with runtime.session_factory() as session:
+        units = [
+            unit
+            for unit in repo.units_with_leaders(session)
+            if zone_key is None or service.zone_of(unit).key == zone_key
+        ]
+    outcomes = []
+    for unit in units:
+        try:
+            with runtime.session_factory.begin() as session:
+                fresh = session.get(Unit, unit.id)
+                assert fresh is not None
+                outcomes.append(service.send(session, fresh, kind, now=now, scheduled=True))
+        except Exception:  # the claim rolled back: `sipas-bot digest send` can send it by hand
+            log.exception("event=digest outcome=failed unit=%s kind=%s", unit.code, kind)
+    if any(o.channels.get(LeaderMessageStatus.QUEUED) for o in outcomes):
+        runtime.sender_wakeup.set()
+    if any(o.channels.get(LeaderMessageStatus.EMAIL_PENDING) for o in outcomes):
+        runtime.leader_mail.send_pending()
+    return outcomes
+
+
+def deliver_leader_messages(runtime: Runtime) -> int:
+    """Every minute: settle leader messages the sender finished, e-mail what needs it."""
+    return runtime.leader_mail.deliver()
+
+
 def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
     """Every job, with its trigger from the settings; ConfigError for a bad schedule."""
     settings = runtime.settings
-    Mailer.from_settings(settings)  # a half-configured SMTP stops start-up, not the first e-mail
+    if runtime.mail_problem:  # a half-configured SMTP stops start-up, not the first e-mail
+        raise ConfigError(runtime.mail_problem)
     scheduler = BackgroundScheduler(timezone=settings.tz)
     for zone_key in digest_zones(runtime):
         for kind, trigger in schedules(settings, ZoneInfo(zone_key)).items():

@@ -1,4 +1,7 @@
-"""Everything a request or a command needs, built once by the app factory."""
+"""Everything a request, a job or a command needs, built once by the app factory: the
+database, the questionnaires and texts, the Zalo client and tokens, the mailer, and the
+services of conversations, digests, alerts and leader messages. Jobs and commands take them
+from here; none rebuilds one from the settings."""
 
 from __future__ import annotations
 
@@ -10,19 +13,32 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import SurveyService
+from bot.delivery.leader_messages import LeaderMail
+from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.tokens import TokenStore
+from bot.reporting.alerts import AlertService
+from bot.reporting.digests import DigestService
 from storage.db import make_engine, make_session_factory
-from survey_flow.texts import load_texts
+from survey_flow.texts import LocalTexts, load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def build_mailer(settings: Settings) -> tuple[Mailer | None, str | None]:
+    """The mailer (None without SMTP_HOST) and, for half-set SMTP settings, what is wrong:
+    `check` reports it and serving refuses to start, but other commands still run."""
+    try:
+        return Mailer.from_settings(settings), None
+    except ConfigError as exc:
+        return None, str(exc)
 
 
 @dataclass
@@ -35,6 +51,13 @@ class Runtime:
     verifier: SignatureVerifier
     deliver: Deliver
     tokens: TokenStore | None
+    texts: LocalTexts
+    mailer: Mailer | None
+    leader_mail: LeaderMail
+    digests: DigestService
+    alerts: AlertService
+    sign_in_links: SignInLinks | None  # None while the console is not set up
+    mail_problem: str | None = None  # half-configured SMTP: `check` says it, serving stops
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
@@ -74,21 +97,32 @@ class Runtime:
                 deliver = zalo_delivery(client, tokens)
         if deliver is None:
             deliver = sandbox_delivery
+        texts = load_texts()
+        mailer, mail_problem = build_mailer(settings)
+        email_ready = mailer is not None
+        links = SignInLinks.from_settings(settings)
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             service=SurveyService(
-                texts=load_texts(),
+                texts=texts,
                 flows=flows,
                 policy=settings.policy,
                 cooldown=timedelta(hours=settings.survey_cooldown_hours),
-                sign_in_links=SignInLinks.from_settings(settings),
+                sign_in_links=links,
             ),
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
             deliver=deliver,
             tokens=tokens,
+            texts=texts,
+            mailer=mailer,
+            mail_problem=mail_problem,
+            leader_mail=LeaderMail(session_factory, mailer, texts, clock=clock),
+            digests=DigestService(settings, texts, email_ready=email_ready, links=links),
+            alerts=AlertService(settings, texts, email_ready=email_ready, links=links),
+            sign_in_links=links,
             clock=clock,
             transport=transport,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -22,6 +23,47 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# --- states ---------------------------------------------------------------------------------
+# Stored as their string values in String columns; compare and assign the members, never
+# string literals. (Survey states belong to the engine: survey_flow.engine.SurveyStatus.)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # waiting to be sent (or to be retried at next_attempt_at)
+    SENT = "sent"
+    DEAD = "dead"  # given up; `dead_reason` says why
+
+
+class DeadReason(StrEnum):
+    """Why the sender gave a message up; the e-mail fallback to leaders reads this."""
+
+    WINDOW_CLOSED = "window_closed"  # Zalo's 7-day window (-230/-232, or known beforehand)
+    REFUSED = "refused"  # a permanent Zalo error (bad parameter, blocked user, …)
+    TOO_OLD = "too_old"  # retried until OUTBOX_MAX_AGE_HOURS
+
+
+class LeaderMessageStatus(StrEnum):
+    QUEUED = "queued"  # in the outbox
+    SENT = "sent"
+    EMAIL_PENDING = "email_pending"
+    EMAILING = "emailing"  # claimed by one process
+    EMAILED = "emailed"
+    UNDELIVERED = "undelivered"
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    NOTIFIED = "notified"
+    HELD = "held"  # over the hourly cap, waiting for the summary
+    SUMMARISED = "summarised"
+    NO_LEADERS = "no_leaders"
+
+
+class DigestStatus(StrEnum):
+    CLAIMED = "claimed"
+    QUEUED = "queued"
+    EMPTY = "empty"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -210,13 +252,14 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(64))
     body: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    dead_reason: Mapped[str | None] = mapped_column(String(16))
     zalo_message_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, sele
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Counter, SurveyResponse
+from survey_flow.states import SurveyStatus
 
 COUNTED_STATUSES = ("completed", "partial")
 
@@ -227,8 +228,8 @@ def comments(
     ]
 
 
-def status_counts(session: Session, scope: Scope) -> dict[str, int]:
-    """Every survey of the scope's windows by status (active, completed, partial, cancelled),
+def status_counts(session: Session, scope: Scope) -> dict[SurveyStatus, int]:
+    """Every survey of the scope's windows by status (each SurveyStatus, zeros included),
     repeats included: what happened at the counters, not what the index counts."""
     conditions = [_in_windows(scope.windows)]
     if scope.counter_id is not None:
@@ -238,7 +239,8 @@ def status_counts(session: Session, scope: Scope) -> dict[str, int]:
         .where(*conditions)
         .group_by(SurveyResponse.status)
     )
-    return {str(status): int(count) for status, count in session.execute(query)}
+    found = {str(status): int(count) for status, count in session.execute(query)}
+    return {status: found.get(status, 0) for status in SurveyStatus}
 
 
 @dataclass(frozen=True)

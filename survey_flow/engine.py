@@ -24,12 +24,20 @@ from survey_flow.matching import (
     leading_number,
 )
 from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
-from survey_flow.texts import Texts
+from survey_flow.states import SurveyStatus
+from survey_flow.texts import Texts, texts_for
 
 PAYLOAD_PREFIX = "sv:"
 SKIP_PAYLOAD = "skip"
 TEXT_ANSWER_MAX = 2000
-ACTIVE, COMPLETED, PARTIAL, CANCELLED = "active", "completed", "partial", "cancelled"
+
+
+ACTIVE, COMPLETED, PARTIAL, CANCELLED = (
+    SurveyStatus.ACTIVE,
+    SurveyStatus.COMPLETED,
+    SurveyStatus.PARTIAL,
+    SurveyStatus.CANCELLED,
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class SurveyState:
     updated_at: datetime
     position: int = 0
     answers: Mapping[str, Answer] = field(default_factory=dict)
-    status: str = ACTIVE
+    status: SurveyStatus = SurveyStatus.ACTIVE
     repeat: bool = False
     ended_at: datetime | None = None
 
@@ -179,7 +187,7 @@ def advance(
 
 
 def _texts(language: str, texts: Mapping[str, Texts]) -> Texts:
-    return texts.get(language) or texts["vi"]
+    return texts_for(texts, language)
 
 
 def _greet(conversation: Conversation, texts: Mapping[str, Texts], lead: str = "") -> Step:

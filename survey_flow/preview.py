@@ -21,8 +21,6 @@ from survey_flow.engine import (
     render_question,
 )
 from survey_flow.questionnaire import (
-    BUTTON_TITLE_MAX,
-    MAX_BUTTONS,
     Item,
     Questionnaire,
     resolve,
@@ -30,8 +28,8 @@ from survey_flow.questionnaire import (
 from survey_flow.sipas import FACTORS
 from survey_flow.sourcefile import FileProblems, Problem
 from survey_flow.texts import Texts
+from zalo_client.limits import BUTTON_TITLE_MAX, MAX_BUTTONS, MAX_TEXT_CHARS
 
-MESSAGE_MAX = 2000  # Zalo's limit on one text message
 # Leads the engine may put before a question it asks again (help, a reprompt, a resume…).
 _LEADS = (
     "resume",
@@ -81,13 +79,13 @@ def fit_problems(q: Questionnaire, texts: Mapping[str, Texts]) -> list[Problem]:
             )
     for language in q.languages:
         closing = "\n\n".join([*_intros_after_last(q, language), texts[language]("thanks")])
-        if len(closing) > MESSAGE_MAX:
+        if len(closing) > MAX_TEXT_CHARS:
             problems.append(
                 Problem(
                     q.source,
                     0,
                     f"the {language} closing message (last intros and thanks) has "
-                    f"{len(closing)} characters, over Zalo's {MESSAGE_MAX}",
+                    f"{len(closing)} characters, over Zalo's {MAX_TEXT_CHARS}",
                 )
             )
     return problems
@@ -97,13 +95,14 @@ def _reply_problems(
     reply: Reply, source: str, line: int, item_id: str, language: str
 ) -> list[Problem]:
     problems: list[Problem] = []
-    if size(reply) > MESSAGE_MAX:
+    if size(reply) > MAX_TEXT_CHARS:
         problems.append(
             Problem(
                 source,
                 line,
                 f"item {item_id}: its {language} message can reach {size(reply)} characters "
-                f"(with the intros before it, or a help or error line), over Zalo's {MESSAGE_MAX}",
+                "(with the intros before it, or a help or error line), "
+                f"over Zalo's {MAX_TEXT_CHARS}",
             )
         )
     if len(reply.choices) > MAX_BUTTONS:

@@ -31,10 +31,10 @@ from survey_flow.sourcefile import (
     load_yaml,
     load_yaml_documents,
 )
-from survey_flow.texts import BUTTON_TITLE_MAX, LANGUAGES
+from survey_flow.texts import LANGUAGES
+from zalo_client.limits import BUTTON_TITLE_MAX, MAX_BUTTONS
 
 KINDS = ("scale", "choice", "text", "intro")
-MAX_BUTTONS = 5
 MAX_OPTIONS = 20  # beyond 5 the options are a numbered list; past 20 nobody reads it in a chat
 TEXT_MAX = 1500  # leaves room for the progress line and hints within Zalo's 2,000
 NOT_APPLICABLE = 0  # the stored value of a "không áp dụng" answer on a scale item

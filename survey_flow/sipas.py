@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# A factor rated 1 or 2 is a low rating: it alerts the unit's leaders.
+LOW_RATINGS = frozenset({1, 2})
+
 FACTORS: dict[int, dict[str, str]] = {
     1: {"vi": "Tiếp cận dịch vụ", "en": "Access to the service"},
     2: {"vi": "Thủ tục hành chính", "en": "Administrative procedures"},

@@ -8,9 +8,10 @@ from importlib import resources
 from string import Formatter
 
 from survey_flow.sourcefile import FileProblems, LineDict, Problem, load_yaml
+from zalo_client.limits import BUTTON_TITLE_MAX
 
 LANGUAGES = ("vi", "en")
-BUTTON_TITLE_MAX = 20  # Zalo's limit on a button title
+DEFAULT_LANGUAGE = "vi"  # what a citizen gets in a language we have no texts for
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,19 @@ def _load_one(language: str) -> Texts:
     )
 
 
-def load_texts() -> dict[str, Texts]:
+def texts_for(texts: Mapping[str, Texts], language: str | None) -> Texts:
+    """The texts of `language`, or Vietnamese when there are none (or no language is known)."""
+    return texts.get(language or DEFAULT_LANGUAGE) or texts[DEFAULT_LANGUAGE]
+
+
+class LocalTexts(dict[str, Texts]):
+    """Every language's texts, by language code, with the fallback to Vietnamese."""
+
+    def of(self, language: str | None) -> Texts:
+        return texts_for(self, language)
+
+
+def load_texts() -> LocalTexts:
     """Every language's texts, checked: the same keys and {placeholders} in every language,
     a label for each scale point, button titles within Zalo's limit."""
     texts = {language: _load_one(language) for language in LANGUAGES}
@@ -62,7 +75,7 @@ def load_texts() -> dict[str, Texts]:
                 )
     if problems:
         raise FileProblems(problems)
-    return texts
+    return LocalTexts(texts)
 
 
 def _fields(template: str) -> set[str]:

@@ -4,9 +4,11 @@ Zalo's HTTP API faked at its edge with `responses`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,16 +18,28 @@ import pytest
 import responses as responses_lib
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.delivery.leader_messages import LeaderMail
+from bot.delivery.sign_in_links import SignInLinks
+from bot.reporting.alerts import AlertService
+from bot.reporting.digests import DigestService
+from bot.runtime import Runtime, build_mailer
 from bot.units import read_units_file
 from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
+from storage.db import make_engine, make_session_factory
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
+
+# Property tests: a quick look on a developer's machine, the full search in CI (.ci/run sets
+# HYPOTHESIS_PROFILE=ci).
+hypothesis_settings.register_profile("dev", max_examples=40)
+hypothesis_settings.register_profile("ci", max_examples=300)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_UNITS = ROOT / "examples" / "units.yaml"
@@ -122,14 +136,42 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+def _migrate_with_example_units(engine: Engine, now: datetime) -> None:
+    migrate.upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=now)
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[[datetime], Path]:
+    """Migrated SQLite files holding the example units, made once per clock start and copied
+    for each test: migrating takes far longer than copying a file."""
+    made: dict[datetime, Path] = {}
+
+    def template(now: datetime) -> Path:
+        if now not in made:
+            path = tmp_path_factory.mktemp("template") / "migrated.db"
+            engine = make_engine(f"sqlite:///{path}")
+            _migrate_with_example_units(engine, now)
+            engine.dispose()
+            made[now] = path
+        return made[now]
+
+    return template
+
+
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Iterator[Flask]:
+def app(
+    settings: Settings, clock: FakeClock, sqlite_templates: Callable[[datetime], Path]
+) -> Iterator[Flask]:
     """The app on a migrated database holding the example units."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        shutil.copyfile(sqlite_templates(clock()), url.database)
     app = create_app(settings, clock=clock)
     runtime = runtime_of(app)
-    migrate.upgrade(runtime.engine)
-    with runtime.session_factory.begin() as session:
-        repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=clock())
+    if url.get_backend_name() != "sqlite":
+        _migrate_with_example_units(runtime.engine, clock())
     yield app
     runtime.engine.dispose()
 
@@ -233,3 +275,22 @@ def sent_bodies(mock: responses_lib.RequestsMock) -> list[dict[str, Any]]:
         for call in mock.calls
         if call.request.url == f"{API_BASE}/v3.0/oa/message/cs"
     ]
+
+
+def reconfigure(runtime: Runtime, **changes: Any) -> None:
+    """Change settings of a running app, and rebuild what the Runtime builds from them (the
+    mailer, the sign-in links, the services of leader messages, digests and alerts), as a
+    restart would."""
+    settings = dataclasses.replace(runtime.settings, **changes)
+    mailer, runtime.mail_problem = build_mailer(settings)
+    links = SignInLinks.from_settings(settings)
+    runtime.settings = settings
+    runtime.mailer = mailer
+    runtime.sign_in_links = links
+    runtime.service.leaders.links = links
+    runtime.leader_mail = LeaderMail(
+        runtime.session_factory, mailer, runtime.texts, clock=runtime.clock
+    )
+    ready = mailer is not None
+    runtime.digests = DigestService(settings, runtime.texts, email_ready=ready, links=links)
+    runtime.alerts = AlertService(settings, runtime.texts, email_ready=ready, links=links)

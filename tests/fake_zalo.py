@@ -30,14 +30,19 @@ MESSAGE_PATH = "/v3.0/oa/message/cs"
 TOKEN_PATH = "/v4/oa/access_token"
 
 
+HOLD_LIMIT = 30.0  # a held answer is given anyway after this, so no test can hang
+
+
 @dataclass(frozen=True)
 class Fault:
     """One answer other than success: a Zalo error code (with HTTP 200), or an HTTP status;
-    `delay` seconds pass before answering (a delay alone still answers success)."""
+    `delay` seconds pass before answering (a delay alone still answers success); with
+    `hold`, the answer waits until the test sets that event (at most HOLD_LIMIT seconds)."""
 
     error: int | None = None
     status: int | None = None
     delay: float = 0.0
+    hold: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,8 @@ class FakeZalo:
         fault = self._next_fault() if path == MESSAGE_PATH else None
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
+        if fault is not None and fault.hold is not None:
+            fault.hold.wait(HOLD_LIMIT)
         status, answer = self._respond(path, body, fault)
         error = answer.get("error") if isinstance(answer, dict) else None
         with self._changed:

@@ -4,7 +4,6 @@ the rest in one summary once the hour is over."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -12,11 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.jobs import build_scheduler
-from bot.reporting.alerts import dispatch_alerts
+from bot.jobs import build_scheduler, dispatch_alerts
 from bot.runtime import Runtime
 from storage.models import Alert, AlertAcknowledgement, LeaderMessage, OutboxMessage, SurveyResponse
-from tests.conftest import FakeClock, text_event
+from tests.conftest import FakeClock, reconfigure, text_event
 from tests.test_leaders import LEADER, OTHER, register
 
 Post = Callable[..., Any]
@@ -152,7 +150,7 @@ def test_a_unit_without_leaders_marks_the_alert_and_sends_nothing(
 def test_beyond_the_hourly_cap_alerts_are_held_then_summarised_once(
     signed_post: Post, runtime: Runtime, leader: str, clock: FakeClock
 ) -> None:
-    runtime.settings = dataclasses.replace(runtime.settings, alert_max_per_hour=2)
+    reconfigure(runtime, alert_max_per_hour=2)
     clock.now = clock.now.replace(minute=5)  # 09:05 local
     for n in range(5):
         complete_survey(signed_post, CITIZENS[n], (2, 4, 4, 4, 4), counter=f"HVT0{n % 2 + 1}")
@@ -189,7 +187,7 @@ def test_the_cap_is_per_unit(
 ) -> None:
     from tests.test_leaders import add_unit
 
-    runtime.settings = dataclasses.replace(runtime.settings, alert_max_per_hour=1)
+    reconfigure(runtime, alert_max_per_hour=1)
     add_unit(runtime, clock, "ABC", "7777-ABC")
     register(signed_post, code="7777-ABC")
     complete_survey(signed_post, CITIZENS[0], (1, 4, 4, 4, 4), counter="HVT01")

@@ -3,11 +3,8 @@ for running the real script as a subprocess."""
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,52 +23,10 @@ from storage.models import (
     QuestionnaireVersion,
     SurveyResponse,
 )
+from tests.cli_runner import assert_one_error_line, run_cli, run_installed_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ENV = ROOT / "config.example.env"
-SCRIPT = Path(sys.executable).with_name("sipas-bot")
-
-
-def run_cli(
-    *args: str,
-    env: dict[str, str] | None = None,
-    unset: tuple[str, ...] = (),
-    cwd: Path | None = None,
-    input: str | None = None,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    """The real `sipas-bot` console script, in the (cleaned) test environment plus `env`."""
-    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
-    for name in unset:
-        full_env.pop(name, None)
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        env=full_env,
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-    )
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    """Exit status 2 and exactly one `sipas-bot: error:` line naming every word; no traceback."""
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("sipas-bot: error:"), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- init-env ----------------------------------------------------------------------------------
@@ -211,7 +166,7 @@ def test_chat_with_an_unknown_counter_exits_2_in_one_line(app: Flask, settings: 
 def test_chat_through_the_console_script_reads_answers_from_stdin(
     app: Flask, settings: Settings, runtime: Runtime
 ) -> None:
-    result = run_cli(
+    result = run_installed_cli(
         "chat", "--counter", "HVT03", env={"DATABASE_URL": settings.database_url}, input=ANSWERS
     )
     assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from bot.config import ConfigError, Settings
 from storage import migrate
 from storage.db import make_engine
-from tests.test_cli import assert_one_error_line, free_port, run_cli
+from tests.cli_runner import assert_one_error_line, free_port, run_cli, run_installed_cli
 
 INVALID = [
     ("TIMEZONE", "Mars/Olympus"),
@@ -117,7 +117,7 @@ def test_serve_refuses_to_start_without_the_oa_secret_key(
     engine.dispose()
     port = free_port()
     # If the server started, it would listen until the timeout and the test would fail.
-    result = run_cli(
+    result = run_installed_cli(
         "serve", "--port", str(port), env={"DATABASE_URL": database_url, **mode}, timeout=30
     )
     line = assert_one_error_line(result, "ZALO_OA_SECRET_KEY")

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.delivery.sign_in_links import token_hash
-from bot.reporting.alerts import dispatch_alerts
+from bot.jobs import dispatch_alerts
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import AlertAcknowledgement, ConsoleUser, LeaderMessage, SignInLink

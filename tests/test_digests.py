@@ -4,7 +4,6 @@ delivery through the fake Zalo API or, outside Zalo's window, a local SMTP serve
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import threading
@@ -21,27 +20,28 @@ from sqlalchemy import select
 
 from bot.cli import cli
 from bot.config import ConfigError
-from bot.delivery.leader_messages import deliver_leader_messages, window_refusal
-from bot.jobs import build_scheduler
+from bot.delivery.sender import dead_reason
+from bot.errors import OperatorError
+from bot.jobs import build_scheduler, deliver_leader_messages, send_scheduled_digests
 from bot.reporting.digests import (
-    DigestService,
     digest_period,
     parse_schedule,
-    send_scheduled_digests,
 )
 from bot.runtime import Runtime
 from bot.web import create_app, runtime_of
 from storage import repositories as repo
 from storage.models import (
     Answer,
+    DeadReason,
     Digest,
     LeaderMessage,
     OutboxMessage,
     SurveyResponse,
 )
-from tests.conftest import API_BASE, FakeClock, sent_bodies, zalo_success
+from tests.conftest import API_BASE, FakeClock, reconfigure, sent_bodies, zalo_success
 from tests.smtp_sink import SmtpSink
 from tests.test_leaders import LEADER, OTHER, register
+from zalo_client import ZaloServerError, ZaloUserUnreachable, ZaloWindowClosed
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 SEND_URL = f"{API_BASE}/v3.0/oa/message/cs"
@@ -156,9 +156,7 @@ def check_golden(name: str, text: str) -> None:
 # --- fixtures and helpers ------------------------------------------------------------------
 
 
-def configure(runtime: Runtime, **settings: Any) -> None:
-    """Change settings of a running app (jobs read runtime.settings on every run)."""
-    runtime.settings = dataclasses.replace(runtime.settings, **settings)
+configure = reconfigure
 
 
 @pytest.fixture
@@ -222,7 +220,7 @@ def run_daily(runtime: Runtime) -> list[Any]:
 
 
 def render(runtime: Runtime, kind: str, now: datetime, language: str = "vi") -> str:
-    service = DigestService(runtime.settings, runtime.service.texts)
+    service = runtime.digests
     with runtime.session_factory() as session:
         unit = repo.find_unit(session, "HVT")
         assert unit is not None
@@ -609,18 +607,19 @@ def test_a_digest_zalo_refuses_for_the_window_goes_by_email(
 
 
 @pytest.mark.parametrize(
-    ("error", "expected"),
+    ("error", "transient", "expected"),
     [
-        ("window closed: the user has not interacted with the OA for 7 days", True),
-        ("ZaloWindowClosed: User has not interacted (code=-230, user_id=1)", True),
-        ("ZaloUserUnreachable: not a follower (code=-213)", False),
-        ("ZaloServerError: Zalo server error (http_status=502)", False),
-        (None, False),
+        (ZaloWindowClosed("User has not interacted", code=-230), False, DeadReason.WINDOW_CLOSED),
+        (ZaloUserUnreachable("not a follower", code=-213), False, DeadReason.REFUSED),
+        (ZaloServerError("Zalo server error", http_status=502), True, DeadReason.TOO_OLD),
     ],
 )
-def test_only_window_refusals_fall_back_to_email(error: str | None, expected: bool) -> None:
-    """The two ways the sender writes a window refusal in last_error (bot/sender.py)."""
-    assert window_refusal(error) is expected
+def test_a_dead_message_records_why_as_a_code(
+    error: Exception, transient: bool, expected: DeadReason
+) -> None:
+    """The e-mail fallback reads the code: only window refusals fall back to e-mail, and
+    renaming an exception class or rewording its text changes nothing."""
+    assert dead_reason(error, transient=transient) is expected
 
 
 def test_without_an_email_an_unreachable_digest_is_kept_as_undelivered(
@@ -697,12 +696,12 @@ def test_digest_send_queues_it_now_without_taking_the_scheduled_slot(
     assert "từ 00:00 đến 17:30" in evening.body["text"]
 
 
-def test_digest_send_for_an_unknown_unit_or_without_leaders_is_a_config_error(
+def test_digest_send_for_an_unknown_unit_or_without_leaders_is_an_operator_error(
     app: Flask,
 ) -> None:
     result = digest_cli(app, "send", "--unit", "NOPE", "--period", "week")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "no unit has the code NOPE" in str(result.exception)
     result = digest_cli(app, "send", "--unit", "HVT", "--period", "week")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "has no leaders" in str(result.exception)

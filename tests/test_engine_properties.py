@@ -29,9 +29,10 @@ from survey_flow.engine import (
     SurveyState,
 )
 from survey_flow.matching import command_in
-from survey_flow.preview import MESSAGE_MAX, size
+from survey_flow.preview import size
 from survey_flow.questionnaire import Item, Questionnaire
 from tests.test_engine import COUNTERS, POLICY, SHIPPED, TEXTS, Chat
+from zalo_client.limits import MAX_TEXT_CHARS
 
 QUESTIONNAIRES = sorted(SHIPPED)
 CODES = [*COUNTERS, "NOPE"]
@@ -170,8 +171,8 @@ def check_closed(q: Questionnaire, survey: SurveyState) -> None:
 
 def check_reply(reply: Reply, open_survey: SurveyState | None, q: Questionnaire | None) -> None:
     assert reply.text.strip()
-    assert len(reply.text) <= MESSAGE_MAX
-    assert size(reply) <= MESSAGE_MAX
+    assert len(reply.text) <= MAX_TEXT_CHARS
+    assert size(reply) <= MAX_TEXT_CHARS
     assert len(reply.choices) <= 5
     for choice in reply.choices:
         assert 0 < len(choice.title) <= 20
@@ -254,7 +255,7 @@ def run(actions_list: list[tuple[str, Any]], language: str) -> Chat:
     return chat
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(QUESTIONNAIRES),
     st.sampled_from(["vi", "en"]),
@@ -266,7 +267,7 @@ def test_any_sequence_of_inputs_keeps_the_conversation_valid(
     run([("scan", ("Q01", first, False)), *steps], language)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     st.sampled_from(QUESTIONNAIRES),
     st.sampled_from(["vi", "en"]),
@@ -315,7 +316,7 @@ def _mangle(label: str, data: st.DataObject) -> str:
     return label + data.draw(st.sampled_from(["", ".", "!", " "]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.sampled_from(QUESTIONNAIRES), st.data())
 def test_a_typed_label_means_what_tapping_its_button_means(name: str, data: st.DataObject) -> None:
     q = SHIPPED[name]

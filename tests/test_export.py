@@ -14,13 +14,14 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.cli import cli
-from bot.config import ConfigError, Settings
+from bot.config import Settings
+from bot.errors import OperatorError
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import SurveyResponse
 from storage.repositories import CounterSpec, UnitSpec
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import FakeClock, text_event
-from tests.test_cli import assert_one_error_line, run_cli
 
 QUESTIONS = ["access", "procedure", "staff", "result", "feedback", "comment"]
 REQUIRED = ["response_id", "unit_code", "counter_code", "started_at", "completed_at", "status"]
@@ -175,7 +176,7 @@ def test_an_unknown_unit_is_an_error_and_writes_no_file(
 ) -> None:
     out = tmp_path / "out.csv"
     result = export(app, "--out", str(out), "--unit", "NOPE")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "NOPE" in str(result.exception)
     assert not out.exists()
 

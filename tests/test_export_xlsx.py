@@ -14,7 +14,7 @@ from flask import Flask
 from openpyxl import load_workbook
 
 from bot.cli import cli
-from bot.config import ConfigError
+from bot.errors import OperatorError
 from bot.reporting.export import write_xlsx
 from bot.runtime import Runtime
 from tests.test_export import QUESTIONS, export_file, second_unit, surveys  # noqa: F401
@@ -63,7 +63,7 @@ def test_xlsx_holds_the_same_surveys_as_csv_with_typed_cells(
 
 def test_xlsx_needs_out(app: Flask) -> None:
     result = export(app, "--format", "xlsx")
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, OperatorError)
     assert "--out" in str(result.exception)
 
 
@@ -129,7 +129,7 @@ def test_days_are_cut_at_local_midnight(
         (["--from", "yesterday"], ["--from", "yesterday"]),
     ],
 )
-def test_bad_filters_are_config_errors_and_write_nothing(
+def test_bad_filters_are_operator_errors_and_write_nothing(
     app: Flask,
     second_unit: None,  # noqa: F811
     tmp_path: Path,
@@ -138,7 +138,7 @@ def test_bad_filters_are_config_errors_and_write_nothing(
 ) -> None:
     out = tmp_path / "out.csv"
     result = export(app, "--out", str(out), *options)
-    assert isinstance(result.exception, ConfigError), result.output
+    assert isinstance(result.exception, OperatorError), result.output
     for word in words:
         assert word in str(result.exception)
     assert not out.exists()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.reporting.periods import period_between, period_containing
 from bot.reporting.report import Figure, Report, build_report
 from bot.runtime import Runtime
@@ -263,10 +263,10 @@ def test_one_counter(runtime: Runtime, march: None) -> None:
     assert (result.completed, result.partial) == (1, 1)
 
 
-def test_unknown_unit_or_counter_is_a_config_error(runtime: Runtime) -> None:
-    with pytest.raises(ConfigError, match="NOPE"):
+def test_unknown_unit_or_counter_is_an_unknown_code(runtime: Runtime) -> None:
+    with pytest.raises(UnknownCode, match="NOPE"):
         report(runtime, units=["nope"])
-    with pytest.raises(ConfigError, match="XYZ99"):
+    with pytest.raises(UnknownCode, match="XYZ99"):
         report(runtime, counter_code="XYZ99")
 
 

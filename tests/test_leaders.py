@@ -28,8 +28,8 @@ from storage.models import (
     RegistrationFailure,
     SurveyResponse,
 )
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import FakeClock, text_event
-from tests.test_cli import assert_one_error_line, run_cli
 
 LEADER = "900000000000000001"
 OTHER = "900000000000000002"
@@ -283,9 +283,8 @@ def test_huydangky_from_someone_not_registered(signed_post: Post, runtime: Runti
 
 
 def manual_digest(runtime: Runtime) -> int:
-    from bot.reporting.digests import DigestService
 
-    service = DigestService(runtime.settings, runtime.service.texts)
+    service = runtime.digests
     with runtime.session_factory.begin() as session:
         unit = repo.find_unit(session, "HVT")
         assert unit is not None

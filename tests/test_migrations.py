@@ -15,8 +15,8 @@ from sqlalchemy import Engine, func, inspect, select
 from storage import migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import Base, Unit
+from tests.cli_runner import assert_one_error_line, free_port, run_cli, run_installed_cli
 from tests.conftest import EXAMPLE_UNITS
-from tests.test_cli import assert_one_error_line, free_port, run_cli
 
 NOW = datetime(2026, 3, 14, 2, 0, tzinfo=UTC)
 
@@ -106,7 +106,9 @@ def test_a_command_on_an_unmigrated_database_says_to_run_db_upgrade(
     database_url: str, engine: Engine, command: str
 ) -> None:
     args = [str(free_port()) if a == "0" else a for a in COMMANDS[command]]
-    result = run_cli(*args, env={"DATABASE_URL": database_url, **SERVABLE}, timeout=30)
+    # A server that started would listen until the timeout: serve runs as a real process.
+    run = run_installed_cli if command == "serve" else run_cli
+    result = run(*args, env={"DATABASE_URL": database_url, **SERVABLE})
     assert_one_error_line(result, "sipas-bot db upgrade")
     assert table_names(engine) == set()  # the command created nothing on its way out
 

@@ -24,6 +24,7 @@ from bot.web import create_app, runtime_of
 from storage import migrate
 from storage import repositories as repo
 from storage.models import OutboxMessage
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import (
     APP_ID,
     EXAMPLE_UNITS,
@@ -33,7 +34,6 @@ from tests.conftest import (
     make_settings,
     text_event,
 )
-from tests.test_cli import assert_one_error_line, run_cli
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
 
 QR_TEMPLATE = "https://qr.sipas.example.vn/s/{counter}?src=qr"

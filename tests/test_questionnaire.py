@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from survey_flow.preview import fit_problems, load_checked
 from survey_flow.questionnaire import (
-    BUTTON_TITLE_MAX,
     NOT_APPLICABLE,
     QuestionnaireError,
     load_questionnaire,
@@ -23,6 +22,7 @@ from survey_flow.questionnaire import (
 )
 from survey_flow.sipas import CRITERIA_BY_FACTOR
 from survey_flow.texts import load_texts
+from zalo_client.limits import BUTTON_TITLE_MAX
 
 TEXTS = load_texts()
 HEAD = "id: test\nversion: '1'\nlanguages: [vi, en]\ntitle: {vi: Thử, en: Try}\nitems:\n"
@@ -437,7 +437,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(documents, st.lists(documents, max_size=3))
 def test_any_yaml_is_a_questionnaire_or_a_list_of_problems(items: object, extra: list) -> None:
     data = {"id": "fuzz", "version": "1", "languages": ["vi", "en"], "title": "x", "items": items}

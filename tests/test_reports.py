@@ -20,11 +20,12 @@ from openpyxl import load_workbook
 
 from bot.cli import cli
 from bot.cli.reports import choose_period
-from bot.config import ConfigError, Settings
+from bot.config import Settings
+from bot.errors import OperatorError
 from bot.reporting.periods import Period, period_between, period_containing
 from bot.runtime import Runtime
+from tests.cli_runner import assert_one_error_line, run_cli
 from tests.conftest import FakeClock, text_event
-from tests.test_cli import assert_one_error_line, run_cli
 from tests.test_index import march  # noqa: F401  (the hand-computed table, as a fixture)
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -87,7 +88,7 @@ def test_a_date_range_includes_both_days_and_compares_with_as_many_days_before()
     assert period.label == "từ 10/03/2026 đến 16/03/2026"
     assert period.end == at(2026, 3, 17)
     assert days(period.previous()) == (date(2026, 3, 3), date(2026, 3, 9))
-    with pytest.raises(ConfigError):
+    with pytest.raises(OperatorError):
         period_between(date(2026, 3, 16), date(2026, 3, 10), HANOI)
 
 
@@ -133,7 +134,7 @@ def test_the_options_choose_a_period(
 def test_bad_period_options_are_one_line_errors(
     kind: str | None, date_from: str | None, date_to: str | None, words: list[str]
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(OperatorError) as raised:
         choose_period(kind, date_from, date_to, now=NOW, zone=HANOI)
     for word in words:
         assert word in str(raised.value)
@@ -353,7 +354,7 @@ def test_unknown_unit_or_counter_and_xlsx_without_out(app: Flask, tmp_path: Path
         (["--unit", "HVT", "--format", "xlsx"], "--out"),
     ]:
         result = report(app, *args)
-        assert isinstance(result.exception, ConfigError), result.output
+        assert isinstance(result.exception, OperatorError), result.output
         assert word in str(result.exception)
 
 

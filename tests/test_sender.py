@@ -338,14 +338,30 @@ def test_a_slow_send_holds_up_only_its_own_user(
     fake_zalo_runtime: tuple[Runtime, FakeZalo],
 ) -> None:
     """The service's sender keeps sending while one call hangs: no round waits for its
-    slowest message (a batch barrier would send nobody's second message for 1.5 s)."""
+    slowest message. The first call is held until every other user's two messages are
+    through; with a batch barrier they never would be, and the wait below fails."""
     runtime, zalo = fake_zalo_runtime
-    zalo.add_faults(Fault(delay=1.5))  # the first call to arrive
+    release = threading.Event()
+    zalo.add_faults(Fault(hold=release))  # the first call to arrive
     users = [f"71000000000000{n:04d}" for n in range(30)]
     _enqueue(runtime, users, 2, datetime.now(UTC))
     sender = runtime.sender(concurrency=4)
 
+    others_through_while_held: list[bool] = []
+
+    def release_when_the_others_are_through() -> None:
+        try:
+            zalo.wait_for_delivered(58, timeout=8)  # within the client's read timeout
+            others_through_while_held.append(True)
+        finally:
+            release.set()
+
+    releaser = threading.Thread(target=release_when_the_others_are_through)
+    releaser.start()
     _run_until_sent(runtime, sender)
+    releaser.join()
+
+    assert others_through_while_held, "the other users waited for the held call"
 
     delivered = [(b["recipient"]["user_id"], b["message"]["text"]) for b in zalo.delivered]
     assert len(delivered) == 60

@@ -19,8 +19,8 @@ from bot.web import create_app, runtime_of
 from storage import migrate
 from storage.models import Counter, Unit
 from survey_flow.sourcefile import FileProblems
+from tests.cli_runner import run_cli
 from tests.conftest import EXAMPLE_UNITS, FakeClock, make_settings
-from tests.test_cli import run_cli
 
 VALID = """\
 units:

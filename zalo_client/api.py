@@ -11,6 +11,7 @@ from zalo_client.errors import (
     ZaloServerError,
     error_from_response,
 )
+from zalo_client.limits import MAX_BUTTONS, MAX_PAYLOAD_CHARS, MAX_TEXT_CHARS, ChoiceStyle
 from zalo_client.transport import Transport, TransportResponse
 
 __all__ = [
@@ -26,10 +27,7 @@ __all__ = [
     "render_message",
 ]
 
-CHOICE_STYLES = ("buttons", "list", "text")
-MAX_TEXT_CHARS = 2000
-MAX_BUTTONS = 5
-MAX_PAYLOAD_CHARS = 1000
+CHOICE_STYLES = tuple(ChoiceStyle)
 MAX_LIST_TITLE_CHARS = 100
 
 # The documented lifetime of an access token, used only if a successful refresh omits it:
@@ -86,14 +84,14 @@ def render_message(text: str, buttons: Sequence[Button], style: str) -> dict[str
     _check_buttons(buttons, style)
     if not buttons:
         return {"text": text}
-    if style == "text":
+    if style == ChoiceStyle.TEXT:
         queries = [b for b in buttons if isinstance(b, QueryButton)]
         lines = [f"{number}. {button.title}" for number, button in enumerate(queries, start=1)]
         lines += [f"{b.title}: {b.url}" for b in buttons if isinstance(b, UrlButton)]
         numbered = "\n".join([text, *lines])
         _check_text(numbered)
         return {"text": numbered}
-    if style == "list":
+    if style == ChoiceStyle.LIST:
         elements: list[dict[str, object]] = [
             {"title": button.title, "default_action": _action(button)} for button in buttons
         ]

@@ -14,11 +14,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.cli.context import current_runtime, require_schema
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
-from storage.models import Base, OutboxMessage
+from storage.models import Base, OutboxMessage, OutboxStatus
 from storage.repositories import CounterSpec, UnitSpec
 
 EXIT_WORDS = frozenset({"/quit", "/exit", "/q"})
@@ -35,7 +35,7 @@ def run_chat(
     with runtime.session_factory() as session:
         counter = repo.find_counter(session, counter_code)
         if counter is None:
-            raise ConfigError(
+            raise UnknownCode(
                 f"no counter has the code {counter_code.upper()} (see `sipas-bot units list`)"
             )
         unit = UnitSpec(
@@ -65,7 +65,9 @@ def run_chat(
             runtime.service.converse(session, row, text, now=runtime.clock())
             for message in session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.user_id == user_id, OutboxMessage.status == "pending")
+                .where(
+                    OutboxMessage.user_id == user_id, OutboxMessage.status == OutboxStatus.PENDING
+                )
                 .order_by(OutboxMessage.id)
             ):
                 write(_render(message.body))

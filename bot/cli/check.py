@@ -13,7 +13,6 @@ from bot.cli.context import (
     database_label,
 )
 from bot.config import ConfigError
-from bot.delivery.mailer import Mailer
 from bot.reporting.digests import schedules
 from bot.runtime import Runtime
 from storage import migrate
@@ -53,19 +52,13 @@ def check() -> None:
         record(True, "digest schedules (DIGEST_DAILY_AT, DIGEST_WEEKLY_AT, DIGEST_MONTHLY_AT)")
     except ConfigError as exc:
         record(False, "digest schedules", str(exc))
-    try:
-        mailer = Mailer.from_settings(settings)
-        record(
-            True,
-            "e-mail fallback "
-            + (
-                "not set (SMTP_HOST empty)"
-                if mailer is None
-                else f"via {mailer.host}:{mailer.port}"
-            ),
-        )
-    except ConfigError as exc:
-        record(False, "e-mail settings (SMTP_*)", str(exc))
+    mailer = runtime.mailer
+    if runtime.mail_problem:
+        record(False, "e-mail settings (SMTP_*)", runtime.mail_problem)
+    elif mailer is None:
+        record(True, "e-mail fallback not set (SMTP_HOST empty)")
+    else:
+        record(True, f"e-mail fallback via {mailer.host}:{mailer.port}")
     try:
         up_to_date = migrate.is_up_to_date(runtime.engine)
         record(

@@ -14,9 +14,9 @@ from bot.cli.context import (
     current_runtime,
     require_schema,
 )
-from bot.config import ConfigError
+from bot.directory import require_counter, require_unit
+from bot.errors import BadArguments, BadPeriod
 from bot.files import atomic_text
-from storage import repositories as repo
 
 # --- export --------------------------------------------------------------------------------
 
@@ -62,28 +62,18 @@ def export(
     runtime = current_runtime()
     require_schema(runtime)
     if fmt == "xlsx" and out is None:
-        raise ConfigError("--format xlsx needs --out FILE")
+        raise BadArguments("--format xlsx needs --out FILE")
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
         if unit_code:
-            unit = repo.find_unit(session, unit_code)
-            if unit is None:
-                raise ConfigError(f"no unit has the code {unit_code.upper()}")
-            zone = unit_zone(unit, zone)
+            zone = unit_zone(require_unit(session, unit_code), zone)
         if counter_code:
-            counter = repo.find_counter(session, counter_code)
-            if counter is None:
-                raise ConfigError(f"no counter has the code {counter_code.upper()}")
-            if unit_code and counter.unit.code != unit_code.upper():
-                raise ConfigError(
-                    f"counter {counter.code} belongs to unit {counter.unit.code}, "
-                    f"not {unit_code.upper()}"
-                )
+            counter = require_counter(session, counter_code, unit_code=unit_code)
             zone = unit_zone(counter.unit, zone)
         first = parse_day(date_from, "--from") if date_from else None
         last = parse_day(date_to, "--to") if date_to else None
         if first and last and first > last:
-            raise ConfigError(f"--from {first} is after --to {last}")
+            raise BadPeriod(f"--from {first} is after --to {last}")
         where = ExportFilter(
             unit_code=unit_code,
             counter_code=counter_code,

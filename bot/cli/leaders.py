@@ -8,28 +8,24 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy.orm import Session
 
-from bot.config import ConfigError
-from bot.delivery.leader_messages import send_pending_emails
-from bot.delivery.sender import ZALO_WINDOW
+from bot.cli.context import current_runtime, require_schema
+from bot.delivery.window import window_closes_at
+from bot.directory import require_unit
+from bot.errors import BadArguments, NotReady, UnknownCode
 from bot.privacy import user_tag
-from bot.reporting.digests import KINDS, DigestService
+from bot.reporting.digests import KINDS, DigestResult
 from bot.runtime import Runtime
-from bot.web import runtime_of
-from storage import migrate
 from storage import repositories as repo
-from storage.models import Leader, Unit
+from storage.models import Leader
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _runtime() -> Runtime:
-    runtime = runtime_of(current_app)
-    if not migrate.is_up_to_date(runtime.engine):
-        raise ConfigError("the database is not at the current schema: run `sipas-bot db upgrade`")
+    runtime = current_runtime()
+    require_schema(runtime)
     return runtime
 
 
@@ -37,7 +33,7 @@ def window_status(last: datetime | None, now: datetime, zone: ZoneInfo) -> str:
     """Zalo's 7-day window of one user: open (and when it closes), or closed since when."""
     if last is None:
         return "unknown (no interaction recorded)"
-    closes = last + ZALO_WINDOW
+    closes = window_closes_at(last)
     if now >= closes:
         return f"closed since {closes.astimezone(zone):%Y-%m-%d %H:%M}"
     left = closes - now
@@ -55,9 +51,9 @@ def _find_leader(leaders: list[Leader], given: str) -> Leader:
         if value in (str(leader.id), leader.user_id) or user_tag(leader.user_id) == value.lower()
     ]
     if not found:
-        raise ConfigError(f"no leader {value!r} (see `sipas-bot leaders list`)")
+        raise UnknownCode(f"no leader {value!r} (see `sipas-bot leaders list`)")
     if len(found) > 1:
-        raise ConfigError(f"{value!r} names several leaders: use the pseudonym instead")
+        raise BadArguments(f"{value!r} names several leaders: use the pseudonym instead")
     return found[0]
 
 
@@ -96,9 +92,9 @@ def leaders_list() -> None:
 def leaders_email(leader_ref: str, email: str | None, clear: bool) -> None:
     """Set (or --clear) the e-mail address of a leader."""
     if clear == (email is not None):
-        raise ConfigError("give either --email ADDRESS or --clear")
+        raise BadArguments("give either --email ADDRESS or --clear")
     if email is not None and not _EMAIL.match(email.strip()):
-        raise ConfigError(f"--email {email!r} is not an e-mail address")
+        raise BadArguments(f"--email {email!r} is not an e-mail address")
     runtime = _runtime()
     with runtime.session_factory.begin() as session:
         leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
@@ -130,10 +126,7 @@ def leaders_remove(leader_ref: str, unit_code: str | None) -> None:
         leader = _find_leader(list(repo.list_leaders(session)), leader_ref)
         unit_ids = None
         if unit_code is not None:
-            unit = repo.find_unit(session, unit_code)
-            if unit is None:
-                raise ConfigError(f"no unit has the code {unit_code.upper()}")
-            unit_ids = [unit.id]
+            unit_ids = [require_unit(session, unit_code).id]
         dropped = repo.unsubscribe(session, leader, unit_ids, now=runtime.clock())
         codes = ", ".join(u.code for u in dropped) or "no unit (nothing to remove)"
         click.echo(f"leader {leader.id} ({user_tag(leader.user_id)}) removed from {codes}")
@@ -165,16 +158,16 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
     scheduled one of the same period.
     """
     runtime = _runtime()
-    service = DigestService(runtime.settings, runtime.service.texts)
+    service = runtime.digests
     now = runtime.clock()
     if dry_run:
         with runtime.session_factory() as session:
-            unit = _unit(session, unit_code)
+            unit = require_unit(session, unit_code)
             report = service.report(session, unit, kind, now=now)
             text = service.render(report, unit, kind, now=now, language="vi")
             leaders_count = len(repo.subscribed_leaders(session, unit.id))
         click.echo(text.zalo_text)
-        click.echo(f"[{runtime.service.texts['vi']('leader_ack_button')}]")
+        click.echo(f"[{runtime.texts.of(None)('leader_ack_button')}]")
         click.echo(
             f"(dry run: nothing stored or sent; {len(text.zalo_text)} characters; "
             f"{leaders_count} leader(s) registered)",
@@ -182,15 +175,15 @@ def digest_send(unit_code: str, kind: str, dry_run: bool) -> None:
         )
         return
     with runtime.session_factory.begin() as session:
-        unit = _unit(session, unit_code)
+        unit = require_unit(session, unit_code)
         outcome = service.send(session, unit, kind, now=now, scheduled=False, send_empty=True)
-    if outcome.status == "no_leaders":
-        raise ConfigError(
+    if outcome.status is DigestResult.NO_LEADERS:
+        raise NotReady(
             f"unit {unit_code.upper()} has no leaders: a leader registers by sending "
             "DANGKY <registration code> to the OA"
         )
     if outcome.channels.get("email_pending"):
-        send_pending_emails(runtime)
+        runtime.leader_mail.send_pending()
     assert outcome.period is not None
     click.echo(
         f"digest {outcome.digest_id} of {outcome.unit_code} for {outcome.period.label}: "
@@ -208,7 +201,7 @@ def digest_list(unit_code: str | None, limit: int) -> None:
     runtime = _runtime()
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
-        unit_id = _unit(session, unit_code).id if unit_code else None
+        unit_id = require_unit(session, unit_code).id if unit_code else None
         found = repo.recent_digests(session, unit_id=unit_id, limit=limit)
         for d in found:
             made = d.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -230,13 +223,6 @@ def digest_list(unit_code: str | None, limit: int) -> None:
                 )
     if not found:
         click.echo("no digests yet")
-
-
-def _unit(session: Session, unit_code: str) -> Unit:
-    unit = repo.find_unit(session, unit_code)
-    if unit is None:
-        raise ConfigError(f"no unit has the code {unit_code.upper()} (see `sipas-bot units list`)")
-    return unit
 
 
 COMMANDS: list[click.Command] = [leaders, digest]

@@ -9,7 +9,7 @@ from bot.cli.context import (
     current_runtime,
     require_schema,
 )
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.privacy import user_tag
 from storage import repositories as repo
 
@@ -56,7 +56,7 @@ def outbox_retry(message_ids: tuple[int, ...]) -> None:
         for message_id in message_ids:
             message = repo.retry_message(session, message_id, now=runtime.clock())
             if message is None:
-                raise ConfigError(f"no outbox message has the id {message_id}")
+                raise UnknownCode(f"no outbox message has the id {message_id}")
     click.echo(f"{len(message_ids)} message(s) queued again")
 
 

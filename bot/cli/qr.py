@@ -11,8 +11,7 @@ from bot.cli.context import (
     current_runtime,
     require_schema,
 )
-from bot.config import ConfigError
-from storage import repositories as repo
+from bot.directory import require_unit
 
 # --- qr ------------------------------------------------------------------------------------
 
@@ -33,11 +32,7 @@ def qr(unit_code: str, out: Path) -> None:
     runtime = current_runtime()
     require_schema(runtime)
     with runtime.session_factory() as session:
-        unit = repo.find_unit(session, unit_code)
-        if unit is None:
-            raise ConfigError(
-                f"no unit has the code {unit_code.upper()} (see `sipas-bot units list`)"
-            )
+        unit = require_unit(session, unit_code)
         for counter in unit.counters:
             url = runtime.settings.qr_url(counter.code)
             paths = write_counter_codes(url, counter.code, out)

@@ -13,8 +13,8 @@ import click
 from flask.cli import with_appcontext
 
 from bot.cli.context import current_runtime, require_schema
-from bot.config import ConfigError
-from bot.files import atomic_text
+from bot.errors import BadArguments, BadPeriod, NotReady
+from bot.files import UnwritableFile, atomic_text
 from bot.reporting.periods import (
     PERIOD_KINDS,
     Period,
@@ -45,7 +45,7 @@ def choose_period(
     (default month) holding today, so far.
     """
     if date_to is not None and date_from is None:
-        raise ConfigError("--to needs --from")
+        raise BadArguments("--to needs --from")
     if date_from is None:
         return period_containing(kind or "month", now, zone)
     first = parse_day(date_from, "--from")
@@ -56,13 +56,13 @@ def choose_period(
             )
         last = now.astimezone(zone).date()
         if first > last:
-            raise ConfigError(f"--from {first} is in the future")
+            raise BadPeriod(f"--from {first} is in the future")
         return period_between(first, last, zone)
     if kind is not None:
-        raise ConfigError("give --period or --from/--to, not both")
+        raise BadArguments("give --period or --from/--to, not both")
     last = parse_day(date_to, "--to")
     if first > last:
-        raise ConfigError(f"--from {first} is after --to {last}")
+        raise BadPeriod(f"--from {first} is after --to {last}")
     return period_between(first, last, zone)
 
 
@@ -118,13 +118,13 @@ def report(
     runtime = current_runtime()
     require_schema(runtime)
     if fmt == "xlsx" and out is None:
-        raise ConfigError("--format xlsx needs --out FILE")
+        raise BadArguments("--format xlsx needs --out FILE")
     codes = None if any(code.lower() == "all" for code in unit_codes) else list(unit_codes)
     settings = runtime.settings
     with runtime.session_factory() as session:
         units = find_units(session, codes)
         if not units:
-            raise ConfigError("no units yet: run `sipas-bot units import FILE`")
+            raise NotReady("no units yet: run `sipas-bot units import FILE`")
         zone = common_zone(units, settings.tz)
         period = choose_period(kind, date_from, date_to, now=runtime.clock(), zone=zone)
         result = build_report(
@@ -152,7 +152,7 @@ def report(
             with atomic_text(out) as handle:
                 handle.write(text)
     except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise UnwritableFile(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote the report for {result.period.label} to {out}", err=True)
 
 

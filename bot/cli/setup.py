@@ -14,7 +14,7 @@ from bot.cli.context import (
     database_label,
     require_schema,
 )
-from bot.config import ConfigError
+from bot.errors import BadArguments
 from bot.files import write_text_atomically
 from storage import migrate
 from storage import repositories as repo
@@ -42,11 +42,11 @@ def init_env(example: Path, out: Path, force: bool) -> None:
     """Write a .env for a first try: sandbox mode, a fresh random webhook secret and a
     random key for the console's session cookies."""
     if out.exists() and not force:
-        raise ConfigError(f"{out} exists already (use --force to replace it)")
+        raise BadArguments(f"{out} exists already (use --force to replace it)")
     try:
         lines = example.read_text("utf-8").splitlines()
     except OSError as exc:
-        raise ConfigError(f"cannot read {example}: {exc.strerror}") from None
+        raise BadArguments(f"cannot read {example}: {exc.strerror}") from None
     fill = {
         "ZALO_OA_SECRET_KEY": secrets.token_urlsafe(24),
         "ZALO_SANDBOX": "1",

@@ -11,8 +11,8 @@ from bot.cli.context import (
     current_runtime,
     require_schema,
 )
-from bot.config import ConfigError
 from bot.delivery.tokens import TokenStore
+from bot.errors import NotReady
 from bot.runtime import Runtime
 from zalo_client import ZaloError
 
@@ -27,7 +27,7 @@ def tokens_group() -> None:
 def _token_store(runtime: Runtime) -> TokenStore:
     require_schema(runtime)
     if runtime.tokens is None:
-        raise ConfigError("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
+        raise NotReady("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
     return runtime.tokens
 
 
@@ -54,7 +54,7 @@ def tokens_status() -> None:
     runtime = current_runtime()
     status = _token_store(runtime).status()
     if not status.stored:
-        raise ConfigError("no token pair is stored: run `sipas-bot tokens set`")
+        raise NotReady("no token pair is stored: run `sipas-bot tokens set`")
     zone = runtime.settings.tz
     expires = (
         status.access_expires_at.astimezone(zone).isoformat(timespec="minutes")
@@ -75,7 +75,7 @@ def tokens_refresh() -> None:
     try:
         store.refresh(force=True)
     except ZaloError as exc:
-        raise ConfigError(
+        raise NotReady(
             f"the refresh failed ({exc}): re-authorise the app in the Zalo "
             "console, then `sipas-bot tokens set`"
         ) from None

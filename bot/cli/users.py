@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from bot.cli.context import current_runtime, require_schema
+from bot.directory import require_unit
 from bot.errors import BadArguments, UnknownCode
 from bot.web.console.accounts import (
     ConsoleRole,
@@ -58,18 +59,13 @@ def users_add(
     with runtime.session_factory.begin() as session:
         if repo.find_console_user(session, address) is not None:
             raise BadArguments(f"a console user {address} exists already")
-        found = repo.find_units_by_code(session, list(unit_codes))
-        missing = [c.upper() for c in unit_codes if c.upper() not in found]
-        if missing:
-            raise UnknownCode(
-                f"no unit has the code {', '.join(missing)} (see `sipas-bot units list`)"
-            )
+        units = {unit.id: unit for unit in (require_unit(session, c) for c in unit_codes)}
         user = repo.add_console_user(
             session,
             email=address,
             role=role,
             password_hash=password_hash,
-            units=list(found.values()),
+            units=list(units.values()),
             now=runtime.clock(),
         )
         if with_totp:

@@ -20,18 +20,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot.conversation.acknowledgements import acknowledge_alert
+from bot.delivery.acks import AckKind, parse_ack
 from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import user_tag
 from storage import repositories as repo
 from storage.models import LeaderMessage, Unit
 from storage.repositories import LockedConversation
 from survey_flow.matching import fold
-from survey_flow.texts import Texts
+from survey_flow.texts import Texts, texts_for
 
 log = logging.getLogger("sipas_bot.leaders")
 
@@ -41,38 +43,34 @@ WRONG_CODE_WINDOW = timedelta(hours=1)
 _REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
 _UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
 _SIGN_IN = re.compile(r"^dangnhap$")
-_DIGEST_ACK = re.compile(r"^dg:(\d{1,12}):ack$")
-_MESSAGE_ACK = re.compile(r"^al:(\d{1,15}):ack$")
 
 
-def digest_ack_payload(digest_id: int) -> str:
-    return f"dg:{digest_id}:ack"
-
-
-def message_ack_payload(message_id: int) -> str:
-    return f"al:{message_id}:ack"
+class CommandKind(StrEnum):
+    REGISTER = "register"
+    UNREGISTER = "unregister"
+    SIGN_IN = "sign_in"
+    ACK_DIGEST = "ack_digest"
+    ACK_MESSAGE = "ack_message"
 
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # register | unregister | sign_in | ack_digest | ack_message
+    kind: CommandKind
     argument: str | None = None
 
 
 def parse_command(text: str) -> Command | None:
     """The leader command in a text, or None when the text is something else."""
-    stripped = text.strip()
-    if match := _DIGEST_ACK.match(stripped):
-        return Command("ack_digest", match.group(1))
-    if match := _MESSAGE_ACK.match(stripped):
-        return Command("ack_message", match.group(1))
-    folded = fold(stripped)
+    if ack := parse_ack(text):
+        kind = CommandKind.ACK_DIGEST if ack.kind is AckKind.DIGEST else CommandKind.ACK_MESSAGE
+        return Command(kind, str(ack.target_id))
+    folded = fold(text.strip())
     if match := _REGISTER.match(folded):
-        return Command("register", match.group(1))
+        return Command(CommandKind.REGISTER, match.group(1))
     if match := _UNREGISTER.match(folded):
-        return Command("unregister", match.group(1))
+        return Command(CommandKind.UNREGISTER, match.group(1))
     if _SIGN_IN.match(folded):
-        return Command("sign_in")
+        return Command(CommandKind.SIGN_IN)
     return None
 
 
@@ -100,13 +98,13 @@ class LeaderCommands:
         command = parse_command(text)
         if command is None:
             return None
-        t = self.texts.get(row.language) or self.texts["vi"]
+        t = texts_for(self.texts, row.language)
         reply: str | None
-        if command.kind == "register":
+        if command.kind is CommandKind.REGISTER:
             reply = self._register(session, row.user_id, command.argument, t, now)
-        elif command.kind == "unregister":
+        elif command.kind is CommandKind.UNREGISTER:
             reply = self._unregister(session, row.user_id, command.argument, t, now)
-        elif command.kind == "sign_in":
+        elif command.kind is CommandKind.SIGN_IN:
             reply = self._sign_in(session, row.user_id, t, now)
         else:
             reply = self._acknowledge(session, row.user_id, command, t, now)
@@ -186,7 +184,7 @@ class LeaderCommands:
     ) -> str | None:
         assert command.argument is not None
         message: LeaderMessage | None
-        if command.kind == "ack_digest":
+        if command.kind is CommandKind.ACK_DIGEST:
             message = repo.digest_message(session, int(command.argument), user_id)
         else:
             message = repo.leader_message(session, int(command.argument), user_id)

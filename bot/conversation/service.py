@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -35,22 +36,29 @@ from survey_flow.engine import (
     Start,
     Step,
     SurveyState,
+    SurveyStatus,
     advance,
     parse_start_code,
 )
 from survey_flow.questionnaire import Questionnaire
+from survey_flow.sipas import LOW_RATINGS
 from survey_flow.texts import Texts
 from zalo_client.events import InboundEvent, dedupe_key
 
 log = logging.getLogger("sipas_bot.conversations")
 
 GREETING_EVENTS = frozenset({"follow", "user_click_chatnow"})
-LOW_RATINGS = frozenset({1, 2})  # a completed survey rating any factor so alerts the leaders
+
+
+class TurnStatus(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"  # a re-delivery of an event already handled
+    IGNORED = "ignored"  # not from a user, or nothing to act on
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # handled | duplicate | ignored
+    status: TurnStatus
     replies: int = 0
 
 
@@ -78,20 +86,20 @@ class SurveyService:
         """Process one webhook event once; a re-delivery of the same event does nothing."""
         if event.user_id is None or not _from_user(event):
             log.info("event=%s outcome=ignored", event.name)
-            return Outcome("ignored")
+            return Outcome(TurnStatus.IGNORED)
         key = dedupe_key(event, raw_body)
         if not repo.claim_event(session, key=key, event_name=event.name, now=now):
             log.info("event=%s user=%s outcome=duplicate", event.name, user_tag(event.user_id))
-            return Outcome("duplicate")
+            return Outcome(TurnStatus.DUPLICATE)
         row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
-            return Outcome("handled")
+            return Outcome(TurnStatus.HANDLED)
         if event.name == "user_send_text" and event.text:
             # DANGKY, HUYDANGKY, DANGNHAP and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
             if leader_replies is not None:
                 repo.enqueue_replies(session, row.user_id, leader_replies, now=now)
-                return Outcome("handled", len(leader_replies))
+                return Outcome(TurnStatus.HANDLED, len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
     def converse(
@@ -133,7 +141,7 @@ class SurveyService:
             step.conversation.survey is not None,
             len(step.replies),
         )
-        return Outcome("handled", len(step.replies))
+        return Outcome(TurnStatus.HANDLED, len(step.replies))
 
     def _start_event(
         self, session: Session, user_id: str, code: str, counter: Counter | None, now: datetime
@@ -177,7 +185,11 @@ class SurveyService:
             answers={item: Answer(value, text) for item, (value, text) in stored.answers.items()},
             # A survey the housekeeping job closed for idleness is handed back as open: its
             # `updated_at` is old, so the engine closes it again and tells the citizen.
-            status="active" if stored.status == "partial" else stored.status,
+            status=(
+                SurveyStatus.ACTIVE
+                if stored.status == SurveyStatus.PARTIAL
+                else SurveyStatus(stored.status)
+            ),
             repeat=stored.is_repeat,
         )
         return Conversation(language=row.language, survey=state), questionnaire, stored

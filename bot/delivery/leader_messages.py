@@ -10,47 +10,32 @@ Zalo refuses a consultation message (-230/-232) to a user whose last interaction
                    (claimed by one process) → emailed; SMTP failures retry, then undelivered
     undelivered    Zalo could not take it and no e-mail could be sent
 
-`settle_leader_messages` and `send_pending_emails` run every minute (bot/jobs.py); the digest
-and alert jobs also call them right after queuing.
+`LeaderMail.deliver` (settling, then e-mail) runs every minute (bot/jobs.py); the digest
+and alert jobs also e-mail right after queuing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.conversation.leader_commands import digest_ack_payload, message_ack_payload
+from bot.delivery.acks import digest_ack_payload, message_ack_payload
 from bot.delivery.mailer import Mailer, MailError, render_html
-from bot.delivery.sender import ZALO_WINDOW
 from bot.delivery.sign_in_links import SignInLinks
+from bot.delivery.window import window_closed
 from bot.privacy import user_tag
 from storage import repositories as repo
-from storage.models import Leader, LeaderMessage
-from survey_flow.texts import Texts
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from storage.models import DeadReason, Leader, LeaderMessage, LeaderMessageStatus, OutboxStatus
+from survey_flow.texts import LocalTexts, Texts
 
 log = logging.getLogger("sipas_bot.leader_delivery")
 
 MAX_EMAIL_ATTEMPTS = 5
 EMAILING_LEASE = timedelta(minutes=15)
-
-
-def window_closed(last_interaction: datetime | None, now: datetime) -> bool:
-    """Known to be closed; an unknown last interaction is tried on Zalo, as the sender does."""
-    return last_interaction is not None and now - last_interaction > ZALO_WINDOW
-
-
-def window_refusal(outbox_error: str | None) -> bool:
-    """Whether a dead-lettered outbox message died of the window (Zalo -230/-232, or the
-    sender's own check, which skips Zalo for a user known to be outside it)."""
-    error = outbox_error or ""
-    return error.startswith(("window closed", "ZaloWindowClosed"))
 
 
 @dataclass(frozen=True)
@@ -89,7 +74,7 @@ def post_to_leader(
         alert_id=post.alert_id,
         subject=post.subject[:300],
         text=post.text,
-        status="queued",
+        status=LeaderMessageStatus.QUEUED,
         attempts=0,
         created_at=now,
         updated_at=now,
@@ -98,13 +83,17 @@ def post_to_leader(
     session.flush()
     seen = repo.last_interactions(session, {leader.user_id}).get(leader.user_id)
     if window_closed(seen, now):
-        message.status = "email_pending" if email_ready and leader.email else "undelivered"
+        message.status = (
+            LeaderMessageStatus.EMAIL_PENDING
+            if email_ready and leader.email
+            else LeaderMessageStatus.UNDELIVERED
+        )
         message.last_error = "window closed: no interaction with the OA for 7 days"
         log.info(
             "event=leader_message kind=%s leader=%s channel=%s",
             post.kind,
             user_tag(leader.user_id),
-            "email" if message.status == "email_pending" else "none",
+            "email" if message.status == LeaderMessageStatus.EMAIL_PENDING else "none",
         )
         return message
     payload = (
@@ -136,15 +125,15 @@ def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime
         outbox = message.outbox_message
         assert outbox is not None
         message.updated_at = now
-        if outbox.status == "sent":
-            message.status = "sent"
+        if outbox.status == OutboxStatus.SENT:
+            message.status = LeaderMessageStatus.SENT
             message.delivered_at = outbox.sent_at or now
             continue
         message.last_error = outbox.last_error
-        if window_refusal(outbox.last_error) and email_ready and message.leader.email:
-            message.status = "email_pending"
+        if outbox.dead_reason == DeadReason.WINDOW_CLOSED and email_ready and message.leader.email:
+            message.status = LeaderMessageStatus.EMAIL_PENDING
         else:
-            message.status = "undelivered"
+            message.status = LeaderMessageStatus.UNDELIVERED
         log.warning(
             "event=leader_message_not_on_zalo message=%d leader=%s next=%s reason=%s",
             message.id,
@@ -155,65 +144,86 @@ def settle_leader_messages(session: Session, *, email_ready: bool, now: datetime
     return len(messages)
 
 
-def send_pending_emails(runtime: Runtime) -> int:
-    """E-mail every leader message waiting for it, each claimed by one process; returns how
-    many were e-mailed."""
-    mailer = Mailer.from_settings(runtime.settings)
-    if mailer is None:
-        return 0
-    texts = runtime.service.texts
-    now = runtime.clock()
-    stale = now - EMAILING_LEASE
-    with runtime.session_factory.begin() as session:
-        due = repo.emails_due(session, stale_before=stale)
-    sent = 0
-    for message_id in due:
-        with runtime.session_factory.begin() as session:
+class LeaderMail:
+    """E-mail for leaders whom Zalo cannot reach, and the settling of their messages; built
+    once by the Runtime. Without SMTP settings (`mailer` None) nothing is e-mailed and
+    window-closed messages end as undelivered."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        mailer: Mailer | None,
+        texts: LocalTexts,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.session_factory = session_factory
+        self.mailer = mailer
+        self.texts = texts
+        self.clock = clock
+
+    @property
+    def ready(self) -> bool:
+        return self.mailer is not None
+
+    def deliver(self) -> int:
+        """The job: settle what the sender finished, then e-mail what needs it."""
+        with self.session_factory.begin() as session:
+            settle_leader_messages(session, email_ready=self.ready, now=self.clock())
+        return self.send_pending()
+
+    def send_pending(self) -> int:
+        """E-mail every leader message waiting for it, each claimed by one process; returns
+        how many were e-mailed."""
+        if self.mailer is None:
+            return 0
+        now = self.clock()
+        stale = now - EMAILING_LEASE
+        with self.session_factory.begin() as session:
+            due = repo.emails_due(session, stale_before=stale)
+        return sum(self._send_one(message_id, stale, now) for message_id in due)
+
+    def _send_one(self, message_id: int, stale: datetime, now: datetime) -> bool:
+        assert self.mailer is not None
+        with self.session_factory.begin() as session:
             if not repo.claim_email(session, message_id, stale_before=stale, now=now):
-                continue
+                return False
             message = session.get(LeaderMessage, message_id)
             assert message is not None
             leader = message.leader
             language = repo.conversation_languages(session, {leader.user_id}).get(leader.user_id)
-            t = texts.get(language or "vi") or texts["vi"]
+            t = self.texts.of(language)
             address, subject = leader.email, message.subject
             body = f"{message.text}\n\n{t('leader_email_note')}"
             attempts = message.attempts
         error: str | None = None
         if address:
             try:
-                mailer.send(address, subject, body, render_html(subject, body))
+                self.mailer.send(address, subject, body, render_html(subject, body))
             except MailError as exc:
                 error = str(exc)
         else:
             error = "the leader has no e-mail address"
-        with runtime.session_factory.begin() as session:
+        with self.session_factory.begin() as session:
             message = session.get(LeaderMessage, message_id)
             assert message is not None
-            message.updated_at = runtime.clock()
+            message.updated_at = self.clock()
             if error is None:
-                message.status = "emailed"
+                message.status = LeaderMessageStatus.EMAILED
                 message.delivered_at = message.updated_at
                 message.last_error = None
-                sent += 1
                 log.info("event=leader_emailed message=%d kind=%s", message_id, message.kind)
-            else:
-                retry = attempts < MAX_EMAIL_ATTEMPTS and address is not None
-                message.status = "email_pending" if retry else "undelivered"
-                message.last_error = error
-                log.warning(
-                    "event=leader_email_failed message=%d attempts=%d next=%s error=%s",
-                    message_id,
-                    attempts,
-                    message.status,
-                    error,
-                )
-    return sent
-
-
-def deliver_leader_messages(runtime: Runtime) -> int:
-    """The job: settle what the sender finished, then e-mail what needs it."""
-    email_ready = Mailer.from_settings(runtime.settings) is not None
-    with runtime.session_factory.begin() as session:
-        settle_leader_messages(session, email_ready=email_ready, now=runtime.clock())
-    return send_pending_emails(runtime)
+                return True
+            retry = attempts < MAX_EMAIL_ATTEMPTS and address is not None
+            message.status = (
+                LeaderMessageStatus.EMAIL_PENDING if retry else LeaderMessageStatus.UNDELIVERED
+            )
+            message.last_error = error
+            log.warning(
+                "event=leader_email_failed message=%d attempts=%d next=%s error=%s",
+                message_id,
+                attempts,
+                message.status,
+                error,
+            )
+            return False

@@ -9,8 +9,9 @@ offers no idempotency key, so exactly-once delivery cannot be had; this is the g
 `concurrency` have finished, one transaction records them and leases as many again. So no
 thread waits for the slowest send of a batch, nor for the database: a step has the time of
 a whole send to finish before the threads run out of work (docs/benchmarks.md, 2).
-Only the sender thread uses the database; the sending threads read the access token from
-`TokenStore`'s short cache.
+The sender thread leases and records. A sending thread touches the database only through
+`TokenStore`: to read the access token when its 30-second cache has lapsed, or to refresh a
+refused token (one thread at a time, under the token row's lock).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery.tokens import TokenStore
+from bot.delivery.window import window_closed
 from bot.privacy import user_tag
 from storage import repositories as repo
-from storage.models import OutboxMessage
-from storage.repositories import OutboxOutcome
+from storage.models import DeadReason, OutboxMessage, OutboxStatus
+from storage.repositories import OutboxOutcome, OutcomeKind
 from zalo_client import (
     QueryButton,
     UrlButton,
@@ -40,12 +42,20 @@ from zalo_client import (
     ZaloClient,
     ZaloError,
     ZaloRateLimited,
+    ZaloWindowClosed,
 )
 
 log = logging.getLogger("sipas_bot.sender")
 
 Deliver = Callable[[str, dict[str, Any]], str | None]
-ZALO_WINDOW = timedelta(days=7)
+
+
+def dead_reason(error: Exception, *, transient: bool) -> DeadReason:
+    """Why a message that will not be retried died: the e-mail fallback to leaders reads
+    this code, never the error's text or class name."""
+    if isinstance(error, ZaloWindowClosed):
+        return DeadReason.WINDOW_CLOSED
+    return DeadReason.TOO_OLD if transient else DeadReason.REFUSED
 
 
 class RateLimiter:
@@ -252,7 +262,7 @@ class OutboxSender:
             leased = []
             for message in messages:
                 seen = last_seen.get(message.user_id)
-                if seen is not None and now - seen > ZALO_WINDOW:
+                if window_closed(seen, now):
                     self._window_closed(message)
                 else:
                     leased.append(
@@ -301,7 +311,8 @@ class OutboxSender:
         """Zalo would refuse it (-230): record why instead of trying, or retrying."""
         message.attempts += 1
         message.locked_until = None
-        message.status = "dead"
+        message.status = OutboxStatus.DEAD
+        message.dead_reason = DeadReason.WINDOW_CLOSED
         message.last_error = "window closed: the user has not interacted with the OA for 7 days"
         log.warning(
             "event=message_dead outbox_id=%d user=%s reason=window_closed",
@@ -321,7 +332,7 @@ class OutboxSender:
                 result.not_sent,
             )
             if result.not_sent == "paused":
-                return OutboxOutcome(message.id, message.lease_until, "released")
+                return OutboxOutcome(message.id, message.lease_until, OutcomeKind.RELEASED)
             return None
         error = result.error
         if error is None:
@@ -329,7 +340,7 @@ class OutboxSender:
             return OutboxOutcome(
                 message.id,
                 message.lease_until,
-                "sent",
+                OutcomeKind.SENT,
                 sent_at=now,
                 zalo_message_id=result.zalo_message_id,
             )
@@ -353,17 +364,21 @@ class OutboxSender:
             return OutboxOutcome(
                 message.id,
                 message.lease_until,
-                "pending",
+                OutcomeKind.RETRY,
                 next_attempt_at=now + timedelta(seconds=delay * (0.5 + self.rng() / 2)),
                 error=last_error,
             )
+        reason = dead_reason(error, transient=transient)
         log.error(
-            "event=message_dead outbox_id=%d user=%s reason=%s",
+            "event=message_dead outbox_id=%d user=%s reason=%s error=%s",
             message.id,
             user,
-            "too old" if transient else last_error,
+            reason,
+            last_error,
         )
-        return OutboxOutcome(message.id, message.lease_until, "dead", error=last_error)
+        return OutboxOutcome(
+            message.id, message.lease_until, OutcomeKind.DEAD, error=last_error, reason=reason
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -14,28 +14,22 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
-from bot.delivery.mailer import Mailer
+from bot.delivery.leader_messages import Post, post_to_leader
 from bot.delivery.sign_in_links import SignInLinks, alerts_path
 from bot.reporting.periods import unit_zone
 from storage import repositories as repo
-from storage.models import Alert, Leader, Unit
-from survey_flow.sipas import FACTORS
-from survey_flow.texts import Texts
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from storage.models import Alert, AlertStatus, Leader, Unit
+from survey_flow.sipas import FACTORS, LOW_RATINGS
+from survey_flow.texts import LocalTexts, Texts
 
 log = logging.getLogger("sipas_bot.alerts")
 
-LOW_RATINGS = frozenset({1, 2})
 COMMENT_CHARS = 300
 
 
@@ -45,12 +39,21 @@ def hour_start(moment: datetime) -> datetime:
 
 
 class AlertService:
-    def __init__(self, settings: Settings, texts: Mapping[str, Texts]) -> None:
+    """Turns pending alerts into leader messages; built once by the Runtime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        texts: LocalTexts,
+        *,
+        email_ready: bool,
+        links: SignInLinks | None = None,
+    ) -> None:
         self.settings = settings
         self.texts = texts
         self.cap = settings.alert_max_per_hour
-        self.email_ready = Mailer.from_settings(settings) is not None
-        self.links = SignInLinks.from_settings(settings)
+        self.email_ready = email_ready
+        self.links = links
 
     def dispatch(self, session: Session, *, now: datetime) -> dict[str, int]:
         """Notify or hold every pending alert, then summarise the held ones of ended hours."""
@@ -76,13 +79,13 @@ class AlertService:
                 alert.handled_at = now
                 alert.hour_start = hour_start(alert.created_at)
                 if not leaders:
-                    alert.status = "no_leaders"
+                    alert.status = AlertStatus.NO_LEADERS
                 elif (
                     repo.notified_alerts(session, unit_id, hour_start=alert.hour_start) >= self.cap
                 ):
-                    alert.status = "held"
+                    alert.status = AlertStatus.HELD
                 else:
-                    alert.status = "notified"
+                    alert.status = AlertStatus.NOTIFIED
                     for leader in leaders:
                         t = self._texts(languages.get(leader.user_id))
                         self._post(session, leader, unit, self._alert_post(alert, unit, t), t, now)
@@ -96,7 +99,7 @@ class AlertService:
                 t = self._texts(languages.get(leader.user_id))
                 self._post(session, leader, unit, self._summary_post(unit, hour, alerts, t), t, now)
             for alert in alerts:
-                alert.status = "summarised"
+                alert.status = AlertStatus.SUMMARISED
             counts["summaries"] += 1
         if counts:
             log.info(
@@ -106,7 +109,7 @@ class AlertService:
         return dict(counts)
 
     def _texts(self, language: str | None) -> Texts:
-        return self.texts.get(language or "vi") or self.texts["vi"]
+        return self.texts.of(language)
 
     def _post(
         self, session: Session, leader: Leader, unit: Unit, post: Post, t: Texts, now: datetime
@@ -184,14 +187,3 @@ class AlertService:
         return Post(
             "alert_summary", unit.id, subject, text, text, detail_path=alerts_path(unit.code)
         )
-
-
-def dispatch_alerts(runtime: Runtime) -> dict[str, int]:
-    """The job (every 20 s): one transaction for the whole batch."""
-    service = AlertService(runtime.settings, runtime.service.texts)
-    with runtime.session_factory.begin() as session:
-        counts = service.dispatch(session, now=runtime.clock())
-    if counts.get("notified") or counts.get("summaries"):
-        runtime.sender_wakeup.set()
-        send_pending_emails(runtime)
-    return counts

@@ -25,29 +25,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
 from bot.config import ConfigError, Settings
-from bot.delivery.leader_messages import Post, post_to_leader, send_pending_emails
-from bot.delivery.mailer import Mailer
+from bot.delivery.leader_messages import Post, post_to_leader
 from bot.delivery.sign_in_links import SignInLinks, overview_path
+from bot.errors import BadPeriod
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
-from storage.models import Leader, Unit
+from storage.models import DigestStatus, Leader, Unit
 from survey_flow.sipas import FACTORS
-from survey_flow.texts import Texts
-from zalo_client.api import MAX_TEXT_CHARS
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from survey_flow.texts import LocalTexts, Texts
+from zalo_client.limits import MAX_TEXT_CHARS
 
 log = logging.getLogger("sipas_bot.digests")
 
@@ -164,7 +161,7 @@ def schedules(settings: Settings, zone: ZoneInfo) -> dict[str, CronTrigger]:
 def digest_period(kind: str, now: datetime, zone: ZoneInfo) -> Period:
     """Today (so far) for a daily digest, the previous week or month for the others."""
     if kind not in KINDS:
-        raise ConfigError(f"unknown digest period {kind!r}: use day, week or month")
+        raise BadPeriod(f"unknown digest period {kind!r}: use day, week or month")
     current = period_containing(kind, now, zone)
     return current if kind == "day" else current.previous()
 
@@ -307,11 +304,18 @@ def _finish(subject: str, lines: list[str], comments: list[str], t: Texts) -> Di
 # --- sending -------------------------------------------------------------------------------
 
 
+class DigestResult(StrEnum):
+    QUEUED = "queued"
+    EMPTY = "empty"  # no survey in the period, and DIGEST_SEND_EMPTY is off
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another process sends this period
+    NO_LEADERS = "no_leaders"
+
+
 @dataclass
 class DigestOutcome:
     unit_code: str
     kind: str
-    status: str  # queued | empty | claimed_elsewhere | no_leaders
+    status: DigestResult
     period: Period | None = None
     digest_id: int | None = None
     channels: dict[str, int] = field(default_factory=dict)  # queued | email_pending | undelivered
@@ -321,11 +325,18 @@ class DigestOutcome:
 class DigestService:
     """Makes and queues digests; every method works in the session it is given."""
 
-    def __init__(self, settings: Settings, texts: Mapping[str, Texts]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        texts: LocalTexts,
+        *,
+        email_ready: bool,
+        links: SignInLinks | None = None,
+    ) -> None:
         self.settings = settings
         self.texts = texts
-        self.email_ready = Mailer.from_settings(settings) is not None
-        self.links = SignInLinks.from_settings(settings)
+        self.email_ready = email_ready
+        self.links = links
 
     def zone_of(self, unit: Unit) -> ZoneInfo:
         return unit_zone(unit, self.settings.tz)
@@ -348,7 +359,7 @@ class DigestService:
             unit_name=unit.name,
             made_at=now,
             min_answers=self.settings.report_min_answers,
-            t=self.texts.get(language) or self.texts["vi"],
+            t=self.texts.of(language),
         )
 
     def send(
@@ -366,7 +377,7 @@ class DigestService:
         empty unless `send_empty` says otherwise."""
         leaders: Sequence[Leader] = repo.subscribed_leaders(session, unit.id)
         if not leaders:
-            return DigestOutcome(unit.code, kind, "no_leaders")
+            return DigestOutcome(unit.code, kind, DigestResult.NO_LEADERS)
         period = digest_period(kind, now, self.zone_of(unit))
         digest = repo.claim_digest(
             session,
@@ -379,17 +390,17 @@ class DigestService:
         )
         if digest is None:
             log.info("event=digest outcome=claimed_elsewhere unit=%s kind=%s", unit.code, kind)
-            return DigestOutcome(unit.code, kind, "claimed_elsewhere", period)
+            return DigestOutcome(unit.code, kind, DigestResult.CLAIMED_ELSEWHERE, period)
         report = self.report(session, unit, kind, now=now)
         digest.responses = report.responses
         empty_ok = self.settings.digest_send_empty if send_empty is None else send_empty
         if report.responses == 0 and not empty_ok:
-            digest.status = "empty"
+            digest.status = DigestStatus.EMPTY
             log.info("event=digest outcome=empty unit=%s kind=%s", unit.code, kind)
-            return DigestOutcome(unit.code, kind, "empty", period, digest.id)
+            return DigestOutcome(unit.code, kind, DigestResult.EMPTY, period, digest.id)
         languages = repo.conversation_languages(session, {leader.user_id for leader in leaders})
         rendered: dict[str, DigestText] = {}
-        outcome = DigestOutcome(unit.code, kind, "queued", period, digest.id)
+        outcome = DigestOutcome(unit.code, kind, DigestResult.QUEUED, period, digest.id)
         for leader in leaders:
             language = languages.get(leader.user_id, "vi")
             if language not in self.texts:
@@ -416,7 +427,7 @@ class DigestService:
             )
             outcome.channels[message.status] = outcome.channels.get(message.status, 0) + 1
         vi = rendered.get("vi") or self.render(report, unit, kind, now=now, language="vi")
-        digest.status, digest.text = "queued", vi.text
+        digest.status, digest.text = DigestStatus.QUEUED, vi.text
         outcome.text = vi.zalo_text
         log.info(
             "event=digest outcome=queued unit=%s kind=%s digest=%d leaders=%d channels=%s",
@@ -427,32 +438,3 @@ class DigestService:
             ",".join(f"{k}:{v}" for k, v in sorted(outcome.channels.items())),
         )
         return outcome
-
-
-def send_scheduled_digests(
-    runtime: Runtime, kind: str, zone_key: str | None = None
-) -> list[DigestOutcome]:
-    """The scheduler's job: this kind of digest for every unit (in `zone_key`, when given)
-    that has leaders. Each unit in its own transaction, so one failure stops no other."""
-    service = DigestService(runtime.settings, runtime.service.texts)
-    now = runtime.clock()
-    with runtime.session_factory() as session:
-        units = [
-            unit
-            for unit in repo.units_with_leaders(session)
-            if zone_key is None or service.zone_of(unit).key == zone_key
-        ]
-    outcomes = []
-    for unit in units:
-        try:
-            with runtime.session_factory.begin() as session:
-                fresh = session.get(Unit, unit.id)
-                assert fresh is not None
-                outcomes.append(service.send(session, fresh, kind, now=now, scheduled=True))
-        except Exception:  # the claim rolled back: `sipas-bot digest send` can send it by hand
-            log.exception("event=digest outcome=failed unit=%s kind=%s", unit.code, kind)
-    if any(o.channels.get("queued") for o in outcomes):
-        runtime.sender_wakeup.set()
-    if any(o.channels.get("email_pending") for o in outcomes):
-        send_pending_emails(runtime)
-    return outcomes

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import ConfigError
+from bot.errors import BadPeriod
 from storage.models import Unit
 
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
@@ -124,22 +125,22 @@ def period_containing(kind: str, moment: datetime, zone: ZoneInfo) -> Period:
         return _calendar_period(kind, date(day.year, (day.month - 1) // 3 * 3 + 1, 1), zone)
     if kind == "year":
         return _calendar_period(kind, date(day.year, 1, 1), zone)
-    raise ConfigError(f"unknown period {kind!r}: use one of {', '.join(PERIOD_KINDS)}")
+    raise BadPeriod(f"unknown period {kind!r}: use one of {', '.join(PERIOD_KINDS)}")
 
 
 def period_between(start: date, end: date, zone: ZoneInfo, *, kind: str = RANGE) -> Period:
     """From the first moment of `start` to the end of `end` (both dates included), in `zone`."""
     if start > end:
-        raise ConfigError(f"the period starts ({start}) after it ends ({end})")
+        raise BadPeriod(f"the period starts ({start}) after it ends ({end})")
     return Period(kind, _midnight(start, zone), _midnight(end + timedelta(days=1), zone))
 
 
 def parse_day(text: str, option: str) -> date:
-    """A YYYY-MM-DD date; ConfigError naming the option otherwise."""
+    """A YYYY-MM-DD date; BadPeriod naming the option otherwise."""
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"{option} {text!r} is not a date like 2026-03-31") from None
+        raise BadPeriod(f"{option} {text!r} is not a date like 2026-03-31") from None
 
 
 def month_periods(moment: datetime, zone: ZoneInfo, count: int) -> list[Period]:

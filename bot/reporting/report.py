@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.config import ConfigError
+from bot.errors import UnknownCode
 from bot.reporting.periods import Period, month_periods, unit_zone
 from storage import repositories as repo
 from storage import stats
@@ -35,7 +35,7 @@ from survey_flow.sipas import FACTORS
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 
 # Short names of the Ministry's 19 criteria (2022 form), for tables; the full wording is in
-# shared/reference/sipas.md and in each questionnaire.
+# each questionnaire (survey_flow/questionnaires/sipas-2022.yaml).
 CRITERIA_NAMES: dict[int, str] = {
     1: "Thông tin TTHC dễ tiếp cận, dễ hiểu",
     2: "Biển hiệu, hướng dẫn rõ ràng",
@@ -288,7 +288,7 @@ class Report:
 
 
 def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]:
-    """The units with these codes (None: all of them); ConfigError for an unknown code."""
+    """The units with these codes (None: all of them); UnknownCode for an unknown code."""
     if unit_codes is None:
         return list(repo.list_units(session))
     by_code = repo.find_units_by_code(session, unit_codes)
@@ -297,7 +297,7 @@ def find_units(session: Session, unit_codes: Sequence[str] | None) -> list[Unit]
     for code in unit_codes:
         unit = by_code.get(code.upper())
         if unit is None:
-            raise ConfigError(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
+            raise UnknownCode(f"no unit has the code {code.upper()} (see `sipas-bot units list`)")
         if unit.id not in seen:
             seen.add(unit.id)
             units.append(unit)
@@ -333,7 +333,7 @@ def _units_and_counter(
         if counter is None:
             found = repo.find_counter(session, counter_code)
             where = f" (it belongs to unit {found.unit.code})" if found else ""
-            raise ConfigError(
+            raise UnknownCode(
                 f"no counter {counter_code.upper()} in unit(s) "
                 f"{', '.join(u.code for u in units) or '(none)'}{where}"
             )
@@ -371,7 +371,7 @@ def build_report(
 
     A unit with its own time zone is counted over the period's local dates in that zone;
     units without one use the period's zone. Comments are the newest `comment_limit`
-    free-text answers (None: all of them, 0: none). Raises ConfigError for an unknown unit
+    free-text answers (None: all of them, 0: none). Raises UnknownCode for an unknown unit
     or counter.
     """
     units, counter = _units_and_counter(session, unit_codes, counter_code)

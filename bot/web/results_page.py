@@ -1,8 +1,9 @@
 """`GET /u/<unit>/results`: a unit's published satisfaction figures (opt-in per unit).
 
-What a ward posts at its office every month (shared/seeds/002), on a phone: the SIPAS share
-of the last six months, per factor, with the number of answers behind every figure. Units
-that have not set `public_results` get a 404, as if the page did not exist.
+What a ward posts at its office every month (as the Trung Văn ward in Hà Nội does), on a
+phone: the SIPAS share of the last six months, per factor, with the number of answers behind
+every figure. Units that have not set `public_results` get a 404, as if the page did not
+exist.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ from storage.repositories.leaders import (
 )
 from storage.repositories.outbox import (
     OutboxOutcome,
+    OutcomeKind,
     claim_due_messages,
     enqueue_message,
     enqueue_replies,
@@ -105,6 +106,7 @@ __all__ = [
     "CounterSpec",
     "LockedConversation",
     "OutboxOutcome",
+    "OutcomeKind",
     "StoredSurvey",
     "UnitSpec",
     "add_alert",

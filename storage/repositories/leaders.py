@@ -11,12 +11,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
     Alert,
+    AlertStatus,
     Conversation,
     Digest,
+    DigestStatus,
     Leader,
     LeaderMessage,
+    LeaderMessageStatus,
     LeaderSubscription,
     OutboxMessage,
+    OutboxStatus,
     RegistrationFailure,
     Unit,
 )
@@ -154,7 +158,7 @@ def claim_digest(
             period_start=period_start,
             period_end=period_end,
             claim_key=claim_key,
-            status="claimed",
+            status=DigestStatus.CLAIMED,
             responses=0,
             created_at=now,
         )
@@ -188,7 +192,10 @@ def messages_awaiting_outbox(session: Session, *, limit: int = 500) -> Sequence[
     return session.scalars(
         select(LeaderMessage)
         .join(OutboxMessage, OutboxMessage.id == LeaderMessage.outbox_message_id)
-        .where(LeaderMessage.status == "queued", OutboxMessage.status.in_(("sent", "dead")))
+        .where(
+            LeaderMessage.status == LeaderMessageStatus.QUEUED,
+            OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.DEAD)),
+        )
         .order_by(LeaderMessage.id)
         .limit(limit)
         .options(selectinload(LeaderMessage.outbox_message), selectinload(LeaderMessage.leader))
@@ -202,8 +209,11 @@ def emails_due(session: Session, *, stale_before: datetime, limit: int = 100) ->
         session.scalars(
             select(LeaderMessage.id)
             .where(
-                (LeaderMessage.status == "email_pending")
-                | ((LeaderMessage.status == "emailing") & (LeaderMessage.updated_at < stale_before))
+                (LeaderMessage.status == LeaderMessageStatus.EMAIL_PENDING)
+                | (
+                    (LeaderMessage.status == LeaderMessageStatus.EMAILING)
+                    & (LeaderMessage.updated_at < stale_before)
+                )
             )
             .order_by(LeaderMessage.id)
             .limit(limit)
@@ -219,10 +229,15 @@ def claim_email(
         update(LeaderMessage)
         .where(
             LeaderMessage.id == message_id,
-            (LeaderMessage.status == "email_pending")
-            | ((LeaderMessage.status == "emailing") & (LeaderMessage.updated_at < stale_before)),
+            (LeaderMessage.status == LeaderMessageStatus.EMAIL_PENDING)
+            | (
+                (LeaderMessage.status == LeaderMessageStatus.EMAILING)
+                & (LeaderMessage.updated_at < stale_before)
+            ),
         )
-        .values(status="emailing", updated_at=now, attempts=LeaderMessage.attempts + 1)
+        .values(
+            status=LeaderMessageStatus.EMAILING, updated_at=now, attempts=LeaderMessage.attempts + 1
+        )
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -237,7 +252,7 @@ def add_alert(
             response_id=response_id,
             unit_id=unit_id,
             counter_id=counter_id,
-            status="pending",
+            status=AlertStatus.PENDING,
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["response_id"])
@@ -247,7 +262,7 @@ def add_alert(
 def pending_alerts(session: Session, *, limit: int = 200) -> Sequence[Alert]:
     return session.scalars(
         select(Alert)
-        .where(Alert.status == "pending")
+        .where(Alert.status == AlertStatus.PENDING)
         .order_by(Alert.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -273,7 +288,7 @@ def notified_alerts(session: Session, unit_id: int, *, hour_start: datetime) -> 
             .where(
                 Alert.unit_id == unit_id,
                 Alert.hour_start == hour_start,
-                Alert.status == "notified",
+                Alert.status == AlertStatus.NOTIFIED,
             )
         )
         or 0
@@ -284,7 +299,7 @@ def held_alerts(session: Session, *, hour_before: datetime) -> Sequence[Alert]:
     """Alerts held back by the hourly cap whose hour has ended."""
     return session.scalars(
         select(Alert)
-        .where(Alert.status == "held", Alert.hour_start < hour_before)
+        .where(Alert.status == AlertStatus.HELD, Alert.hour_start < hour_before)
         .order_by(Alert.unit_id, Alert.hour_start, Alert.id)
         .options(selectinload(Alert.counter))
         .with_for_update(skip_locked=True)

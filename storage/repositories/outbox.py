@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
     Conversation,
+    DeadReason,
     OutboxMessage,
+    OutboxStatus,
     UTCDateTime,
 )
 
@@ -27,7 +30,7 @@ def _pending_message(user_id: str, body: dict[str, Any], now: datetime) -> dict[
     return {
         "user_id": user_id,
         "body": body,
-        "status": "pending",
+        "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
@@ -66,13 +69,13 @@ def claim_due_messages(
     older = aliased(OutboxMessage)
     head = (
         select(func.min(older.id))
-        .where(older.user_id == OutboxMessage.user_id, older.status == "pending")
+        .where(older.user_id == OutboxMessage.user_id, older.status == OutboxStatus.PENDING)
         .scalar_subquery()
     )
     candidates = session.scalars(
         select(OutboxMessage)
         .where(
-            OutboxMessage.status == "pending",
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.next_attempt_at <= now,
             (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
             OutboxMessage.id == head,
@@ -97,21 +100,29 @@ def last_interactions(session: Session, user_ids: set[str]) -> dict[str, datetim
     return {user_id: seen for user_id, seen in rows if seen is not None}
 
 
+class OutcomeKind(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    DEAD = "dead"
+    RELEASED = "released"
+
+
 @dataclass(frozen=True)
 class OutboxOutcome:
     """What became of one attempt at a leased message.
 
-    `status`: "sent", "pending" (to be retried at `next_attempt_at`), "dead", or "released"
-    (not tried: the lease is given back, the attempt not counted).
+    `kind`: sent, retry (at `next_attempt_at`), dead (with its `reason`), or released (not
+    tried: the lease is given back, the attempt not counted).
     """
 
     message_id: int
     lease_until: datetime
-    status: str
+    kind: OutcomeKind
     sent_at: datetime | None = None
     zalo_message_id: str | None = None
     next_attempt_at: datetime | None = None
     error: str | None = None
+    reason: DeadReason | None = None
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -131,33 +142,34 @@ def _outcome_update(**values: Any) -> Any:
 
 
 _OUTCOME_UPDATES = {
-    "sent": _outcome_update(
-        status="sent",
+    OutcomeKind.SENT: _outcome_update(
+        status=OutboxStatus.SENT.value,
         attempts=_OUTBOX.c.attempts + 1,
         sent_at=bindparam("b_sent_at", type_=UTCDateTime()),
         zalo_message_id=bindparam("b_zalo_message_id"),
         last_error=None,
     ),
-    "pending": _outcome_update(
+    OutcomeKind.RETRY: _outcome_update(
         attempts=_OUTBOX.c.attempts + 1,
         next_attempt_at=bindparam("b_next_attempt_at", type_=UTCDateTime()),
         last_error=bindparam("b_error"),
     ),
-    "dead": _outcome_update(
-        status="dead",
+    OutcomeKind.DEAD: _outcome_update(
+        status=OutboxStatus.DEAD.value,
         attempts=_OUTBOX.c.attempts + 1,
         last_error=bindparam("b_error"),
+        dead_reason=bindparam("b_reason"),
     ),
-    "released": _outcome_update(),
+    OutcomeKind.RELEASED: _outcome_update(),
 }
 
 
 def record_outbox_outcomes(session: Session, outcomes: Sequence[OutboxOutcome]) -> None:
     """Record attempts with one UPDATE per kind of outcome (an executemany), not a SELECT
     and an UPDATE per message."""
-    by_status: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[OutcomeKind, list[dict[str, Any]]] = {}
     for outcome in outcomes:
-        by_status.setdefault(outcome.status, []).append(
+        by_kind.setdefault(outcome.kind, []).append(
             {
                 "b_id": outcome.message_id,
                 "b_lease": outcome.lease_until,
@@ -165,10 +177,11 @@ def record_outbox_outcomes(session: Session, outcomes: Sequence[OutboxOutcome]) 
                 "b_zalo_message_id": outcome.zalo_message_id,
                 "b_next_attempt_at": outcome.next_attempt_at,
                 "b_error": outcome.error,
+                "b_reason": outcome.reason,
             }
         )
-    for status, rows in by_status.items():
-        session.execute(_OUTCOME_UPDATES[status], rows)
+    for kind, rows in by_kind.items():
+        session.execute(_OUTCOME_UPDATES[kind], rows)
 
 
 def list_outbox(
@@ -185,7 +198,8 @@ def retry_message(session: Session, message_id: int, *, now: datetime) -> Outbox
     message = session.get(OutboxMessage, message_id)
     if message is None:
         return None
-    message.status = "pending"
+    message.status = OutboxStatus.PENDING
+    message.dead_reason = None
     message.next_attempt_at = now
     message.created_at = now
     message.locked_until = None

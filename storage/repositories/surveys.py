@@ -20,6 +20,7 @@ from storage.models import (
     SurveyResponse,
     Unit,
 )
+from survey_flow.states import SurveyStatus
 
 # --- conversations and responses -----------------------------------------------------------
 
@@ -242,7 +243,7 @@ def completed_since(
         .where(
             SurveyResponse.respondent_hash == respondent_hash,
             SurveyResponse.counter_id == counter_id,
-            SurveyResponse.status == "completed",
+            SurveyResponse.status == SurveyStatus.COMPLETED,
             SurveyResponse.completed_at >= since,
         )
         .limit(1)
@@ -258,8 +259,10 @@ def expire_idle_responses(session: Session, *, idle_before: datetime) -> int:
     """
     result = session.execute(
         update(SurveyResponse)
-        .where(SurveyResponse.status == "active", SurveyResponse.updated_at < idle_before)
-        .values(status="partial")
+        .where(
+            SurveyResponse.status == SurveyStatus.ACTIVE, SurveyResponse.updated_at < idle_before
+        )
+        .values(status=SurveyStatus.PARTIAL)
         .returning(SurveyResponse.id)
     )
     return len(result.all())

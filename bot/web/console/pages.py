@@ -21,7 +21,6 @@ from wtforms.validators import Length
 
 from bot.conversation.acknowledgements import NOTE_CHARS, acknowledge_alert
 from bot.reporting import charts
-from bot.reporting.alerts import LOW_RATINGS
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import (
     ROMAN,
@@ -36,7 +35,7 @@ from bot.web.console.accounts import PrincipalKind
 from storage import repositories as repo
 from storage import stats
 from storage.models import Unit
-from survey_flow.sipas import FACTORS
+from survey_flow.sipas import FACTORS, LOW_RATINGS
 
 PERIOD_KINDS = ("week", "month", "quarter", "year")
 TREND_MONTHS = 12

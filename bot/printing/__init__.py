@@ -1,0 +1,1 @@
+"""Things printed for the counter and the notice board: QR codes."""
