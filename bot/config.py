@@ -33,6 +33,7 @@ class Settings:
     zalo_app_id: str = ""
     zalo_app_secret: str = ""
     zalo_oa_id: str = ""
+    zalo_oa_name: str = ""  # printed on the counter posters
     zalo_oa_secret_key: str = ""
     zalo_access_token: str = ""
     zalo_refresh_token: str = ""
@@ -100,6 +101,8 @@ class Settings:
             raise ConfigError(
                 f"TIMEZONE {self.timezone!r} is not a known time zone (e.g. Asia/Ho_Chi_Minh)"
             ) from None
+        if len(self.zalo_oa_name) > 100 or any(not c.isprintable() for c in self.zalo_oa_name):
+            raise ConfigError("ZALO_OA_NAME must be one line of at most 100 printable characters")
         if "{counter}" not in self.qr_url_template:
             raise ConfigError("QR_URL_TEMPLATE must contain {counter}")
         if self.zalo_choice_style not in set(ChoiceStyle):

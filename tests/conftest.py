@@ -126,6 +126,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "public_base_url": "https://sipas.example.vn",
         "console_secret_key": "test-console-secret-key-of-32-characters-or-more",
+        "zalo_oa_name": "Dịch vụ công Phường Thử",
     }
     values.update(overrides)
     return Settings(**values)

@@ -43,6 +43,8 @@ PAGES = [
     "/console/units/HVT/report.xlsx",
     "/console/units/HVT/export.csv",
     "/console/units/HVT/export.xlsx",
+    "/console/units/HVT/print/report",
+    "/console/units/HVT/print/posters",
 ]
 
 

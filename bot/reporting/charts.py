@@ -76,6 +76,7 @@ def trend_lines(
     index_label: str,
     factor_names: Sequence[str],
     width: int = 800,
+    legend_columns: int = 3,
 ) -> str:
     """The index and each factor over the months of `reports` (oldest first); a month with
     too few answers is a gap in the line."""
@@ -87,8 +88,9 @@ def trend_lines(
         range=(0, 100),
         allow_interruptions=True,
         legend_at_bottom=True,
-        legend_at_bottom_columns=3,
+        legend_at_bottom_columns=legend_columns,
         truncate_legend=-1,
+        truncate_label=-1,
         x_label_rotation=0,
         show_minor_x_labels=True,
         dots_size=3,

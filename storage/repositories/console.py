@@ -211,6 +211,26 @@ def list_alerts(
     return session.scalars(query).all()
 
 
+def alert_counts(
+    session: Session, unit_id: int, *, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """How many alerts the unit had in [start, end), and how many of them someone
+    acknowledged (in the chat or in the console)."""
+    in_window = (Alert.unit_id == unit_id, Alert.created_at >= start, Alert.created_at < end)
+    total = session.scalar(select(func.count()).select_from(Alert).where(*in_window))
+    acknowledged = session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .where(
+            *in_window,
+            select(AlertAcknowledgement.id)
+            .where(AlertAcknowledgement.alert_id == Alert.id)
+            .exists(),
+        )
+    )
+    return int(total or 0), int(acknowledged or 0)
+
+
 def get_alert(session: Session, alert_id: int) -> Alert | None:
     return session.get(Alert, alert_id)
 
