@@ -137,7 +137,7 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-def _migrate_with_example_units(engine: Engine, now: datetime) -> None:
+def migrate_with_example_units(engine: Engine, now: datetime) -> None:
     migrate.upgrade(engine)
     with make_session_factory(engine).begin() as session:
         repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=now)
@@ -153,7 +153,7 @@ def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[[date
         if now not in made:
             path = tmp_path_factory.mktemp("template") / "migrated.db"
             engine = make_engine(f"sqlite:///{path}")
-            _migrate_with_example_units(engine, now)
+            migrate_with_example_units(engine, now)
             engine.dispose()
             made[now] = path
         return made[now]
@@ -172,7 +172,7 @@ def app(
     app = create_app(settings, clock=clock)
     runtime = runtime_of(app)
     if url.get_backend_name() != "sqlite":
-        _migrate_with_example_units(runtime.engine, clock())
+        migrate_with_example_units(runtime.engine, clock())
     yield app
     runtime.engine.dispose()
 
@@ -238,6 +238,11 @@ def encode(event: dict[str, Any]) -> bytes:
 @pytest.fixture
 def signed_post(client: FlaskClient) -> Callable[..., Any]:
     """Post an event signed the way Zalo signs it; returns the test response."""
+    return make_signed_post(client)
+
+
+def make_signed_post(client: FlaskClient) -> Callable[..., Any]:
+    """`signed_post` for a client of one's own (bench.screenshots seeds its demo with it)."""
     verifier = SignatureVerifier(APP_ID, OA_SECRET)
 
     def post(event: dict[str, Any] | bytes, *, signature: str | None = None) -> Any:
