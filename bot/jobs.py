@@ -1,5 +1,6 @@
-"""Scheduled work (APScheduler): close idle surveys, forget old deliveries, renew the token,
-send leaders their digests and alerts, and e-mail what Zalo cannot deliver.
+"""Scheduled work (APScheduler): close idle surveys, forget old deliveries and sign-in
+records, renew the token, send leaders their digests and alerts, and e-mail what Zalo cannot
+deliver.
 
 The scheduler is built and started by `sipas-bot serve`, never at import, so each server
 process that runs it is a deliberate choice (see docs/deploy.md for several processes). Every
@@ -41,6 +42,20 @@ def forget_old_deliveries(runtime: Runtime) -> None:
     with runtime.session_factory.begin() as session:
         repo.forget_processed_events(session, before=now - timedelta(days=3))
         repo.forget_registration_failures(session, before=now - timedelta(days=1))
+
+
+# Sign-in links and password attempts are kept a week: far past a link's life and the
+# sign-in rate limit's window (docs/console.md), long enough to look into a burst of attempts.
+SIGN_IN_RECORDS_KEPT = timedelta(days=7)
+
+
+def forget_old_sign_ins(runtime: Runtime) -> None:
+    """Delete sign-in links expired a week ago and password attempts older than a week (an
+    unknown link gets the same "used or expired" page as an expired one)."""
+    before = runtime.clock() - SIGN_IN_RECORDS_KEPT
+    with runtime.session_factory.begin() as session:
+        repo.forget_sign_in_links(session, before=before)
+        repo.forget_sign_in_attempts(session, before=before)
 
 
 def refresh_token_if_due(runtime: Runtime) -> None:
@@ -151,6 +166,14 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         args=[runtime],
         hours=6,
         id="forget_deliveries",
+        coalesce=True,
+    )
+    scheduler.add_job(
+        forget_old_sign_ins,
+        "interval",
+        args=[runtime],
+        hours=6,
+        id="forget_sign_ins",
         coalesce=True,
     )
     return scheduler

@@ -15,10 +15,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.delivery.sign_in_links import token_hash
-from bot.jobs import dispatch_alerts
+from bot.jobs import build_scheduler, dispatch_alerts, forget_old_sign_ins
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.models import AlertAcknowledgement, ConsoleUser, LeaderMessage, SignInLink
+from storage.models import (
+    AlertAcknowledgement,
+    ConsoleUser,
+    LeaderMessage,
+    SignInAttempt,
+    SignInLink,
+)
 from tests.conftest import FakeClock
 from tests.console_support import (
     PASSWORD,
@@ -430,3 +436,27 @@ def test_without_a_secret_key_the_console_is_closed(database_url: str, clock: Fa
 
     app = create_app(make_settings(database_url, console_secret_key=""), clock=clock)
     assert app.test_client().get("/console/login").status_code == 503
+
+
+def test_old_sign_in_links_and_attempts_are_forgotten_by_the_job(
+    client: FlaskClient, signed_post: Post, seeded: Runtime, clock: FakeClock
+) -> None:
+    register(signed_post)
+    url = sign_in_link(signed_post, seeded)
+    password_sign_in(client, "nobody@example.vn", "wrong password")
+    clock.advance(days=6)
+    fresh = sign_in_link(signed_post, seeded)
+    forget_old_sign_ins(seeded)  # nothing is a week past yet
+    with seeded.session_factory() as session:
+        assert len(session.scalars(select(SignInLink)).all()) == 2
+        assert len(session.scalars(select(SignInAttempt)).all()) == 1
+    clock.advance(days=1, minutes=11)
+    forget_old_sign_ins(seeded)
+    with seeded.session_factory() as session:
+        hashes = set(session.scalars(select(SignInLink.token_hash)))
+        assert hashes == {token_hash(fresh.rsplit("t=", 1)[1])}
+        assert session.scalars(select(SignInAttempt)).all() == []
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+    assert client.get(path).status_code == 410  # a forgotten link: the same page as expired
+    jobs = {job.id: job for job in build_scheduler(seeded).get_jobs()}
+    assert jobs["forget_sign_ins"].func is forget_old_sign_ins
