@@ -29,7 +29,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-MISSING_CHROMIUM = f"{CHROMIUM} is missing: apt-get install chromium"
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -38,7 +37,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 def launch_chromium(playwright: Playwright) -> Browser:
     """Debian's chromium, headless; RuntimeError with the one line to fix it when missing."""
     if not CHROMIUM.exists():
-        raise RuntimeError(MISSING_CHROMIUM)
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 

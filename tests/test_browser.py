@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.jobs import dispatch_alerts
 from bot.runtime import Runtime
 from storage.models import AlertAcknowledgement
+from tests import browser as browser_support
 from tests.browser import WIDTHS, LiveServer, launch_chromium, open_page, sign_in_with_link
 from tests.conftest import FakeClock, make_settings
 from tests.console_support import Post, seed, sign_in_link
@@ -123,3 +124,11 @@ def test_a_leader_signs_in_reads_acknowledges_downloads_and_prints(
         assert "tháng 03/2026" in text and "#HVT01" in text
     finally:
         page.context.close()
+
+
+def test_a_missing_chromium_fails_with_the_line_that_installs_it(
+    playwright: Playwright, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(browser_support, "CHROMIUM", tmp_path / "chromium")
+    with pytest.raises(RuntimeError, match=r"missing: apt-get install chromium$"):
+        launch_chromium(playwright)

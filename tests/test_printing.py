@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from bot.cli import cli
 from bot.config import ConfigError, Settings
 from bot.errors import OperatorError
+from bot.printing.pdf import render_document, write_pdf
 from bot.runtime import Runtime
 from tests.conftest import FakeClock, reconfigure
 from tests.console_support import Post, leader_signed_in, seed
@@ -131,3 +132,17 @@ def test_the_qr_command_keeps_working(app: Flask, seeded: Runtime, tmp_path: Pat
 def test_the_oa_name_is_one_printable_line(name: str) -> None:
     with pytest.raises(ConfigError, match="ZALO_OA_NAME"):
         Settings.from_env({"ZALO_OA_NAME": name})
+
+
+def test_the_pdf_writer_reads_the_static_folder_and_nothing_else(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "a.css").write_text("p { color: red }")
+    (tmp_path / "secret.css").write_text("p { color: blue }")
+    mapping = {"/console/static/": static}
+    html = '<link rel="stylesheet" href="/console/static/a.css"><p>Xin chào #HVT01</p>'
+    result = write_pdf(html, tmp_path / "ok.pdf", static=mapping)
+    assert result.pages == 1 and "#HVT01" in pdf_pages(tmp_path / "ok.pdf")[0]
+    for href in ("http://example.org/x.css", "/console/static/../secret.css", "file:///etc/hosts"):
+        with pytest.raises(ValueError, match="only use local files"):
+            render_document(f'<link rel="stylesheet" href="{href}"><p>x</p>', mapping)

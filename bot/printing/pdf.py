@@ -2,9 +2,10 @@
 browser prints (one template serves the page and the PDF).
 
 WeasyPrint draws text with the system's Pango and fonts (Debian: libpango-1.0-0,
-libpangoft2-1.0-0, fonts-dejavu-core, which hold every Vietnamese letter). Resources are read
-from local folders only, through `LocalFiles`: a page that refers to anything else stops the
-PDF with an error rather than reach the network (the server may sit on a closed network).
+libpangoft2-1.0-0, libharfbuzz-subset0, fonts-dejavu-core: DejaVu holds every Vietnamese
+letter). Resources are read from local folders only, through `LocalFiles`: a page that
+refers to anything else stops the PDF with an error rather than reach the network (the
+server may sit on a closed network).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 BASE_URL = "http://print.local/"
 MISSING_LIBRARIES = (
     "WeasyPrint cannot load Pango to write PDF files: "
-    "apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
+    "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core"
 )
 
 
@@ -72,7 +73,10 @@ def render_document(html: str, static: Mapping[str, Path]) -> Document:
             raise ValueError(f"a print page may only use local files, not {url}")
 
     fetcher = LocalFiles(fail_on_errors=True)
-    return weasyprint.HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render()
+    try:
+        return weasyprint.HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render()
+    except weasyprint.urls.FatalURLFetchingError as exc:  # a BaseException: made an ordinary one
+        raise ValueError(f"{exc}: {exc.__cause__}") from None
 
 
 def write_pdf(html: str, out: Path, *, static: Mapping[str, Path]) -> PdfResult:
