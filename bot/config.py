@@ -21,6 +21,7 @@ from survey_flow.engine import Policy
 from zalo_client.limits import ChoiceStyle
 
 MIN_REPLAY_WINDOW_HOURS = 3
+MIN_SECRET_CHARS = 32
 
 
 class ConfigError(Exception):
@@ -96,6 +97,7 @@ class Settings:
     zalo_app_id: str = ""
     zalo_app_secret: str = ""
     zalo_oa_id: str = ""
+    zalo_oa_name: str = ""  # printed on the counter posters
     zalo_oa_secret_key: str = ""
     zalo_access_token: str = ""
     zalo_refresh_token: str = ""
@@ -137,6 +139,10 @@ class Settings:
     log_level: str = "INFO"
     privacy_pepper: str = ""
     outbox_retention_days: int = 3
+    console_secret_key: str = ""
+    console_session_hours: int = 8
+    console_link_minutes: int = 10
+    console_button_link_hours: int = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -172,6 +178,8 @@ class Settings:
             raise ConfigError(
                 f"TIMEZONE {self.timezone!r} is not a known time zone (e.g. Asia/Ho_Chi_Minh)"
             ) from None
+        if len(self.zalo_oa_name) > 100 or any(not c.isprintable() for c in self.zalo_oa_name):
+            raise ConfigError("ZALO_OA_NAME must be one line of at most 100 printable characters")
         if "{counter}" not in self.qr_url_template:
             raise ConfigError("QR_URL_TEMPLATE must contain {counter}")
         if self.zalo_choice_style not in set(ChoiceStyle):
@@ -188,6 +196,11 @@ class Settings:
             )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        if self.console_secret_key and len(self.console_secret_key) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"CONSOLE_SECRET_KEY must be at least {MIN_SECRET_CHARS} characters "
+                "(`sipas-bot init-env` writes a random one)"
+            )
         _check_database_url(self.database_url)
 
     def require_for_serving(self) -> None:
@@ -224,6 +237,20 @@ class Settings:
     def sandbox_hosts(self) -> frozenset[str]:
         """The client addresses `/sandbox` is shown to ("*" = any)."""
         return frozenset(h.strip() for h in self.sandbox_allowed_hosts.split(",") if h.strip())
+
+    def require_for_console(self) -> None:
+        """What the web server needs before it serves the officials' console (fail closed)."""
+        if not self.console_secret_key:
+            raise ConfigError(
+                "CONSOLE_SECRET_KEY not set: the officials' console cannot sign its session "
+                "cookies without it (put a random value of 32+ characters in .env, e.g. "
+                '`python3 -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+            )
+
+    @property
+    def console_secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when the service is published over HTTPS."""
+        return urlparse(self.public_base_url).scheme == "https"
 
     @property
     def tz(self) -> ZoneInfo:

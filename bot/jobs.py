@@ -1,6 +1,6 @@
-"""Scheduled work (APScheduler): close idle surveys, forget old deliveries, renew the token,
-send leaders their digests and alerts, e-mail what Zalo cannot deliver, and purge personal
-data past its retention.
+"""Scheduled work (APScheduler): close idle surveys, forget old deliveries and sign-in
+records, renew the token, send leaders their digests and alerts, e-mail what Zalo cannot
+deliver, and purge personal data past its retention.
 
 The scheduler is built and started by `sipas-bot serve`, never at import, so each server
 process that runs it is a deliberate choice (see docs/deploy.md for several processes). Every
@@ -59,6 +59,20 @@ def purge_personal_data_job(runtime: Runtime) -> None:
             retention=Retention.from_settings(runtime.settings),
             pseudonyms=runtime.pseudonyms,
         )
+
+
+# Sign-in links and password attempts are kept a week: far past a link's life and the
+# sign-in rate limit's window (docs/console.md), long enough to look into a burst of attempts.
+SIGN_IN_RECORDS_KEPT = timedelta(days=7)
+
+
+def forget_old_sign_ins(runtime: Runtime) -> None:
+    """Delete sign-in links expired a week ago and password attempts older than a week (an
+    unknown link gets the same "used or expired" page as an expired one)."""
+    before = runtime.clock() - SIGN_IN_RECORDS_KEPT
+    with runtime.session_factory.begin() as session:
+        repo.forget_sign_in_links(session, before=before)
+        repo.forget_sign_in_attempts(session, before=before)
 
 
 def refresh_token_if_due(runtime: Runtime) -> None:
@@ -180,6 +194,14 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         id="purge_personal_data",
         coalesce=True,
         misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(
+        forget_old_sign_ins,
+        "interval",
+        args=[runtime],
+        hours=6,
+        id="forget_sign_ins",
+        coalesce=True,
     )
     return scheduler
 

@@ -23,6 +23,7 @@ from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.leader_messages import LeaderMail
 from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
+from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.tokens import TokenStore
 from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
@@ -62,6 +63,7 @@ class Runtime:
     digests: DigestService
     alerts: AlertService
     rotating: RotatingCodes
+    sign_in_links: SignInLinks | None  # None while the console is not set up
     mail_problem: str | None = None  # half-configured SMTP: `check` says it, serving stops
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
@@ -114,6 +116,7 @@ class Runtime:
             step_seconds=settings.presence_code_step_seconds,
             valid_steps=settings.presence_code_valid_steps,
         )
+        links = SignInLinks.from_settings(settings)
         return cls(
             settings=settings,
             engine=engine,
@@ -131,6 +134,7 @@ class Runtime:
                 ),
                 rotating=rotating,
                 pseudonyms=pseudonyms,
+                sign_in_links=links,
             ),
             rotating=rotating,
             flows=flows,
@@ -141,9 +145,10 @@ class Runtime:
             mailer=mailer,
             mail_problem=mail_problem,
             leader_mail=LeaderMail(session_factory, mailer, texts, clock=clock),
-            digests=DigestService(settings, texts, email_ready=email_ready),
-            alerts=AlertService(settings, texts, email_ready=email_ready),
             pseudonyms=pseudonyms,
+            digests=DigestService(settings, texts, email_ready=email_ready, links=links),
+            alerts=AlertService(settings, texts, email_ready=email_ready, links=links),
+            sign_in_links=links,
             clock=clock,
             transport=transport,
         )

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, sele
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Counter, SurveyResponse
+from survey_flow.states import SurveyStatus
 
 COUNTED_STATUSES = ("completed", "partial")
 
@@ -234,3 +235,109 @@ def comments(
     return [
         CommentRow(at=at, counter_code=code, text=text) for at, code, text in session.execute(query)
     ]
+
+
+def status_counts(session: Session, scope: Scope) -> dict[SurveyStatus, int]:
+    """Every survey of the scope's windows by status (each SurveyStatus, zeros included),
+    repeats included: what happened at the counters, not what the index counts."""
+    conditions = [_in_windows(scope.windows)]
+    if scope.counter_id is not None:
+        conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    query = (
+        select(SurveyResponse.status, func.count())
+        .where(*conditions)
+        .group_by(SurveyResponse.status)
+    )
+    found = {str(status): int(count) for status, count in session.execute(query)}
+    return {status: found.get(status, 0) for status in SurveyStatus}
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """One counted survey as the console lists it: its factor scores (the lowest rating
+    given to each factor), its free-text comments, and whether it holds a low rating."""
+
+    response_id: int
+    started_at: datetime
+    status: str
+    counter_code: str
+    counter_name: str
+    scores: Mapping[int, int]
+    comment: str | None
+    low: bool
+
+
+def feedback(
+    session: Session,
+    scope: Scope,
+    *,
+    low_values: frozenset[int],
+    low_only: bool = False,
+    with_comment: bool = False,
+    search: str | None = None,
+    limit: int = 50,
+) -> tuple[list[FeedbackRow], int]:
+    """The scope's counted surveys, newest first: those with a rating in `low_values`
+    (`low_only`), with a comment (`with_comment`), whose comment holds `search`; at most
+    `limit` of them, and how many there are in all."""
+    conditions = _response_filter(scope)
+    low_answer = (
+        select(Answer.id)
+        .where(
+            Answer.response_id == SurveyResponse.id,
+            Answer.factor.is_not(None),
+            Answer.value.in_(sorted(low_values)),
+        )
+        .exists()
+    )
+    if low_only:
+        conditions.append(low_answer)
+    text_answer = [Answer.response_id == SurveyResponse.id, Answer.text.is_not(None)]
+    if search:
+        pattern = (
+            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        text_answer.append(func.lower(Answer.text).like(pattern, escape="\\"))
+    if with_comment or search:
+        conditions.append(select(Answer.id).where(*text_answer, Answer.text != "").exists())
+    total = session.scalar(select(func.count()).select_from(SurveyResponse).where(*conditions))
+    rows = session.execute(
+        select(
+            SurveyResponse.id,
+            SurveyResponse.started_at,
+            SurveyResponse.status,
+            Counter.code,
+            Counter.name,
+        )
+        .join(Counter, Counter.id == SurveyResponse.counter_id)
+        .where(*conditions)
+        .order_by(SurveyResponse.started_at.desc(), SurveyResponse.id.desc())
+        .limit(limit)
+    ).all()
+    ids = [int(row[0]) for row in rows]
+    scores: dict[int, dict[int, int]] = {i: {} for i in ids}
+    comments: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for response_id, factor, value, text in session.execute(
+            select(Answer.response_id, Answer.factor, Answer.value, Answer.text)
+            .where(Answer.response_id.in_(ids))
+            .order_by(Answer.id)
+        ):
+            if factor is not None and value is not None and 1 <= value <= 5:
+                given = scores[response_id]
+                given[factor] = min(value, given.get(factor, value))
+            elif text:
+                comments[response_id].append(text)
+    return [
+        FeedbackRow(
+            response_id=int(response_id),
+            started_at=started_at,
+            status=str(status),
+            counter_code=code,
+            counter_name=name,
+            scores=scores[int(response_id)],
+            comment=" / ".join(comments[int(response_id)]) or None,
+            low=any(v in low_values for v in scores[int(response_id)].values()),
+        )
+        for response_id, started_at, status, code, name in rows
+    ], int(total or 0)

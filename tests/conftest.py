@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.delivery.leader_messages import LeaderMail
+from bot.delivery.sign_in_links import SignInLinks
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
 from bot.runtime import Runtime, build_mailer
@@ -79,6 +80,7 @@ ENV_PREFIXES = (
     "SANDBOX_",
     "PORT",
     "HOST",
+    "CONSOLE_",
 )
 
 
@@ -211,6 +213,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "public_base_url": "https://sipas.example.vn",
         "privacy_pepper": "test-pepper-0123456789",
+        "console_secret_key": "test-console-secret-key-of-32-characters-or-more",
+        "zalo_oa_name": "Dịch vụ công Phường Thử",
     }
     values.update(overrides)
     return Settings(**values)
@@ -221,7 +225,7 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-def _migrate_with_example_units(engine: Engine, now: datetime) -> None:
+def migrate_with_example_units(engine: Engine, now: datetime) -> None:
     migrate.upgrade(engine)
     with make_session_factory(engine).begin() as session:
         repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=now)
@@ -237,7 +241,7 @@ def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[[date
         if now not in made:
             path = tmp_path_factory.mktemp("template") / "migrated.db"
             engine = make_engine(f"sqlite:///{path}")
-            _migrate_with_example_units(engine, now)
+            migrate_with_example_units(engine, now)
             engine.dispose()
             made[now] = path
         return made[now]
@@ -256,7 +260,7 @@ def app(
     app = create_app(settings, clock=clock)
     runtime = runtime_of(app)
     if url.get_backend_name() != "sqlite":
-        _migrate_with_example_units(runtime.engine, clock())
+        migrate_with_example_units(runtime.engine, clock())
     yield app
     runtime.engine.dispose()
 
@@ -332,6 +336,11 @@ def encode(event: dict[str, Any]) -> bytes:
 @pytest.fixture
 def signed_post(client: FlaskClient) -> Callable[..., Any]:
     """Post an event signed the way Zalo signs it; returns the test response."""
+    return make_signed_post(client)
+
+
+def make_signed_post(client: FlaskClient) -> Callable[..., Any]:
+    """`signed_post` for a client of one's own (bench.screenshots seeds its demo with it)."""
     verifier = SignatureVerifier(APP_ID, OA_SECRET)
 
     def post(event: dict[str, Any] | bytes, *, signature: str | None = None) -> Any:
@@ -374,13 +383,18 @@ def sent_bodies(mock: responses_lib.RequestsMock) -> list[dict[str, Any]]:
 
 def reconfigure(runtime: Runtime, **changes: Any) -> None:
     """Change settings of a running app, and rebuild what the Runtime builds from them (the
-    mailer, the services of leader messages, digests and alerts), as a restart would."""
+    mailer, the sign-in links, the services of leader messages, digests and alerts), as a
+    restart would."""
     settings = dataclasses.replace(runtime.settings, **changes)
     mailer, runtime.mail_problem = build_mailer(settings)
+    links = SignInLinks.from_settings(settings)
     runtime.settings = settings
     runtime.mailer = mailer
+    runtime.sign_in_links = links
+    runtime.service.leaders.links = links
     runtime.leader_mail = LeaderMail(
         runtime.session_factory, mailer, runtime.texts, clock=runtime.clock
     )
-    runtime.digests = DigestService(settings, runtime.texts, email_ready=mailer is not None)
-    runtime.alerts = AlertService(settings, runtime.texts, email_ready=mailer is not None)
+    ready = mailer is not None
+    runtime.digests = DigestService(settings, runtime.texts, email_ready=ready, links=links)
+    runtime.alerts = AlertService(settings, runtime.texts, email_ready=ready, links=links)

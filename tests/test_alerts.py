@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.jobs import build_scheduler, dispatch_alerts
 from bot.runtime import Runtime
-from storage.models import Alert, LeaderMessage, OutboxMessage, SurveyResponse
+from storage.models import Alert, AlertAcknowledgement, LeaderMessage, OutboxMessage, SurveyResponse
 from tests.conftest import FakeClock, reconfigure, text_event
 from tests.test_leaders import LEADER, OTHER, register
 
@@ -49,7 +49,7 @@ def alert_texts(runtime: Runtime, user_id: str = LEADER) -> list[str]:
                 .where(OutboxMessage.user_id == user_id)
                 .order_by(OutboxMessage.id)
             )
-            if any(b["payload"].startswith("al:") for b in m.body.get("buttons", []))
+            if any(b.get("payload", "").startswith("al:") for b in m.body.get("buttons", []))
         ]
 
 
@@ -121,12 +121,22 @@ def test_the_alert_button_is_recorded_when_tapped(
         (message,) = session.scalars(select(LeaderMessage))
         outbox = session.get(OutboxMessage, message.outbox_message_id)
         assert outbox is not None
-        (button,) = outbox.body["buttons"]
+        button, detail = outbox.body["buttons"]
     assert button == {"title": "Đã nhận", "payload": f"al:{message.id}:ack"}
+    assert detail["title"] == "Xem chi tiết"
+    assert detail["url"].startswith("https://sipas.example.vn/console/login/link?t=")
     signed_post(text_event(button["payload"], user_id=LEADER))
+    signed_post(text_event(button["payload"], user_id=LEADER))  # a second tap is the same one
     with runtime.session_factory() as session:
         stored = session.get(LeaderMessage, message.id)
         assert stored is not None and stored.acknowledged_at is not None
+        # The same record as an acknowledgement in the console (bot/conversation/acknowledgements)
+        (ack,) = session.scalars(select(AlertAcknowledgement))
+        assert (ack.alert_id, ack.leader_id, ack.note) == (
+            message.alert_id,
+            message.leader_id,
+            None,
+        )
 
 
 def test_a_unit_without_leaders_marks_the_alert_and_sends_nothing(

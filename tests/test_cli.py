@@ -48,7 +48,15 @@ def test_init_env_writes_a_sandbox_dotenv_from_the_example(tmp_path: Path) -> No
     pepper = written["PRIVACY_PEPPER"] or ""
     assert len(pepper) >= 32 and pepper != secret
     # Every other setting of the example is carried over unchanged.
-    filled = {"ZALO_SANDBOX", "ZALO_OA_SECRET_KEY", "ZALO_APP_ID", "PRIVACY_PEPPER"}
+    assert len(written["CONSOLE_SECRET_KEY"] or "") >= 32
+    assert written["CONSOLE_SECRET_KEY"] != secret
+    filled = {
+        "ZALO_SANDBOX",
+        "ZALO_OA_SECRET_KEY",
+        "ZALO_APP_ID",
+        "CONSOLE_SECRET_KEY",
+        "PRIVACY_PEPPER",
+    }
     assert set(written) == set(example)
     assert {k: v for k, v in written.items() if k not in filled} == {
         k: v for k, v in example.items() if k not in filled
@@ -63,6 +71,7 @@ def test_init_env_output_is_enough_to_serve_in_sandbox_mode(tmp_path: Path) -> N
     settings = Settings.from_env(values)
     assert settings.zalo_sandbox is True
     settings.require_for_serving()  # raises ConfigError if a required value were missing
+    settings.require_for_console()
 
 
 def test_init_env_makes_a_new_secret_every_time(tmp_path: Path) -> None:

@@ -214,7 +214,7 @@ def digest_outbox(runtime: Runtime, user_id: str = LEADER) -> list[OutboxMessage
                 .where(OutboxMessage.user_id == user_id)
                 .order_by(OutboxMessage.id)
             )
-            if any(b["payload"].startswith("dg:") for b in m.body.get("buttons", []))
+            if any(b.get("payload", "").startswith("dg:") for b in m.body.get("buttons", []))
         ]
 
 
@@ -425,12 +425,15 @@ def test_the_daily_job_at_1730_reaches_a_registered_leader_through_zalo(
     digest_body = sent_bodies(zalo_api)[-1]
     assert digest_body["recipient"] == {"user_id": leader}
     assert digest_body["message"]["text"] == (GOLDEN / "digest_day.txt").read_text("utf-8")
-    (button,) = digest_body["message"]["attachment"]["payload"]["buttons"]
+    button, detail = digest_body["message"]["attachment"]["payload"]["buttons"]
     assert button == {
         "title": "Đã nhận",
         "type": "oa.query.hide",
         "payload": f"dg:{outcome.digest_id}:ack",
     }
+    # "Xem chi tiết" opens the console with a one-time sign-in link (docs/console.md).
+    assert (detail["title"], detail["type"]) == ("Xem chi tiết", "oa.open.url")
+    assert detail["payload"]["url"].startswith("https://sipas.example.vn/console/login/link?t=")
     (message,) = leader_messages(runtime)
     assert (message.kind, message.status, message.delivered_at) == ("digest", "sent", clock())
     assert digests(runtime) == [("day", "queued", "1:day:2026-03-14")]

@@ -179,6 +179,7 @@ def deployment(tmp_path: Path, fake_zalo: FakeZalo) -> Iterator[Deployment]:
         "ZALO_APP_SECRET": "e2e-app-secret",
         "ZALO_OA_SECRET_KEY": OA_SECRET,
         "PRIVACY_PEPPER": "e2e-privacy-pepper-0123",
+        "CONSOLE_SECRET_KEY": "end-to-end-console-secret-key-32-chars",
         "ZALO_OA_ID": "388613280878808645",
         "ZALO_ACCESS_TOKEN": ACCESS_TOKEN,
         "ZALO_REFRESH_TOKEN": "e2e-refresh-token",

@@ -311,7 +311,7 @@ def test_a_tap_on_da_nhan_is_recorded_and_counts_as_an_interaction(
         b
         for body in _bodies(runtime)
         for b in body.get("buttons", [])
-        if b["payload"] == f"dg:{digest_id}:ack"
+        if b.get("payload") == f"dg:{digest_id}:ack"
     ]
     assert button["title"] == "Đã nhận"
     tapped_at = clock.advance(days=6)

@@ -15,6 +15,7 @@ from zalo_client import (
     RequestsTransport,
     SentMessage,
     TokenPair,
+    UrlButton,
     ZaloAuthError,
     ZaloClient,
     ZaloConnectionError,
@@ -434,3 +435,22 @@ def test_error_from_response(
         assert type(error) is expected
         assert error.user_id == USER
         assert error.http_status == http_status
+
+
+def test_a_url_button_opens_a_page_in_each_style() -> None:
+    ack, view = QueryButton("Đã nhận", "dg:1:ack"), UrlButton("Xem chi tiết", "https://x.vn/c")
+    buttons = render_message("Báo cáo", [ack, view], "buttons")
+    assert buttons["attachment"]["payload"]["buttons"][1] == {  # type: ignore[index]
+        "title": "Xem chi tiết",
+        "type": "oa.open.url",
+        "payload": {"url": "https://x.vn/c"},
+    }
+    listed = render_message("Báo cáo", [ack, view], "list")
+    element = listed["attachment"]["payload"]["elements"][1]  # type: ignore[index]
+    assert element["default_action"] == {
+        "type": "oa.open.url",
+        "payload": {"url": "https://x.vn/c"},
+    }
+    assert render_message("Báo cáo", [ack, view], "text") == {
+        "text": "Báo cáo\n1. Đã nhận\nXem chi tiết: https://x.vn/c"
+    }

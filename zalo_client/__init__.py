@@ -5,7 +5,14 @@ Knows HTTP and Zalo only; nothing here knows surveys, Flask or SQL.
 
 from __future__ import annotations
 
-from zalo_client.api import QueryButton, SentMessage, TokenPair, ZaloClient, render_message
+from zalo_client.api import (
+    QueryButton,
+    SentMessage,
+    TokenPair,
+    UrlButton,
+    ZaloClient,
+    render_message,
+)
 from zalo_client.errors import (
     InvalidSignature,
     ZaloAuthError,
@@ -45,6 +52,7 @@ __all__ = [
     "Transport",
     "TransportResponse",
     "UnusableEvent",
+    "UrlButton",
     "ZaloAuthError",
     "ZaloClient",
     "ZaloConnectionError",

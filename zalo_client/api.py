@@ -22,6 +22,7 @@ __all__ = [
     "QueryButton",
     "SentMessage",
     "TokenPair",
+    "UrlButton",
     "ZaloClient",
     "render_message",
 ]
@@ -43,6 +44,17 @@ class QueryButton:
 
 
 @dataclass(frozen=True)
+class UrlButton:
+    """A button that opens ``url`` in Zalo's browser (``oa.open.url``); nothing is sent back."""
+
+    title: str
+    url: str
+
+
+Button = QueryButton | UrlButton
+
+
+@dataclass(frozen=True)
 class SentMessage:
     """What Zalo acknowledged for one sent message."""
 
@@ -59,11 +71,12 @@ class TokenPair:
     expires_in: int
 
 
-def render_message(text: str, buttons: Sequence[QueryButton], style: str) -> dict[str, object]:
+def render_message(text: str, buttons: Sequence[Button], style: str) -> dict[str, object]:
     """Build the ``message`` object for a text with choices, in one of ``CHOICE_STYLES``.
 
     Zalo documents no buttons for consultation messages, so how choices are shown is kept
-    here alone and chosen per deployment.
+    here alone and chosen per deployment. In the text style a URL button becomes a line with
+    its address after the numbered choices.
     """
     if style not in CHOICE_STYLES:
         raise ValueError(f"choice style must be one of {CHOICE_STYLES}, not {style!r}")
@@ -72,24 +85,26 @@ def render_message(text: str, buttons: Sequence[QueryButton], style: str) -> dic
     if not buttons:
         return {"text": text}
     if style == ChoiceStyle.TEXT:
-        lines = [f"{number}. {button.title}" for number, button in enumerate(buttons, start=1)]
+        queries = [b for b in buttons if isinstance(b, QueryButton)]
+        lines = [f"{number}. {button.title}" for number, button in enumerate(queries, start=1)]
+        lines += [f"{b.title}: {b.url}" for b in buttons if isinstance(b, UrlButton)]
         numbered = "\n".join([text, *lines])
         _check_text(numbered)
         return {"text": numbered}
     if style == ChoiceStyle.LIST:
         elements: list[dict[str, object]] = [
-            {"title": button.title, "default_action": _query_action(button)} for button in buttons
+            {"title": button.title, "default_action": _action(button)} for button in buttons
         ]
         elements[0]["subtitle"] = text
         payload: dict[str, object] = {"template_type": "list", "elements": elements}
     else:
-        payload = {
-            "buttons": [{"title": button.title, **_query_action(button)} for button in buttons]
-        }
+        payload = {"buttons": [{"title": button.title, **_action(button)} for button in buttons]}
     return {"text": text, "attachment": {"type": "template", "payload": payload}}
 
 
-def _query_action(button: QueryButton) -> dict[str, object]:
+def _action(button: Button) -> dict[str, object]:
+    if isinstance(button, UrlButton):
+        return {"type": "oa.open.url", "payload": {"url": button.url}}
     return {"type": "oa.query.hide", "payload": button.payload}
 
 
@@ -100,7 +115,7 @@ def _check_text(text: str) -> None:
         raise ValueError(f"message text has {len(text)} characters, at most {MAX_TEXT_CHARS}")
 
 
-def _check_buttons(buttons: Sequence[QueryButton], style: str) -> None:
+def _check_buttons(buttons: Sequence[Button], style: str) -> None:
     if len(buttons) > MAX_BUTTONS:
         raise ValueError(f"{len(buttons)} choices given, at most {MAX_BUTTONS}")
     for button in buttons:
@@ -108,9 +123,10 @@ def _check_buttons(buttons: Sequence[QueryButton], style: str) -> None:
             raise ValueError("a choice has an empty title")
         if style == "list" and len(button.title) > MAX_LIST_TITLE_CHARS:
             raise ValueError(f"list titles take at most {MAX_LIST_TITLE_CHARS} characters")
-        if not button.payload:
+        target = button.url if isinstance(button, UrlButton) else button.payload
+        if not target:
             raise ValueError("a choice has an empty payload")
-        if len(button.payload) > MAX_PAYLOAD_CHARS:
+        if len(target) > MAX_PAYLOAD_CHARS:
             raise ValueError(f"a choice payload exceeds {MAX_PAYLOAD_CHARS} characters")
 
 
@@ -134,9 +150,7 @@ class ZaloClient:
         self._access_token = access_token
         self._choice_style = choice_style
 
-    def send_text(
-        self, user_id: str, text: str, *, buttons: Sequence[QueryButton] = ()
-    ) -> SentMessage:
+    def send_text(self, user_id: str, text: str, *, buttons: Sequence[Button] = ()) -> SentMessage:
         """Send a consultation message, with choices rendered in the configured style.
 
         Raises ValueError before any request when the message breaks Zalo's limits.

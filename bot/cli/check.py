@@ -94,6 +94,14 @@ def digest_schedules(runtime: Runtime) -> list[Result]:
     ]
 
 
+def console_session_key(runtime: Runtime) -> list[Result]:
+    try:
+        runtime.settings.require_for_console()
+    except ConfigError as exc:
+        return [Result(Outcome.FAIL, "console session key", str(exc))]
+    return [Result(Outcome.OK, "console session key (CONSOLE_SECRET_KEY)")]
+
+
 def email_settings(runtime: Runtime) -> list[Result]:
     mailer = runtime.mailer
     if runtime.mail_problem:
@@ -200,6 +208,7 @@ CHECKS: list[Check] = [
     Check("settings", settings_source),
     Check("addresses", public_addresses),
     Check("serving", serving_settings),
+    Check("console", console_session_key),
     Check("digests", digest_schedules),
     Check("email", email_settings),
     Check("database", database_schema),

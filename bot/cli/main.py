@@ -19,6 +19,7 @@ from bot.cli import (
     leaders,
     outbox,
     presence,
+    printing,
     privacy,
     qr,
     reports,
@@ -26,6 +27,7 @@ from bot.cli import (
     setup,
     simulate,
     tokens,
+    users,
 )
 from bot.cli.context import load_dotenv_file
 from bot.config import ConfigError
@@ -78,6 +80,7 @@ for _module in (
     simulate,
     export,
     qr,
+    printing,
     tokens,
     outbox,
     check,
@@ -86,6 +89,7 @@ for _module in (
     leaders,
     presence,
     privacy,
+    users,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

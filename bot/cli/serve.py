@@ -63,6 +63,7 @@ def serve(host: str, port: int, threads: int, workers: int, no_background: bool)
 
     runtime = current_runtime()
     _prepare_to_run(runtime)
+    runtime.settings.require_for_console()
     _banner(runtime, host, port)
     if no_background:
         click.echo("  background work is off here: run `sipas-bot worker` as well")

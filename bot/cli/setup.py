@@ -47,8 +47,9 @@ from storage import repositories as repo
     help="PORT for `serve`; PUBLIC_BASE_URL is set to http://127.0.0.1:PORT to match.",
 )
 def init_env(example: Path, out: Path, force: bool, host: str | None, port: int | None) -> None:
-    """Write a .env for a first try: sandbox mode, a fresh random webhook secret and a random
-    privacy pepper (keep that one when going live)."""
+    """Write a .env for a first try: sandbox mode, a fresh random webhook secret, a random
+    privacy pepper (keep that one when going live) and a random key for the console's
+    session cookies."""
     if out.exists() and not force:
         raise BadArguments(f"{out} exists already (use --force to replace it)")
     try:
@@ -60,6 +61,7 @@ def init_env(example: Path, out: Path, force: bool, host: str | None, port: int 
         "ZALO_SANDBOX": "1",
         "ZALO_APP_ID": "sandbox-app",
         "PRIVACY_PEPPER": secrets.token_urlsafe(32),
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),
     }
     if host:
         fill["HOST"] = host
@@ -77,9 +79,9 @@ def init_env(example: Path, out: Path, force: bool, host: str | None, port: int 
     write_text_atomically(out, "\n".join(written) + "\n")
     os.chmod(out, 0o600)
     click.echo(
-        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY and PRIVACY_PEPPER; "
-        "fill in the ZALO_* values from the Zalo developer console to go live "
-        "(keep PRIVACY_PEPPER: it cannot change once surveys are stored)"
+        f"wrote {out}: sandbox mode with a random ZALO_OA_SECRET_KEY, PRIVACY_PEPPER and "
+        "CONSOLE_SECRET_KEY; fill in the ZALO_* values from the Zalo developer console to go "
+        "live (keep PRIVACY_PEPPER: it cannot change once surveys are stored)"
     )
 
 

@@ -1,5 +1,7 @@
 """Leaders in the chat: `DANGKY <code>` subscribes to a unit's digests and alerts,
-`HUYDANGKY [<code>]` unsubscribes, and a tap on a digest's or alert's "Đã nhận" is recorded.
+`HUYDANGKY [<code>]` unsubscribes, `DANGNHAP` answers with a one-time sign-in link to the
+officials' console, and a tap on a digest's or alert's "Đã nhận" is recorded (for an alert,
+as the console's acknowledgement is: bot/conversation/acknowledgements.py).
 
 These run before the survey engine (they are not survey answers), in the caller's
 transaction, while the user's conversation row is locked: concurrent events of one user are
@@ -30,7 +32,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.acknowledgements import acknowledge_alert
 from bot.delivery.acks import AckKind, parse_ack
+from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
 from bot.registration_codes import named_unit_code
 from storage import repositories as repo
@@ -50,11 +54,13 @@ GLOBAL_LOCKOUT = timedelta(hours=1)
 
 _REGISTER = re.compile(r"^dangky(?:\s+(\S+))?$")
 _UNREGISTER = re.compile(r"^huydangky(?:\s+(\S+))?$")
+_SIGN_IN = re.compile(r"^dangnhap$")
 
 
 class CommandKind(StrEnum):
     REGISTER = "register"
     UNREGISTER = "unregister"
+    SIGN_IN = "sign_in"
     ACK_DIGEST = "ack_digest"
     ACK_MESSAGE = "ack_message"
 
@@ -75,6 +81,8 @@ def parse_command(text: str) -> Command | None:
         return Command(CommandKind.REGISTER, match.group(1))
     if match := _UNREGISTER.match(folded):
         return Command(CommandKind.UNREGISTER, match.group(1))
+    if _SIGN_IN.match(folded):
+        return Command(CommandKind.SIGN_IN)
     return None
 
 
@@ -92,9 +100,16 @@ def _names(units: Sequence[Unit]) -> str:
 class LeaderCommands:
     """Answers leader commands; `handle` returns the reply bodies, or None for other texts."""
 
-    def __init__(self, texts: Mapping[str, Texts], pseudonyms: Pseudonymizer) -> None:
+    def __init__(
+        self,
+        texts: Mapping[str, Texts],
+        pseudonyms: Pseudonymizer,
+        *,
+        links: SignInLinks | None = None,
+    ) -> None:
         self.texts = texts
         self.pseudonyms = pseudonyms
+        self.links = links
 
     def handle(
         self, session: Session, row: LockedConversation, text: str, *, now: datetime
@@ -108,6 +123,8 @@ class LeaderCommands:
             reply = self._register(session, row.user_id, command.argument, t, now)
         elif command.kind is CommandKind.UNREGISTER:
             reply = self._unregister(session, row.user_id, command.argument, t, now)
+        elif command.kind is CommandKind.SIGN_IN:
+            reply = self._sign_in(session, row.user_id, t, now)
         else:
             reply = self._acknowledge(session, row.user_id, command, t, now)
         return [] if reply is None else [{"text": reply, "buttons": []}]
@@ -227,6 +244,17 @@ class LeaderCommands:
         )
         return t("leader_unsubscribed", units=_names(dropped))
 
+    def _sign_in(self, session: Session, user_id: str, t: Texts, now: datetime) -> str:
+        leader = repo.find_leader(session, user_id)
+        if leader is None or not leader.subscriptions:
+            return t("leader_not_registered")
+        if self.links is None:
+            return t("leader_sign_in_unavailable")
+        url = self.links.for_chat(session, leader.id, now=now)
+        log.info("event=leader_sign_in_link user=%s", self.pseudonyms.user_tag(user_id))
+        minutes = int(self.links.chat_lifetime.total_seconds() // 60)
+        return t("leader_sign_in_link", url=url, minutes=minutes)
+
     def _acknowledge(
         self, session: Session, user_id: str, command: Command, t: Texts, now: datetime
     ) -> str | None:
@@ -240,7 +268,9 @@ class LeaderCommands:
             log.info("event=leader_ack outcome=unknown user=%s", self.pseudonyms.user_tag(user_id))
             return None
         first = message.acknowledged_at is None
-        if first:
+        if message.alert_id is not None:
+            acknowledge_alert(session, message.alert_id, leader=message.leader, now=now)
+        elif first:
             message.acknowledged_at = now
         log.info(
             "event=leader_ack outcome=%s user=%s message=%d",

@@ -21,6 +21,7 @@ from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.registry import FlowRegistry
+from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
 from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
@@ -90,6 +91,7 @@ class SurveyService:
         rotating: RotatingCodes,
         pseudonyms: Pseudonymizer,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
+        sign_in_links: SignInLinks | None = None,
     ) -> None:
         self.texts = texts
         self.flows = flows
@@ -99,7 +101,7 @@ class SurveyService:
         self.rotating = rotating
         self.new_token = new_token
         self.pseudonyms = pseudonyms
-        self.leaders = LeaderCommands(texts, pseudonyms)
+        self.leaders = LeaderCommands(texts, pseudonyms, links=sign_in_links)
 
     def handle(
         self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
@@ -122,7 +124,7 @@ class SurveyService:
         if not self._allowed(session, row, now):
             return Outcome(TurnStatus.LIMITED)
         if event.name == "user_send_text" and event.text:
-            # DANGKY, HUYDANGKY and the digests' "Đã nhận" are not survey answers.
+            # DANGKY, HUYDANGKY, DANGNHAP and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
             if leader_replies is not None:
                 repo.enqueue_replies(session, row.user_id, leader_replies, now=now)

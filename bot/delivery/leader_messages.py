@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.delivery.acks import digest_ack_payload, message_ack_payload
 from bot.delivery.mailer import Mailer, MailError, render_html
+from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.window import window_closed
 from storage import repositories as repo
 from storage.models import DeadReason, Leader, LeaderMessage, LeaderMessageStatus, OutboxStatus
@@ -46,6 +47,9 @@ class Post:
     text: str
     zalo_text: str
     digest_id: int | None = None
+    alert_id: int | None = None
+    # The console page the "Xem chi tiết" button opens (signed in), when the console is set up.
+    detail_path: str | None = None
 
 
 def post_to_leader(
@@ -56,13 +60,17 @@ def post_to_leader(
     *,
     email_ready: bool,
     now: datetime,
+    links: SignInLinks | None = None,
 ) -> LeaderMessage:
-    """Record the message and queue it on the right channel, in the caller's transaction."""
+    """Record the message and queue it on the right channel, in the caller's transaction.
+    With `links` and a `detail_path`, the Zalo message also carries a "Xem chi tiết" button
+    with a one-time sign-in link to that console page."""
     message = LeaderMessage(
         leader_id=leader.id,
         unit_id=post.unit_id,
         kind=post.kind,
         digest_id=post.digest_id,
+        alert_id=post.alert_id,
         subject=post.subject[:300],
         text=post.text,
         status=LeaderMessageStatus.QUEUED,
@@ -92,14 +100,12 @@ def post_to_leader(
         if post.digest_id is not None
         else message_ack_payload(message.id)
     )
+    buttons: list[dict[str, str]] = [{"title": t("leader_ack_button"), "payload": payload}]
+    if links is not None and post.detail_path is not None:
+        url = links.for_button(session, leader.id, next_path=post.detail_path, now=now)
+        buttons.append({"title": t("leader_detail_button"), "url": url})
     outbox_id = repo.enqueue_message(
-        session,
-        leader.user_id,
-        {
-            "text": post.zalo_text,
-            "buttons": [{"title": t("leader_ack_button"), "payload": payload}],
-        },
-        now=now,
+        session, leader.user_id, {"text": post.zalo_text, "buttons": buttons}, now=now
     )
     message.outbox_message_id = outbox_id
     log.info(

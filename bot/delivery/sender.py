@@ -52,6 +52,7 @@ from storage.models import DeadReason, OutboxMessage, OutboxStatus
 from storage.repositories import OutboxOutcome, OutcomeKind
 from zalo_client import (
     QueryButton,
+    UrlButton,
     ZaloAuthError,
     ZaloClient,
     ZaloConnectionError,
@@ -144,7 +145,10 @@ def zalo_delivery(client: ZaloClient, tokens: TokenStore | None = None) -> Deliv
     """Send through Zalo; on a refused token, renew it (once, across processes), retry once."""
 
     def send(user_id: str, body: dict[str, Any]) -> str | None:
-        buttons = [QueryButton(b["title"], b["payload"]) for b in body.get("buttons", [])]
+        buttons = [
+            UrlButton(b["title"], b["url"]) if "url" in b else QueryButton(b["title"], b["payload"])
+            for b in body.get("buttons", [])
+        ]
         return client.send_text(user_id, body["text"], buttons=buttons).message_id
 
     def deliver(user_id: str, body: dict[str, Any]) -> str | None:
@@ -167,7 +171,10 @@ def sandbox_delivery(pseudonyms: Pseudonymizer) -> Deliver:
     """Sandbox mode: show the message instead of sending it."""
 
     def deliver(user_id: str, body: dict[str, Any]) -> str | None:
-        buttons = " | ".join(f"[{b['title']}]" for b in body.get("buttons", []))
+        buttons = " | ".join(
+            f"[{b['title']}]" + (f" {b['url']}" if "url" in b else "")
+            for b in body.get("buttons", [])
+        )
         log.warning(
             "SANDBOX (not sent to Zalo) to user=%s:\n%s%s",
             pseudonyms.user_tag(user_id),

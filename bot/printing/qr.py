@@ -1,7 +1,9 @@
-"""QR codes for counters: a PNG to print (with the code under it) and an SVG."""
+"""QR codes for counters: a PNG to print (with the code under it) and an SVG file, and the
+same code as inline SVG for the console's posters."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import qrcode
@@ -40,3 +42,20 @@ def _with_caption(image: Image.Image, caption: str) -> Image.Image:
         anchor="mm",
     )
     return canvas
+
+
+_FIXED_SIZE = re.compile(r'\s(?:width|height)="[^"]*"')
+
+
+def qr_svg(url: str) -> str:
+    """The QR code of `url` as an inline <svg> that takes the size its box gives it (no fixed
+    width or height), drawn as one path: sharp at any print size."""
+    image = qrcode.make(
+        url,
+        image_factory=qrcode.image.svg.SvgPathImage,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        border=2,
+    )
+    svg = image.to_string(encoding="unicode")
+    head, rest = svg.split(">", 1)
+    return _FIXED_SIZE.sub("", head) + ' class="qr" role="img">' + rest

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.delivery.leader_messages import Post, post_to_leader
+from bot.delivery.sign_in_links import SignInLinks, alerts_path
 from bot.reporting.periods import unit_zone
 from storage import repositories as repo
 from storage.models import Alert, AlertStatus, Leader, Unit
@@ -42,11 +43,19 @@ def hour_start(moment: datetime) -> datetime:
 class AlertService:
     """Turns pending alerts into leader messages; built once by the Runtime."""
 
-    def __init__(self, settings: Settings, texts: LocalTexts, *, email_ready: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        texts: LocalTexts,
+        *,
+        email_ready: bool,
+        links: SignInLinks | None = None,
+    ) -> None:
         self.settings = settings
         self.texts = texts
         self.cap = settings.alert_max_per_hour
         self.email_ready = email_ready
+        self.links = links
 
     def dispatch(self, session: Session, *, now: datetime) -> dict[str, int]:
         """Notify or hold every pending alert, then summarise the held ones of ended hours."""
@@ -107,7 +116,9 @@ class AlertService:
     def _post(
         self, session: Session, leader: Leader, unit: Unit, post: Post, t: Texts, now: datetime
     ) -> None:
-        post_to_leader(session, leader, post, t, email_ready=self.email_ready, now=now)
+        post_to_leader(
+            session, leader, post, t, email_ready=self.email_ready, now=now, links=self.links
+        )
 
     def _alert_post(self, alert: Alert, unit: Unit, t: Texts) -> Post:
         response = alert.response
@@ -145,7 +156,15 @@ class AlertService:
                 comment = comment[: COMMENT_CHARS - 1].rstrip() + "…"
             lines.append(t("alert_comment", text=comment))
         text = "\n".join(lines)
-        return Post("alert", unit.id, subject, text, text)
+        return Post(
+            "alert",
+            unit.id,
+            subject,
+            text,
+            text,
+            alert_id=alert.id,
+            detail_path=alerts_path(unit.code),
+        )
 
     def _summary_post(self, unit: Unit, hour: datetime, alerts: Sequence[Alert], t: Texts) -> Post:
         zone = unit_zone(unit, self.settings.tz)
@@ -167,4 +186,6 @@ class AlertService:
                 ),
             ]
         )
-        return Post("alert_summary", unit.id, subject, text, text)
+        return Post(
+            "alert_summary", unit.id, subject, text, text, detail_path=alerts_path(unit.code)
+        )

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import ConfigError, Settings
 from bot.delivery.leader_messages import Post, post_to_leader
+from bot.delivery.sign_in_links import SignInLinks, overview_path
 from bot.errors import BadPeriod
 from bot.reporting import numbers
 from bot.reporting.periods import PERIOD_NAMES, Period, named_period, unit_zone
@@ -343,10 +344,18 @@ class DigestOutcome:
 class DigestService:
     """Makes and queues digests; every method works in the session it is given."""
 
-    def __init__(self, settings: Settings, texts: LocalTexts, *, email_ready: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        texts: LocalTexts,
+        *,
+        email_ready: bool,
+        links: SignInLinks | None = None,
+    ) -> None:
         self.settings = settings
         self.texts = texts
         self.email_ready = email_ready
+        self.links = links
 
     def zone_of(self, unit: Unit) -> ZoneInfo:
         return unit_zone(unit, self.settings.tz)
@@ -434,10 +443,19 @@ class DigestService:
             message = post_to_leader(
                 session,
                 leader,
-                Post("digest", unit.id, text.subject, text.text, text.zalo_text, digest.id),
+                Post(
+                    "digest",
+                    unit.id,
+                    text.subject,
+                    text.text,
+                    text.zalo_text,
+                    digest.id,
+                    detail_path=overview_path(unit.code),
+                ),
                 self.texts[language],
                 email_ready=self.email_ready,
                 now=now,
+                links=self.links,
             )
             outcome.channels[message.status] = outcome.channels.get(message.status, 0) + 1
         vi = rendered.get("vi") or self.render(report, unit, kind, now=now, language="vi")

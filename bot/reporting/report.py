@@ -275,6 +275,15 @@ class Report:
         rest = [c for c in self.counters if not c.overall.rankable]
         return [(i, c) for i, c in enumerate(ranked, start=1)] + [(None, c) for c in rest]
 
+    def ranked_units(self) -> list[tuple[int | None, UnitFigure]]:
+        """Units ranked as `ranked_counters` ranks counters (the same minimum-sample rule)."""
+        ranked = sorted(
+            (u for u in self.units if u.overall.rankable),
+            key=lambda u: (-(u.overall.share or 0), -(u.overall.mean or 0), u.code),
+        )
+        rest = [u for u in self.units if not u.overall.rankable]
+        return [(i, u) for i, u in enumerate(ranked, start=1)] + [(None, u) for u in rest]
+
     @property
     def title(self) -> str:
         names = [f"{self.unit_names.get(code, code)} ({code})" for code in self.unit_codes]
@@ -318,6 +327,40 @@ def _scope(
     )
 
 
+def _units_and_counter(
+    session: Session, unit_codes: Sequence[str] | None, counter_code: str | None
+) -> tuple[list[Unit], Counter | None]:
+    units = find_units(session, unit_codes)
+    counter: Counter | None = None
+    if counter_code is not None:
+        counter = next(
+            (c for u in units for c in u.counters if c.code == counter_code.upper()), None
+        )
+        if counter is None:
+            found = repo.find_counter(session, counter_code)
+            where = f" (it belongs to unit {found.unit.code})" if found else ""
+            raise UnknownCode(
+                f"no counter {counter_code.upper()} in unit(s) "
+                f"{', '.join(u.code for u in units) or '(none)'}{where}"
+            )
+        units = [next(u for u in units if u.id == counter.unit_id)]
+    return units, counter
+
+
+def report_scope(
+    session: Session,
+    *,
+    unit_codes: Sequence[str] | None,
+    counter_code: str | None = None,
+    period: Period,
+    include_repeats: bool = False,
+) -> stats.Scope:
+    """The responses `build_report` counts for the same arguments, for the queries that list
+    them (storage.stats.feedback, status_counts)."""
+    units, counter = _units_and_counter(session, unit_codes, counter_code)
+    return _scope(units, counter, period, include_repeats)
+
+
 def build_report(
     session: Session,
     *,
@@ -337,20 +380,7 @@ def build_report(
     free-text answers (None: all of them, 0: none). Raises UnknownCode for an unknown unit
     or counter.
     """
-    units = find_units(session, unit_codes)
-    counter: Counter | None = None
-    if counter_code is not None:
-        counter = next(
-            (c for u in units for c in u.counters if c.code == counter_code.upper()), None
-        )
-        if counter is None:
-            found = repo.find_counter(session, counter_code)
-            where = f" (it belongs to unit {found.unit.code})" if found else ""
-            raise UnknownCode(
-                f"no counter {counter_code.upper()} in unit(s) "
-                f"{', '.join(u.code for u in units) or '(none)'}{where}"
-            )
-        units = [next(u for u in units if u.id == counter.unit_id)]
+    units, counter = _units_and_counter(session, unit_codes, counter_code)
     return _build(
         session,
         units,
@@ -523,4 +553,30 @@ def recent_months(
             comment_limit=0,
         )
         for period in month_periods(now, zone, months)
+    ]
+
+
+def monthly_reports(
+    session: Session,
+    *,
+    unit_codes: Sequence[str],
+    counter_code: str | None = None,
+    last: Period,
+    months: int,
+    min_answers: int,
+) -> list[Report]:
+    """One report per month for the `months` months ending with the month holding `last`'s
+    first day, oldest first: the trend of the index and of each factor."""
+    periods = month_periods(last.start, last.zone, months)
+    return [
+        build_report(
+            session,
+            unit_codes=unit_codes,
+            counter_code=counter_code,
+            period=period,
+            min_answers=min_answers,
+            with_previous=False,
+            comment_limit=0,
+        )
+        for period in reversed(periods)
     ]

@@ -29,9 +29,11 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
+    runtime = Runtime.build(settings, clock=clock, deliver=deliver)
+    app.extensions["sipas_bot"] = runtime
 
     from bot.web import hardening, pages, presence, privacy_notice, results_page, sandbox, webhook
+    from bot.web.console import init_console
 
     hardening.install(app)
     app.register_blueprint(webhook.blueprint)
@@ -40,6 +42,7 @@ def create_app(
     app.register_blueprint(presence.blueprint)
     app.register_blueprint(privacy_notice.blueprint)
     app.register_blueprint(sandbox.blueprint)
+    init_console(app, runtime)
     return app
 
 

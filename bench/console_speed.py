@@ -1,0 +1,121 @@
+"""How long the console's pages take on PostgreSQL over the 2M-response dataset of
+bench/dataset.py: a unit's overview (HVT, a tenth of the responses) and the province view of
+1,000 units, each for October 2026, requested through the app as a signed-in operator.
+
+    python -m bench.console_speed [--responses 2000000] [--runs 3]
+
+Each page is requested once untimed, then `--runs` times; the median and min–max are
+reported, with the number of SQL statements and their time (SQLAlchemy cursor events). The
+target of issue 14 is 300 ms for both; this measures where the pages stand without a daily
+roll-up (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench import dataset
+from bench.common import (
+    fmt_spread,
+    load_average,
+    log,
+    machine_info,
+    postgres_available,
+    spread,
+    write_result,
+)
+from bench.reports_large import statement_timer
+
+OPERATOR = "bench-operator@example.vn"
+PASSWORD = "bench password of the console"
+PAGES = {
+    "unit overview (HVT)": "/console/units/HVT?period=month&date=2026-10-15",
+    "province view (1,000 units)": "/console/province?period=month&date=2026-10-15",
+}
+
+
+def signed_in_client(app: Any) -> Any:
+    """A test client signed in as an operator of every unit (created once in the dataset)."""
+    from bot.web import runtime_of
+    from bot.web.console.accounts import ConsoleRole, hash_password
+    from storage import repositories as repo
+    from tests.console_support import password_sign_in
+
+    runtime = runtime_of(app)
+    with runtime.session_factory.begin() as session:
+        if repo.find_console_user(session, OPERATOR) is None:
+            repo.add_console_user(
+                session,
+                email=OPERATOR,
+                role=ConsoleRole.OPERATOR,
+                password_hash=hash_password(PASSWORD),
+                units=[],
+                now=runtime.clock(),
+            )
+    client = app.test_client()
+    response = password_sign_in(client, OPERATOR, PASSWORD)
+    assert response.status_code == 302, response.status_code
+    return client
+
+
+def time_page(client: Any, engine: Any, path: str) -> dict[str, float]:
+    with statement_timer(engine) as timings:
+        t0 = time.perf_counter()
+        response = client.get(path)
+        seconds = time.perf_counter() - t0
+    assert response.status_code == 200, (path, response.status_code)
+    return {
+        "ms": seconds * 1000,
+        "sql_ms": sum(t for t, _ in timings) * 1000,
+        "statements": len(timings),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--responses", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not postgres_available():
+        log("PostgreSQL does not answer on BENCH_PG_URL: skipped")
+        return 0
+    from bot.web import create_app, runtime_of
+    from tests.conftest import make_settings
+
+    data = dataset.ensure(args.responses)
+    settings = make_settings(data.url, public_base_url="http://127.0.0.1:8000")
+    app = create_app(settings, clock=lambda: dataset.NOW)
+    engine = runtime_of(app).engine
+    client = signed_in_client(app)
+    result: dict[str, Any] = {
+        "responses": args.responses,
+        "machine": machine_info(),
+        "pages": {},
+    }
+    try:
+        for name, path in PAGES.items():
+            first = time_page(client, engine, path)
+            timed = [time_page(client, engine, path) for _ in range(args.runs)]
+            page: dict[str, Any] = {
+                "path": path,
+                "first_ms": round(first["ms"]),
+                "ms": spread([t["ms"] for t in timed]),
+                "sql_ms": spread([t["sql_ms"] for t in timed]),
+                "statements": timed[-1]["statements"],
+                "loadavg": load_average(),
+            }
+            result["pages"][name] = page
+            log(
+                f"{name}: {fmt_spread(page['ms'], ' ms')} (SQL {fmt_spread(page['sql_ms'], ' ms')}"
+                f", {page['statements']} statements; first {page['first_ms']} ms)"
+            )
+    finally:
+        engine.dispose()
+    log(f"wrote {write_result('console-speed', result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Screenshots of the console's main pages for docs/console.md, made the way the browser
+tests see the console (tests/browser.py): Debian's chromium, the app on a real localhost
+server, a demo database of a year of surveys at the example units.
+
+    python -m bench.screenshots --out docs/img
+
+Every page is checked before it is photographed (no console error, nothing wider than the
+window, charts with data), so a broken page fails the command instead of landing in the docs.
+The clock is fixed (14/03/2026, as in the tests), so the pictures change only when the pages do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, sync_playwright
+
+from bot.jobs import dispatch_alerts
+from bot.runtime import Runtime
+from bot.web import create_app, runtime_of
+from storage.db import make_engine
+from tests.browser import LiveServer, Watched, launch_chromium, open_page, sign_in_with_link
+from tests.conftest import FakeClock, make_settings, make_signed_post, migrate_with_example_units
+from tests.console_support import PASSWORD, add_user, seed, sign_in_link
+from tests.test_digests import seed_day
+from tests.test_leaders import register
+
+NOW = datetime(2026, 3, 14, 2, 0, tzinfo=UTC)
+MONTH = "period=month&date=2026-03-14"
+OPERATOR = "so-noi-vu@tinh.example.vn"
+
+
+def seed_demo(runtime: Runtime, post: Callable[..., Any], clock: FakeClock) -> None:
+    """The tests' March 2026 (with a low-rated survey that alerts the leader) and one busy
+    day in each of the eleven months before it, each month a little different."""
+    for months_back in range(11, 0, -1):
+        year, month = (2026, 3 - months_back) if months_back < 3 else (2025, 15 - months_back)
+        seed_day(runtime, year, month, 12, 12 + months_back % 4, shift=months_back)
+    seed(runtime, post, clock)
+    dispatch_alerts(runtime)
+
+
+def shoot(watched: Watched, url: str, out: Path, *, charts: int = 0) -> Path:
+    page = watched.page
+    page.goto(url)
+    page.wait_for_load_state()
+    watched.check(charts=charts)
+    page.screenshot(path=str(out), full_page=True)
+    print(f"wrote {out}")
+    return out
+
+
+def make_screenshots(browser: Browser, server: LiveServer, out: Path) -> list[Path]:
+    clock = FakeClock(NOW)
+    made: list[Path] = []
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'demo.db'}"
+        engine = make_engine(url)
+        migrate_with_example_units(engine, clock())
+        engine.dispose()
+        app = create_app(make_settings(url, public_base_url=server.url), clock=clock)
+        runtime = runtime_of(app)
+        post = make_signed_post(app.test_client())
+        seed_demo(runtime, post, clock)
+        server.serve(app)
+        base = f"{server.url}/console/units/HVT"
+
+        register(post)
+        for name, width in (("desktop", 1280), ("phone", 390)):
+            watched = open_page(browser, width)
+            sign_in_with_link(watched, sign_in_link(post, runtime))
+            made.append(shoot(watched, f"{base}?{MONTH}", out / f"overview-{name}.png", charts=2))
+            if name == "desktop":
+                pages = {
+                    "counter": (f"{base}/counters/HVT02?{MONTH}", 2),
+                    "comments": (f"{base}/comments?{MONTH}", 0),
+                    "alerts": (f"{base}/alerts?{MONTH}", 0),
+                    "print-report": (f"{base}/print/report?{MONTH}", 2),
+                    "print-posters": (f"{base}/print/posters?size=a5", 0),
+                }
+                for page_name, (page_url, charts) in pages.items():
+                    target = out / f"{page_name}.png"
+                    made.append(shoot(watched, page_url, target, charts=charts))
+            watched.page.context.close()
+
+        assert add_user(app, OPERATOR, "operator").exit_code == 0
+        watched = open_page(browser, 1280)
+        page = watched.page
+        page.goto(f"{server.url}/console/login")
+        page.fill("input[name=email]", OPERATOR)
+        page.fill("input[name=password]", PASSWORD)
+        page.locator("form button[type=submit]").click()
+        page.wait_for_load_state()
+        made.append(
+            shoot(watched, f"{server.url}/console/province?{MONTH}", out / "province.png", charts=1)
+        )
+        watched.page.context.close()
+        runtime.engine.dispose()
+    return made
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=Path("docs/img"), help="Folder for the PNGs.")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
+    with sync_playwright() as playwright:
+        try:
+            browser = launch_chromium(playwright)
+        except RuntimeError as exc:
+            print(f"screenshots: error: {exc}")
+            return 2
+        server = LiveServer()
+        try:
+            make_screenshots(browser, server, args.out)
+        finally:
+            server.stop()
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

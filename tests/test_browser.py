@@ -1,0 +1,134 @@
+"""The console in headless Chromium (tests/browser.py), at a phone's and a desktop's width:
+a leader signs in from a one-time link, reads the overview, opens a counter, acknowledges an
+alert, downloads an export and prints the month's report. Every page must show no console
+error, nothing wider than the window, and its charts with their data points."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Playwright, sync_playwright
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.jobs import dispatch_alerts
+from bot.runtime import Runtime
+from storage.models import AlertAcknowledgement
+from tests import browser as browser_support
+from tests.browser import WIDTHS, LiveServer, launch_chromium, open_page, sign_in_with_link
+from tests.conftest import FakeClock, make_settings
+from tests.console_support import Post, seed, sign_in_link
+from tests.test_leaders import register
+
+MONTH = "period=month&date=2026-03-14"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One chromium for the whole session; a test fails (never skips) without it."""
+    try:
+        chromium = launch_chromium(playwright)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    live = LiveServer()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, server: LiveServer) -> Settings:
+    """The app published at the live server's address: sign-in links and cookies follow it."""
+    return make_settings(database_url, public_base_url=server.url)
+
+
+@pytest.fixture
+def served(
+    app: Flask, server: LiveServer, runtime: Runtime, signed_post: Post, clock: FakeClock
+) -> Runtime:
+    seed(runtime, signed_post, clock)
+    dispatch_alerts(runtime)
+    server.serve(app)
+    return runtime
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_a_leader_signs_in_reads_acknowledges_downloads_and_prints(
+    browser: Browser, server: LiveServer, served: Runtime, signed_post: Post, width: int
+) -> None:
+    register(signed_post)
+    link = sign_in_link(signed_post, served)
+    assert link.startswith(server.url)
+    watched = open_page(browser, width)
+    page = watched.page
+    try:
+        # The link, "Tiếp tục", and the leader's only unit.
+        sign_in_with_link(watched, link)
+        assert page.url.startswith(f"{server.url}/console/units/HVT"), page.url
+        watched.check(charts=2)
+
+        page.goto(f"{server.url}/console/units/HVT?{MONTH}")
+        assert page.locator("[data-index]").inner_text().endswith("%")
+        watched.check(charts=2)
+
+        page.get_by_role("link", name="#HVT01 Quầy 1", exact=False).first.click()
+        page.wait_for_load_state()
+        assert "/counters/HVT01" in page.url
+        watched.check(charts=2)
+
+        page.get_by_role("link", name="Cảnh báo").click()
+        page.wait_for_load_state()
+        watched.check()
+        page.locator("form.ack textarea").first.fill("Đã gọi lại cho công dân")
+        page.locator("form.ack button").first.click()
+        page.wait_for_load_state()
+        assert page.locator("[data-ack]").first.inner_text().endswith("Đã gọi lại cho công dân")
+        watched.check()
+        with served.session_factory() as session:
+            assert [a.note for a in session.scalars(select(AlertAcknowledgement))] == [
+                "Đã gọi lại cho công dân"
+            ]
+
+        page.goto(f"{server.url}/console/units/HVT?{MONTH}")
+        with page.expect_download() as download_info:
+            page.locator('a[data-export="csv"]').click()
+        download = download_info.value
+        assert download.suggested_filename == "sipas-HVT-2026-03-01.csv"
+        rows = Path(download.path()).read_text("utf-8-sig").splitlines()
+        assert len(rows) > 30 and "HVT01" in "\n".join(rows)
+
+        page.locator('a[data-print="report"]').click()
+        page.wait_for_load_state()
+        assert "/print/report" in page.url
+        watched.check(charts=2)
+        page.emulate_media(media="print")
+        pdf = PdfReader(io.BytesIO(page.pdf(prefer_css_page_size=True)))
+        assert len(pdf.pages) == 1
+        text = pdf.pages[0].extract_text()
+        assert "tháng 03/2026" in text and "#HVT01" in text
+    finally:
+        page.context.close()
+
+
+def test_a_missing_chromium_fails_with_the_line_that_installs_it(
+    playwright: Playwright, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(browser_support, "CHROMIUM", tmp_path / "chromium")
+    with pytest.raises(RuntimeError, match=r"missing: apt-get install chromium$"):
+        launch_chromium(playwright)
