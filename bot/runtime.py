@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import ConfigError, Settings
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
+from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.leader_messages import LeaderMail
@@ -126,6 +127,7 @@ class Runtime:
                 ),
                 rotating=rotating,
                 pseudonyms=pseudonyms,
+                quarantine=QuarantineRules.from_settings(settings),
             ),
             rotating=rotating,
             flows=flows,

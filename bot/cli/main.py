@@ -15,6 +15,7 @@ from bot.cli import (
     check,
     export,
     flows,
+    integrity,
     leaders,
     outbox,
     presence,
@@ -67,6 +68,7 @@ for _module in (
     leaders,
     presence,
     privacy,
+    integrity,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
