@@ -115,6 +115,11 @@ class Settings:
     account_message_burst: int = 30
     account_messages_per_minute: int = 12
     account_starts_per_day: int = 10
+    integrity_burst_surveys: int = 5
+    integrity_burst_minutes: int = 10
+    integrity_new_account_days: int = 7
+    integrity_account_surveys_per_day: int = 3
+    integrity_hours_grace_minutes: int = 60
     presence_secret: str = ""
     presence_code_step_seconds: int = 60
     presence_code_valid_steps: int = 5

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
+from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import AccountLimits, SurveyService
 from bot.delivery.leader_messages import LeaderMail
@@ -135,6 +136,7 @@ class Runtime:
                 rotating=rotating,
                 pseudonyms=pseudonyms,
                 sign_in_links=links,
+                quarantine=QuarantineRules.from_settings(settings),
             ),
             rotating=rotating,
             flows=flows,

@@ -11,6 +11,8 @@ units:
     leader_approval: false         # optional: a leader's DANGKY waits for `leaders approve`
     public_results: false          # optional: publish /u/<code>/results
     require_verified: false        # optional: only rotating or visit codes start a survey
+    opening_hours: "mon-fri 07:30-17:00, sat 07:30-11:30"  # optional, in the unit's time
+                                   # zone: surveys started outside them are held for review
     counters:
       - code: HVT01
         name: Quầy 1 – Tư pháp, hộ tịch
@@ -25,7 +27,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config import ConfigError
+from bot.opening_hours import BadOpeningHours, OpeningHours
 from bot.registration_codes import weakness
+from storage.models import Unit
 from storage.repositories import CounterSpec, UnitSpec
 from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
@@ -41,6 +46,7 @@ UNIT_KEYS = (
     "public_results",
     "require_verified",
     "leader_approval",
+    "opening_hours",
     "counters",
 )
 COUNTER_KEYS = ("code", "name", "questionnaire")
@@ -127,6 +133,17 @@ def read_units_file(
                         f"{unit_label}: unknown time zone {timezone}",
                     )
                 )
+        opening_hours = _optional(node, "opening_hours")
+        if opening_hours is not None:
+            try:
+                OpeningHours.parse(opening_hours)
+            except BadOpeningHours as exc:
+                problems.append(
+                    Problem(
+                        source, node.line_of("opening_hours"), f"unit {code}: opening_hours {exc}"
+                    )
+                )
+                opening_hours = None
         public = _flag(node, "public_results", code, problems, source)
         require_verified = _flag(node, "require_verified", code, problems, source)
         code_lines[code] = node.line_of("registration_code")
@@ -144,6 +161,7 @@ def read_units_file(
                 public_results=public,
                 require_verified=require_verified,
                 leader_approval=approval,
+                opening_hours=opening_hours,
             )
         )
     # Codes are checked once every unit and counter code is known (none may be guessed from
@@ -242,3 +260,14 @@ def _optional(node: LineDict, key: str) -> Any:
     if node.get(key) is None:
         return None
     return node.scalar_text.get(key, str(node[key])).strip()
+
+
+def unit_zone(unit: Unit, default: ZoneInfo) -> ZoneInfo:
+    """The time zone the unit's dates and opening hours are read in (`timezone`, else
+    `default`)."""
+    if not unit.timezone:
+        return default
+    try:
+        return ZoneInfo(unit.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unit {unit.code}: unknown time zone {unit.timezone!r}") from None

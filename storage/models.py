@@ -62,6 +62,28 @@ class AlertStatus(StrEnum):
     NO_LEADERS = "no_leaders"
 
 
+class QuarantineState(StrEnum):
+    """Where a survey stands in review (docs/integrity.md): out of the index while HELD or
+    REJECTED; NONE (never flagged) and RELEASED (flagged, let in by an operator) count."""
+
+    NONE = "none"
+    HELD = "held"
+    RELEASED = "released"
+    REJECTED = "rejected"
+
+
+# The review states whose counted surveys are in the index.
+QUARANTINE_IN_INDEX = (QuarantineState.NONE, QuarantineState.RELEASED)
+
+
+class QuarantineRule(StrEnum):
+    """Which suspicious pattern held a survey (bot/conversation/quarantine.py)."""
+
+    OUTSIDE_HOURS = "outside_hours"  # started outside the unit's opening hours
+    ACCOUNT_SURVEYS = "account_surveys"  # one account, too many counted surveys in a day
+    NEW_ACCOUNT_BURST = "new_account_burst"  # a burst at one counter from new accounts
+
+
 class DigestStatus(StrEnum):
     CLAIMED = "claimed"
     QUEUED = "queued"
@@ -128,6 +150,8 @@ class Unit(Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # A leader's DANGKY for this unit waits for `sipas-bot leaders approve`.
     leader_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # bot/opening_hours.py, e.g. "mon-fri 07:30-17:00, sat 07:30-11:30"; None: no rule.
+    opening_hours: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -193,14 +217,21 @@ class SurveyResponse(Base):
     status: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer, default=0)
     # The counting decision, taken once, when the survey first meets the rule of
-    # survey_flow/counting.py: `counted` (it is in the index) or `is_repeat` (the same citizen
-    # had a counted survey of this counter within SURVEY_COOLDOWN_HOURS). Neither, with no
+    # survey_flow/counting.py: `counted` (it is the citizen's survey of this counter for the
+    # cooldown, in the index unless quarantined) or `is_repeat` (the same citizen had a
+    # counted survey of this counter within SURVEY_COOLDOWN_HOURS). Neither, with no
     # `qualified_at`: the survey never counts in any figure (no answer, or too few).
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     qualified_at: Mapped[datetime | None]
     # How the survey was started (survey_flow.engine.StartMethod): static | rotating | visit.
     start_method: Mapped[str] = mapped_column(String(16), default="static", server_default="static")
+    # Review of a counted survey that matched a suspicious pattern, decided with `counted`
+    # (QuarantineState, QuarantineRule); `reviewed_at`: when an operator released or
+    # rejected it.
+    quarantine: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    quarantine_rule: Mapped[str | None] = mapped_column(String(32))
+    reviewed_at: Mapped[datetime | None]
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -215,6 +246,7 @@ class SurveyResponse(Base):
         Index("ix_survey_responses_unit_started", "unit_id", "started_at"),
         Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
         Index("ix_survey_responses_respondent_counter", "respondent_hash", "counter_id"),
+        Index("ix_survey_responses_quarantine", "quarantine"),
     )
 
 

@@ -2,10 +2,11 @@
 Python, so a report costs the same whether a period holds ten surveys or a million.
 
 Which responses count (`Scope`): completed and partial ones whose `counted` decision is set
-(taken once, when the survey first met the counting rule: survey_flow/counting.py), with the
-answers they hold; repeat-flagged ones (qualified, not counted) only when asked; each by its
-`started_at`. A survey that never qualified is in no figure at all. A scope may hold several
-windows because units in different time zones see the same local dates at different instants.
+(taken once, when the survey first met the counting rule: survey_flow/counting.py) and that
+are not held for review or rejected (`quarantine`), with the answers they hold;
+repeat-flagged ones (qualified, not counted) only when asked; each by its `started_at`.
+A survey that never qualified is in no figure at all. A scope may hold several windows
+because units in different time zones see the same local dates at different instants.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Answer, Counter, SurveyResponse
+from storage.models import QUARANTINE_IN_INDEX, Answer, Counter, QuarantineState, SurveyResponse
 from survey_flow.states import SurveyStatus
 
 COUNTED_STATUSES = ("completed", "partial")
+IN_INDEX = tuple(state.value for state in QUARANTINE_IN_INDEX)
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,13 @@ class CriterionTally:
 class ResponseCounts:
     """`completed` and `partial` are the responses the index counts (`by_counter`: their sum
     per counter id); `repeats` are the repeat-flagged ones of the period, counted whether or
-    not the index includes them."""
+    not the index includes them; `held` the counted ones held for review (not in the index
+    until released)."""
 
     completed: int = 0
     partial: int = 0
     repeats: int = 0
+    held: int = 0
     by_counter: Mapping[int, int] = field(default_factory=dict)
 
 
@@ -94,8 +98,13 @@ def _in_windows(windows: Sequence[Window]) -> ColumnElement[bool]:
     return parts[0] if len(parts) == 1 else or_(*parts)
 
 
-def _response_filter(scope: Scope, *, repeats: bool | None = None) -> list[ColumnElement[bool]]:
+def _response_filter(
+    scope: Scope, *, repeats: bool | None = None, held: bool = False
+) -> list[ColumnElement[bool]]:
+    """The scope's responses in the index; with `held`, those held for review as well."""
     conditions = [_in_windows(scope.windows), SurveyResponse.status.in_(COUNTED_STATUSES)]
+    states = (*IN_INDEX, QuarantineState.HELD.value) if held else IN_INDEX
+    conditions.append(SurveyResponse.quarantine.in_(states))
     if scope.counter_id is not None:
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
     if scope.verified_only:
@@ -183,20 +192,30 @@ def criterion_tallies(
 
 
 def response_counts(session: Session, scope: Scope) -> ResponseCounts:
-    """How many responses of the scope are completed, partial, and flagged as repeats."""
+    """How many responses of the scope are completed, partial, flagged as repeats, and held
+    for review."""
     query = (
         select(
             SurveyResponse.counter_id,
             SurveyResponse.status,
             SurveyResponse.is_repeat,
+            SurveyResponse.quarantine,
             func.count(),
         )
-        .where(*_response_filter(scope, repeats=True))
-        .group_by(SurveyResponse.counter_id, SurveyResponse.status, SurveyResponse.is_repeat)
+        .where(*_response_filter(scope, repeats=True, held=True))
+        .group_by(
+            SurveyResponse.counter_id,
+            SurveyResponse.status,
+            SurveyResponse.is_repeat,
+            SurveyResponse.quarantine,
+        )
     )
-    counts = {"completed": 0, "partial": 0, "repeats": 0}
+    counts = {"completed": 0, "partial": 0, "repeats": 0, "held": 0}
     by_counter: dict[int, int] = {}
-    for counter_id, status, is_repeat, count in session.execute(query):
+    for counter_id, status, is_repeat, quarantine, count in session.execute(query):
+        if quarantine == QuarantineState.HELD:
+            counts["held"] += int(count)
+            continue
         if is_repeat:
             counts["repeats"] += int(count)
             if not scope.include_repeats:

@@ -27,6 +27,9 @@ def seed(runtime: Runtime, signed_post: Post, clock: FakeClock) -> None:
     """The digest tests' figures of March 2026 for HVT, one low-rated survey with a comment
     that alerts the leader, and a second unit (BDH) with figures of its own."""
     seed_typical(runtime)
+    # Later the same day: at 09:00 the seeded surveys of new accounts look like a burst at
+    # HVT01, and this one would be held for review (docs/integrity.md).
+    clock.advance(hours=5)
     complete_survey(signed_post, "800000000000000099", (1, 2, 5, 5, 5), comment="Chờ quá lâu")
     add_unit(runtime, clock, "BDH", "7000-BDH")
 

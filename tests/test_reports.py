@@ -164,7 +164,7 @@ def test_json_carries_the_hand_computed_figures(app: Flask, march: None) -> None
     data = json.loads(ok(report(app, "--unit", "HVT", "--format", "json")).stdout)
     assert data["period"]["label"] == "tháng 03/2026"
     assert (data["period"]["from"], data["period"]["to"]) == ("2026-03-01", "2026-03-31")
-    assert data["responses"] == {"completed": 3, "partial": 1, "repeats": 1}
+    assert data["responses"] == {"completed": 3, "partial": 1, "repeats": 1, "held": 0}
     assert data["overall"] == {
         "share": 79.17,
         "mean": 3.93,
@@ -208,7 +208,7 @@ def test_include_repeats_changes_the_figures(app: Flask, march: None) -> None:  
         ok(report(app, "--unit", "hvt", "--format", "json", "--include-repeats")).stdout
     )
     assert data["overall"]["share"] == 51.67
-    assert data["responses"] == {"completed": 4, "partial": 1, "repeats": 1}
+    assert data["responses"] == {"completed": 4, "partial": 1, "repeats": 1, "held": 0}
 
 
 def test_text_shows_each_figure_with_its_count(app: Flask, march: None) -> None:  # noqa: F811
@@ -312,7 +312,7 @@ def test_a_counter_and_a_date_range(app: Flask, march: None) -> None:  # noqa: F
     assert data["counter"] == "HVT02"
     assert data["period"]["label"] == "ngày 09/03/2026"
     assert [f["share"] for f in data["factors"]] == [50.0, None, 50.0, None, None]
-    assert data["responses"] == {"completed": 1, "partial": 0, "repeats": 0}
+    assert data["responses"] == {"completed": 1, "partial": 0, "repeats": 0, "held": 0}
 
 
 def test_out_writes_text_atomically(app: Flask, march: None, tmp_path: Path) -> None:  # noqa: F811
@@ -398,7 +398,7 @@ def test_surveys_taken_through_the_webhook_are_counted(
     #   HVT01: I 5 1 → 50, II 4 5 → 100, III 3 3 → 0, IV 2 2 → 0, V 4 → 100 → 50.00%, valid 9
     #   HVT02: 100, 100, 100, 0, 0 → 60.00%, valid 5
     data = json.loads(ok(report(app, "--unit", "HVT", "--format", "json")).stdout)
-    assert data["responses"] == {"completed": 2, "partial": 1, "repeats": 0}
+    assert data["responses"] == {"completed": 2, "partial": 1, "repeats": 0, "held": 0}
     assert data["overall"] == {
         "share": 50.0,
         "mean": 3.21,

@@ -82,6 +82,15 @@ units:
       - code: HVT 02/B  # <-
         name: Quầy 2
 """,
+    "bad opening hours": """\
+units:
+  - code: HVT
+    name: UBND phường Hoàng Văn Thụ
+    opening_hours: "mon-fry 07:30-17:00"  # <-
+    counters:
+      - code: HVT01
+        name: Quầy 1
+""",
     "units not a list": """\
 units:  # <-
   code: HVT

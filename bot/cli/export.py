@@ -17,6 +17,7 @@ from bot.cli.context import (
 from bot.directory import require_counter, require_unit
 from bot.errors import BadArguments, BadPeriod
 from bot.files import atomic_text
+from survey_flow.states import SurveyStatus
 
 # --- export --------------------------------------------------------------------------------
 
@@ -35,6 +36,19 @@ from bot.files import atomic_text
 @click.option("--counter", "counter_code", help="Only this counter's surveys.")
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Started on or after this day.")
 @click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Started on or before this day.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every stored survey, whatever its status (open, cancelled, never counted too).",
+)
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice([s.value for s in SurveyStatus]),
+    multiple=True,
+    help="Only surveys in this status (repeatable). An expired survey is stored as partial.",
+)
 def export(
     fmt: str,
     out: Path | None,
@@ -42,8 +56,12 @@ def export(
     counter_code: str | None,
     date_from: str | None,
     date_to: str | None,
+    every: bool,
+    statuses: tuple[str, ...],
 ) -> None:
-    """Export completed and partial surveys, one row per survey, streamed.
+    """Export surveys, one row per survey, streamed: completed and partial ones unless --all
+    or --status says otherwise. Each row says whether the survey is counted, a repeat, how it
+    was started and its review state; docs/reports.md says which rows make the index.
 
     Days are in the unit's time zone (with --unit), else in TIMEZONE. A large export says
     how far it is on standard error every 100,000 surveys.
@@ -51,6 +69,7 @@ def export(
     from datetime import datetime, time, timedelta
 
     from bot.reporting.export import (
+        DEFAULT_STATUSES,
         ExportFilter,
         export_records,
         export_rows,
@@ -63,6 +82,8 @@ def export(
     require_schema(runtime)
     if fmt == "xlsx" and out is None:
         raise BadArguments("--format xlsx needs --out FILE")
+    if every and statuses:
+        raise BadArguments("--all exports every status: give --all or --status, not both")
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
         if unit_code:
@@ -75,6 +96,7 @@ def export(
         if first and last and first > last:
             raise BadPeriod(f"--from {first} is after --to {last}")
         where = ExportFilter(
+            statuses=None if every else (statuses or DEFAULT_STATUSES),
             unit_code=unit_code,
             counter_code=counter_code,
             start=datetime.combine(first, time(), zone) if first else None,

@@ -16,6 +16,7 @@ from bot.cli import (
     check,
     export,
     flows,
+    integrity,
     leaders,
     outbox,
     presence,
@@ -90,6 +91,7 @@ for _module in (
     presence,
     privacy,
     users,
+    integrity,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

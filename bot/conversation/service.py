@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
+from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
 from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
-from storage.models import Counter
+from storage.models import QUARANTINE_IN_INDEX, Counter, QuarantineState
 from storage.repositories import LockedConversation, StoredSurvey
 from survey_flow.counting import qualifies
 from survey_flow.engine import (
@@ -90,6 +91,7 @@ class SurveyService:
         limits: AccountLimits,
         rotating: RotatingCodes,
         pseudonyms: Pseudonymizer,
+        quarantine: QuarantineRules,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
         sign_in_links: SignInLinks | None = None,
     ) -> None:
@@ -99,6 +101,7 @@ class SurveyService:
         self.cooldown = cooldown
         self.limits = limits
         self.rotating = rotating
+        self.quarantine = quarantine
         self.new_token = new_token
         self.pseudonyms = pseudonyms
         self.leaders = LeaderCommands(texts, pseudonyms, links=sign_in_links)
@@ -329,11 +332,11 @@ class SurveyService:
             )
             if (
                 survey.status in (COMPLETED, PARTIAL)
-                and written.counted
+                and written.in_index
                 and _rated_low(survey, questionnaire)
             ):
                 # bot/reporting/alerts.py tells the leaders; once per survey (the expiry job
-                # may have noted it already).
+                # may have noted it already). A survey held for review alerts no one.
                 repo.add_alert(
                     session,
                     response_id=written.id,
@@ -406,7 +409,7 @@ class SurveyService:
             repo.update_survey(session, response_id, changing)
             kept = loaded.answers
             decided = loaded.qualified_at is not None
-            counted = loaded.counted
+            counted = loaded.counted and QuarantineState(loaded.quarantine) in QUARANTINE_IN_INDEX
         else:
             if counter is None or counter.code != survey.counter.code:
                 raise RuntimeError("a new survey must come with the counter it was started at")
@@ -456,6 +459,7 @@ class SurveyService:
             response_id=response_id,
             respondent=self.pseudonyms.respondent_hash(user_id),
             counter_id=counter_id,
+            started_at=survey.started_at,
             decided=decided,
             counted=counted,
             now=now,
@@ -471,18 +475,21 @@ class SurveyService:
         response_id: int,
         respondent: str,
         counter_id: int,
+        started_at: datetime,
         decided: bool,
         counted: bool,
         now: datetime,
     ) -> bool:
         """Take the survey's counting decision the first time it qualifies; returns whether
-        it is counted.
+        it is in the index (`counted` in: whether it was, as decided before).
 
         The first survey of a citizen at a counter that qualifies (survey_flow/counting.py)
         is counted; one that qualifies within SURVEY_COOLDOWN_HOURS of a counted one is a
-        repeat. The decision is taken under the conversation's row lock, so a citizen's
-        surveys are decided one at a time. A cancelled survey is withdrawn by the citizen:
-        its decision is undone, so it neither counts nor takes the next survey's place.
+        repeat. A counted survey that matches a suspicious pattern (QuarantineRules) is held
+        for review, in the same transaction. The decision is taken under the conversation's
+        row lock, so a citizen's surveys are decided one at a time. A cancelled survey is
+        withdrawn by the citizen: its decision is undone, so it neither counts nor takes the
+        next survey's place.
         """
         if survey.status == CANCELLED:
             if decided:
@@ -496,13 +503,27 @@ class SurveyService:
             session, respondent_hash=respondent, counter_id=counter_id, since=now - self.cooldown
         )
         repo.set_counting(session, response_id, counted=not repeat, repeat=repeat, qualified_at=now)
+        rule = None
+        if not repeat:
+            counter = repo.find_counter_by_id(session, counter_id)
+            assert counter is not None
+            rule = self.quarantine.hold_rule(
+                session,
+                response_id=response_id,
+                respondent=respondent,
+                counter=counter,
+                started_at=started_at,
+                now=now,
+            )
+            if rule is not None:
+                repo.hold_survey(session, response_id, rule)
         log.info(
             "event=survey_qualified user=%s counter_id=%d outcome=%s",
             respondent[:12],
             counter_id,
-            "repeat" if repeat else "counted",
+            "repeat" if repeat else "counted" if rule is None else f"held:{rule.value}",
         )
-        return not repeat
+        return not repeat and rule is None
 
 
 @dataclass(frozen=True)
@@ -522,7 +543,7 @@ class _Written:
     id: int
     unit_id: int
     counter_id: int
-    counted: bool
+    in_index: bool  # counted, and not held for review
 
 
 def _rated_low(survey: SurveyState, questionnaire: Questionnaire) -> bool:

@@ -1,5 +1,6 @@
 """CSV and XLSX export: one row per survey, streamed, so the size of the database does not
-matter."""
+matter. With every survey stored (`ExportFilter.statuses` None) and the columns of the
+counting decision, the index can be recomputed from the export (docs/reports.md)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ FIXED_COLUMNS = [
     "counter_code",
     "questionnaire",
     "status",
+    "counted",
     "repeat",
+    "start_method",
+    "quarantine",
+    "quarantine_rule",
     "started_at",
     "completed_at",
 ]
+# What an export holds unless asked for more: the surveys an index may count.
+DEFAULT_STATUSES = ("completed", "partial")
 
 
 def item_columns(session: Session, flows: FlowRegistry) -> list[str]:
@@ -67,8 +74,10 @@ def _local(moment: datetime | None, zone: tzinfo) -> datetime | None:
 
 @dataclass(frozen=True)
 class ExportFilter:
-    """Which surveys to export: one unit's, one counter's, started in [start, end)."""
+    """Which surveys to export: in `statuses` (None: all), one unit's, one counter's, started
+    in [start, end)."""
 
+    statuses: tuple[str, ...] | None = DEFAULT_STATUSES
     unit_code: str | None = None
     counter_code: str | None = None
     start: datetime | None = None
@@ -81,6 +90,7 @@ def _surveys(
     """Each survey's row and its answers by item, streamed."""
     return repo.iter_export_surveys(
         session,
+        statuses=where.statuses,
         unit_code=where.unit_code,
         counter_code=where.counter_code,
         started_from=where.start,
@@ -125,7 +135,11 @@ def _table(
             first.counter_code,
             f"{first.questionnaire_id}@{first.questionnaire_version}",
             first.status,
+            "yes" if first.counted else "no",
             "yes" if first.is_repeat else "no",
+            first.start_method,
+            first.quarantine,
+            first.quarantine_rule or "",
             moment(first.started_at),
             moment(first.completed_at),
             *(cell(*answers.get(column, (None, None))) for column in columns),

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from bot.config import ConfigError
 from bot.errors import BadPeriod
+from bot.units import unit_zone
 from storage.models import Unit
+
+__all__ = ["unit_zone"]  # re-exported: reports, digests and jobs read a unit's zone here
 
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
 RANGE = "range"
@@ -151,7 +153,7 @@ def period_containing(kind: str, moment: datetime, zone: ZoneInfo) -> Period:
 def named_period(name: str, now: datetime, zone: ZoneInfo) -> Period:
     """The period an operator names (see PERIOD_NAMES) as of `now`, in `zone`."""
     if name not in PERIOD_NAMES:
-        raise ConfigError(f"unknown period {name}: use one of {', '.join(PERIOD_NAMES)}")
+        raise BadPeriod(f"unknown period {name}: use one of {', '.join(PERIOD_NAMES)}")
     kind, back = PERIOD_NAMES[name]
     period = period_containing(kind, now, zone)
     for _ in range(back):
@@ -189,15 +191,6 @@ def month_periods(moment: datetime, zone: ZoneInfo, count: int) -> list[Period]:
     while len(periods) < count:
         periods.append(periods[-1].previous())
     return periods
-
-
-def unit_zone(unit: Unit, default: ZoneInfo) -> ZoneInfo:
-    if not unit.timezone:
-        return default
-    try:
-        return ZoneInfo(unit.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unit {unit.code}: unknown time zone {unit.timezone!r}") from None
 
 
 def common_zone(units: Iterable[Unit], default: ZoneInfo) -> ZoneInfo:

@@ -105,7 +105,8 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
     )
     lines.append(
         f"Phiếu (responses): {report.completed} hoàn thành (completed), "
-        f"{report.partial} dở dang (partial); {repeats}"
+        f"{report.partial} dở dang (partial); {repeats}; "
+        f"{report.held} phiếu chờ xem xét (held for review) không tính"
     )
     lines.append(
         f"Chỉ phiếu có xác thực có mặt (verified presence only): {report.verified_responses} "
@@ -244,6 +245,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             "completed": report.completed,
             "partial": report.partial,
             "repeats": report.repeats,
+            "held": report.held,
         },
         "verified_presence": {
             "responses": report.verified_responses,

@@ -211,7 +211,8 @@ class Report:
     `overall.valid`/`.satisfied`/`.mean` sum every rated answer; `overall.share` follows the
     SIPAS rule, the mean of the factor shares (factors with no valid answer left out), so it
     is not `satisfied / valid`. `completed` and `partial` count the responses in the index;
-    `repeats` counts the period's repeat-flagged responses, left out unless `include_repeats`.
+    `repeats` counts the period's repeat-flagged responses, left out unless `include_repeats`;
+    `held` the counted ones held for review (docs/integrity.md), left out until released.
     """
 
     unit_codes: tuple[str, ...]
@@ -233,6 +234,7 @@ class Report:
     # The same index over the surveys started with a rotating or visit code only.
     verified: Figure = field(default_factory=lambda: _figure(0, 0, 0, 1))
     verified_responses: int = 0
+    held: int = 0
 
     @property
     def responses(self) -> int:
@@ -475,6 +477,7 @@ def _build(
         include_repeats=include_repeats,
         verified=verified,
         verified_responses=verified_counts.completed + verified_counts.partial,
+        held=counts.held,
     )
 
 

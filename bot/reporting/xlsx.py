@@ -107,8 +107,9 @@ def _overall_sheet(workbook: Any, report: Report) -> None:
             "Phiếu hoàn thành (completed)",
             "Phiếu dở dang (partial)",
             "Phiếu lặp (repeats)",
+            "Chờ xem xét (held)",
         ],
-        [40, 22, 12, 12, *FIGURE_WIDTHS[:5], 14, 14, 14],
+        [40, 22, 12, 12, *FIGURE_WIDTHS[:5], 14, 14, 14, 14],
     )
     for current in (report, report.previous):
         if current is None:
@@ -123,6 +124,7 @@ def _overall_sheet(workbook: Any, report: Report) -> None:
                 current.completed,
                 current.partial,
                 current.repeats,
+                current.held,
             ]
         )
         _format_row(overall, {3: "dd/mm/yyyy", 4: "dd/mm/yyyy", 5: PERCENT, 6: MEAN})

@@ -23,22 +23,25 @@ from storage.models import (
 def iter_export_surveys(
     session: Session,
     *,
-    statuses: Sequence[str] = ("completed", "partial"),
+    statuses: Sequence[str] | None = ("completed", "partial"),
     unit_code: str | None = None,
     counter_code: str | None = None,
     started_from: datetime | None = None,
     started_before: datetime | None = None,
     batch: int = 1000,
 ) -> Iterator[tuple[Any, dict[str, tuple[int | None, str | None]]]]:
-    """Each response (a row: id, token, unit_code, counter_code, questionnaire, status,
-    repeat, times) with its answers by item, ordered by response and streamed in batches;
+    """Each response (a row: id, token, unit_code, counter_code, questionnaire, status, the
+    counting decision, start method, review state, times) with its answers by item, ordered
+    by response and streamed in batches; only those in `statuses` (None: every survey), and
     optionally only one unit's, one counter's, or those started in [started_from,
     started_before).
 
     Two streams read side by side and merged by response id, not one join: a join sends
     and decodes every response's columns once per answer (5–6 times per survey).
     """
-    filters: list[ColumnElement[bool]] = [SurveyResponse.status.in_(statuses)]
+    filters: list[ColumnElement[bool]] = []
+    if statuses is not None:
+        filters.append(SurveyResponse.status.in_(list(statuses)))
     if unit_code is not None:
         filters.append(Unit.code == unit_code.upper())
     if counter_code is not None:
@@ -63,6 +66,10 @@ def iter_export_surveys(
             SurveyResponse.questionnaire_version,
             SurveyResponse.status,
             SurveyResponse.is_repeat,
+            SurveyResponse.counted,
+            SurveyResponse.start_method,
+            SurveyResponse.quarantine,
+            SurveyResponse.quarantine_rule,
             SurveyResponse.started_at,
             SurveyResponse.completed_at,
         )

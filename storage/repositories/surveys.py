@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    QUARANTINE_IN_INDEX,
     Alert,
     AlertStatus,
     Answer,
@@ -161,6 +162,7 @@ class StoredSurvey:
     is_repeat: bool
     counted: bool
     qualified_at: datetime | None
+    quarantine: str
     start_method: str
     started_at: datetime
     updated_at: datetime
@@ -189,6 +191,7 @@ _LOAD_SURVEY = (
         _responses.c.is_repeat,
         _responses.c.counted,
         _responses.c.qualified_at,
+        _responses.c.quarantine,
         _responses.c.start_method,
         _responses.c.started_at,
         _responses.c.updated_at,
@@ -322,10 +325,10 @@ def expire_idle_responses(
 ) -> int:
     """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
 
-    A counted survey among them that rated a factor with one of `low_values` gets its alert
-    here, as it would have had it closed in a turn. The conversation keeps pointing at the
-    survey and `updated_at` keeps the last activity, so the citizen's next message is still
-    told that the survey timed out.
+    A counted survey among them (not held for review) that rated a factor with one of
+    `low_values` gets its alert here, as it would have had it closed in a turn. The
+    conversation keeps pointing at the survey and `updated_at` keeps the last activity, so
+    the citizen's next message is still told that the survey timed out.
     """
     expired = [
         row.id
@@ -349,6 +352,7 @@ def expire_idle_responses(
         ).where(
             SurveyResponse.id.in_(expired),
             SurveyResponse.counted.is_(True),
+            SurveyResponse.quarantine.in_([state.value for state in QUARANTINE_IN_INDEX]),
             exists().where(
                 Answer.response_id == SurveyResponse.id,
                 Answer.factor.is_not(None),

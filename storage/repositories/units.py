@@ -36,8 +36,9 @@ class UnitSpec:
     public_results: bool = False
     require_verified: bool = False
     leader_approval: bool = False
+    opening_hours: str | None = None
 
-    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
+    def settings(self) -> UnitSettings:
         return (
             self.name,
             self.questionnaire,
@@ -46,7 +47,12 @@ class UnitSpec:
             self.public_results,
             self.require_verified,
             self.leader_approval,
+            self.opening_hours,
         )
+
+
+# What `upsert_units` compares to tell a changed unit: the settings of `UnitSpec` in order.
+UnitSettings = tuple[str, str | None, str | None, str | None, bool, bool, bool, str | None]
 
 
 def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) -> list[str]:
@@ -90,7 +96,7 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     return changes
 
 
-def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
+def _unit_settings(unit: Unit) -> UnitSettings:
     return (
         unit.name,
         unit.questionnaire,
@@ -99,6 +105,7 @@ def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None,
         unit.public_results,
         unit.require_verified,
         unit.leader_approval,
+        unit.opening_hours,
     )
 
 
@@ -107,6 +114,7 @@ def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
     unit.require_verified = spec.require_verified
     unit.leader_approval = spec.leader_approval
+    unit.opening_hours = spec.opening_hours
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
