@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings
+from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
 from bot.conversation.registry import FlowRegistry
@@ -49,6 +50,7 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     service: SurveyService
+    forms: FormSurveys
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
@@ -109,23 +111,29 @@ class Runtime:
             step_seconds=settings.presence_code_step_seconds,
             valid_steps=settings.presence_code_valid_steps,
         )
+        service = SurveyService(
+            texts=texts,
+            flows=flows,
+            policy=settings.policy,
+            cooldown=timedelta(hours=settings.survey_cooldown_hours),
+            limits=AccountLimits(
+                messages=MessageBucket(
+                    settings.account_message_burst, settings.account_messages_per_minute
+                ),
+                starts_per_day=settings.account_starts_per_day,
+            ),
+            rotating=rotating,
+            pseudonyms=pseudonyms,
+        )
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
-            service=SurveyService(
-                texts=texts,
-                flows=flows,
-                policy=settings.policy,
-                cooldown=timedelta(hours=settings.survey_cooldown_hours),
-                limits=AccountLimits(
-                    messages=MessageBucket(
-                        settings.account_message_burst, settings.account_messages_per_minute
-                    ),
-                    starts_per_day=settings.account_starts_per_day,
-                ),
-                rotating=rotating,
-                pseudonyms=pseudonyms,
+            service=service,
+            forms=FormSurveys(
+                service,
+                kiosk_per_hour=settings.kiosk_surveys_per_hour,
+                submit_window=timedelta(hours=settings.form_submit_hours),
             ),
             rotating=rotating,
             flows=flows,

@@ -31,13 +31,25 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sipas_bot"] = Runtime.build(settings, clock=clock, deliver=deliver)
 
-    from bot.web import pages, presence, privacy_notice, results_page, webhook
+    from bot.web import (
+        kiosk,
+        pages,
+        presence,
+        privacy_notice,
+        results_page,
+        survey_form,
+        webhook,
+        weblink,
+    )
 
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(results_page.blueprint)
     app.register_blueprint(presence.blueprint)
     app.register_blueprint(privacy_notice.blueprint)
+    app.register_blueprint(survey_form.blueprint)
+    app.register_blueprint(kiosk.blueprint)
+    app.register_blueprint(weblink.blueprint)
     return app
 
 

@@ -12,6 +12,12 @@ from storage.repositories.export import (
     iter_export_surveys,
     questionnaire_versions_used,
 )
+from storage.repositories.form_surveys import (
+    FormSurveyRow,
+    device_surveys_since,
+    lock_form_survey,
+    open_device_survey,
+)
 from storage.repositories.leaders import (
     active_lockout,
     active_lockouts,
@@ -123,6 +129,7 @@ from storage.repositories.units import (
 __all__ = [
     "ERASED_HASH_PREFIX",
     "CounterSpec",
+    "FormSurveyRow",
     "LockedConversation",
     "OutboxOutcome",
     "OutcomeKind",
@@ -145,6 +152,7 @@ __all__ = [
     "consume_visit_code",
     "conversation_languages",
     "counted_since",
+    "device_surveys_since",
     "digest_message",
     "digest_messages",
     "drop_user_ids",
@@ -176,10 +184,12 @@ __all__ = [
     "list_units",
     "load_survey",
     "lock_conversation",
+    "lock_form_survey",
     "lock_unit",
     "messages_awaiting_outbox",
     "notified_alerts",
     "oldest_conversation",
+    "open_device_survey",
     "outbox_counts",
     "peek_visit_code",
     "pending_alerts",
