@@ -124,6 +124,8 @@ class Settings:
     presence_code_step_seconds: int = 60
     presence_code_valid_steps: int = 5
     presence_visit_code_days: int = 7
+    kiosk_surveys_per_hour: int = 30
+    form_submit_hours: int = 24
     outbox_max_age_hours: int = 24
     outbox_lease_seconds: int = 30
     webhook_replay_window_hours: int = 24

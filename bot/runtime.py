@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings, default_database_path
+from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
 from bot.conversation.quarantine import QuarantineRules
@@ -53,6 +54,7 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     service: SurveyService
+    forms: FormSurveys
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
@@ -118,25 +120,31 @@ class Runtime:
             valid_steps=settings.presence_code_valid_steps,
         )
         links = SignInLinks.from_settings(settings)
+        service = SurveyService(
+            texts=texts,
+            flows=flows,
+            policy=settings.policy,
+            cooldown=timedelta(hours=settings.survey_cooldown_hours),
+            limits=AccountLimits(
+                messages=MessageBucket(
+                    settings.account_message_burst, settings.account_messages_per_minute
+                ),
+                starts_per_day=settings.account_starts_per_day,
+            ),
+            rotating=rotating,
+            pseudonyms=pseudonyms,
+            sign_in_links=links,
+            quarantine=QuarantineRules.from_settings(settings),
+        )
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
-            service=SurveyService(
-                texts=texts,
-                flows=flows,
-                policy=settings.policy,
-                cooldown=timedelta(hours=settings.survey_cooldown_hours),
-                limits=AccountLimits(
-                    messages=MessageBucket(
-                        settings.account_message_burst, settings.account_messages_per_minute
-                    ),
-                    starts_per_day=settings.account_starts_per_day,
-                ),
-                rotating=rotating,
-                pseudonyms=pseudonyms,
-                sign_in_links=links,
-                quarantine=QuarantineRules.from_settings(settings),
+            service=service,
+            forms=FormSurveys(
+                service,
+                kiosk_per_hour=settings.kiosk_surveys_per_hour,
+                submit_window=timedelta(hours=settings.form_submit_hours),
             ),
             rotating=rotating,
             flows=flows,

@@ -90,6 +90,23 @@ class DigestStatus(StrEnum):
     EMPTY = "empty"
 
 
+class Channel(StrEnum):
+    """Where a citizen answered a survey (docs/channels.md); every channel is counted by the
+    same rule into the same index."""
+
+    ZALO = "zalo"  # the chat with the Official Account
+    KIOSK = "kiosk"  # the tablet paired to the counter
+    WEB = "web"  # the web link /s/<code>, in the citizen's browser
+    PAPER = "paper"  # a paper form entered by staff
+
+
+class DeviceKind(StrEnum):
+    """What a device paired to a counter is for."""
+
+    DISPLAY = "display"  # shows the counter's rotating code
+    KIOSK = "kiosk"  # takes surveys at the counter
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A datetime that is always aware and in UTC, whatever the backend keeps."""
 
@@ -232,6 +249,12 @@ class SurveyResponse(Base):
     quarantine: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     quarantine_rule: Mapped[str | None] = mapped_column(String(32))
     reviewed_at: Mapped[datetime | None]
+    # Where it was answered (Channel); the tablet that took it, for a kiosk survey (its
+    # per-hour limit counts these).
+    channel: Mapped[str] = mapped_column(
+        String(16), default=Channel.ZALO.value, server_default=Channel.ZALO.value
+    )
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -247,15 +270,16 @@ class SurveyResponse(Base):
         Index("ix_survey_responses_counter_started", "counter_id", "started_at"),
         Index("ix_survey_responses_respondent_counter", "respondent_hash", "counter_id"),
         Index("ix_survey_responses_quarantine", "quarantine"),
+        Index("ix_survey_responses_device_started", "device_id", "started_at"),
     )
 
 
 class Device(Base):
     """A screen or tablet paired to a counter by a secret link an operator created.
 
-    kind: display (shows the counter's rotating code) — a kiosk for taking surveys at the
-    counter will be another kind. Only a hash of the link's secret is kept; the device keeps
-    the secret in a long-lived cookie.
+    kind: a DeviceKind (a display of the counter's rotating code, or a kiosk taking surveys).
+    Only a hash of the link's secret is kept; the device keeps the secret in a long-lived
+    cookie.
     """
 
     __tablename__ = "devices"

@@ -43,6 +43,8 @@ class Scope:
     # Only surveys started with a code that proves presence (rotating or visit), for the
     # "verified presence only" figure beside the whole one.
     verified_only: bool = False
+    # Only the surveys answered on this channel (storage.models.Channel), for the split.
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ def _response_filter(
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
     if scope.verified_only:
         conditions.append(SurveyResponse.start_method != "static")
+    if scope.channel is not None:
+        conditions.append(SurveyResponse.channel == scope.channel)
     include = scope.include_repeats if repeats is None else repeats
     if include:
         conditions.append(SurveyResponse.qualified_at.is_not(None))
@@ -223,6 +227,16 @@ def response_counts(session: Session, scope: Scope) -> ResponseCounts:
         counts[status] += int(count)
         by_counter[int(counter_id)] = by_counter.get(int(counter_id), 0) + int(count)
     return ResponseCounts(**counts, by_counter=by_counter)
+
+
+def channels_used(session: Session, scope: Scope) -> list[str]:
+    """The channels of the scope's responses, in no particular order."""
+    return [
+        str(channel)
+        for channel in session.scalars(
+            select(SurveyResponse.channel).where(*_response_filter(scope)).distinct()
+        )
+    ]
 
 
 def comments(

@@ -45,11 +45,13 @@ ACTIVE, COMPLETED, PARTIAL, CANCELLED = (
 
 class StartMethod(StrEnum):
     """How a survey was started: the printed counter code, a rotating code shown at the
-    counter, or a one-time visit code (the last two prove the citizen was there)."""
+    counter, a one-time visit code, or a tablet paired to the counter (all but the first
+    prove the citizen was there)."""
 
     STATIC = "static"
     ROTATING = "rotating"
     VISIT = "visit"
+    DEVICE = "device"  # opened by the officer on a tablet paired to the counter (kiosk)
 
 
 class Refusal(StrEnum):
@@ -124,7 +126,19 @@ class Start:
     refusal: Refusal | None = None
 
 
-Event = Greet | Message | Start
+@dataclass(frozen=True)
+class FormAnswer:
+    """An answer given on a form (the counter's tablet, the web link) rather than typed in a
+    chat: the item it answers and the answer itself (a skip has neither value nor text).
+    Nothing in it is read as a command or matched as words; it is checked against the item
+    like a button payload, since a form's fields can be forged."""
+
+    token: str
+    item_id: str
+    answer: Answer
+
+
+Event = Greet | Message | Start | FormAnswer
 
 
 @dataclass(frozen=True)
@@ -272,6 +286,8 @@ def _turn(
                 conversation, (_ask(conversation.survey, questionnaire, t, lead=t("resume")),)
             )
         return _greet(conversation, texts)
+    if isinstance(event, FormAnswer):
+        return _form_answer(conversation, event, questionnaire, texts, now)
     return _message(conversation, event.text, questionnaire, texts, now)
 
 
@@ -457,6 +473,38 @@ def _click(
     if answer is None:
         return Step(conversation, (_ask(survey, q, t, lead=t("reprompt")),))
     return _record(conversation, survey, item, answer, q, t, now)
+
+
+def _form_answer(
+    conversation: Conversation,
+    event: FormAnswer,
+    q: Questionnaire | None,
+    texts: Mapping[str, Texts],
+    now: datetime,
+) -> Step:
+    """An answer from a form: taken only by the open survey's current question, and only
+    when it is a valid answer to it; anything else asks the question again."""
+    survey = conversation.survey
+    if survey is None or q is None:
+        return Step(conversation, (Reply(_texts(conversation.language, texts)("stale_click")),))
+    t = _texts(survey.language, texts)
+    item = q.items[survey.position]
+    answer = _form_value(item, event.answer)
+    if event.token != survey.token or event.item_id != item.id or answer is None:
+        return Step(conversation, (_ask(survey, q, t, lead=t("reprompt")),))
+    return _record(conversation, survey, item, answer, q, t, now)
+
+
+def _form_value(item: Item, given: Answer) -> Answer | None:
+    """The form's answer as the item may hold it, or None when it may not."""
+    if given.value is None and not (given.text or "").strip():
+        return Answer() if item.optional else None
+    if item.kind == "text":
+        text = (given.text or "").strip()
+        return Answer(text=text[:TEXT_ANSWER_MAX]) if given.value is None else None
+    if given.text is not None or given.value not in item.valid_values():
+        return None
+    return Answer(value=given.value)
 
 
 def _record(

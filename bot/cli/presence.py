@@ -16,8 +16,9 @@ from bot.cli.context import current_runtime, require_schema
 from bot.conversation.presence import issue_visit_codes, new_secret, secret_hash
 from bot.errors import UnknownCode
 from storage import repositories as repo
+from storage.models import DeviceKind
 
-DEVICE_KINDS = ("display",)  # a counter kiosk will be another kind
+DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
 
 
 @click.group("devices", cls=AppGroup)
@@ -31,8 +32,10 @@ def devices() -> None:
 def devices_add(counter_code: str, kind: str) -> None:
     """Create a device and print its pairing link (and the link as a QR code).
 
-    Open the link once on the device: it keeps a cookie and shows the counter's page from then
-    on. The link is shown only now; only its hash is stored. `devices revoke` ends it.
+    Open the link once on the device (scan the QR with the tablet): it keeps a cookie and shows
+    the counter's page from then on: the rotating code (display) or the survey form (kiosk,
+    /kiosk/COUNTER). The link is shown only now; only its hash is stored. `devices revoke`
+    ends it.
     """
     runtime = current_runtime()
     require_schema(runtime)
@@ -57,7 +60,7 @@ def devices_add(counter_code: str, kind: str) -> None:
     out = io.StringIO()
     qr.print_ascii(out=out, invert=True)
     click.echo(out.getvalue())
-    if not runtime.settings.presence_secret:
+    if kind == DeviceKind.DISPLAY and not runtime.settings.presence_secret:
         click.echo("note: PRESENCE_SECRET is not set: the display cannot show codes yet", err=True)
 
 

@@ -166,7 +166,7 @@ class SurveyService:
         if text is None:
             engine_event = Greet()
         elif (code := parse_start_code(text)) is not None:
-            start = self._resolve(session, code, now)
+            start = self.resolve(session, code, now)
             counter = start.counter
             # The engine resumes a live survey of the same counter instead of starting one.
             resuming = (
@@ -208,7 +208,7 @@ class SurveyService:
         )
         return Outcome(TurnStatus.HANDLED, len(step.replies))
 
-    def _resolve(self, session: Session, code: str, now: datetime) -> _StartCode:
+    def resolve(self, session: Session, code: str, now: datetime) -> StartCode:
         """What a `#code` is: a counter's printed code, a rotating code shown at a counter, a
         one-time visit code, or nothing known; with the refusal its kind earns, if any.
 
@@ -217,14 +217,14 @@ class SurveyService:
         counter = repo.find_counter(session, code)
         if counter is not None:
             refusal = Refusal.VERIFIED_REQUIRED if counter.unit.require_verified else None
-            return _StartCode(counter, StartMethod.STATIC, refusal)
+            return StartCode(counter, StartMethod.STATIC, refusal)
         rotating = self.rotating.check(code, now)
         if rotating is not None and rotating.check is not CodeCheck.WRONG:
             counter = repo.find_counter(session, rotating.counter)
             if counter is not None:
                 expired = rotating.check is CodeCheck.EXPIRED
                 refusal = Refusal.CODE_EXPIRED if expired else None
-                return _StartCode(counter, StartMethod.ROTATING, refusal)
+                return StartCode(counter, StartMethod.ROTATING, refusal)
         key = visit_code_key(code)
         visit = repo.peek_visit_code(session, key, now=now) if key else None
         if key is not None and visit is not None:
@@ -232,15 +232,15 @@ class SurveyService:
             refusal = (
                 Refusal.CODE_USED if visit.used else Refusal.CODE_EXPIRED if visit.expired else None
             )
-            return _StartCode(counter, StartMethod.VISIT, refusal, visit_key=key)
-        return _StartCode(None, StartMethod.STATIC, None)
+            return StartCode(counter, StartMethod.VISIT, refusal, visit_key=key)
+        return StartCode(None, StartMethod.STATIC, None)
 
     def _start_event(
         self,
         session: Session,
         user_id: str,
         code: str,
-        start: _StartCode,
+        start: StartCode,
         now: datetime,
         resuming: bool,
     ) -> Start:
@@ -249,23 +249,11 @@ class SurveyService:
         counter = start.counter
         if counter is None:
             return Start(code=code, counter=None, questionnaire=None, token="")
-        refusal = start.refusal
-        if not resuming and refusal is None:
-            started = repo.surveys_started_since(
-                session,
-                respondent_hash=self.pseudonyms.respondent_hash(user_id),
-                since=now - timedelta(days=1),
-            )
-            if started >= self.limits.starts_per_day:
-                refusal = Refusal.TOO_MANY_STARTS
-        # A visit code is used here, in the turn's transaction that stores the survey it starts.
-        if (
-            not resuming
-            and refusal is None
-            and start.visit_key is not None
-            and not repo.consume_visit_code(session, start.visit_key, now=now)
-        ):
-            refusal = Refusal.CODE_USED
+        refusal = (
+            start.refusal
+            if resuming
+            else self.admit(session, self.pseudonyms.respondent_hash(user_id), start, now=now)
+        )
         # Only told to the citizen; the flag itself is decided when the survey qualifies.
         repeat = repo.counted_since(
             session,
@@ -282,6 +270,26 @@ class SurveyService:
             method=start.method,
             refusal=refusal,
         )
+
+    def admit(
+        self, session: Session, respondent: str, start: StartCode, *, now: datetime
+    ) -> Refusal | None:
+        """Why a new survey may not start with this code (None: it may): the code's own
+        verdict, then the respondent's starts per day; a visit code is used here, in the
+        transaction that stores the survey it starts. The web link admits its starts here too.
+        """
+        if start.refusal is not None:
+            return start.refusal
+        started = repo.surveys_started_since(
+            session, respondent_hash=respondent, since=now - timedelta(days=1)
+        )
+        if started >= self.limits.starts_per_day:
+            return Refusal.TOO_MANY_STARTS
+        if start.visit_key is not None and not repo.consume_visit_code(
+            session, start.visit_key, now=now
+        ):
+            return Refusal.CODE_USED
+        return None
 
     def _load(
         self, session: Session, row: LockedConversation
@@ -330,20 +338,7 @@ class SurveyService:
             written = self._write_survey(
                 session, row.user_id, survey, questionnaire, counter, loaded, now
             )
-            if (
-                survey.status in (COMPLETED, PARTIAL)
-                and written.in_index
-                and _rated_low(survey, questionnaire)
-            ):
-                # bot/reporting/alerts.py tells the leaders; once per survey (the expiry job
-                # may have noted it already). A survey held for review alerts no one.
-                repo.add_alert(
-                    session,
-                    response_id=written.id,
-                    unit_id=written.unit_id,
-                    counter_id=written.counter_id,
-                    now=now,
-                )
+            self.alert_if_low(session, survey, questionnaire, written, now=now)
         open_survey = step.conversation.survey
         open_response_id = None
         if open_survey is not None:
@@ -393,7 +388,7 @@ class SurveyService:
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
-    ) -> _Written:
+    ) -> Written:
         """Store the survey's state, answers and counting decision (see `_count`)."""
         changing = {
             "language": survey.language,
@@ -431,6 +426,37 @@ class SurveyService:
             )
             kept = {}
             decided = counted = False
+        counted = self.record_answers(
+            session,
+            survey,
+            questionnaire,
+            response_id=response_id,
+            kept=kept,
+            respondent=self.pseudonyms.respondent_hash(user_id),
+            counter_id=counter_id,
+            decided=decided,
+            counted=counted,
+            now=now,
+        )
+        return Written(response_id, unit_id, counter_id, counted)
+
+    def record_answers(
+        self,
+        session: Session,
+        survey: SurveyState,
+        questionnaire: Questionnaire,
+        *,
+        response_id: int,
+        kept: Mapping[str, tuple[int | None, str | None]],
+        respondent: str,
+        counter_id: int,
+        decided: bool,
+        counted: bool,
+        now: datetime,
+    ) -> bool:
+        """Write the survey's answers over those `kept` from before, and take its counting
+        decision (see `_count`); returns whether it is counted. Every channel stores its
+        answers through here (bot/conversation/forms.py for the tablet and the web link)."""
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
@@ -452,19 +478,43 @@ class SurveyService:
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
         repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
-        counted = self._count(
+        return self._count(
             session,
             survey,
             questionnaire,
             response_id=response_id,
-            respondent=self.pseudonyms.respondent_hash(user_id),
+            respondent=respondent,
             counter_id=counter_id,
             started_at=survey.started_at,
             decided=decided,
             counted=counted,
             now=now,
         )
-        return _Written(response_id, unit_id, counter_id, counted)
+
+    def alert_if_low(
+        self,
+        session: Session,
+        survey: SurveyState,
+        questionnaire: Questionnaire,
+        written: Written,
+        *,
+        now: datetime,
+    ) -> None:
+        """Note a closed, counted survey that rated a factor low, for
+        bot/reporting/alerts.py to tell the leaders; once per survey (the expiry job may have
+        noted it already). A survey held for review alerts no one."""
+        if (
+            survey.status in (COMPLETED, PARTIAL)
+            and written.in_index
+            and _rated_low(survey, questionnaire)
+        ):
+            repo.add_alert(
+                session,
+                response_id=written.id,
+                unit_id=written.unit_id,
+                counter_id=written.counter_id,
+                now=now,
+            )
 
     def _count(
         self,
@@ -527,8 +577,8 @@ class SurveyService:
 
 
 @dataclass(frozen=True)
-class _StartCode:
-    """A `#code` resolved (see `SurveyService._resolve`)."""
+class StartCode:
+    """A `#code` resolved (see `SurveyService.resolve`)."""
 
     counter: Counter | None
     method: StartMethod
@@ -537,7 +587,7 @@ class _StartCode:
 
 
 @dataclass(frozen=True)
-class _Written:
+class Written:
     """A survey row as a turn left it."""
 
     id: int

@@ -112,6 +112,15 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
         f"Chỉ phiếu có xác thực có mặt (verified presence only): {report.verified_responses} "
         f"phiếu, {share_text(report.verified)} n={report.verified.valid}"
     )
+    if report.channels:
+        lines.append(
+            "Theo kênh (by channel): "
+            + "; ".join(
+                f"{name} {figure.responses} phiếu, {share_text(figure.overall)} "
+                f"n={figure.overall.valid}"
+                for name, figure in report.channels.items()
+            )
+        )
     lines.append("")
     overall = report.overall
     prev_overall = previous.overall if previous else None
@@ -246,6 +255,10 @@ def report_dict(report: Report) -> dict[str, Any]:
             "partial": report.partial,
             "repeats": report.repeats,
             "held": report.held,
+        },
+        "channels": {
+            name: {"responses": figure.responses, **figure_dict(figure.overall)}
+            for name, figure in report.channels.items()
         },
         "verified_presence": {
             "responses": report.verified_responses,

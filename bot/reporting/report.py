@@ -196,6 +196,15 @@ class UnitFigure:
 
 
 @dataclass(frozen=True)
+class ChannelFigure:
+    """The index over the surveys answered on one channel (Zalo, kiosk, web, paper)."""
+
+    channel: str
+    overall: Figure
+    responses: int = 0
+
+
+@dataclass(frozen=True)
 class Comment:
     """A free-text answer; `at` is when it was given, in the period's time zone."""
 
@@ -235,6 +244,9 @@ class Report:
     verified: Figure = field(default_factory=lambda: _figure(0, 0, 0, 1))
     verified_responses: int = 0
     held: int = 0
+    # The same index per channel, for the channels that have counted surveys; `overall` is
+    # the one rule over all of them together, not a mean of these (docs/reports.md).
+    channels: Mapping[str, ChannelFigure] = field(default_factory=dict)
 
     @property
     def responses(self) -> int:
@@ -426,6 +438,16 @@ def _build(
         min_answers,
     ).overall
 
+    channels: dict[str, ChannelFigure] = {}
+    for channel in sorted(stats.channels_used(session, scope)):
+        channel_scope = replace(scope, channel=channel)
+        channel_counts = stats.response_counts(session, channel_scope)
+        channels[channel] = ChannelFigure(
+            channel,
+            _index(stats.criterion_tallies(session, channel_scope), min_answers).overall,
+            channel_counts.completed + channel_counts.partial,
+        )
+
     counters, unit_figures = _counter_and_unit_figures(
         units, counter, rows, counts.by_counter, min_answers
     )
@@ -478,6 +500,7 @@ def _build(
         verified=verified,
         verified_responses=verified_counts.completed + verified_counts.partial,
         held=counts.held,
+        channels=channels,
     )
 
 

@@ -32,7 +32,18 @@ def create_app(
     runtime = Runtime.build(settings, clock=clock, deliver=deliver)
     app.extensions["sipas_bot"] = runtime
 
-    from bot.web import hardening, pages, presence, privacy_notice, results_page, sandbox, webhook
+    from bot.web import (
+        hardening,
+        kiosk,
+        pages,
+        presence,
+        privacy_notice,
+        results_page,
+        sandbox,
+        survey_form,
+        webhook,
+        weblink,
+    )
     from bot.web.console import init_console
 
     hardening.install(app)
@@ -42,6 +53,9 @@ def create_app(
     app.register_blueprint(presence.blueprint)
     app.register_blueprint(privacy_notice.blueprint)
     app.register_blueprint(sandbox.blueprint)
+    app.register_blueprint(survey_form.blueprint)
+    app.register_blueprint(kiosk.blueprint)
+    app.register_blueprint(weblink.blueprint)
     init_console(app, runtime)
     return app
 

@@ -35,6 +35,12 @@ from storage.repositories.export import (
     iter_export_surveys,
     questionnaire_versions_used,
 )
+from storage.repositories.form_surveys import (
+    FormSurveyRow,
+    device_surveys_since,
+    lock_form_survey,
+    open_device_survey,
+)
 from storage.repositories.leaders import (
     active_lockout,
     active_lockouts,
@@ -162,6 +168,7 @@ from storage.repositories.units import (
 __all__ = [
     "ERASED_HASH_PREFIX",
     "CounterSpec",
+    "FormSurveyRow",
     "LockedConversation",
     "OutboxOutcome",
     "OutcomeKind",
@@ -193,6 +200,7 @@ __all__ = [
     "conversation_languages",
     "counted_of_account_since",
     "counted_since",
+    "device_surveys_since",
     "digest_message",
     "digest_messages",
     "drop_user_ids",
@@ -240,12 +248,14 @@ __all__ = [
     "load_survey",
     "lock_conversation",
     "lock_counter",
+    "lock_form_survey",
     "lock_unit",
     "messages_awaiting_outbox",
     "new_account_surveys_since",
     "notified_alerts",
     "oldest_conversation",
     "oldest_due_message",
+    "open_device_survey",
     "outbox_counts",
     "peek_visit_code",
     "pending_alerts",

@@ -3,6 +3,7 @@ rotating code, and the visit-code API a one-stop case system calls.
 
 - `GET /devices/pair/<secret>`: the link `sipas-bot devices add` prints; sets the device
   cookie (the secret itself; only its hash is stored) and goes to the device's page.
+- `paired_device`: the device a request's cookie names (the kiosk uses it too).
 - `GET /counter/<code>/display`: for a paired display device only, the counter's rotating
   code as a QR (server-rendered SVG) and as text; the page reloads itself when it changes.
 - `POST /api/visits`: `Authorization: Bearer <unit API key>`, JSON `{"counter": "HVT01",
@@ -20,10 +21,12 @@ import qrcode.image.svg
 from flask import Blueprint, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from bot.conversation.presence import issue_visit_codes, secret_hash
 from bot.web import runtime_of
 from storage import repositories as repo
+from storage.models import Device, DeviceKind
 
 log = logging.getLogger("sipas_bot.presence")
 
@@ -35,7 +38,8 @@ MAX_VISIT_CODES = 100
 SECRET_CHARS = 100
 
 
-def _clean_secret(raw: str | None) -> str | None:
+def clean_secret(raw: str | None) -> str | None:
+    """A secret from a URL, a cookie or a header, or None when it cannot be one."""
     if not raw or len(raw) > SECRET_CHARS or not raw.isascii() or not raw.isprintable():
         return None
     return raw
@@ -44,13 +48,17 @@ def _clean_secret(raw: str | None) -> str | None:
 @blueprint.get("/devices/pair/<secret>")
 def pair(secret: str) -> ResponseReturnValue:
     runtime = runtime_of(current_app)
-    cleaned = _clean_secret(secret)
+    cleaned = clean_secret(secret)
     with runtime.session_factory.begin() as session:
         device = repo.find_device(session, secret_hash(cleaned)) if cleaned else None
         if device is None or cleaned is None:
             return render_template("device_unknown.html"), 404
         device.paired_at = device.paired_at or runtime.clock()
-        target = f"/counter/{device.counter.code}/{device.kind}"
+        target = (
+            f"/kiosk/{device.counter.code}"
+            if device.kind == DeviceKind.KIOSK
+            else f"/counter/{device.counter.code}/{device.kind}"
+        )
         log.info("event=device_paired device=%d counter=%s", device.id, device.counter.code)
     response = redirect(target, code=303)
     response.set_cookie(
@@ -64,16 +72,25 @@ def pair(secret: str) -> ResponseReturnValue:
     return response
 
 
+def paired_device(session: Session, kind: DeviceKind, counter_code: str) -> Device | None:
+    """The live device of this kind at this counter whose cookie the request carries (its
+    `last_seen_at` set), or None."""
+    cleaned = clean_secret(request.cookies.get(DEVICE_COOKIE))
+    device = repo.find_device(session, secret_hash(cleaned)) if cleaned else None
+    if device is None or device.kind != kind or device.counter.code != counter_code.upper():
+        return None
+    device.last_seen_at = runtime_of(current_app).clock()
+    return device
+
+
 @blueprint.get("/counter/<code>/display")
 def display(code: str) -> ResponseReturnValue:
     runtime = runtime_of(current_app)
-    cleaned = _clean_secret(request.cookies.get(DEVICE_COOKIE))
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
-        device = repo.find_device(session, secret_hash(cleaned)) if cleaned else None
-        if device is None or device.kind != "display" or device.counter.code != code.upper():
+        device = paired_device(session, DeviceKind.DISPLAY, code)
+        if device is None:
             return render_template("device_unknown.html"), 403
-        device.last_seen_at = now
         counter, unit = device.counter.name, device.counter.unit.name
         counter_code = device.counter.code
     if not runtime.rotating.enabled:
@@ -100,7 +117,7 @@ def visits() -> ResponseReturnValue:
     runtime = runtime_of(current_app)
     header = request.headers.get("Authorization", "")
     key = (
-        _clean_secret(header.removeprefix("Bearer ").strip())
+        clean_secret(header.removeprefix("Bearer ").strip())
         if header.startswith("Bearer ")
         else None
     )

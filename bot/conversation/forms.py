@@ -1,0 +1,293 @@
+"""Surveys answered on a form: the counter's tablet (kiosk) and the web link (docs/channels.md).
+
+The server opens a form survey (the officer's tap of "Mời đánh giá" on a paired tablet, or a
+citizen's start on `/s/<code>`): its row is stored at once, active, under a fresh random token
+that the page keeps. The page asks the questions itself and sends every answer back in one
+POST with that token, which is the idempotency key: the answers are replayed through the pure
+engine (survey_flow/forms.py), stored through the same `SurveyService.record_answers` as a
+Zalo survey's, and counted by the same rule; a second delivery of the same token finds the
+survey closed and stores nothing. A tablet that lost its network keeps the answers and sends
+them later, up to FORM_SUBMIT_HOURS after the survey was opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from bot.conversation.service import StartCode, SurveyService, Written
+from storage import repositories as repo
+from storage.models import Channel, Counter, Device
+from survey_flow.engine import (
+    COMPLETED,
+    Answer,
+    Conversation,
+    CounterInfo,
+    Refusal,
+    Start,
+    StartMethod,
+    SurveyStatus,
+    advance,
+)
+from survey_flow.forms import replay_form
+from survey_flow.questionnaire import Questionnaire
+
+log = logging.getLogger("sipas_bot.forms")
+
+HOUR = timedelta(hours=1)
+
+
+class KioskRefusal(StrEnum):
+    """Why a tap on the tablet opened no survey."""
+
+    HOURLY_LIMIT = "hourly_limit"  # KIOSK_SURVEYS_PER_HOUR reached
+
+
+class SubmitStatus(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this token's answers were stored already
+    UNKNOWN = "unknown"  # no survey of this channel (and device or respondent) has the token
+    TOO_LATE = "too_late"  # sent more than FORM_SUBMIT_HOURS after the survey was opened
+
+
+@dataclass(frozen=True)
+class OpenedSurvey:
+    """A form survey just opened (or handed out again): what the page needs to ask it."""
+
+    token: str
+    questionnaire: Questionnaire
+    language: str
+    counter: CounterInfo
+    intro: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    status: SubmitStatus
+    completed: bool = False
+    counted: bool = False
+
+
+class FormSurveys:
+    """Opens and stores the surveys of the kiosk and web channels."""
+
+    def __init__(
+        self,
+        service: SurveyService,
+        *,
+        kiosk_per_hour: int,
+        submit_window: timedelta,
+        new_token: Callable[[], str] = lambda: secrets.token_urlsafe(12),
+        new_respondent: Callable[[], str] = lambda: secrets.token_hex(32),
+    ) -> None:
+        self.service = service
+        self.kiosk_per_hour = kiosk_per_hour
+        self.submit_window = submit_window
+        self.new_token = new_token
+        self.new_respondent = new_respondent
+
+    def open_kiosk(
+        self, session: Session, device: Device, *, now: datetime
+    ) -> OpenedSurvey | KioskRefusal:
+        """A tap of "Mời đánh giá": the tablet's open, unanswered survey again, or a new one
+        unless the tablet opened KIOSK_SURVEYS_PER_HOUR in the last hour. Each survey gets a
+        random respondent of its own: the tablet knows nobody, each visit is one citizen."""
+        counter = device.counter
+        token = repo.open_device_survey(session, device.id, since=now - self.service.policy.idle)
+        if token is not None:
+            row = repo.lock_form_survey(session, token)
+            assert row is not None
+            questionnaire = self.service.flows.version(
+                session, row.questionnaire_id, row.questionnaire_version
+            )
+            return self._opened(counter, questionnaire, token, StartMethod.DEVICE, now)
+        if repo.device_surveys_since(session, device.id, since=now - HOUR) >= self.kiosk_per_hour:
+            log.info("event=kiosk_open device=%d outcome=hourly_limit", device.id)
+            return KioskRefusal.HOURLY_LIMIT
+        return self._open(
+            session,
+            counter,
+            channel=Channel.KIOSK,
+            method=StartMethod.DEVICE,
+            respondent=self.new_respondent(),
+            device_id=device.id,
+            now=now,
+        )
+
+    def open_web(
+        self, session: Session, start: StartCode, *, respondent: str, now: datetime
+    ) -> OpenedSurvey | Refusal:
+        """A citizen's start on the web link, admitted by the same rules as `#code` in the
+        chat (SurveyService.admit: the code's verdict, starts per day, a visit code used)."""
+        assert start.counter is not None
+        refusal = self.service.admit(session, respondent, start, now=now)
+        if refusal is not None:
+            log.info("event=web_open counter=%s outcome=%s", start.counter.code, refusal)
+            return refusal
+        return self._open(
+            session,
+            start.counter,
+            channel=Channel.WEB,
+            method=start.method,
+            respondent=respondent,
+            device_id=None,
+            now=now,
+        )
+
+    def _open(
+        self,
+        session: Session,
+        counter: Counter,
+        *,
+        channel: Channel,
+        method: StartMethod,
+        respondent: str,
+        device_id: int | None,
+        now: datetime,
+    ) -> OpenedSurvey:
+        questionnaire = self.service.flows.for_counter(session, counter, now=now)
+        opened = self._opened(counter, questionnaire, self.new_token(), method, now)
+        repo.insert_survey(
+            session,
+            {
+                "token": opened.token,
+                "respondent_hash": respondent,
+                "unit_id": counter.unit_id,
+                "counter_id": counter.id,
+                "questionnaire_id": questionnaire.id,
+                "questionnaire_version": questionnaire.version,
+                "language": opened.language,
+                "status": SurveyStatus.ACTIVE,
+                "position": 0,
+                "is_repeat": False,
+                "start_method": method.value,
+                "channel": channel.value,
+                "device_id": device_id,
+                "started_at": now,
+                "updated_at": now,
+                "completed_at": None,
+            },
+        )
+        log.info("event=form_open channel=%s counter=%s", channel, counter.code)
+        return opened
+
+    def _opened(
+        self,
+        counter: Counter,
+        questionnaire: Questionnaire,
+        token: str,
+        method: StartMethod,
+        now: datetime,
+    ) -> OpenedSurvey:
+        """What the page shows: the engine's own opening message, in the questionnaire's
+        first language."""
+        info = CounterInfo(counter.code, counter.name, counter.unit.name)
+        language = questionnaire.languages[0]
+        step = advance(
+            Conversation(language=language),
+            Start(
+                code=counter.code,
+                counter=info,
+                questionnaire=questionnaire,
+                token=token,
+                method=method,
+            ),
+            questionnaire=None,
+            texts=self.service.texts,
+            now=now,
+            policy=self.service.policy,
+        )
+        return OpenedSurvey(token, questionnaire, language, info, step.replies[0].text)
+
+    def submit(
+        self,
+        session: Session,
+        token: str,
+        answers: Mapping[str, Answer],
+        *,
+        channel: Channel,
+        device_id: int | None = None,
+        respondent: str | None = None,
+        now: datetime,
+    ) -> Submitted:
+        """Store a form survey's answers once. The token must name an open survey of this
+        channel and of this tablet (kiosk) or this browser's respondent (web)."""
+        row = repo.lock_form_survey(session, token)
+        if (
+            row is None
+            or row.channel != channel
+            or (channel is Channel.KIOSK and row.device_id != device_id)
+            or (channel is Channel.WEB and row.respondent_hash != respondent)
+        ):
+            return Submitted(SubmitStatus.UNKNOWN)
+        # Open, or closed by the idle-survey job before its answers arrived (none stored).
+        open_ = row.status == SurveyStatus.ACTIVE or (
+            row.status == SurveyStatus.PARTIAL and not row.has_answers
+        )
+        if not open_:
+            return Submitted(SubmitStatus.DUPLICATE, completed=row.status == COMPLETED)
+        if now - row.started_at > self.submit_window:
+            return Submitted(SubmitStatus.TOO_LATE)
+        questionnaire = self.service.flows.version(
+            session, row.questionnaire_id, row.questionnaire_version
+        )
+        counter = repo.find_counter_by_id(session, row.counter_id)
+        assert counter is not None
+        survey = replay_form(
+            Start(
+                code=counter.code,
+                counter=CounterInfo(counter.code, counter.name, counter.unit.name),
+                questionnaire=questionnaire,
+                token=token,
+                method=StartMethod(row.start_method),
+            ),
+            answers,
+            language=row.language,
+            texts=self.service.texts,
+            now=now,
+            policy=self.service.policy,
+        )
+        repo.update_survey(
+            session,
+            row.id,
+            {
+                "language": survey.language,
+                "status": survey.status,
+                "position": survey.position,
+                "updated_at": now,
+                "completed_at": now if survey.status == COMPLETED else None,
+            },
+        )
+        counted = self.service.record_answers(
+            session,
+            survey,
+            questionnaire,
+            response_id=row.id,
+            kept={},
+            respondent=row.respondent_hash,
+            counter_id=row.counter_id,
+            decided=False,
+            counted=False,
+            now=now,
+        )
+        self.service.alert_if_low(
+            session,
+            survey,
+            questionnaire,
+            Written(row.id, row.unit_id, row.counter_id, counted),
+            now=now,
+        )
+        log.info(
+            "event=form_submit channel=%s counter=%s status=%s counted=%s",
+            channel,
+            counter.code,
+            survey.status,
+            counted,
+        )
+        return Submitted(SubmitStatus.STORED, completed=survey.status == COMPLETED, counted=counted)

@@ -1,0 +1,144 @@
+"""The counter's tablet (kiosk): a survey at the counter, right after the citizen is served.
+
+- `GET /kiosk/<counter>`: the tablet's page, for a device paired with `sipas-bot devices add
+  --kind kiosk` only (403 with instructions otherwise). It waits for the officer's tap.
+- `POST /kiosk/<counter>/open`: the tap of "Mời đánh giá": opens one survey (or hands the
+  open, unanswered one out again), at most KIOSK_SURVEYS_PER_HOUR an hour; JSON with the
+  survey token and the questionnaire the page asks.
+- `POST /kiosk/<counter>/surveys`: JSON `{"token", "answers"}`: the answers, stored once per
+  token (201 stored, 200 already stored); the page resends until it gets either.
+- `GET /kiosk/<counter>/manifest.webmanifest` and `GET /kiosk/sw.js`: installable as a
+  full-screen app whose shell works offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
+from flask.typing import ResponseReturnValue
+
+from bot.conversation.forms import KioskRefusal, SubmitStatus
+from bot.web import runtime_of
+from bot.web.presence import paired_device
+from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
+from storage.models import Channel, DeviceKind
+
+blueprint = Blueprint(
+    "kiosk",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/kiosk-static",
+)
+
+SUBMIT_CODES = {
+    SubmitStatus.STORED: 201,
+    SubmitStatus.DUPLICATE: 200,
+    SubmitStatus.UNKNOWN: 404,
+    SubmitStatus.TOO_LATE: 410,
+}
+
+
+def _unpaired() -> ResponseReturnValue:
+    return render_template("kiosk_unpaired.html"), 403
+
+
+@blueprint.get("/kiosk/<code>")
+def page(code: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    with runtime.session_factory.begin() as session:
+        device = paired_device(session, DeviceKind.KIOSK, code)
+        if device is None:
+            return _unpaired()
+        counter, unit, counter_code = (
+            device.counter.name,
+            device.counter.unit.name,
+            device.counter.code,
+        )
+    texts = runtime.texts.of("vi")
+    return (
+        render_template(
+            "kiosk.html",
+            counter=counter,
+            unit=unit,
+            code=counter_code,
+            ui=ui_texts(texts),
+            open_url=url_for("kiosk.open_survey", code=counter_code),
+            submit_url=url_for("kiosk.submit", code=counter_code),
+            idle_seconds=60,
+        ),
+        200,
+        {"Cache-Control": "no-cache"},
+    )
+
+
+@blueprint.post("/kiosk/<code>/open")
+def open_survey(code: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    with runtime.session_factory.begin() as session:
+        device = paired_device(session, DeviceKind.KIOSK, code)
+        if device is None:
+            return {"error": "unpaired", "message": "this device is not paired to the counter"}, 403
+        opened = runtime.forms.open_kiosk(session, device, now=runtime.clock())
+        if isinstance(opened, KioskRefusal):
+            return {"error": opened.value, "message": runtime.texts.of("vi")("kiosk_limit")}, 429
+        data = form_data(opened, runtime.texts.of(opened.language))
+    return data, 201, {"Cache-Control": "no-store"}
+
+
+@blueprint.post("/kiosk/<code>/surveys")
+def submit(code: str) -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    body: Any = request.get_json(silent=True)
+    token = clean_token(body.get("token")) if isinstance(body, dict) else None
+    answers = parse_answers(body.get("answers")) if isinstance(body, dict) else None
+    if token is None or answers is None:
+        return {"error": "bad_request", "message": 'send JSON {"token", "answers"}'}, 400
+    with runtime.session_factory.begin() as session:
+        device = paired_device(session, DeviceKind.KIOSK, code)
+        if device is None:
+            return {"error": "unpaired", "message": "this device is not paired to the counter"}, 403
+        done = runtime.forms.submit(
+            session,
+            token,
+            answers,
+            channel=Channel.KIOSK,
+            device_id=device.id,
+            now=runtime.clock(),
+        )
+    return {"status": done.status.value, "completed": done.completed}, SUBMIT_CODES[done.status]
+
+
+@blueprint.get("/kiosk/<code>/manifest.webmanifest")
+def manifest(code: str) -> ResponseReturnValue:
+    cleaned = code.upper()[:32]
+    if not cleaned.replace("-", "").replace("_", "").isalnum():
+        return {"error": "bad_request"}, 400
+    body = {
+        "name": f"Đánh giá sự hài lòng – {cleaned}",
+        "short_name": "Đánh giá",
+        "start_url": f"/kiosk/{cleaned}",
+        "scope": "/kiosk/",
+        "display": "fullscreen",
+        "orientation": "any",
+        "background_color": "#f3f6fa",
+        "theme_color": "#0068ff",
+        "icons": [
+            {
+                "src": url_for("kiosk.static", filename="icon.svg"),
+                "sizes": "any",
+                "type": "image/svg+xml",
+            }
+        ],
+    }
+    return body, 200, {"Content-Type": "application/manifest+json"}
+
+
+@blueprint.get("/kiosk/sw.js")
+def service_worker() -> ResponseReturnValue:
+    """Served under /kiosk/ so that its scope covers the tablet's page."""
+    assert blueprint.static_folder is not None
+    response = send_from_directory(blueprint.static_folder, "sw.js", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response

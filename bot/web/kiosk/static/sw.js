@@ -1,0 +1,34 @@
+/* The kiosk's service worker: keeps the page's shell (the page itself, its script and style)
+ * so that the tablet still shows the form when the network drops. Only GETs of the same
+ * origin are cached; answers are POSTs and go to the network (the page queues them). */
+"use strict";
+var CACHE = "sipas-kiosk-v1";
+var SHELL = ["/form-static/form.js", "/form-static/form.css", "/kiosk-static/kiosk.js",
+             "/kiosk-static/icon.svg"];
+
+self.addEventListener("install", function (event) {
+  event.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL); }));
+  self.skipWaiting();
+});
+
+self.addEventListener("activate", function (event) {
+  event.waitUntil(caches.keys().then(function (keys) {
+    return Promise.all(keys.filter(function (k) { return k !== CACHE; })
+      .map(function (k) { return caches.delete(k); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request;
+  if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
+  // Network first, the cached copy when offline; the cache follows each good answer.
+  event.respondWith(fetch(request).then(function (response) {
+    if (response.ok) {
+      var copy = response.clone();
+      caches.open(CACHE).then(function (c) { c.put(request, copy); });
+    }
+    return response;
+  }).catch(function () {
+    return caches.match(request).then(function (hit) { return hit || Response.error(); });
+  }));
+});

@@ -1,0 +1,174 @@
+/* The survey form shared by the counter's tablet and the web link.
+ *
+ * It only asks: the server replays the answers through the survey engine when they arrive.
+ * Finished surveys wait in localStorage ("sipas-outbox") until the server has them; each is
+ * sent with its survey token, which the server stores once, so a retry never doubles one.
+ */
+"use strict";
+
+var SipasForm = (function () {
+  var OUTBOX = "sipas-outbox";
+  var FACES = { 1: "\u{1F620}", 2: "\u{1F641}", 3: "\u{1F610}", 4: "\u{1F642}", 5: "\u{1F604}" };
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "onclick") node.addEventListener("click", attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { node.appendChild(c); });
+    return node;
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; });
+  }
+
+  function applies(item, answers) {
+    if (!item.when) return true;
+    var a = answers[item.when.item];
+    return !!a && a.value !== undefined && item.when.values.indexOf(a.value) >= 0;
+  }
+
+  function outbox() {
+    try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; }
+  }
+  function saveOutbox(list) { localStorage.setItem(OUTBOX, JSON.stringify(list)); }
+
+  /* Queue a survey's answers, then try to send everything queued. */
+  function queue(url, token, answers) {
+    var list = outbox().filter(function (e) { return e.token !== token; });
+    list.push({ url: url, token: token, answers: answers });
+    saveOutbox(list);
+  }
+
+  var flushing = null;
+  /* Send the queued surveys one by one; resolves when the queue is as empty as it can get. */
+  function flush() {
+    if (flushing) return flushing;
+    flushing = (async function () {
+      var list = outbox();
+      while (list.length) {
+        var entry = list[0];
+        var response;
+        try {
+          response = await fetch(entry.url, {
+            method: "POST", credentials: "same-origin",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ token: entry.token, answers: entry.answers }),
+          });
+        } catch (e) { break; } // offline: try again later
+        if (response.status >= 500) break;
+        // Stored, already stored, or refused for good (unknown, too late): done with it.
+        list = outbox().filter(function (e) { return e.token !== entry.token; });
+        saveOutbox(list);
+      }
+      flushing = null;
+      return list.length;
+    })();
+    return flushing;
+  }
+
+  /* Ask one survey in `root`; calls onDone(answers, complete) at the end. */
+  function Survey(root, data, ui, onDone, onTouch) {
+    var answers = {};
+    var history = [];
+    var position = 0;
+    var items = data.items;
+    var s = ui.strings;
+
+    function questionsLeft(from) {
+      var n = 0;
+      for (var i = from; i < items.length; i++) {
+        if (items[i].kind !== "intro" && applies(items[i], answers)) n++;
+      }
+      return n;
+    }
+
+    function answer(item, given) {
+      onTouch();
+      answers[item.id] = given;
+      history.push(position);
+      position += 1;
+      show();
+    }
+
+    function back() {
+      onTouch();
+      if (!history.length) return;
+      position = history.pop();
+      delete answers[items[position].id];
+      show();
+    }
+
+    function show() {
+      var intros = [];
+      while (position < items.length) {
+        var item = items[position];
+        if (!applies(item, answers)) { position++; continue; }
+        if (item.kind === "intro") { intros.push(item.text); position++; continue; }
+        break;
+      }
+      root.textContent = "";
+      if (position >= items.length) { onDone(answers, true); return; }
+      var item = items[position];
+      var number = history.length + 1;
+      var lead = history.length === 0 ? [data.intro].concat(intros) : intros;
+      if (lead.length) root.appendChild(el("p", { class: "intro", text: lead.join("\n\n") }));
+      root.appendChild(el("div", { class: "progress",
+        text: fill(s.progress, { number: number, total: number + questionsLeft(position + 1) }) }));
+      root.appendChild(el("h1", { text: item.text }));
+      if (item.kind === "scale") {
+        var levels = el("div", { class: "levels" });
+        for (var v = 1; v <= 5; v++) {
+          (function (value) {
+            levels.appendChild(el("button", { type: "button", "data-value": String(value),
+              onclick: function () { answer(item, { value: value }); } },
+              [el("span", { class: "face", text: FACES[value] }),
+               el("span", { text: ui.scale[String(value)] })]));
+          })(v);
+        }
+        root.appendChild(levels);
+        if (item.not_applicable) {
+          root.appendChild(el("div", { class: "row" }, [el("button", { type: "button",
+            class: "big secondary", text: s.not_applicable,
+            onclick: function () { answer(item, { value: 0 }); } })]));
+        }
+      } else if (item.kind === "choice") {
+        var options = el("div", { class: "options" });
+        item.options.forEach(function (label, i) {
+          options.appendChild(el("button", { type: "button", text: label,
+            onclick: function () { answer(item, { value: i + 1 }); } }));
+        });
+        root.appendChild(options);
+      } else {
+        var box = el("textarea", { "aria-label": item.text,
+          placeholder: item.optional ? s.form_comment_placeholder : "" });
+        box.addEventListener("input", onTouch);
+        root.appendChild(box);
+        root.appendChild(el("div", { class: "row" }, [el("button", { type: "button",
+          class: "big", text: s.form_send, onclick: function () {
+            var text = box.value.trim();
+            if (!text && !item.optional) return;
+            answer(item, text ? { text: text } : {});
+          } })]));
+      }
+      var row = el("div", { class: "row" });
+      if (history.length) {
+        row.appendChild(el("button", { type: "button", class: "big secondary",
+          text: s.form_back, onclick: back }));
+      }
+      if (item.optional && item.kind !== "text") {
+        row.appendChild(el("button", { type: "button", class: "big secondary", text: s.skip,
+          onclick: function () { answer(item, {}); } }));
+      }
+      if (row.childNodes.length) root.appendChild(row);
+    }
+
+    this.answers = function () { return answers; };
+    show();
+  }
+
+  return { Survey: Survey, queue: queue, flush: flush, outbox: outbox, el: el, fill: fill };
+})();
