@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cases.deadlines import WorkingCalendar, read_holidays_file
+from bot.cases.desk import CaseDesk, CaseRules
 from bot.config import ConfigError, Settings
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
@@ -34,6 +36,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def case_rules(settings: Settings) -> CaseRules:
+    """The case rules of the settings; a bad holidays file stops start-up with its lines."""
+    calendar = (
+        read_holidays_file(settings.cases_holidays_file)
+        if settings.cases_holidays_file
+        else WorkingCalendar()
+    )
+    return CaseRules(
+        due_days=settings.cases_due_working_days,
+        overdue_alert_days=settings.cases_overdue_alert_days,
+        calendar=calendar,
+        zone=settings.tz,
+    )
+
+
 def build_mailer(settings: Settings) -> tuple[Mailer | None, str | None]:
     """The mailer (None without SMTP_HOST) and, for half-set SMTP settings, what is wrong:
     `check` reports it and serving refuses to start, but other commands still run."""
@@ -49,6 +66,7 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     service: SurveyService
+    cases: CaseDesk
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
@@ -104,6 +122,7 @@ class Runtime:
         texts = load_texts()
         mailer, mail_problem = build_mailer(settings)
         email_ready = mailer is not None
+        cases = CaseDesk(case_rules(settings), texts, email_ready=email_ready)
         rotating = RotatingCodes(
             settings.presence_secret,
             step_seconds=settings.presence_code_step_seconds,
@@ -126,7 +145,9 @@ class Runtime:
                 ),
                 rotating=rotating,
                 pseudonyms=pseudonyms,
+                cases=cases,
             ),
+            cases=cases,
             rotating=rotating,
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),

@@ -104,6 +104,18 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 )
             )
             approval = False
+        due_days = node.get("case_due_days")
+        if due_days is not None and (
+            isinstance(due_days, bool) or not isinstance(due_days, int) or not 1 <= due_days <= 90
+        ):
+            problems.append(
+                Problem(
+                    source,
+                    node.line_of("case_due_days"),
+                    f"unit {code}: case_due_days must be a whole number of working days, 1–90",
+                )
+            )
+            due_days = None
         units.append(
             UnitSpec(
                 code,
@@ -115,6 +127,7 @@ def read_units_file(path: str | Path) -> list[UnitSpec]:
                 public_results=public,
                 require_verified=require_verified,
                 leader_approval=approval,
+                case_due_days=due_days,
             )
         )
     # Codes are checked once every unit and counter code is known (none may be guessed from

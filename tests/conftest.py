@@ -66,6 +66,7 @@ ENV_PREFIXES = (
     "PRESENCE_",
     "INTEGRITY_",
     "PRIVACY_",
+    "CASES_",
 )
 
 

@@ -64,6 +64,7 @@ def run_chat(
         limits=runtime.service.limits,
         rotating=runtime.rotating,
         pseudonyms=Pseudonymizer(secrets.token_hex(16)),
+        cases=runtime.cases,
     )
 
     write(

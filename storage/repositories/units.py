@@ -25,6 +25,10 @@ class CounterSpec:
     questionnaire: str | None = None
 
 
+# What a unit's row holds from the units file, compared to tell a change.
+_Settings = tuple[str, str | None, str | None, str | None, bool, bool, bool, int | None]
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     code: str
@@ -36,8 +40,9 @@ class UnitSpec:
     public_results: bool = False
     require_verified: bool = False
     leader_approval: bool = False
+    case_due_days: int | None = None
 
-    def settings(self) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
+    def settings(self) -> _Settings:
         return (
             self.name,
             self.questionnaire,
@@ -46,6 +51,7 @@ class UnitSpec:
             self.public_results,
             self.require_verified,
             self.leader_approval,
+            self.case_due_days,
         )
 
 
@@ -90,7 +96,7 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
     return changes
 
 
-def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None, bool, bool, bool]:
+def _unit_settings(unit: Unit) -> _Settings:
     return (
         unit.name,
         unit.questionnaire,
@@ -99,6 +105,7 @@ def _unit_settings(unit: Unit) -> tuple[str, str | None, str | None, str | None,
         unit.public_results,
         unit.require_verified,
         unit.leader_approval,
+        unit.case_due_days,
     )
 
 
@@ -107,6 +114,7 @@ def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.registration_code, unit.public_results = spec.registration_code, spec.public_results
     unit.require_verified = spec.require_verified
     unit.leader_approval = spec.leader_approval
+    unit.case_due_days = spec.case_due_days
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
