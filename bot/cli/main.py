@@ -11,6 +11,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import (
+    cases,
     chat,
     check,
     export,
@@ -67,6 +68,7 @@ for _module in (
     leaders,
     presence,
     privacy,
+    cases,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.errors import UnknownCode
+from bot.reporting.cases import CaseFigures, case_figures
 from bot.reporting.periods import Period, month_periods, unit_zone
 from storage import repositories as repo
 from storage import stats
@@ -232,6 +233,8 @@ class Report:
     # The same index over the surveys started with a rotating or visit code only.
     verified: Figure = field(default_factory=lambda: _figure(0, 0, 0, 1))
     verified_responses: int = 0
+    # The feedback received in the period and how it was handled (bot/reporting/cases.py).
+    cases: CaseFigures = field(default_factory=CaseFigures)
 
     @property
     def responses(self) -> int:
@@ -439,6 +442,7 @@ def _build(
         include_repeats=include_repeats,
         verified=verified,
         verified_responses=verified_counts.completed + verified_counts.partial,
+        cases=case_figures(session, unit_ids=[u.id for u in units], period=period),
     )
 
 
