@@ -23,7 +23,7 @@ from bot.cases.references import parse_reference
 from bot.cli.main import cli
 from bot.jobs import follow_cases
 from bot.runtime import Runtime
-from storage.models import Case, CaseContact, CaseKind, CaseReply, OutboxMessage
+from storage.models import Case, CaseContact, CaseKind, CaseReply, OutboxMessage, Unit
 from survey_flow.sourcefile import FileProblems
 from tests.conftest import API_BASE, ROOT, FakeClock, text_event, zalo_success
 
@@ -193,6 +193,28 @@ def test_three_cases_answered_by_cli_and_console_reach_the_citizen_in_order(
     data = json.loads(report.output)
     assert {k: data["cases"][k] for k in figures} == figures
     assert data["cases"]["by_kind"] == {"câu hỏi": 1, "góp ý": 0, "kiến nghị": 1, "phản ánh": 1}
+    with runtime.session_factory.begin() as session:
+        session.scalars(select(Unit).where(Unit.code == "HVT")).one().public_results = True
+    page = app.test_client().get("/u/HVT/results").get_data(as_text=True)
+    first_month = page[
+        page.index('id="month-1"') : page.index("</section>", page.index('id="month-1"'))
+    ]
+    for name, value in (("received", 3), ("answered", 2), ("resolved", 1), ("on-time", 1)):
+        assert f'<b class="cases-{name}">{value}</b>' in first_month
+    assert "câu hỏi: 1" in first_month and "kiến nghị: 1" in first_month
+
+    # The phone number is kept while the case is open, deleted once it has been closed for
+    # CASES_CONTACT_RETENTION_DAYS (30) by the daily purge.
+    clock.advance(days=29)
+    assert run(app, "privacy", "purge").exit_code == 0
+    with runtime.session_factory() as session:
+        assert session.get(CaseContact, 3) is not None
+    clock.advance(days=2)
+    assert run(app, "privacy", "purge").exit_code == 0
+    with runtime.session_factory() as session:
+        assert session.get(CaseContact, 3) is None
+        # Case 2 is open but its author's Zalo id went with their window: nothing is left.
+        assert session.get(CaseContact, 2) is None and session.get(Case, 2) is not None
 
 
 def test_a_reply_after_the_window_closed_is_marked_undeliverable(

@@ -230,11 +230,15 @@ class CaseDesk:
         settled = 0
         for reply in repo.replies_awaiting_outbox(session):
             outbox = reply.outbox_message
-            if outbox is None or outbox.status == OutboxStatus.PENDING:
+            if outbox is not None and outbox.status == OutboxStatus.PENDING:
                 continue
             settled += 1
             reply.settled_at = now
-            if outbox.status == OutboxStatus.SENT:
+            if outbox is None:
+                # Purged unsent with the citizen's Zalo id, once their window had closed.
+                reply.delivery = ReplyDelivery.UNDELIVERABLE
+                self._undeliverable(session, reply.case, now)
+            elif outbox.status == OutboxStatus.SENT:
                 reply.delivery = ReplyDelivery.SENT
                 repo.add_case_event(
                     session, reply.case, actor="zalo", action=CaseAction.REPLY_SENT, at=now

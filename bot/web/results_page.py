@@ -14,6 +14,7 @@ from datetime import datetime
 from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
+from bot.reporting.cases import CaseFigures
 from bot.reporting.report import ROMAN, Figure, Report, recent_months
 from bot.web import runtime_of
 from storage import repositories as repo
@@ -45,6 +46,7 @@ class Month:
     factors: list[Line]
     verified: Line
     verified_responses: int
+    cases: CaseFigures
 
 
 def _percent(value: float | None) -> str:
@@ -75,6 +77,7 @@ def _month(report: Report, now: datetime) -> Month:
         ],
         verified=_line("Có xác thực có mặt", report.verified),
         verified_responses=report.verified_responses,
+        cases=report.cases,
     )
 
 
