@@ -172,7 +172,7 @@ def find_user_ids(session: Session, matches: Callable[[str], bool]) -> set[str]:
         Leader.user_id,
         CaseContact.user_id,
     ):
-        found |= {u for u in session.scalars(select(column).distinct()) if matches(u)}
+        found |= {u for u in session.scalars(select(column).distinct()) if u and matches(u)}
     return found
 
 
