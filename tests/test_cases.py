@@ -292,3 +292,16 @@ def test_references_are_read_however_typed() -> None:
     assert parse_reference("PA2026000123") == "PA-2026-000123"
     assert parse_reference("PA-2026") is None
     assert parse_reference("hồ sơ PA-2026-000123 thế nào") is None
+
+
+def test_new_and_overdue_cases_appear_in_the_digest(
+    app: Flask, signed_post: Post, clock: FakeClock
+) -> None:
+    signed_post(text_event("#HVT01", user_id=THIRD))
+    signed_post(text_event("Cho hỏi hồ sơ của tôi bao giờ có kết quả?", user_id=THIRD))
+    result = run(app, "digest", "send", "--unit", "HVT", "--period", "day", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Ý kiến, phản ánh mới: 1; đang quá hạn: 0" in result.output
+    clock.advance(days=20)
+    result = run(app, "digest", "send", "--unit", "HVT", "--period", "day", "--dry-run")
+    assert "Ý kiến, phản ánh mới: 0; đang quá hạn: 1" in result.output

@@ -22,6 +22,8 @@ class CaseFigures:
     resolved: int = 0
     resolved_on_time: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)  # Vietnamese label → received
+    # Open cases (any receipt date) whose due date is before the period's last day.
+    overdue: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -30,6 +32,7 @@ class CaseFigures:
             "resolved": self.resolved,
             "resolved_on_time": self.resolved_on_time,
             "by_kind": dict(self.by_kind),
+            "overdue": self.overdue,
         }
 
 
@@ -46,4 +49,5 @@ def case_figures(
         if case.closed_at is not None:
             resolved += 1
             on_time += case.closed_at.astimezone(period.zone).date() <= case.due_on
-    return CaseFigures(len(cases), answered, resolved, on_time, by_kind)
+    overdue = repo.count_overdue_cases(session, unit_ids=unit_ids, before=period.last_day)
+    return CaseFigures(len(cases), answered, resolved, on_time, by_kind, overdue)

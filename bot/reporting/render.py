@@ -211,6 +211,7 @@ def case_lines(report: Report) -> list[str]:
         f"  Tiếp nhận {c.received} · đã trả lời {c.answered} · đã giải quyết {c.resolved} "
         f"· đúng hạn {c.resolved_on_time}",
         f"  Theo loại: {kinds}",
+        f"  Đang quá hạn: {c.overdue}",
     ]
 
 

@@ -264,6 +264,22 @@ def cases_received(
     return session.scalars(query.order_by(Case.id)).all()
 
 
+def count_overdue_cases(session: Session, *, unit_ids: Collection[int] | None, before: date) -> int:
+    """How many cases of these units (None: all) are open (new or in progress) and due
+    before `before`."""
+    query = (
+        select(func.count())
+        .select_from(Case)
+        .where(
+            Case.status.in_((CaseStatus.NEW.value, CaseStatus.IN_PROGRESS.value)),
+            Case.due_on < before,
+        )
+    )
+    if unit_ids is not None:
+        query = query.where(Case.unit_id.in_(list(unit_ids)))
+    return int(session.scalar(query) or 0)
+
+
 def open_cases_of_unit(session: Session, unit_id: int) -> Sequence[Case]:
     return session.scalars(
         select(Case)
