@@ -150,6 +150,13 @@ class Settings:
     console_session_hours: int = 8
     console_link_minutes: int = 10
     console_button_link_hours: int = 24
+    # Cases (docs/cases.md): working days to answer one (a unit's `case_due_days` wins), how
+    # many working days overdue alert the leaders, the public holidays, how long a closed
+    # case's contact (Zalo id, phone) is kept.
+    cases_due_working_days: int = 10
+    cases_overdue_alert_days: int = 2
+    cases_holidays_file: str = ""
+    cases_contact_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -6,6 +6,7 @@ CLI turns into one line (`sipas-bot: error: …`, exit status 2).
     ├── BadPeriod         a date or period that cannot be read or is out of order
     ├── BadArguments      options that do not go together
     ├── NotReady          the database or the tokens are not set up for this yet
+    ├── CaseClosed        a case that is closed cannot be assigned, answered or closed again
     └── UnwritableFile    (bot.files) a file that cannot be written
 
 Settings that are missing or invalid are `bot.config.ConfigError`, not these.
@@ -32,3 +33,7 @@ class BadArguments(OperatorError):
 
 class NotReady(OperatorError):
     """The deployment is not set up for this yet (schema, tokens, units)."""
+
+
+class CaseClosed(OperatorError):
+    """A closed case is not changed any more."""

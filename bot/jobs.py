@@ -137,6 +137,19 @@ def deliver_leader_messages(runtime: Runtime) -> int:
     return runtime.leader_mail.deliver()
 
 
+def follow_cases(runtime: Runtime) -> tuple[int, int]:
+    """Every minute: settle the replies the sender finished (a reply Zalo's window kept from
+    the citizen marks its case undeliverable) and alert leaders of long-overdue cases; safe
+    in several processes (rows are locked, skipped when another process holds them)."""
+    now = runtime.clock()
+    with runtime.session_factory.begin() as session:
+        settled = runtime.cases.settle_replies(session, now=now)
+        alerted = runtime.cases.alert_overdue(session, now=now)
+    if settled or alerted:
+        log.info("event=cases_followed replies_settled=%d overdue_alerted=%d", settled, alerted)
+    return settled, alerted
+
+
 def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
     """Every job, with its trigger from the settings; ConfigError for a bad schedule."""
     settings = runtime.settings
@@ -165,6 +178,9 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         minutes=1,
         id="leader_messages",
         coalesce=True,
+    )
+    scheduler.add_job(
+        follow_cases, "interval", args=[runtime], minutes=1, id="cases", coalesce=True
     )
     scheduler.add_job(
         refresh_token_if_due,

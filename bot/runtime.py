@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cases.deadlines import WorkingCalendar, read_holidays_file
+from bot.cases.desk import CaseDesk, CaseRules
 from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
@@ -39,6 +41,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def case_rules(settings: Settings) -> CaseRules:
+    """The case rules of the settings; a bad holidays file stops start-up with its lines."""
+    calendar = (
+        read_holidays_file(settings.cases_holidays_file)
+        if settings.cases_holidays_file
+        else WorkingCalendar()
+    )
+    return CaseRules(
+        due_days=settings.cases_due_working_days,
+        overdue_alert_days=settings.cases_overdue_alert_days,
+        calendar=calendar,
+        zone=settings.tz,
+    )
+
+
 def build_mailer(settings: Settings) -> tuple[Mailer | None, str | None]:
     """The mailer (None without SMTP_HOST) and, for half-set SMTP settings, what is wrong:
     `check` reports it and serving refuses to start, but other commands still run."""
@@ -55,6 +72,7 @@ class Runtime:
     session_factory: sessionmaker[Session]
     service: SurveyService
     forms: FormSurveys
+    cases: CaseDesk
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
@@ -114,6 +132,7 @@ class Runtime:
         texts = load_texts()
         mailer, mail_problem = build_mailer(settings)
         email_ready = mailer is not None
+        cases = CaseDesk(case_rules(settings), texts, email_ready=email_ready)
         rotating = RotatingCodes(
             settings.presence_secret,
             step_seconds=settings.presence_code_step_seconds,
@@ -135,6 +154,7 @@ class Runtime:
             pseudonyms=pseudonyms,
             sign_in_links=links,
             quarantine=QuarantineRules.from_settings(settings),
+            cases=cases,
         )
         return cls(
             settings=settings,
@@ -146,6 +166,7 @@ class Runtime:
                 kiosk_per_hour=settings.kiosk_surveys_per_hour,
                 submit_window=timedelta(hours=settings.form_submit_hours),
             ),
+            cases=cases,
             rotating=rotating,
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),

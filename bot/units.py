@@ -148,6 +148,18 @@ def read_units_file(
         require_verified = _flag(node, "require_verified", code, problems, source)
         code_lines[code] = node.line_of("registration_code")
         approval = _flag(node, "leader_approval", code, problems, source)
+        due_days = node.get("case_due_days")
+        if due_days is not None and (
+            isinstance(due_days, bool) or not isinstance(due_days, int) or not 1 <= due_days <= 90
+        ):
+            problems.append(
+                Problem(
+                    source,
+                    node.line_of("case_due_days"),
+                    f"unit {code}: case_due_days must be a whole number of working days, 1–90",
+                )
+            )
+            due_days = None
         units.append(
             UnitSpec(
                 code,
@@ -162,6 +174,7 @@ def read_units_file(
                 require_verified=require_verified,
                 leader_approval=approval,
                 opening_hours=opening_hours,
+                case_due_days=due_days,
             )
         )
     # Codes are checked once every unit and counter code is known (none may be guessed from

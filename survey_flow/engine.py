@@ -174,7 +174,8 @@ class Reply:
 class Step:
     """The outcome of one event: the new conversation, the replies to send, the surveys that
     closed, and what the citizen wrote that is no answer (a question about their dossier, a
-    complaint) for the caller to keep for the ward."""
+    complaint), in a survey or outside one, for the caller to open a case of and acknowledge
+    (outside a survey the step then has no reply of its own)."""
 
     conversation: Conversation
     replies: tuple[Reply, ...]
@@ -389,6 +390,10 @@ def _message(
         t = _texts(conversation.language, texts)
         if command == "help":
             return Step(conversation, (Reply(_join(t("help"), t("greeting"))),))
+        if command is None and _is_a_note(stripped):
+            # A question or a complaint to the OA: the caller opens a case and replies with
+            # its reference (a greeting would ignore what the citizen asked).
+            return Step(conversation, (), notes=(stripped[:TEXT_ANSWER_MAX],))
         return _greet(conversation, texts)
 
     t = _texts(survey.language, texts)

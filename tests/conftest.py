@@ -81,6 +81,7 @@ ENV_PREFIXES = (
     "PORT",
     "HOST",
     "CONSOLE_",
+    "CASES_",
 )
 
 

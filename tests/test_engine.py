@@ -615,11 +615,21 @@ def test_a_message_that_is_no_answer_is_kept_for_the_ward_and_the_question_asked
     assert step.notes == (typed,)
     assert chat.answers() == {}
     (reply,) = step.replies
-    assert reply.text.startswith("Tin nhắn của Ông/Bà đã được ghi lại")
+    # The caller acknowledges the note with its case reference first; the engine asks on.
+    assert reply.text.startswith("Xin mời Ông/Bà trả lời tiếp")
     assert progress(reply) == "Câu 1/6" and len(reply.choices) == 5
     chat.say("5")
     assert chat.answers() == {"access": Answer(value=5)}
     assert chat.step is not None and chat.step.notes == ()
+
+
+def test_a_message_outside_a_survey_is_a_note_with_no_reply_of_its_own() -> None:
+    chat = Chat()
+    step = chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?")
+    assert step.notes == ("cho hỏi hồ sơ của tôi bao giờ có kết quả?",)
+    assert step.replies == ()
+    greeted = chat.say("xin chào")  # a slip: the greeting, as before
+    assert greeted.notes == () and len(greeted.replies) == 1
 
 
 @pytest.mark.parametrize("typed", ["xin chào", "hài", "6", "sao lâu thế", "4,5", "không"])
@@ -639,11 +649,6 @@ def test_a_long_text_on_a_comment_question_is_the_comment_not_a_note() -> None:
     assert chat.closed[-1].answers["comment"] == Answer(
         text="cho hỏi hồ sơ của tôi bao giờ có kết quả?"
     )
-
-
-def test_no_note_without_a_survey() -> None:
-    chat = Chat()
-    assert chat.say("cho hỏi hồ sơ của tôi bao giờ có kết quả?").notes == ()
 
 
 # --- a survey's life -----------------------------------------------------------------------

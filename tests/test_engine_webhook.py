@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.cli.chat import run_chat
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.models import CitizenNote, OutboxMessage, QuestionnaireVersion, SurveyResponse
+from storage.models import Case, OutboxMessage, QuestionnaireVersion, SurveyResponse
 from storage.repositories import CounterSpec, UnitSpec
 from survey_flow.questionnaire import load_shipped, shipped_ids
 from tests.conftest import FakeClock, text_event
@@ -203,13 +203,15 @@ def test_a_message_that_is_no_answer_is_stored_for_the_unit_without_the_zalo_id(
     signed_post(text_event("xin chào"))  # a slip, not a note
     with runtime.session_factory() as session:
         notes = [
-            (n.unit.code, n.counter.code, n.text, n.respondent_hash, n.received_at)
-            for n in session.scalars(select(CitizenNote))
+            (n.unit.code, n.counter.code, n.text, n.respondent_hash, n.received_at, n.source)
+            for n in session.scalars(select(Case))
         ]
-    assert notes == [("HVT", "HVT01", question, runtime.pseudonyms.respondent_hash(USER), clock())]
+    assert notes == [
+        ("HVT", "HVT01", question, runtime.pseudonyms.respondent_hash(USER), clock(), "note")
+    ]
     assert USER not in repr(notes)
     assert [s[4] for s in responses(runtime)] == [{"access": 4}]
-    assert "đã được ghi lại" in replies(runtime)[-2]["text"]
+    assert "đã được ghi nhận, mã PA-2026-000001" in replies(runtime)[-3]["text"]
     assert "Câu 2/6" in replies(runtime)[-2]["text"]
 
 

@@ -265,6 +265,7 @@ def test_erase_leaves_nothing_that_names_the_citizen(
     assert result.exit_code == 0, result.output
     assert "surveys unlinked (ratings kept for the index, linked to nobody): 1" in result.output
     assert "comments deleted: 1" in result.output
+    assert "cases unlinked (text erased, contact and phone deleted): 1" in result.output
     after = everything_stored(runtime)
     assert CITIZEN not in after
     assert keyed not in after and runtime.pseudonyms.user_tag(CITIZEN) not in after

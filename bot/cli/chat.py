@@ -65,6 +65,7 @@ def run_chat(
         rotating=runtime.rotating,
         pseudonyms=Pseudonymizer(secrets.token_hex(16)),
         quarantine=runtime.service.quarantine,
+        cases=runtime.cases,
     )
 
     write(

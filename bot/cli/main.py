@@ -12,6 +12,7 @@ from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import (
+    cases,
     chat,
     check,
     export,
@@ -92,6 +93,7 @@ for _module in (
     privacy,
     users,
     integrity,
+    cases,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -34,12 +34,14 @@ class Retention:
 
     raw_user_id: timedelta
     delivered_message: timedelta
+    closed_case_contact: timedelta = timedelta(days=30)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retention:
         return cls(
             raw_user_id=ZALO_WINDOW,
             delivered_message=timedelta(days=settings.outbox_retention_days),
+            closed_case_contact=timedelta(days=settings.cases_contact_retention_days),
         )
 
 
@@ -60,6 +62,10 @@ def purge_personal_data(
         session, {legacy_respondent_hash(u): pseudonyms.respondent_hash(u) for u in stale}
     )
     conversations, messages_to_them = repo.drop_user_ids(session, stale)
+    # A case keeps its author's Zalo id no longer than the conversation: past the window no
+    # reply could reach them on Zalo anyway. A phone number goes with the closed case.
+    repo.forget_case_user_ids(session, stale)
+    repo.purge_case_contacts(session, closed_before=now - retention.closed_case_contact)
     delivered = repo.purge_outbox(session, settled_before=now - retention.delivered_message)
     purged = Purged(conversations, messages_to_them, delivered, rekeyed)
     log.info(
@@ -83,6 +89,7 @@ class Erased:
     quotes_redacted: int
     leaders_removed: int
     registration_attempts: int
+    cases_unlinked: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -96,6 +103,7 @@ class Erased:
             f"{self.quotes_redacted}",
             f"leader registrations removed (with their messages): {self.leaders_removed}",
             f"registration attempts deleted: {self.registration_attempts}",
+            f"cases unlinked (text erased, contact and phone deleted): {self.cases_unlinked}",
         ]
 
 
@@ -131,6 +139,9 @@ def erase_person(
     for user_id in user_ids:
         leaders += repo.remove_leader(session, user_id)
         attempts += repo.forget_registration_attempts(session, user_id)
+    cases = repo.erase_cases_of(
+        session, user_ids=user_ids, hashes=hashes, tag=tag, text=ERASED_TEXT
+    )
     conversations, messages = repo.drop_user_ids(session, user_ids)
     erased = Erased(
         user_ids=len(user_ids),
@@ -141,6 +152,7 @@ def erase_person(
         quotes_redacted=quotes,
         leaders_removed=leaders,
         registration_attempts=attempts,
+        cases_unlinked=cases,
     )
     log.warning(
         "event=privacy_erase people=%d surveys=%d comments=%d leaders=%d",

@@ -30,6 +30,16 @@ _ID_CARD = re.compile(r"(?<![\d+])(?:\d{12}|\d{9})(?!\d)")
 _PHONE = re.compile(r"(?<![\d+])(?:\+\s?84|84|0)(?:\s?\(0\))?(?:[\s.-]?\d){9,10}(?!\d)")
 
 
+def phone_number_in(text: str) -> str | None:
+    """The phone number a message consists of (`0912 345 678`, `+84 912.345.678`), as digits
+    with a leading 0; None when the message is anything else."""
+    stripped = text.strip()
+    if not _PHONE.fullmatch(stripped):
+        return None
+    digits = "".join(ch for ch in stripped if ch.isdigit())
+    return "0" + digits[2:] if digits.startswith("84") else digits
+
+
 def scrub_personal_data(text: str) -> str:
     """The text with phone numbers, ID-card numbers and e-mail addresses replaced."""
     text = _EMAIL.sub(EMAIL_MARK, text)

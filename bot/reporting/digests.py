@@ -238,6 +238,9 @@ def render_digest(
             else t("digest_period_month", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
         )
     lines = [subject, span]
+    cases = report.cases
+    if cases.received or cases.overdue:
+        lines.append(t("digest_cases", received=cases.received, overdue=cases.overdue))
     if report.responses == 0:
         lines.append(t("digest_empty"))
         return _finish(subject, lines, [], t)

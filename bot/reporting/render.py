@@ -213,7 +213,21 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
         for comment in report.comments:
             text = " ".join(comment.text.split())
             lines.append(f"  {comment.at:%d/%m/%Y %H:%M}  #{comment.counter_code}  {text}")
+    lines += ["", *case_lines(report)]
     return "\n".join(lines) + "\n"
+
+
+def case_lines(report: Report) -> list[str]:
+    """The period's feedback figures (docs/cases.md), as the text report prints them."""
+    c = report.cases
+    kinds = ", ".join(f"{label} {count}" for label, count in c.by_kind.items())
+    return [
+        "Ý KIẾN, PHẢN ÁNH, KIẾN NGHỊ (feedback received in the period)",
+        f"  Tiếp nhận {c.received} · đã trả lời {c.answered} · đã giải quyết {c.resolved} "
+        f"· đúng hạn {c.resolved_on_time}",
+        f"  Theo loại: {kinds}",
+        f"  Đang quá hạn: {c.overdue}",
+    ]
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -301,6 +315,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             {"at": c.at.isoformat(timespec="seconds"), "counter": c.counter_code, "text": c.text}
             for c in report.comments
         ],
+        "cases": report.cases.as_dict(),
         "previous": None if report.previous is None else report_dict(report.previous),
     }
 

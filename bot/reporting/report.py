@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.errors import UnknownCode
+from bot.reporting.cases import CaseFigures, case_figures
 from bot.reporting.periods import Period, month_periods, unit_zone
 from storage import repositories as repo
 from storage import stats
@@ -247,6 +248,8 @@ class Report:
     # The same index per channel, for the channels that have counted surveys; `overall` is
     # the one rule over all of them together, not a mean of these (docs/reports.md).
     channels: Mapping[str, ChannelFigure] = field(default_factory=dict)
+    # The feedback received in the period and how it was handled (bot/reporting/cases.py).
+    cases: CaseFigures = field(default_factory=CaseFigures)
 
     @property
     def responses(self) -> int:
@@ -501,6 +504,7 @@ def _build(
         verified_responses=verified_counts.completed + verified_counts.partial,
         held=counts.held,
         channels=channels,
+        cases=case_figures(session, unit_ids=[u.id for u in units], period=period),
     )
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from bot.reporting import numbers
+from bot.reporting.cases import CaseFigures
 from bot.reporting.report import ROMAN, Figure, Report, recent_months
 from bot.units import is_code
 from bot.web import runtime_of
@@ -47,6 +48,7 @@ class Month:
     factors: list[Line]
     verified: Line
     verified_responses: int
+    cases: CaseFigures
 
 
 PAGE_LANGUAGE = "vi"  # the page is written in Vietnamese
@@ -80,6 +82,7 @@ def _month(report: Report, now: datetime) -> Month:
         ],
         verified=_line("Có xác thực có mặt", report.verified),
         verified_responses=report.verified_responses,
+        cases=report.cases,
     )
 
 

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from storage.models import (
     Answer,
+    CaseContact,
+    CaseReply,
     Conversation,
     Digest,
     Leader,
@@ -21,6 +23,7 @@ from storage.models import (
     RegistrationFailure,
     SurveyResponse,
 )
+from storage.repositories.cases import case_contact_counts
 
 ERASED_HASH_PREFIX = "erased:"
 
@@ -58,11 +61,12 @@ def drop_user_ids(session: Session, user_ids: Collection[str]) -> tuple[int, int
         return 0, 0
     ids = list(user_ids)
     outbox_ids = select(OutboxMessage.id).where(OutboxMessage.user_id.in_(ids))
-    session.execute(
-        update(LeaderMessage)
-        .where(LeaderMessage.outbox_message_id.in_(outbox_ids))
-        .values(outbox_message_id=None)
-    )
+    for model in (LeaderMessage, CaseReply):
+        session.execute(
+            update(model)
+            .where(model.outbox_message_id.in_(outbox_ids))
+            .values(outbox_message_id=None)
+        )
     messages = session.execute(delete(OutboxMessage).where(OutboxMessage.user_id.in_(ids)))
     conversations = session.execute(delete(Conversation).where(Conversation.user_id.in_(ids)))
     return conversations.rowcount or 0, messages.rowcount or 0  # type: ignore[attr-defined]
@@ -74,19 +78,22 @@ def purge_outbox(session: Session, *, settled_before: datetime) -> int:
     waited_on = select(LeaderMessage.outbox_message_id).where(
         LeaderMessage.status == "queued", LeaderMessage.outbox_message_id.is_not(None)
     )
+    reply_waits = select(CaseReply.outbox_message_id).where(
+        CaseReply.delivery == "queued", CaseReply.outbox_message_id.is_not(None)
+    )
     old = select(OutboxMessage.id).where(
         OutboxMessage.status.in_(("sent", "dead")),
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < settled_before,
         OutboxMessage.id.not_in(waited_on),
+        OutboxMessage.id.not_in(reply_waits),
     )
     ids = list(session.scalars(old))
     if not ids:
         return 0
-    session.execute(
-        update(LeaderMessage)
-        .where(LeaderMessage.outbox_message_id.in_(ids))
-        .values(outbox_message_id=None)
-    )
+    for model in (LeaderMessage, CaseReply):
+        session.execute(
+            update(model).where(model.outbox_message_id.in_(ids)).values(outbox_message_id=None)
+        )
     session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return len(ids)
 
@@ -156,11 +163,16 @@ def forget_registration_attempts(session: Session, user_id: str) -> int:
 
 
 def find_user_ids(session: Session, matches: Callable[[str], bool]) -> set[str]:
-    """Every Zalo id held in conversations, the outbox or the leaders, for which
+    """Every Zalo id held in conversations, the outbox, the leaders or case contacts, for which
     `matches(user_id)` is true (a scan: erasure by pseudonym only)."""
     found: set[str] = set()
-    for column in (Conversation.user_id, OutboxMessage.user_id, Leader.user_id):
-        found |= {u for u in session.scalars(select(column).distinct()) if matches(u)}
+    for column in (
+        Conversation.user_id,
+        OutboxMessage.user_id,
+        Leader.user_id,
+        CaseContact.user_id,
+    ):
+        found |= {u for u in session.scalars(select(column).distinct()) if u and matches(u)}
     return found
 
 
@@ -178,7 +190,8 @@ def row_counts(session: Session) -> dict[str, int]:
         "leader_messages": select(func.count()).select_from(LeaderMessage),
         "registration_failures": select(func.count()).select_from(RegistrationFailure),
     }
-    return {name: int(session.scalar(query) or 0) for name, query in counts.items()}
+    counted = {name: int(session.scalar(query) or 0) for name, query in counts.items()}
+    return {**counted, **case_contact_counts(session)}
 
 
 def oldest_conversation(session: Session) -> datetime | None:

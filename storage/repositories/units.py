@@ -25,6 +25,9 @@ class CounterSpec:
     questionnaire: str | None = None
 
 
+# What a unit's row holds from the units file, compared to tell a change.
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     code: str
@@ -37,6 +40,7 @@ class UnitSpec:
     require_verified: bool = False
     leader_approval: bool = False
     opening_hours: str | None = None
+    case_due_days: int | None = None
 
     def settings(self) -> UnitSettings:
         return (
@@ -48,11 +52,14 @@ class UnitSpec:
             self.require_verified,
             self.leader_approval,
             self.opening_hours,
+            self.case_due_days,
         )
 
 
 # What `upsert_units` compares to tell a changed unit: the settings of `UnitSpec` in order.
-UnitSettings = tuple[str, str | None, str | None, str | None, bool, bool, bool, str | None]
+UnitSettings = tuple[
+    str, str | None, str | None, str | None, bool, bool, bool, str | None, int | None
+]
 
 
 def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) -> list[str]:
@@ -106,6 +113,7 @@ def _unit_settings(unit: Unit) -> UnitSettings:
         unit.require_verified,
         unit.leader_approval,
         unit.opening_hours,
+        unit.case_due_days,
     )
 
 
@@ -115,6 +123,7 @@ def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.require_verified = spec.require_verified
     unit.leader_approval = spec.leader_approval
     unit.opening_hours = spec.opening_hours
+    unit.case_due_days = spec.case_due_days
 
 
 def find_counter(session: Session, code: str) -> Counter | None:
