@@ -14,6 +14,9 @@ from flask import Flask
 from bot.config import Settings
 from bot.delivery.sender import Deliver
 from bot.runtime import Runtime, utc_now
+from bot.web.current import EXTENSION, runtime_of
+
+__all__ = ["create_app", "runtime_of"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -30,7 +33,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     runtime = Runtime.build(settings, clock=clock, deliver=deliver)
-    app.extensions["sipas_bot"] = runtime
+    app.extensions[EXTENSION] = runtime
 
     from bot.web import (
         hardening,
@@ -58,8 +61,3 @@ def create_app(
     app.register_blueprint(weblink.blueprint)
     init_console(app, runtime)
     return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    runtime: Runtime = app.extensions["sipas_bot"]
-    return runtime

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from bot.conversation.presence import CodeCheck
 from bot.units import is_code
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from storage import repositories as repo
 
 log = logging.getLogger("sipas_bot.web")

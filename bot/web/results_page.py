@@ -18,7 +18,7 @@ from bot.reporting import numbers
 from bot.reporting.cases import CaseFigures
 from bot.reporting.report import ROMAN, Figure, Report, recent_months
 from bot.units import is_code
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from storage import repositories as repo
 from survey_flow.sipas import FACTORS
 

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from zalo_client import (
     SIGNATURE_HEADER,
     InboundEvent,

@@ -15,7 +15,6 @@ from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from bot.delivery.sign_in_links import token_hash
-from bot.web.console import LANGUAGES, _runtime, blueprint, text
 from bot.web.console.accounts import (
     Principal,
     PrincipalKind,
@@ -23,6 +22,7 @@ from bot.web.console.accounts import (
     check_totp,
     dummy_password_check,
 )
+from bot.web.console.base import LANGUAGES, blueprint, console_runtime, text
 from storage import repositories as repo
 
 log = logging.getLogger("sipas_bot.console")
@@ -53,7 +53,7 @@ def _sign_in(principal: Principal) -> None:
         session["lang"] = chosen
     login_user(principal)
     session.permanent = True
-    session["signed_in_at"] = _runtime().clock().isoformat()
+    session["signed_in_at"] = console_runtime().clock().isoformat()
 
 
 def _safe_next(path: str | None) -> str:
@@ -73,7 +73,7 @@ def login() -> ResponseReturnValue:
     message = text("session_expired") if request.args.get("expired") else None
     status = 200
     if form.validate_on_submit():
-        runtime = _runtime()
+        runtime = console_runtime()
         now = runtime.clock()
         email = form.email.data.strip().lower()
         address = _address()
@@ -117,7 +117,7 @@ def link() -> ResponseReturnValue:
     """The page a sign-in link opens: one button that signs in (a POST, so that a link
     previewer fetching the URL does not use the link up)."""
     token = request.args.get("t", "")[:100]
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         found = repo.usable_sign_in_link(db, token_hash(token), now=runtime.clock())
         leader = None if found is None else repo.get_leader(db, found.leader_id)
@@ -140,7 +140,7 @@ def link_use() -> ResponseReturnValue:
     form = LinkForm()
     if not form.validate_on_submit():
         abort(400)
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory.begin() as db:
         used = repo.consume_sign_in_link(db, token_hash(form.t.data), now=runtime.clock())
         leader = None if used is None else repo.get_leader(db, used[0])

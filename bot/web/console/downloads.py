@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from bot.reporting import export, xlsx
 from bot.reporting.periods import unit_zone
 from bot.reporting.report import build_report
-from bot.web.console import _runtime, blueprint, unit_or_404
+from bot.web.console.base import blueprint, console_runtime, unit_or_404
 from bot.web.console.pages import chosen_period
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,7 +35,7 @@ def _file_name(unit_code: str, counter_code: str | None, first_day: str, suffix:
 @blueprint.get("/units/<code>/report.xlsx")
 @login_required
 def report_xlsx(code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         counter_code = _counter_code({c.code for c in unit.counters})
@@ -61,7 +61,7 @@ def report_xlsx(code: str) -> ResponseReturnValue:
 def survey_export(code: str, fmt: str) -> ResponseReturnValue:
     if fmt not in ("csv", "xlsx"):
         abort(404)
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         counter_code = _counter_code({c.code for c in unit.counters})

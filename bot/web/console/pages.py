@@ -30,8 +30,15 @@ from bot.reporting.report import (
     monthly_reports,
     report_scope,
 )
-from bot.web.console import _runtime, blueprint, language, text, unit_or_404, visible_units
 from bot.web.console.accounts import PrincipalKind
+from bot.web.console.base import (
+    blueprint,
+    console_runtime,
+    language,
+    text,
+    unit_or_404,
+    visible_units,
+)
 from storage import repositories as repo
 from storage import stats
 from storage.models import Unit
@@ -88,7 +95,7 @@ def _period_links(choice: PeriodChoice, now: datetime) -> dict[str, Any]:
 
 
 def _unit_context(db: Session, unit: Unit) -> dict[str, Any]:
-    runtime = _runtime()
+    runtime = console_runtime()
     now = runtime.clock()
     zone = unit_zone(unit, runtime.settings.tz)
     choice = chosen_period(zone, now)
@@ -125,7 +132,7 @@ def _charts(report: Report, trend: list[Report]) -> dict[str, str]:
 @blueprint.get("/")
 @login_required
 def home() -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         units = visible_units(db, current_user)
     if len(units) == 1:
@@ -138,7 +145,7 @@ def home() -> ResponseReturnValue:
 @blueprint.get("/province")
 @login_required
 def province() -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     now = runtime.clock()
     with runtime.session_factory() as db:
         units = visible_units(db, current_user)
@@ -173,7 +180,7 @@ def province() -> ResponseReturnValue:
 @blueprint.get("/units/<code>")
 @login_required
 def overview(code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         context = _unit_context(db, unit)
@@ -208,7 +215,7 @@ def overview(code: str) -> ResponseReturnValue:
 @blueprint.get("/units/<code>/counters/<counter_code>")
 @login_required
 def counter(code: str, counter_code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         found = next((c for c in unit.counters if c.code == counter_code.upper()[:32]), None)
@@ -254,7 +261,7 @@ def counter(code: str, counter_code: str) -> ResponseReturnValue:
 @blueprint.get("/units/<code>/comments")
 @login_required
 def comments(code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         context = _unit_context(db, unit)
@@ -327,7 +334,7 @@ def _alert_lines(db: Session, unit: Unit, period: Period) -> list[AlertLine]:
 @blueprint.get("/units/<code>/alerts")
 @login_required
 def alerts(code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         context = _unit_context(db, unit)
@@ -349,7 +356,7 @@ def acknowledge(code: str, alert_id: int) -> ResponseReturnValue:
     form = AcknowledgeForm()
     if not form.validate_on_submit():
         abort(400)
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory.begin() as db:
         unit = unit_or_404(db, current_user, code)
         alert = repo.get_alert(db, alert_id)

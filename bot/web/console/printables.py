@@ -21,7 +21,7 @@ from bot.reporting import charts
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import ROMAN, build_report, change, monthly_reports, report_scope
 from bot.runtime import Runtime
-from bot.web.console import HERE, _runtime, blueprint, text, unit_or_404
+from bot.web.console.base import HERE, blueprint, console_runtime, text, unit_or_404
 from bot.web.console.pages import TREND_MONTHS, chosen_period, factor_names
 from storage import repositories as repo
 from storage import stats
@@ -104,7 +104,7 @@ def render_posters(unit: Unit, size: PaperSize, *, runtime: Runtime) -> str:
 @blueprint.get("/units/<code>/print/report")
 @login_required
 def print_report(code: str) -> ResponseReturnValue:
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         now: datetime = runtime.clock()
@@ -119,7 +119,7 @@ def print_posters(code: str) -> ResponseReturnValue:
         size = PaperSize(request.args.get("size", "a4"))
     except ValueError:
         abort(400)
-    runtime = _runtime()
+    runtime = console_runtime()
     with runtime.session_factory() as db:
         unit = unit_or_404(db, current_user, code)
         return render_posters(unit, size, runtime=runtime)

@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, render_template, request, send_from_di
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.forms import KioskRefusal, SubmitStatus
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from bot.web.presence import paired_device
 from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
 from storage.models import Channel, DeviceKind

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from bot.conversation.presence import issue_visit_codes, secret_hash
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from storage import repositories as repo
 from storage.models import Device, DeviceKind
 

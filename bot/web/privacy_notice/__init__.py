@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from bot.privacy.retention import Retention
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 
 blueprint = Blueprint("privacy_notice", __name__, template_folder="templates")
 

@@ -32,7 +32,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from bot.web.sandbox.citizen import clean_name, name_of, signed_text_event, user_id_for
 from storage import repositories as repo
 

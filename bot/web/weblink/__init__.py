@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.forms import SubmitStatus
-from bot.web import runtime_of
+from bot.web.current import runtime_of
 from bot.web.presence import clean_secret
 from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
 from storage.models import Channel
