@@ -86,6 +86,26 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
 
     With `now` inside the period, the period is shown as running up to today.
     """
+    width = max(34, min(52, max(len(label) for label in _labels(report))))
+    header = (
+        f"{'':<{width}} {'share':>8} {'mean':>5} {'valid':>6} {'prev':>8} {'change':>7}"
+    ).rstrip()
+    lines = [
+        *_heading_lines(report, now),
+        "",
+        *_overall_lines(report),
+        "",
+        *_table_lines(report, width, header),
+        "",
+        *_closing_lines(report),
+        "",
+        *case_lines(report),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _heading_lines(report: Report, now: datetime | None) -> list[str]:
+    """The title, the period (running to today or whole), and what was counted."""
     period = report.period
     previous = report.previous
     last = period.last_day
@@ -121,9 +141,12 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
                 for name, figure in report.channels.items()
             )
         )
-    lines.append("")
+    return lines
+
+
+def _overall_lines(report: Report) -> list[str]:
     overall = report.overall
-    prev_overall = previous.overall if previous else None
+    prev_overall = report.previous.overall if report.previous else None
     summary = (
         f"CHUNG (overall): {share_text(overall)}  điểm TB (mean) {mean_text(overall)}  "
         f"n={overall.valid}"
@@ -132,60 +155,49 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
         summary += f"  kỳ trước {share_text(prev_overall)}"
         if change(overall, prev_overall) is not None:
             summary += f" ({change_text(overall, prev_overall)} điểm)"
-    lines.append(summary)
+    lines = [summary]
     if overall.valid and not overall.enough:
         lines.append(f"  * ít hơn {report.min_answers} câu trả lời: chưa đủ để so sánh, xếp hạng")
-    lines.append("")
+    return lines
 
-    width = max(34, min(52, max(len(label) for label in _labels(report))))
-    header = (
-        f"{'':<{width}} {'share':>8} {'mean':>5} {'valid':>6} {'prev':>8} {'change':>7}"
-    ).rstrip()
-    lines.append("THEO YẾU TỐ (factors)")
-    lines.append(header)
+
+def _table_lines(report: Report, width: int, header: str) -> list[str]:
+    """Factors, then criteria (of the full form), units (of a province) and counters ranked;
+    a figure on too few answers is marked with * and never ranked."""
+    previous = report.previous
+    lines = ["THEO YẾU TỐ (factors)", header]
     for number, figure in report.factors.items():
         label = f"{ROMAN[number]:<4}{FACTORS[number]['vi']}"
         line = _row(label, figure, previous.factors.get(number) if previous else None, width)
         lines.append(line + ("" if figure.enough or not figure.valid else "  *"))
-
     if has_real_criteria(report):
-        lines.append("")
-        lines.append("THEO TIÊU CHÍ (criteria)")
-        lines.append(header)
+        lines += ["", "THEO TIÊU CHÍ (criteria)", header]
         for criterion in report.criteria:
             line = _row(
-                criterion.name,
-                criterion.figure,
-                previous_criterion(report, criterion),
-                width,
+                criterion.name, criterion.figure, previous_criterion(report, criterion), width
             )
             lines.append(line + ("" if criterion.figure.enough else "  *"))
-
     if len(report.units) > 1:
-        lines.append("")
-        lines.append("THEO ĐƠN VỊ (units)")
-        lines.append(header)
+        lines += ["", "THEO ĐƠN VỊ (units)", header]
         for unit in sorted(report.units, key=lambda u: u.code):
             line = _row(
                 f"{unit.code} {unit.name}", unit.overall, previous_unit(report, unit.code), width
             )
             lines.append(line + ("" if unit.overall.enough else "  *"))
-
     if report.counters:
-        lines.append("")
-        lines.append("THEO QUẦY (counters), xếp hạng theo tỷ lệ hài lòng")
-        lines.append(f"    {header[4:]}")
+        lines += ["", "THEO QUẦY (counters), xếp hạng theo tỷ lệ hài lòng", f"    {header[4:]}"]
         for rank, c in report.ranked_counters():
             label = f"{rank:>2}. " if rank else " –  "
             line = _row(
-                f"{label}{c.code} {c.name}",
-                c.overall,
-                previous_counter(report, c.code),
-                width,
+                f"{label}{c.code} {c.name}", c.overall, previous_counter(report, c.code), width
             )
             lines.append(line + ("" if c.overall.rankable else "  *"))
+    return lines
 
-    lines.append("")
+
+def _closing_lines(report: Report) -> list[str]:
+    """The weakest factor and counter, how to read the figures, and the latest comments."""
+    lines = []
     weakest = report.weakest_factor()
     if weakest is not None:
         number, figure = weakest
@@ -208,13 +220,11 @@ def render_text(report: Report, *, now: datetime | None = None) -> str:
         "yếu tố = trung bình các tiêu chí; chung = trung bình 5 yếu tố."
     )
     if report.comments:
-        lines.append("")
-        lines.append("GÓP Ý MỚI NHẤT (latest comments)")
+        lines += ["", "GÓP Ý MỚI NHẤT (latest comments)"]
         for comment in report.comments:
             text = " ".join(comment.text.split())
             lines.append(f"  {comment.at:%d/%m/%Y %H:%M}  #{comment.counter_code}  {text}")
-    lines += ["", *case_lines(report)]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def case_lines(report: Report) -> list[str]:
