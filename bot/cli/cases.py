@@ -12,7 +12,7 @@ from bot.cli.context import current_runtime, require_schema
 from bot.directory import require_unit
 from bot.errors import UnknownCode
 from storage import repositories as repo
-from storage.models import CaseKind, CaseStatus
+from storage.models import CaseKind, CaseStatus, ReplyDelivery
 
 _STATUS_NAMES = {status.value: status for status in CaseStatus}
 _BY = click.option(
@@ -136,7 +136,7 @@ def cases_reply(reference: str, text: str, actor: str) -> None:
         reference = outcome.case.reference
     if not outcome.created:
         click.echo(f"{reference}: this reply was given already; nothing sent again")
-    elif outcome.delivery == "undeliverable":
+    elif outcome.delivery == ReplyDelivery.UNDELIVERABLE:
         click.echo(
             f"{reference}: reply recorded, but Zalo cannot deliver it (the citizen's 7-day "
             "window has closed); reach them another way"

@@ -12,6 +12,7 @@ from bot.cli.context import (
 from bot.errors import UnknownCode
 from bot.privacy.scrub import redact_ids
 from storage import repositories as repo
+from storage.models import OutboxStatus
 
 # --- outbox --------------------------------------------------------------------------------
 
@@ -41,7 +42,7 @@ def outbox_list(dead: bool, pending: bool, limit: int) -> None:
                 f"{m.id:>7}  {m.status:<8} {created}  user {tag(m.user_id)}  "
                 f"tries {m.attempts}  {first_line}"
             )
-            if m.last_error and m.status != "sent":
+            if m.last_error and m.status != OutboxStatus.SENT:
                 # Rows stored before ids were redacted may still quote one.
                 click.echo(f"         reason: {redact_ids(m.last_error)}")
     if not messages:

@@ -19,8 +19,11 @@ from storage.models import (
     Digest,
     Leader,
     LeaderMessage,
+    LeaderMessageStatus,
     OutboxMessage,
+    OutboxStatus,
     RegistrationFailure,
+    ReplyDelivery,
     SurveyResponse,
 )
 from storage.repositories.cases import case_contact_counts
@@ -76,10 +79,11 @@ def purge_outbox(session: Session, *, settled_before: datetime) -> int:
     """Delete sent and dead messages settled (sent, or created when never sent) before
     `settled_before`, but none a leader message still waits on; returns how many."""
     waited_on = select(LeaderMessage.outbox_message_id).where(
-        LeaderMessage.status == "queued", LeaderMessage.outbox_message_id.is_not(None)
+        LeaderMessage.status == LeaderMessageStatus.QUEUED,
+        LeaderMessage.outbox_message_id.is_not(None),
     )
     reply_waits = select(CaseReply.outbox_message_id).where(
-        CaseReply.delivery == "queued", CaseReply.outbox_message_id.is_not(None)
+        CaseReply.delivery == ReplyDelivery.QUEUED, CaseReply.outbox_message_id.is_not(None)
     )
     old = select(OutboxMessage.id).where(
         OutboxMessage.status.in_(("sent", "dead")),
@@ -183,7 +187,7 @@ def row_counts(session: Session) -> dict[str, int]:
         "outbox_messages": select(func.count()).select_from(OutboxMessage),
         "outbox_pending": select(func.count())
         .select_from(OutboxMessage)
-        .where(OutboxMessage.status == "pending"),
+        .where(OutboxMessage.status == OutboxStatus.PENDING),
         "survey_responses": select(func.count()).select_from(SurveyResponse),
         "comments": select(func.count()).select_from(Answer).where(Answer.text.is_not(None)),
         "leaders": select(func.count()).select_from(Leader),
