@@ -96,70 +96,14 @@ def read_units_file(
         unit_label = f"unit {code}" if code else "unit"
         _unknown_keys(node, UNIT_KEYS, unit_label, problems, source)
         name = _name(node, unit_label, problems, source)
-        counters: list[CounterSpec] = []
-        raw_counters = node.get("counters")
-        if not isinstance(raw_counters, LineList) or not raw_counters:
-            problems.append(
-                Problem(
-                    source,
-                    node.line_of("counters"),
-                    f"{unit_label}: `counters` must list at least one counter",
-                )
-            )
-        else:
-            for c_index, c_node in enumerate(raw_counters):
-                if not isinstance(c_node, LineDict):
-                    problems.append(
-                        Problem(
-                            source, raw_counters.line_of(c_index), "a counter needs code and name"
-                        )
-                    )
-                    continue
-                c_code = _code(c_node, "counter", counter_codes, problems, source)
-                c_label = f"counter {c_code}" if c_code else f"{unit_label}: counter"
-                _unknown_keys(c_node, COUNTER_KEYS, c_label, problems, source)
-                c_name = _name(c_node, c_label, problems, source)
-                c_form = _questionnaire(c_node, c_label, check_questionnaire, problems, source)
-                counters.append(CounterSpec(c_code, c_name, c_form))
-        timezone = _optional(node, "timezone")
-        if timezone is not None:
-            try:
-                ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                problems.append(
-                    Problem(
-                        source,
-                        node.line_of("timezone"),
-                        f"{unit_label}: unknown time zone {timezone}",
-                    )
-                )
-        opening_hours = _optional(node, "opening_hours")
-        if opening_hours is not None:
-            try:
-                OpeningHours.parse(opening_hours)
-            except BadOpeningHours as exc:
-                problems.append(
-                    Problem(
-                        source, node.line_of("opening_hours"), f"unit {code}: opening_hours {exc}"
-                    )
-                )
-                opening_hours = None
+        counters = _counters(node, unit_label, counter_codes, check_questionnaire, problems, source)
+        timezone = _timezone(node, unit_label, problems, source)
+        opening_hours = _opening_hours(node, unit_label, problems, source)
         public = _flag(node, "public_results", code, problems, source)
         require_verified = _flag(node, "require_verified", code, problems, source)
         code_lines[code] = node.line_of("registration_code")
         approval = _flag(node, "leader_approval", code, problems, source)
-        due_days = node.get("case_due_days")
-        if due_days is not None and (
-            isinstance(due_days, bool) or not isinstance(due_days, int) or not 1 <= due_days <= 90
-        ):
-            problems.append(
-                Problem(
-                    source,
-                    node.line_of("case_due_days"),
-                    f"unit {code}: case_due_days must be a whole number of working days, 1–90",
-                )
-            )
-            due_days = None
+        due_days = _case_due_days(node, unit_label, problems, source)
         units.append(
             UnitSpec(
                 code,
@@ -180,6 +124,100 @@ def read_units_file(
     # Codes are checked once every unit and counter code is known (none may be guessed from
     # them).
     known = frozenset(fold(c) for c in unit_codes | counter_codes)
+    _check_registration_codes(units, known, code_lines, problems, source)
+    if problems:
+        raise FileProblems(problems)
+    return units
+
+
+def _counters(
+    node: LineDict,
+    unit_label: str,
+    counter_codes: set[str],
+    check_questionnaire: QuestionnaireCheck | None,
+    problems: list[Problem],
+    source: str,
+) -> list[CounterSpec]:
+    counters: list[CounterSpec] = []
+    raw_counters = node.get("counters")
+    if not isinstance(raw_counters, LineList) or not raw_counters:
+        problems.append(
+            Problem(
+                source,
+                node.line_of("counters"),
+                f"{unit_label}: `counters` must list at least one counter",
+            )
+        )
+        return counters
+    for c_index, c_node in enumerate(raw_counters):
+        if not isinstance(c_node, LineDict):
+            problems.append(
+                Problem(source, raw_counters.line_of(c_index), "a counter needs code and name")
+            )
+            continue
+        c_code = _code(c_node, "counter", counter_codes, problems, source)
+        c_label = f"counter {c_code}" if c_code else f"{unit_label}: counter"
+        _unknown_keys(c_node, COUNTER_KEYS, c_label, problems, source)
+        c_name = _name(c_node, c_label, problems, source)
+        c_form = _questionnaire(c_node, c_label, check_questionnaire, problems, source)
+        counters.append(CounterSpec(c_code, c_name, c_form))
+    return counters
+
+
+def _timezone(node: LineDict, unit_label: str, problems: list[Problem], source: str) -> Any:
+    timezone = _optional(node, "timezone")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                Problem(
+                    source, node.line_of("timezone"), f"{unit_label}: unknown time zone {timezone}"
+                )
+            )
+    return timezone
+
+
+def _opening_hours(node: LineDict, unit_label: str, problems: list[Problem], source: str) -> Any:
+    opening_hours = _optional(node, "opening_hours")
+    if opening_hours is None:
+        return None
+    try:
+        OpeningHours.parse(opening_hours)
+    except BadOpeningHours as exc:
+        problems.append(
+            Problem(source, node.line_of("opening_hours"), f"{unit_label}: opening_hours {exc}")
+        )
+        return None
+    return opening_hours
+
+
+def _case_due_days(
+    node: LineDict, unit_label: str, problems: list[Problem], source: str
+) -> int | None:
+    due_days = node.get("case_due_days")
+    if due_days is None:
+        return None
+    if isinstance(due_days, bool) or not isinstance(due_days, int) or not 1 <= due_days <= 90:
+        problems.append(
+            Problem(
+                source,
+                node.line_of("case_due_days"),
+                f"{unit_label}: case_due_days must be a whole number of working days, 1–90",
+            )
+        )
+        return None
+    return due_days
+
+
+def _check_registration_codes(
+    units: list[UnitSpec],
+    known: frozenset[str],
+    code_lines: dict[str, int],
+    problems: list[Problem],
+    source: str,
+) -> None:
+    """A registration code must be strong and guessable from no unit or counter code."""
     for unit in units:
         if unit.registration_code is None:
             continue
@@ -195,9 +233,6 @@ def read_units_file(
                     f"`sipas-bot units new-code --unit {unit.code}` makes a strong one",
                 )
             )
-    if problems:
-        raise FileProblems(problems)
-    return units
 
 
 def _unknown_keys(
