@@ -208,12 +208,37 @@ def render_digest(
     t: Texts,
 ) -> DigestText:
     """The digest as a short text (at most Zalo's 2,000 characters with its last line)."""
-    period = report.period
-    zone = period.zone
+    subject, span = _digest_heading(report.period, kind, unit_name, made_at, t)
+    lines = [subject, span]
+    cases = report.cases
+    if cases.received or cases.overdue:
+        lines.append(t("digest_cases", received=cases.received, overdue=cases.overdue))
+    if report.responses == 0:
+        lines.append(t("digest_empty"))
+        return _finish(subject, lines, [], t)
+    running = report.period.contains(made_at)
+    lines += _digest_figures(report, kind, running, min_answers, t)
+    when = "%H:%M" if kind == "day" else "%d/%m %H:%M"
+    comments = [
+        t(
+            "digest_comment",
+            time=f"{c.at.astimezone(report.period.zone):{when}}",
+            counter=c.counter_code,
+            text=_clip(c.text, COMMENT_CHARS),
+        )
+        for c in report.comments[:COMMENTS]
+    ]
+    return _finish(subject, lines, comments, t)
+
+
+def _digest_heading(
+    period: Period, kind: str, unit_name: str, made_at: datetime, t: Texts
+) -> tuple[str, str]:
+    """The subject and the span line; a period still running (today, this week, this month)
+    says "to now", one that is over its end."""
     first, last = period.first_day, period.last_day
-    # A period still running (today, this week, this month) says "to now"; one over, its end.
     running = period.contains(made_at)
-    time = f"{made_at.astimezone(zone):%H:%M}"
+    time = f"{made_at.astimezone(period.zone):%H:%M}"
     if kind == "day":
         subject = t("digest_title_day", date=f"{first:%d/%m/%Y}", unit=unit_name)
         span = (
@@ -237,14 +262,14 @@ def render_digest(
             if running
             else t("digest_period_month", start=f"{first:%d/%m/%Y}", end=f"{last:%d/%m/%Y}")
         )
-    lines = [subject, span]
-    cases = report.cases
-    if cases.received or cases.overdue:
-        lines.append(t("digest_cases", received=cases.received, overdue=cases.overdue))
-    if report.responses == 0:
-        lines.append(t("digest_empty"))
-        return _finish(subject, lines, [], t)
+    return subject, span
 
+
+def _digest_figures(
+    report: Report, kind: str, running: bool, min_answers: int, t: Texts
+) -> list[str]:
+    """The counts against the period before, the index, the weakest factor and counter."""
+    lines = []
     previous = report.previous
     before = t(
         "digest_previous_day_past" if kind == "day" and not running else f"digest_previous_{kind}"
@@ -295,17 +320,7 @@ def render_digest(
                 valid=counter.overall.valid,
             )
         )
-    when = "%H:%M" if kind == "day" else "%d/%m %H:%M"
-    comments = [
-        t(
-            "digest_comment",
-            time=f"{c.at.astimezone(zone):{when}}",
-            counter=c.counter_code,
-            text=_clip(c.text, COMMENT_CHARS),
-        )
-        for c in report.comments[:COMMENTS]
-    ]
-    return _finish(subject, lines, comments, t)
+    return lines
 
 
 def _finish(subject: str, lines: list[str], comments: list[str], t: Texts) -> DigestText:
