@@ -262,8 +262,9 @@ class Settings:
             )
 
     @property
-    def console_secure_cookies(self) -> bool:
-        """Cookies only over HTTPS when the service is published over HTTPS."""
+    def secure_cookies(self) -> bool:
+        """Cookies (console session, paired device, web-link respondent) only over HTTPS
+        when the service is published over HTTPS."""
         return urlparse(self.public_base_url).scheme == "https"
 
     @property

@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
 from bot.cli.context import current_runtime, require_schema
 from bot.directory import require_unit
@@ -19,6 +20,7 @@ from bot.web.console.accounts import (
     totp_uri,
 )
 from storage import repositories as repo
+from storage.models import ConsoleUser
 
 
 @click.group("users", cls=AppGroup)
@@ -97,9 +99,7 @@ def users_remove(email: str) -> None:
     require_schema(runtime)
     address = clean_email(email)
     with runtime.session_factory.begin() as session:
-        user = repo.find_console_user(session, address)
-        if user is None:
-            raise UnknownCode(f"no console user {address} (see `sipas-bot users list`)")
+        user = _require_user(session, address)
         repo.remove_console_user(session, user)
     click.echo(f"removed {address}")
 
@@ -113,9 +113,7 @@ def users_totp(email: str, off: bool) -> None:
     require_schema(runtime)
     address = clean_email(email)
     with runtime.session_factory.begin() as session:
-        user = repo.find_console_user(session, address)
-        if user is None:
-            raise UnknownCode(f"no console user {address} (see `sipas-bot users list`)")
+        user = _require_user(session, address)
         user.totp_secret = None if off else new_totp_secret()
         user.updated_at = runtime.clock()
         secret = user.totp_secret
@@ -123,6 +121,13 @@ def users_totp(email: str, off: bool) -> None:
         click.echo(f"TOTP turned off for {address}")
     else:
         click.echo(totp_uri(secret, address))
+
+
+def _require_user(session: Session, address: str) -> ConsoleUser:
+    user = repo.find_console_user(session, address)
+    if user is None:
+        raise UnknownCode(f"no console user {address} (see `sipas-bot users list`)")
+    return user
 
 
 COMMANDS: list[click.Command] = [users]

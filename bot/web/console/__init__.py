@@ -28,7 +28,7 @@ def init_console(app: Flask, runtime: Runtime) -> None:
         SESSION_COOKIE_PATH="/console",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.console_secure_cookies,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console_session_hours),
         # CSRF is checked for the console's POSTs only (the webhook is signed instead), and
         # for as long as the session lives.

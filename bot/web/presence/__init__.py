@@ -66,7 +66,7 @@ def pair(secret: str) -> ResponseReturnValue:
         cleaned,
         max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
         httponly=True,
-        secure=runtime.settings.public_base_url.startswith("https://"),
+        secure=runtime.settings.secure_cookies,
         samesite="Strict",
     )
     return response

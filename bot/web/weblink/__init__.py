@@ -104,7 +104,7 @@ def start(code: str) -> ResponseReturnValue:
             respondent_id,
             max_age=int(timedelta(days=RESPONDENT_DAYS).total_seconds()),
             httponly=True,
-            secure=runtime.settings.public_base_url.startswith("https://"),
+            secure=runtime.settings.secure_cookies,
             samesite="Lax",
         )
     return response
