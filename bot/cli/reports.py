@@ -28,7 +28,7 @@ from bot.reporting.periods import (
     period_containing,
 )
 from bot.reporting.render import render_json, render_text, write_csv
-from bot.reporting.report import build_report, find_units
+from bot.reporting.report import Report, build_report, find_units
 from bot.reporting.xlsx import write_xlsx
 
 FORMATS = ("text", "json", "csv", "xlsx")
@@ -145,13 +145,10 @@ def report(
             include_repeats=include_repeats,
             comment_limit=None if fmt == "xlsx" else 20,
         )
-    if fmt == "csv":
-        buffer = io.StringIO()
-        write_csv(result, buffer)
-        text = buffer.getvalue()
-    else:
-        text = render_json(result) if fmt == "json" else render_text(result, now=runtime.clock())
     covers = f"{result.period.label}, {coverage_text(result.period, runtime.clock())}"
+    # The workbook is written straight to its file (xlsx needs --out, checked above); the
+    # other formats are rendered as text first.
+    text = "" if fmt == "xlsx" else _rendered(result, fmt, now=runtime.clock())
     if out is None:
         sys.stdout.write(text)
         if fmt != "text":  # the text names its dates itself
@@ -166,6 +163,14 @@ def report(
     except OSError as exc:
         raise UnwritableFile(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote the report for {covers} to {out}", err=True)
+
+
+def _rendered(result: Report, fmt: str, *, now: datetime) -> str:
+    if fmt == "csv":
+        buffer = io.StringIO()
+        write_csv(result, buffer)
+        return buffer.getvalue()
+    return render_json(result) if fmt == "json" else render_text(result, now=now)
 
 
 COMMANDS: list[click.Command] = [report]

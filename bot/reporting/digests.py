@@ -384,7 +384,7 @@ class DigestService:
         if name is None:
             return digest_period(kind, now, zone)
         if PERIOD_NAMES.get(name, ("", 0))[0] != kind:
-            raise ConfigError(f"period {name} is not a {kind} period")
+            raise BadPeriod(f"period {name} is not a {kind} period")
         return named_period(name, now, zone)
 
     def report(
