@@ -132,3 +132,52 @@ def test_a_missing_chromium_fails_with_the_line_that_installs_it(
     monkeypatch.setattr(browser_support, "CHROMIUM", tmp_path / "chromium")
     with pytest.raises(RuntimeError, match=r"missing: apt-get install chromium$"):
         launch_chromium(playwright)
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_a_leader_filters_cases_opens_one_replies_and_closes_it(
+    browser: Browser, server: LiveServer, served: Runtime, signed_post: Post, width: int
+) -> None:
+    register(signed_post)
+    watched = open_page(browser, width)
+    page = watched.page
+    try:
+        sign_in_with_link(watched, sign_in_link(signed_post, served))
+        page.locator("nav.tabs").get_by_role("link", name="Ý kiến, phản ánh").click()
+        page.wait_for_load_state()
+        assert "/console/cases" in page.url
+        watched.check()
+
+        page.locator('select[name="status"]').select_option("moi")
+        page.locator('select[name="kind"]').select_option("phan_anh")
+        page.locator("[data-case-filters] button").click()
+        page.wait_for_load_state()
+        assert "status=moi" in page.url
+        assert page.locator("[data-case]").count() == 1
+        watched.check()
+
+        page.locator("[data-case] a").first.click()
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text().endswith("PA-2026-000001")
+        watched.check()
+
+        page.locator('[data-form="reply"] textarea').fill("Đã bố trí thêm cán bộ giờ cao điểm.")
+        page.locator('[data-form="reply"] button').click()
+        page.wait_for_load_state()
+        assert "Đã đưa trả lời vào hàng gửi" in page.locator("[data-flash]").inner_text()
+        assert page.locator('[data-reply="queued"]').count() == 1
+        watched.check()
+
+        page.locator('[data-form="close"] textarea').fill("Đã giải quyết.")
+        page.locator('[data-form="close"] button').click()
+        page.wait_for_load_state()
+        assert page.locator("[data-case-status]").inner_text() == "Đã đóng"
+        assert page.locator("[data-resolution]").inner_text() == "Đã giải quyết."
+        watched.check()
+
+        page.get_by_role("link", name="English").click()
+        page.wait_for_load_state()
+        assert page.locator("[data-case-status]").inner_text() == "Closed"
+        watched.check()
+    finally:
+        page.context.close()

@@ -149,15 +149,44 @@ def list_cases(
     unit_id: int | None = None,
     statuses: Collection[str] | None = None,
     due_before: date | None = None,
+    unit_ids: Collection[int] | None = None,
+    kinds: Collection[str] | None = None,
+    counter_id: int | None = None,
+    received_from: datetime | None = None,
+    received_before: datetime | None = None,
+    reference: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
 ) -> Sequence[Case]:
-    """Cases, oldest first, filtered by unit, status and a due date before `due_before`."""
-    query = select(Case).options(selectinload(Case.unit)).order_by(Case.received_at, Case.id)
+    """Cases, oldest first (or newest first), filtered by unit (`unit_ids`: only these units'
+    cases, None: any case, with or without a unit), status, kind, counter, a due date before
+    `due_before`, receipt in [received_from, received_before) and reference."""
+    order = (
+        (Case.received_at.desc(), Case.id.desc()) if newest_first else (Case.received_at, Case.id)
+    )
+    query = (
+        select(Case).options(selectinload(Case.unit), selectinload(Case.counter)).order_by(*order)
+    )
     if unit_id is not None:
         query = query.where(Case.unit_id == unit_id)
+    if unit_ids is not None:
+        query = query.where(Case.unit_id.in_(list(unit_ids)))
     if statuses:
         query = query.where(Case.status.in_(list(statuses)))
+    if kinds:
+        query = query.where(Case.kind.in_(list(kinds)))
+    if counter_id is not None:
+        query = query.where(Case.counter_id == counter_id)
     if due_before is not None:
         query = query.where(Case.due_on < due_before)
+    if received_from is not None:
+        query = query.where(Case.received_at >= received_from)
+    if received_before is not None:
+        query = query.where(Case.received_at < received_before)
+    if reference is not None:
+        query = query.where(Case.reference == reference)
+    if limit is not None:
+        query = query.limit(limit)
     return session.scalars(query).all()
 
 
