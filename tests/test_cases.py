@@ -1,5 +1,5 @@
 """Cases end to end: opened by a comment, a low rating and a free question through signed
-webhooks; answered through the CLI and through the desk function the console calls; delivered
+webhooks; answered through the CLI and through the console's reply form; delivered
 in order through the outbox; undeliverable when Zalo's window has closed; counted in the month's
 figures; due in working days across weekends and holidays."""
 
@@ -26,6 +26,7 @@ from bot.runtime import Runtime
 from storage.models import Case, CaseContact, CaseKind, CaseReply, OutboxMessage, Unit
 from survey_flow.sourcefile import FileProblems
 from tests.conftest import API_BASE, ROOT, FakeClock, text_event, zalo_success
+from tests.console_support import add_user, password_sign_in, post_case_form
 
 Post = Callable[..., Any]
 CITIZEN = "246845883529197922"
@@ -123,25 +124,23 @@ def test_three_cases_answered_by_cli_and_console_reach_the_citizen_in_order(
     signed_post(text_event("0912 345 678", user_id=SECOND))
     assert "Đã lưu số điện thoại" in texts_to(runtime, SECOND)[-1]
 
-    # An official answers case 3 twice through the CLI (a retry), then the console's function
-    # answers case 3 again with another text and case 1.
+    # An official answers case 3 twice through the CLI (a retry), then another official
+    # answers case 3 again with another text, and case 1, through the console.
     result = run(app, "cases", "assign", "PA-2026-000003", "--to", "Chị Lan")
     assert result.exit_code == 0, result.output
     result = run(app, "cases", "reply", "pa-2026-000003", "--text", "Hồ sơ có kết quả ngày 20/3.")
     assert result.exit_code == 0 and "queued" in result.output
     result = run(app, "cases", "reply", "PA-2026-000003", "--text", "Hồ sơ có kết quả ngày 20/3.")
     assert "given already" in result.output
-    with runtime.session_factory.begin() as session:
-        runtime.cases.reply(
-            session,
-            "PA-2026-000003",
-            text="Ông/Bà mang theo giấy hẹn khi đến nhận.",
-            author="console:lan",
-            now=clock(),
-        )
-        runtime.cases.reply(
-            session, "PA-2026-000001", text="Cảm ơn, đã bố trí thêm ghế.", author="x", now=clock()
-        )
+    # The console: an operator signed in with a password sends each case's reply form.
+    assert add_user(app, "lan@phuong.gov.vn", "operator", "HVT").exit_code == 0
+    console = app.test_client()
+    assert password_sign_in(console, "lan@phuong.gov.vn").status_code == 302
+    for reference, reply in (
+        ("PA-2026-000003", "Ông/Bà mang theo giấy hẹn khi đến nhận."),
+        ("PA-2026-000001", "Cảm ơn, đã bố trí thêm ghế."),
+    ):
+        assert post_case_form(console, reference, "reply", text=reply).status_code == 302
     sender = runtime.sender()
     try:
         sender.drain()
@@ -158,10 +157,11 @@ def test_three_cases_answered_by_cli_and_console_reach_the_citizen_in_order(
     assert sum("Hồ sơ có kết quả" in text for text in third) == 1
     assert follow_cases(runtime) == (3, 0)
     with runtime.session_factory() as session:
-        assert [r.delivery for r in session.scalars(select(CaseReply).order_by(CaseReply.id))] == [
-            "sent",
-            "sent",
-            "sent",
+        written = list(session.scalars(select(CaseReply).order_by(CaseReply.id)))
+        assert [(r.delivery, r.author) for r in written] == [
+            ("sent", "cli"),
+            ("sent", "console:lan@phuong.gov.vn"),
+            ("sent", "console:lan@phuong.gov.vn"),
         ]
         contact = session.get(CaseContact, 3)
         assert contact is not None and contact.phone == "0912345678"

@@ -5,8 +5,6 @@ session changes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,6 +21,7 @@ from tests.console_support import (
     csrf_token,
     leader_signed_in,
     password_sign_in,
+    post_case_form,
     seed,
 )
 
@@ -67,14 +66,6 @@ def replies_of(runtime: Runtime, reference: str) -> list[CaseReply]:
         return list(case.replies)
 
 
-def post_form(client: FlaskClient, reference: str, action: str, **data: str) -> Any:
-    page = client.get(f"/console/cases/{reference}")
-    assert page.status_code == 200, page.status_code
-    key = page.text.split('name="key" value="', 1)[1].split('"', 1)[0] if action == "reply" else ""
-    fields = {"csrf_token": csrf_token(page.text), **({"key": key} if key else {}), **data}
-    return client.post(f"/console/cases/{reference}/{action}", data=fields)
-
-
 def test_a_leader_lists_filters_opens_assigns_replies_and_closes_their_units_case(
     client: FlaskClient, signed_post: Post, seeded: Runtime
 ) -> None:
@@ -99,11 +90,11 @@ def test_a_leader_lists_filters_opens_assigns_replies_and_closes_their_units_cas
     assert page.status_code == 200
     assert "Chờ quá lâu" in page.text and 'class="score s1"' in page.text
 
-    assigned = post_form(client, HVT_CASE, "assign", assignee="Lãnh đạo #1")
+    assigned = post_case_form(client, HVT_CASE, "assign", assignee="Lãnh đạo #1")
     assert assigned.status_code == 302
     assert "Đã giao xử lý." in client.get(f"/console/cases/{HVT_CASE}").text
     # A name that is not one of the case's people is refused.
-    assert post_form(client, HVT_CASE, "assign", assignee="Ai đó").status_code == 400
+    assert post_case_form(client, HVT_CASE, "assign", assignee="Ai đó").status_code == 400
 
     page = client.get(f"/console/cases/{HVT_CASE}")
     key = page.text.split('name="key" value="', 1)[1].split('"', 1)[0]
@@ -118,7 +109,7 @@ def test_a_leader_lists_filters_opens_assigns_replies_and_closes_their_units_cas
     shown = client.get(f"/console/cases/{HVT_CASE}").text
     assert "Trả lời này đã được gửi trước đó." in shown and 'data-reply="queued"' in shown
 
-    closed = post_form(client, HVT_CASE, "close", resolution="Đã bổ sung cán bộ giờ cao điểm.")
+    closed = post_case_form(client, HVT_CASE, "close", resolution="Đã bổ sung cán bộ giờ cao điểm.")
     assert closed.status_code == 302
     shown = client.get(f"/console/cases/{HVT_CASE}").text
     assert "Đã đóng hồ sơ." in shown and 'data-form="reply"' not in shown
@@ -183,7 +174,7 @@ def test_a_viewer_reads_cases_but_cannot_act(
     assert password_sign_in(operator, "vh@tinh.gov.vn").status_code == 302
     listed = operator.get("/console/cases").text
     assert HVT_CASE in listed and "PA-2026-000002" in listed
-    replied = post_form(operator, "PA-2026-000002", "reply", text="Cần giấy chứng sinh.")
+    replied = post_case_form(operator, "PA-2026-000002", "reply", text="Cần giấy chứng sinh.")
     assert replied.status_code == 302
     (reply,) = replies_of(seeded, "PA-2026-000002")
     assert reply.delivery == "undeliverable"  # the case has no Zalo id to answer
