@@ -29,15 +29,20 @@ log = logging.getLogger("sipas_bot.jobs")
 
 
 def expire_idle_surveys(runtime: Runtime) -> int:
-    """Close surveys untouched for SURVEY_IDLE_MINUTES as partial; returns how many."""
+    """Close surveys untouched for SURVEY_IDLE_MINUTES as partial, and open the cases of
+    those a chat survey would have opened had it ended there (a comment, a counted low
+    rating); returns how many surveys were closed."""
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
         closed = repo.expire_idle_responses(
             session, idle_before=now - runtime.settings.policy.idle, low_values=LOW_RATINGS, now=now
         )
+        opened = runtime.case_intake.open_for_expired(session, closed, now=now)
     if closed:
-        log.info("event=surveys_expired count=%d", closed)
-    return closed
+        log.info("event=surveys_expired count=%d cases_opened=%d", len(closed), opened)
+    if opened:
+        runtime.sender_wakeup.set()
+    return len(closed)
 
 
 def forget_old_deliveries(runtime: Runtime) -> None:

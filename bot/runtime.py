@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases.deadlines import WorkingCalendar, read_holidays_file
 from bot.cases.desk import CaseDesk, CaseRules
+from bot.cases.intake import CaseIntake
 from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
@@ -73,6 +74,7 @@ class Runtime:
     service: SurveyService
     forms: FormSurveys
     cases: CaseDesk
+    case_intake: CaseIntake
     flows: FlowRegistry
     verifier: SignatureVerifier
     deliver: Deliver
@@ -133,6 +135,7 @@ class Runtime:
         mailer, mail_problem = build_mailer(settings)
         email_ready = mailer is not None
         cases = CaseDesk(case_rules(settings), texts, email_ready=email_ready)
+        case_intake = CaseIntake(cases, pseudonyms)
         rotating = RotatingCodes(
             settings.presence_secret,
             step_seconds=settings.presence_code_step_seconds,
@@ -154,7 +157,7 @@ class Runtime:
             pseudonyms=pseudonyms,
             sign_in_links=links,
             quarantine=QuarantineRules.from_settings(settings),
-            cases=cases,
+            intake=case_intake,
         )
         return cls(
             settings=settings,
@@ -167,6 +170,7 @@ class Runtime:
                 submit_window=timedelta(hours=settings.form_submit_hours),
             ),
             cases=cases,
+            case_intake=case_intake,
             rotating=rotating,
             flows=flows,
             verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),

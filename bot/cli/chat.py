@@ -13,6 +13,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from bot.cases.intake import CaseIntake
 from bot.cli.context import current_runtime, require_schema
 from bot.conversation.service import SurveyService
 from bot.errors import UnknownCode
@@ -56,6 +57,7 @@ def run_chat(
     user_id = f"terminal-{secrets.token_hex(4)}"
     # The scratch database gets scratch pseudonyms: the trial needs no PRIVACY_PEPPER, and
     # nothing hashed here can be compared with the real surveys.
+    pseudonyms = Pseudonymizer(secrets.token_hex(16))
     service = SurveyService(
         texts=runtime.texts,
         flows=runtime.flows,
@@ -63,9 +65,9 @@ def run_chat(
         cooldown=runtime.service.cooldown,
         limits=runtime.service.limits,
         rotating=runtime.rotating,
-        pseudonyms=Pseudonymizer(secrets.token_hex(16)),
+        pseudonyms=pseudonyms,
         quarantine=runtime.service.quarantine,
-        cases=runtime.cases,
+        intake=CaseIntake(runtime.cases, pseudonyms),
     )
 
     write(

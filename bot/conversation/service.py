@@ -17,9 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from bot.cases.desk import CaseDesk
-from bot.cases.kinds import classify
-from bot.cases.references import parse_reference
+from bot.cases.intake import CaseIntake, EndedSurvey
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
@@ -27,10 +25,10 @@ from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
-from bot.privacy.scrub import phone_number_in, scrub_personal_data
+from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
-from storage.models import QUARANTINE_IN_INDEX, Case, CaseKind, CaseSource, Counter, QuarantineState
-from storage.repositories import LockedConversation, NewCase, StoredSurvey
+from storage.models import QUARANTINE_IN_INDEX, Counter, QuarantineState
+from storage.repositories import LockedConversation, StoredSurvey
 from survey_flow.counting import qualifies
 from survey_flow.engine import (
     CANCELLED,
@@ -95,11 +93,11 @@ class SurveyService:
         rotating: RotatingCodes,
         pseudonyms: Pseudonymizer,
         quarantine: QuarantineRules,
-        cases: CaseDesk,
+        intake: CaseIntake,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
         sign_in_links: SignInLinks | None = None,
     ) -> None:
-        self.cases = cases
+        self.intake = intake
         self.texts = texts
         self.flows = flows
         self.policy = policy
@@ -166,7 +164,9 @@ class SurveyService:
     ) -> Outcome:
         """Run one turn for a locked conversation row: None greets, a text is a message."""
         if text is not None and row.open_response_id is None:
-            answer = self._about_cases(session, row, text, now)
+            answer = self.intake.answer(
+                session, user_id=row.user_id, language=row.language, text=text, now=now
+            )
             if answer is not None:
                 repo.enqueue_replies(session, row.user_id, [{"text": answer}], now=now)
                 return Outcome(TurnStatus.HANDLED, 1)
@@ -198,27 +198,32 @@ class SurveyService:
             policy=self.policy,
         )
         ended = self._save(session, row, step, counter, loaded, now)
-        noted = [
-            self.cases.acknowledgement(case)
-            for case in self._open_note_cases(session, row, step.notes, loaded, now)
-        ]
-        bodies: list[dict[str, Any]] = [
-            *noted,
-            *(
+        bodies = self.intake.open_for_turn(
+            session,
+            user_id=row.user_id,
+            language=row.language,
+            notes=step.notes,
+            survey_place=(loaded.unit_id, loaded.counter_id) if loaded is not None else None,
+            ended=[
+                EndedSurvey.of_state(
+                    survey,
+                    questionnaire,
+                    response_id=written.id,
+                    unit_id=written.unit_id,
+                    counter_id=written.counter_id,
+                    in_index=written.in_index,
+                )
+                for survey, questionnaire, written in ended
+            ],
+            replies=[
                 {
                     "text": reply.text,
                     "buttons": [{"title": c.title, "payload": c.payload} for c in reply.choices],
                 }
                 for reply in step.replies
-            ),
-        ]
-        for case in self._open_survey_cases(session, row.user_id, ended, now):
-            # The reference goes with the thanks that ended the survey: one message, not two.
-            ack = self.cases.acknowledgement(case)
-            if bodies and not bodies[-1]["buttons"]:
-                bodies[-1] = {**bodies[-1], "text": f"{bodies[-1]['text']}\n\n{ack['text']}"}
-            else:
-                bodies.append(ack)
+            ],
+            now=now,
+        )
         repo.enqueue_replies(session, row.user_id, bodies, now=now)
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
@@ -377,121 +382,6 @@ class SurveyService:
             session, row, language=step.conversation.language, open_response_id=open_response_id
         )
         return ended
-
-    def _about_cases(
-        self, session: Session, row: LockedConversation, text: str, now: datetime
-    ) -> str | None:
-        """Outside a survey: a case reference is answered with that case's status, a phone
-        number is kept for the citizen's open case. None: the text is neither."""
-        reference = parse_reference(text)
-        if reference is not None:
-            return self.cases.status_text(
-                session,
-                reference,
-                respondent_hash=self.pseudonyms.respondent_hash(row.user_id),
-                language=row.language,
-            )
-        phone = phone_number_in(text)
-        if phone is not None:
-            return self.cases.keep_phone(
-                session, row.user_id, phone, language=row.language, now=now
-            )
-        return None
-
-    def _open_note_cases(
-        self,
-        session: Session,
-        row: LockedConversation,
-        notes: tuple[str, ...],
-        loaded: StoredSurvey | None,
-        now: datetime,
-    ) -> list[Case]:
-        """A case for each message that answered nothing: typed during a survey (the
-        survey's unit and counter) or sent outside one (the unit and counter of the
-        citizen's latest survey, or the only unit; none when that cannot be told)."""
-        if not notes:
-            return []
-        respondent = self.pseudonyms.respondent_hash(row.user_id)
-        if loaded is not None:
-            place: tuple[int | None, int | None] = (loaded.unit_id, loaded.counter_id)
-            source = CaseSource.NOTE
-        else:
-            place = repo.latest_place_of(session, respondent) or (repo.sole_unit_id(session), None)
-            source = CaseSource.MESSAGE
-        opened = []
-        for text in notes:
-            scrubbed = scrub_personal_data(text)
-            case = self.cases.open(
-                session,
-                NewCase(
-                    unit_id=place[0],
-                    counter_id=place[1],
-                    response_id=None,
-                    source=source.value,
-                    kind=classify(scrubbed).value,
-                    text=scrubbed,
-                    scores=None,
-                    respondent_hash=respondent,
-                    language=row.language,
-                    user_id=row.user_id,
-                ),
-                now=now,
-            )
-            if case is not None:
-                opened.append(case)
-        return opened
-
-    def _open_survey_cases(
-        self, session: Session, user_id: str, ended: list[_Ended], now: datetime
-    ) -> list[Case]:
-        """A case for each ended survey with a comment, or counted with a factor rated low
-        (one case per survey: the comment's, kind phản ánh at least when rated low)."""
-        opened = []
-        for survey, questionnaire, written in ended:
-            comment = next(
-                (a.text for a in survey.answers.values() if a.text and a.text.strip()), None
-            )
-            low = written.in_index and _rated_low(survey, questionnaire)
-            if comment is None and not low:
-                continue
-            scores = {
-                item_id: answer.value
-                for item_id, answer in survey.answers.items()
-                if answer.value is not None
-                and (item := questionnaire.item(item_id)) is not None
-                and item.factor is not None
-            }
-            if comment is not None:
-                text = scrub_personal_data(comment)
-                kind = classify(text)
-                if low and kind == CaseKind.SUGGESTION:
-                    kind = CaseKind.COMPLAINT
-            else:
-                text = "Đánh giá thấp: " + ", ".join(
-                    f"{item_id} = {value}"
-                    for item_id, value in scores.items()
-                    if value in LOW_RATINGS
-                )
-                kind = CaseKind.COMPLAINT
-            case = self.cases.open(
-                session,
-                NewCase(
-                    unit_id=written.unit_id,
-                    counter_id=written.counter_id,
-                    response_id=written.id,
-                    source=(CaseSource.COMMENT if comment is not None else CaseSource.LOW_RATING),
-                    kind=kind.value,
-                    text=text,
-                    scores=scores or None,
-                    respondent_hash=self.pseudonyms.respondent_hash(user_id),
-                    language=survey.language,
-                    user_id=user_id,
-                ),
-                now=now,
-            )
-            if case is not None:
-                opened.append(case)
-        return opened
 
     def _questionnaire_of(self, session: Session, survey: SurveyState) -> Questionnaire:
         return self.flows.version(session, survey.questionnaire_id, survey.questionnaire_version)

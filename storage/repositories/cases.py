@@ -21,6 +21,7 @@ from storage.models import (
     CaseReply,
     CaseSequence,
     CaseStatus,
+    Conversation,
     ReplyDelivery,
     SurveyResponse,
     Unit,
@@ -199,6 +200,23 @@ def latest_place_of(session: Session, respondent_hash: str) -> tuple[int, int] |
         .limit(1)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def chat_surveys(
+    session: Session, response_ids: Collection[int]
+) -> list[tuple[SurveyResponse, str, datetime | None]]:
+    """These surveys, with their answers, that a chat conversation still points at: each with
+    the citizen's Zalo id and their last interaction."""
+    if not response_ids:
+        return []
+    rows = session.execute(
+        select(SurveyResponse, Conversation.user_id, Conversation.last_interaction_at)
+        .join(Conversation, Conversation.open_response_id == SurveyResponse.id)
+        .where(SurveyResponse.id.in_(list(response_ids)))
+        .options(selectinload(SurveyResponse.answers))
+        .order_by(SurveyResponse.id)
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 def sole_unit_id(session: Session) -> int | None:

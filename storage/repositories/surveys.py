@@ -322,8 +322,8 @@ def set_counting(
 
 def expire_idle_responses(
     session: Session, *, idle_before: datetime, low_values: Iterable[int], now: datetime
-) -> int:
-    """Mark surveys untouched since `idle_before` as partial, for reports; returns how many.
+) -> list[int]:
+    """Mark surveys untouched since `idle_before` as partial, for reports; returns their ids.
 
     A counted survey among them (not held for review) that rated a factor with one of
     `low_values` gets its alert here, as it would have had it closed in a turn. The
@@ -364,4 +364,4 @@ def expire_idle_responses(
                 ["response_id", "unit_id", "counter_id", "status", "created_at"], low
             )
         )
-    return len(expired)
+    return expired
