@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import responses
 from flask import Flask
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.cases.deadlines import WorkingCalendar, read_holidays_file
@@ -89,6 +90,7 @@ def test_three_cases_answered_by_cli_and_console_reach_the_citizen_in_order(
     runtime: Runtime,
     clock: FakeClock,
     zalo_api: responses.RequestsMock,
+    tmp_path: Path,
 ) -> None:
     zalo_api.add(responses.POST, SEND_URL, json=zalo_success())
     # A comment (all ratings good), a low rating (no comment), a free question to the OA.
@@ -193,6 +195,21 @@ def test_three_cases_answered_by_cli_and_console_reach_the_citizen_in_order(
     data = json.loads(report.stdout)  # the dates covered go to stderr
     assert {k: data["cases"][k] for k in figures} == figures
     assert data["cases"]["by_kind"] == {"câu hỏi": 1, "góp ý": 0, "kiến nghị": 1, "phản ánh": 1}
+    # The same figures in the XLSX report's sheet of cases.
+    out = tmp_path / "report.xlsx"
+    result = run(app, "report", "--unit", "HVT", "--format", "xlsx", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(out)["Ý kiến"]
+    header = [cell.value for cell in sheet[1]]
+    row = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert row["Kỳ (period)"] == data["period"]["label"]
+    assert [row[h] for h in header[1:5]] == [3, 2, 1, 1]
+    assert {h: row[h] for h in header[5:9]} == {
+        "câu hỏi (received)": 1,
+        "góp ý (received)": 0,
+        "kiến nghị (received)": 1,
+        "phản ánh (received)": 1,
+    }
     with runtime.session_factory.begin() as session:
         session.scalars(select(Unit).where(Unit.code == "HVT")).one().public_results = True
     page = app.test_client().get("/u/HVT/results").get_data(as_text=True)

@@ -83,6 +83,9 @@ def test_print_report_writes_the_months_one_page_report(
     for counter in HVT_COUNTERS:
         assert f"#{counter}" in text
     assert "Phiếu có góp ý" in text
+    # The month's feedback cases: the seeded low-rated survey's comment, not answered yet.
+    line = "tiếp nhận 1 · đã trả lời 0 · đã giải quyết 0 · đúng hạn 0"
+    assert line in " ".join(text.split())
 
 
 @pytest.mark.parametrize("period", ["2026-13", "March", "2099-01"])

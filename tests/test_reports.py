@@ -258,7 +258,7 @@ def test_xlsx_has_the_same_numbers_as_json(
     data = json.loads(ok(report(app, "--unit", "HVT", "--format", "json")).stdout)
 
     book = load_workbook(out)
-    assert book.sheetnames == ["Tổng hợp", "Yếu tố", "Tiêu chí", "Quầy", "Góp ý"]
+    assert book.sheetnames == ["Tổng hợp", "Yếu tố", "Tiêu chí", "Quầy", "Góp ý", "Ý kiến"]
 
     def table(name: str) -> list[dict[str, Any]]:
         sheet = book[name]

@@ -77,8 +77,9 @@ def _figure_formats(first: int) -> dict[int, str]:
 
 
 def write_xlsx(report: Report, path: Path) -> None:
-    """One sheet per level (overall, factors, criteria, counters, units when several) and
-    one of comments; shares as percentages, a bar chart of the factor shares. Atomic."""
+    """One sheet per level (overall, factors, criteria, counters, units when several), one
+    of comments and one of the feedback cases' figures; shares as percentages, a bar chart
+    of the factor shares. Atomic."""
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -90,6 +91,7 @@ def write_xlsx(report: Report, path: Path) -> None:
         _unit_sheet(workbook, report)
     _counter_sheet(workbook, report)
     _comment_sheet(workbook, report)
+    _case_sheet(workbook, report)
     with atomic_binary(path) as tmp:
         workbook.save(tmp)
 
@@ -271,3 +273,45 @@ def _comment_sheet(workbook: Any, report: Report) -> None:
         )
         _format_row(comments, {1: "dd/mm/yyyy hh:mm"})
         comments.cell(row=comments.max_row, column=3).alignment = Alignment(wrap_text=True)
+
+
+def _case_sheet(workbook: Any, report: Report) -> None:
+    """The feedback received in the period and how it was handled (docs/cases.md): the
+    figures of `report --format json`'s `cases`, for this period and the previous one."""
+    kinds = list(report.cases.by_kind)
+    sheet = _sheet(
+        workbook,
+        "Ý kiến",
+        [
+            "Kỳ (period)",
+            "Tiếp nhận (received)",
+            "Đã trả lời (answered)",
+            "Đã giải quyết (resolved)",
+            "Giải quyết đúng hạn (resolved on time)",
+            *(f"{kind} (received)" for kind in kinds),
+            "Đang quá hạn (overdue, open)",
+        ],
+        [22, 14, 14, 14, 18, *([14] * len(kinds)), 16],
+    )
+    for current in (report, report.previous):
+        if current is None:
+            continue
+        figures = current.cases
+        sheet.append(
+            [
+                current.period.label,
+                figures.received,
+                figures.answered,
+                figures.resolved,
+                figures.resolved_on_time,
+                *(figures.by_kind.get(kind, 0) for kind in kinds),
+                figures.overdue,
+            ]
+        )
+    sheet.append([])
+    sheet.append(
+        [
+            "Các ý kiến, phản ánh, kiến nghị, câu hỏi tiếp nhận trong kỳ: bao nhiêu đã được trả "
+            "lời, giải quyết (đóng), giải quyết đúng hạn (đóng không muộn hơn hạn xử lý)."
+        ]
+    )
