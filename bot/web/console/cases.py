@@ -180,11 +180,9 @@ def case_page(reference: str) -> ResponseReturnValue:
         today = runtime.clock().astimezone(runtime.settings.tz).date()
         assign = AssignForm()
         assign.assignee.choices = [(n, n) for n in _assignees(db, case)]
-        if case.assignee:
-            assign.assignee.data = case.assignee
         reply = ReplyForm(key=secrets.token_hex(16))
         extra = {}
-        if case.unit is not None and _may_see(current_user, case):
+        if case.unit is not None:  # the unit's tabs
             extra = {"unit": case.unit, "units": visible_units(db, current_user), "period_args": {}}
         return render_template(
             "console/case.html",
