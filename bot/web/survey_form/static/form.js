@@ -44,34 +44,39 @@ var SipasForm = (function () {
   }
 
   var flushing = null;
-  /* Send the queued surveys one by one; resolves when the queue is as empty as it can get. */
+  /* Send the queued surveys one by one; resolves to how many are left when the queue is as
+   * empty as it can get. One sending at a time: a call meanwhile gets the same promise. */
   function flush() {
-    if (flushing) return flushing;
-    flushing = (async function () {
-      var list = outbox();
-      while (list.length) {
-        var entry = list[0];
-        var response;
-        try {
-          response = await fetch(entry.url, {
-            method: "POST", credentials: "same-origin",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ token: entry.token, answers: entry.answers }),
-          });
-        } catch (e) { break; } // offline: try again later
-        if (response.status >= 500) break;
-        // Stored, already stored, or refused for good (unknown, too late): done with it.
-        list = outbox().filter(function (e) { return e.token !== entry.token; });
-        saveOutbox(list);
-      }
-      flushing = null;
-      return list.length;
-    })();
+    // Cleared only once settled: with nothing to send, send() has already returned by the
+    // time its promise is stored, and clearing it inside would leave a stale promise behind.
+    if (!flushing) flushing = send().finally(function () { flushing = null; });
     return flushing;
   }
 
-  /* Ask one survey in `root`; calls onDone(answers, complete) at the end. */
-  function Survey(root, data, ui, onDone, onTouch) {
+  async function send() {
+    var list = outbox();
+    while (list.length) {
+      var entry = list[0];
+      var response;
+      try {
+        response = await fetch(entry.url, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ token: entry.token, answers: entry.answers }),
+        });
+      } catch (e) { break; } // offline: try again later
+      if (response.status >= 500) break;
+      // Stored, already stored, or refused for good (unknown, too late): done with it.
+      list = outbox().filter(function (e) { return e.token !== entry.token; });
+      saveOutbox(list);
+    }
+    return list.length;
+  }
+
+  /* Ask one survey in `root`; calls onDone(answers, complete) at the end, onTouch on every
+   * tap or keystroke, and hooks.textBox(box) for each comment box it shows (the tablet
+   * puts its on-screen keyboard there). */
+  function Survey(root, data, ui, onDone, onTouch, hooks) {
     var answers = {};
     var history = [];
     var position = 0;
@@ -147,6 +152,7 @@ var SipasForm = (function () {
           placeholder: item.optional ? s.form_comment_placeholder : "" });
         box.addEventListener("input", onTouch);
         root.appendChild(box);
+        if (hooks && hooks.textBox) hooks.textBox(box);
         root.appendChild(el("div", { class: "row" }, [el("button", { type: "button",
           class: "big", text: s.form_send, onclick: function () {
             var text = box.value.trim();
