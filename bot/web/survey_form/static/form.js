@@ -8,7 +8,27 @@
 
 var SipasForm = (function () {
   var OUTBOX = "sipas-outbox";
-  var FACES = { 1: "\u{1F620}", 2: "\u{1F641}", 3: "\u{1F610}", 4: "\u{1F642}", 5: "\u{1F604}" };
+  var SVG = "http://www.w3.org/2000/svg";
+  var FACE_COLOURS = { 1: "#d93025", 2: "#f07d00", 3: "#f2b600", 4: "#7cb342", 5: "#1e8e3e" };
+
+  /* The level's face, drawn here rather than taken from the device's emoji font: a tablet's
+   * font may lack the newer faces (a box instead of a frown), and no picture is fetched. */
+  function face(level) {
+    function shape(tag, attrs) {
+      var node = document.createElementNS(SVG, tag);
+      Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+      return node;
+    }
+    var bend = (level - 3) * 9; // the mouth: a frown at 1, a line at 3, a smile at 5
+    var svg = shape("svg", { viewBox: "0 0 100 100", class: "face", "aria-hidden": "true" });
+    svg.appendChild(shape("circle", { cx: 50, cy: 50, r: 46, fill: FACE_COLOURS[level] }));
+    svg.appendChild(shape("circle", { cx: 35, cy: 40, r: 6, fill: "#1b2733" }));
+    svg.appendChild(shape("circle", { cx: 65, cy: 40, r: 6, fill: "#1b2733" }));
+    svg.appendChild(shape("path", { d: "M30 " + (68 - bend / 2) + " Q50 " + (68 + bend * 1.5) +
+      " 70 " + (68 - bend / 2), fill: "none", stroke: "#1b2733", "stroke-width": 6,
+      "stroke-linecap": "round" }));
+    return svg;
+  }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -130,7 +150,7 @@ var SipasForm = (function () {
           (function (value) {
             levels.appendChild(el("button", { type: "button", "data-value": String(value),
               onclick: function () { answer(item, { value: value }); } },
-              [el("span", { class: "face", text: FACES[value] }),
+              [face(value),
                el("span", { text: ui.scale[String(value)] })]));
           })(v);
         }
