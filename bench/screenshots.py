@@ -30,7 +30,7 @@ from bot.runtime import Runtime
 from bot.web import create_app, runtime_of
 from storage.db import make_engine
 from tests.browser import LiveServer, Watched, launch_chromium, open_page, sign_in_with_link
-from tests.channels_browser import COMMENT_KEYS, Kiosk, SurveyPage, pair_tablet, visit_code
+from tests.channels_browser import COMMENT_KEYS, SurveyPage, open_tablet, visit_code
 from tests.conftest import FakeClock, make_settings, make_signed_post, migrate_with_example_units
 from tests.console_support import PASSWORD, add_user, seed, sign_in_link
 from tests.test_digests import seed_day
@@ -39,6 +39,7 @@ from tests.test_leaders import register
 NOW = datetime(2026, 3, 14, 2, 0, tzinfo=UTC)
 MONTH = "period=month&date=2026-03-14"
 OPERATOR = "so-noi-vu@tinh.example.vn"
+PUBLISHED = "https://dichvucong.example.vn"
 
 
 def seed_demo(runtime: Runtime, post: Callable[..., Any], clock: FakeClock) -> None:
@@ -67,12 +68,14 @@ def shoot(watched: Watched, url: str, out: Path, *, charts: int = 0) -> Path:
 
 
 def demo_app(folder: str, server: LiveServer, clock: FakeClock, **settings: Any) -> Flask:
-    """The app on a fresh SQLite database of the example units, published at `server`."""
+    """The app on a fresh SQLite database of the example units, served by `server` (and
+    published at its address unless `settings` say otherwise)."""
     url = f"sqlite:///{Path(folder) / 'demo.db'}"
     engine = make_engine(url)
     migrate_with_example_units(engine, clock())
     engine.dispose()
-    app = create_app(make_settings(url, public_base_url=server.url, **settings), clock=clock)
+    published = {"public_base_url": server.url, **settings}
+    app = create_app(make_settings(url, **published), clock=clock)
     server.serve(app)
     return app
 
@@ -137,19 +140,16 @@ class ChannelScene:
 def kiosk_shots(scene: ChannelScene) -> list[Path]:
     """The counter's tablet (portrait): waiting, a question, the comment typed on its
     keyboard, the thank-you."""
-    watched = scene.page(800, 1280)
-    kiosk = Kiosk(watched.page)
+    kiosk = open_tablet(scene.browser, scene.app, scene.server.url, 800, 1280)
+    watched = kiosk.watched
     made = []
-    pair_tablet(scene.app, watched, scene.server.url)
     made.append(photograph(watched, scene.out / "kiosk-waiting.png"))
     kiosk.invite()
     made.append(photograph(watched, scene.out / "kiosk-question.png"))
     kiosk.rate_until_comment(5)
     kiosk.type(COMMENT_KEYS)
     made.append(photograph(watched, scene.out / "kiosk-comment.png"))
-    kiosk.send_comment()
-    kiosk.expect_state("thanks")
-    kiosk.expect_nothing_waiting()
+    kiosk.finish()
     made.append(photograph(watched, scene.out / "kiosk-thanks.png"))
     watched.page.context.close()
     return made
@@ -166,9 +166,7 @@ def weblink_shots(scene: ChannelScene) -> list[Path]:
     form.expect_state("survey")
     made.append(photograph(watched, scene.out / "web-question.png"))
     form.rate_until_comment(4)
-    form.send_comment()
-    form.expect_state("thanks")
-    form.expect_nothing_waiting()
+    form.finish()
     made.append(photograph(watched, scene.out / "web-thanks.png"))
     watched.page.context.close()
     return made
@@ -176,16 +174,15 @@ def weblink_shots(scene: ChannelScene) -> list[Path]:
 
 def zalo_shots(scene: ChannelScene) -> list[Path]:
     """The Zalo chat as sandbox mode plays it (bot/web/sandbox): a citizen sends the counter's
-    code and taps the bot's buttons; the page shows the conversation."""
+    code and answers (typing the levels, as the chat allows: a tapped button would show its
+    payload, which holds the survey's random token); the page shows the conversation."""
     watched = scene.page(1280, 900)
     page = watched.page
     page.goto(f"{scene.server.url}/sandbox?user=an")
-    page.fill("#text", "#HVT01")
-    page.locator("#chat button.send").click()
-    for _ in range(3):
+    for text in ("#HVT01", "5", "4", "5"):
+        page.fill("#text", text)
+        page.locator("#chat button.send").click()
         page.wait_for_load_state()
-        page.locator(".thread.current .bubble.bot").last.locator("button.chip").last.click()
-    page.wait_for_load_state()
     made = [photograph(watched, scene.out / "zalo-sandbox.png")]
     watched.page.context.close()
     return made
@@ -202,7 +199,8 @@ CHANNEL_SHOTS: list[Callable[[ChannelScene], list[Path]]] = [
 def make_channel_screenshots(browser: Browser, server: LiveServer, out: Path) -> list[Path]:
     made: list[Path] = []
     with tempfile.TemporaryDirectory() as folder:
-        app = demo_app(folder, server, FakeClock(NOW), zalo_sandbox=True)
+        # Published at a fixed address (the pages show it), served at the live server's.
+        app = demo_app(folder, server, FakeClock(NOW), zalo_sandbox=True, public_base_url=PUBLISHED)
         scene = ChannelScene(browser, server, app, out)
         for shots in CHANNEL_SHOTS:
             made += shots(scene)

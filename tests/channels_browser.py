@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser import Watched
+from bot.web import runtime_of
+from tests.browser import Watched, open_page
 from tests.test_channels import cli_ok
 
 PAIRING_LINK = re.compile(r"(\S+/devices/pair/\S+)")
@@ -33,12 +35,12 @@ def pair_tablet(app: Flask, watched: Watched, server_url: str, counter: str = "H
     output = cli_ok(app, "devices", "add", "--counter", counter, "--kind", "kiosk")
     found = PAIRING_LINK.search(output)
     assert found is not None, output
-    link = found.group(1)
-    assert link.startswith(server_url), link
+    link = urlsplit(found.group(1))
+    assert found.group(1).startswith(runtime_of(app).settings.public_base_url), link
     page = watched.page
-    page.goto(link)
+    page.goto(f"{server_url}{link.path}")  # the published address is the live server's
     expect(page).to_have_url(f"{server_url}/kiosk/{counter}")
-    expect(Kiosk(page).invite_button).to_be_visible()
+    expect(page.locator("#invite")).to_be_visible()
 
 
 def visit_code(app: Flask, counter: str = "HVT01") -> str:
@@ -77,6 +79,12 @@ class SurveyPage:
     def send_comment(self) -> None:
         self.page.locator("#survey .row button.big:not(.secondary)").click()
 
+    def finish(self) -> None:
+        """Send the comment, see the thank-you, and see the answers leave the browser."""
+        self.send_comment()
+        self.expect_state("thanks")
+        self.expect_nothing_waiting()
+
     def outbox(self) -> list[dict[str, Any]]:
         """The answers waiting in the browser to be sent."""
         entries: list[dict[str, Any]] = self.page.evaluate("SipasForm.outbox()")
@@ -87,13 +95,23 @@ class SurveyPage:
         expect(self.pending).to_have_text("")
 
 
+def open_tablet(browser: Browser, app: Flask, server_url: str, width: int, height: int) -> Kiosk:
+    """A new tablet of `width`×`height`, its clock Playwright's (no test waits a minute),
+    paired to HVT01 and waiting."""
+    watched = open_page(browser, width, height=height)
+    watched.page.clock.install()
+    pair_tablet(app, watched, server_url)
+    return Kiosk(watched)
+
+
 class Kiosk(SurveyPage):
     """The tablet's page (bot/web/kiosk/static/kiosk.js and keyboard.js)."""
 
-    def __init__(self, page: Page) -> None:
-        super().__init__(page)
-        self.invite_button = page.locator("#invite")
-        self.keyboard = page.locator("#survey .keyboard")
+    def __init__(self, watched: Watched) -> None:
+        super().__init__(watched.page)
+        self.watched = watched
+        self.invite_button = self.page.locator("#invite")
+        self.keyboard = self.page.locator("#survey .keyboard")
 
     def invite(self) -> None:
         """The officer's tap: a fresh survey, its first question, nothing answered."""
