@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDTHS = {"phone": 390, "desktop": 1280}
+OFFLINE = "net::ERR_INTERNET_DISCONNECTED"  # what chromium says of a request while offline
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
@@ -100,6 +101,22 @@ class Watched:
     def width(self) -> int:
         return int(self.page.evaluate("window.innerWidth"))
 
+    @contextmanager
+    def offline(self) -> Iterator[None]:
+        """The browser's network is down for the block (`context.set_offline`): the requests
+        refused meanwhile for want of a network, and the console lines saying so, are what a
+        page that copes with it expects, not problems; anything else still is."""
+        context = self.page.context
+        before = len(self.problems)
+        context.set_offline(True)
+        try:
+            yield
+        finally:
+            context.set_offline(False)
+            self.problems[before:] = [
+                problem for problem in self.problems[before:] if OFFLINE not in problem
+            ]
+
 
 def watch(page: Page) -> Watched:
     watched = Watched(page)
@@ -113,7 +130,10 @@ def watch(page: Page) -> Watched:
 
     page.on("console", on_console)
     page.on("pageerror", on_error)
-    page.on("requestfailed", lambda r: watched.problems.append(f"request failed: {r.url}"))
+    page.on(
+        "requestfailed",
+        lambda r: watched.problems.append(f"request failed: {r.url} {r.failure or ''}".strip()),
+    )
     return watched
 
 

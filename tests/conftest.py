@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -35,6 +36,7 @@ from storage import migrate
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory
 from storage.models import Base
+from tests.browser import LiveServer, launch_chromium
 from zalo_client import SIGNATURE_HEADER, SignatureVerifier
 
 # Hypothesis: a quick run on a developer's machine, the full search in CI (.ci/run sets
@@ -399,3 +401,30 @@ def reconfigure(runtime: Runtime, **changes: Any) -> None:
     ready = mailer is not None
     runtime.digests = DigestService(settings, runtime.texts, email_ready=ready, links=links)
     runtime.alerts = AlertService(settings, runtime.texts, email_ready=ready, links=links)
+
+
+# The browser tests' (tests/browser.py): one chromium for the session, a live server a test.
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One chromium for the whole session; a test fails (never skips) without it."""
+    try:
+        chromium = launch_chromium(playwright)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    live = LiveServer()
+    yield live
+    live.stop()

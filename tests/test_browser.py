@@ -6,12 +6,11 @@ error, nothing wider than the window, and its charts with their data points."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -26,30 +25,6 @@ from tests.console_support import Post, seed, sign_in_link
 from tests.test_leaders import register
 
 MONTH = "period=month&date=2026-03-14"
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One chromium for the whole session; a test fails (never skips) without it."""
-    try:
-        chromium = launch_chromium(playwright)
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield chromium
-    chromium.close()
-
-
-@pytest.fixture
-def server() -> Iterator[LiveServer]:
-    live = LiveServer()
-    yield live
-    live.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +56,20 @@ def test_pages_need_nothing_inline_the_policy_would_block(client: FlaskClient) -
     assert "<script>" not in html and '<script src="/static/landing.js">' in html
     assert 'href="/static/site.css"' in html
     assert client.get("/static/landing.js").status_code == 200
+
+
+def test_no_page_outside_the_console_has_an_inline_style_or_script() -> None:
+    """Under hardening's policy (the console sets its own, allowing inline style) an inline
+    <style> or <script> is refused by the browser: the sandbox's and the display's looked
+    unstyled and the web link's asked nothing until they became files. A JSON data block
+    (<script type="application/json">) is not run, and is allowed."""
+    web = Path(__file__).resolve().parent.parent / "bot" / "web"
+    pages = [p for p in web.rglob("*.html") if "console" not in p.relative_to(web).parts]
+    assert len(pages) > 10
+    for page in pages:
+        html = page.read_text("utf-8")
+        scripts = re.findall(r"<script(?![^>]*\b(?:src|type=\"application/json\"))[^>]*>", html)
+        assert "<style" not in html and " style=" not in html and not scripts, page
 
 
 # --- /sandbox ------------------------------------------------------------------------------

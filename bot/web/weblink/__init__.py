@@ -27,7 +27,13 @@ from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
 from storage.models import Channel
 from survey_flow.engine import Refusal, parse_start_code
 
-blueprint = Blueprint("weblink", __name__, template_folder="templates")
+blueprint = Blueprint(
+    "weblink",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/weblink-static",
+)
 
 RESPONDENT_COOKIE = "sipas_respondent"
 RESPONDENT_DAYS = 365

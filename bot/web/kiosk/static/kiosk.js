@@ -69,14 +69,19 @@
       SipasForm.queue(config.submit_url, data.token, answers);
       thanks();
       flush();
-    }, touch);
+    }, touch, { textBox: function (box) { SipasKeyboard.attach(box, s); } });
     touch();
   }
 
   window.addEventListener("online", flush);
   setInterval(flush, 15000);
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/kiosk/sw.js", { scope: "/kiosk/" }).catch(function () {});
+    navigator.serviceWorker.register("/kiosk/sw.js", { scope: "/kiosk/" })
+      .then(function () { return navigator.serviceWorker.ready; })
+      .then(function (registration) {
+        registration.active.postMessage({ keep: location.pathname });
+      })
+      .catch(function () {});
   }
   waiting();
   flush();

@@ -1,10 +1,11 @@
 /* The kiosk's service worker: keeps the page's shell (the page itself, its script and style)
- * so that the tablet still shows the form when the network drops. Only GETs of the same
- * origin are cached; answers are POSTs and go to the network (the page queues them). */
+ * so that the tablet still shows the form when the network drops (or the page is reloaded
+ * while it is down). Only GETs of the same origin are cached; answers are POSTs and go to
+ * the network (the page queues them). */
 "use strict";
-var CACHE = "sipas-kiosk-v1";
+var CACHE = "sipas-kiosk-v2";
 var SHELL = ["/form-static/form.js", "/form-static/form.css", "/kiosk-static/kiosk.js",
-             "/kiosk-static/icon.svg"];
+             "/kiosk-static/keyboard.js", "/kiosk-static/kiosk.css", "/kiosk-static/icon.svg"];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL); }));
@@ -16,6 +17,14 @@ self.addEventListener("activate", function (event) {
     return Promise.all(keys.filter(function (k) { return k !== CACHE; })
       .map(function (k) { return caches.delete(k); }));
   }).then(function () { return self.clients.claim(); }));
+});
+
+// The page asks to be kept once the worker is active: its first load came from the network,
+// before the worker existed, so the worker has not seen it yet.
+self.addEventListener("message", function (event) {
+  var path = event.data && event.data.keep;
+  if (typeof path !== "string" || path.indexOf("/kiosk/") !== 0) return;
+  event.waitUntil(caches.open(CACHE).then(function (c) { return c.add(path); }));
 });
 
 self.addEventListener("fetch", function (event) {

@@ -8,7 +8,27 @@
 
 var SipasForm = (function () {
   var OUTBOX = "sipas-outbox";
-  var FACES = { 1: "\u{1F620}", 2: "\u{1F641}", 3: "\u{1F610}", 4: "\u{1F642}", 5: "\u{1F604}" };
+  var SVG = "http://www.w3.org/2000/svg";
+  var FACE_COLOURS = { 1: "#d93025", 2: "#f07d00", 3: "#f2b600", 4: "#7cb342", 5: "#1e8e3e" };
+
+  /* The level's face, drawn here rather than taken from the device's emoji font: a tablet's
+   * font may lack the newer faces (a box instead of a frown), and no picture is fetched. */
+  function face(level) {
+    function shape(tag, attrs) {
+      var node = document.createElementNS(SVG, tag);
+      Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+      return node;
+    }
+    var bend = (level - 3) * 9; // the mouth: a frown at 1, a line at 3, a smile at 5
+    var svg = shape("svg", { viewBox: "0 0 100 100", class: "face", "aria-hidden": "true" });
+    svg.appendChild(shape("circle", { cx: 50, cy: 50, r: 46, fill: FACE_COLOURS[level] }));
+    svg.appendChild(shape("circle", { cx: 35, cy: 40, r: 6, fill: "#1b2733" }));
+    svg.appendChild(shape("circle", { cx: 65, cy: 40, r: 6, fill: "#1b2733" }));
+    svg.appendChild(shape("path", { d: "M30 " + (68 - bend / 2) + " Q50 " + (68 + bend * 1.5) +
+      " 70 " + (68 - bend / 2), fill: "none", stroke: "#1b2733", "stroke-width": 6,
+      "stroke-linecap": "round" }));
+    return svg;
+  }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -44,34 +64,39 @@ var SipasForm = (function () {
   }
 
   var flushing = null;
-  /* Send the queued surveys one by one; resolves when the queue is as empty as it can get. */
+  /* Send the queued surveys one by one; resolves to how many are left when the queue is as
+   * empty as it can get. One sending at a time: a call meanwhile gets the same promise. */
   function flush() {
-    if (flushing) return flushing;
-    flushing = (async function () {
-      var list = outbox();
-      while (list.length) {
-        var entry = list[0];
-        var response;
-        try {
-          response = await fetch(entry.url, {
-            method: "POST", credentials: "same-origin",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ token: entry.token, answers: entry.answers }),
-          });
-        } catch (e) { break; } // offline: try again later
-        if (response.status >= 500) break;
-        // Stored, already stored, or refused for good (unknown, too late): done with it.
-        list = outbox().filter(function (e) { return e.token !== entry.token; });
-        saveOutbox(list);
-      }
-      flushing = null;
-      return list.length;
-    })();
+    // Cleared only once settled: with nothing to send, send() has already returned by the
+    // time its promise is stored, and clearing it inside would leave a stale promise behind.
+    if (!flushing) flushing = send().finally(function () { flushing = null; });
     return flushing;
   }
 
-  /* Ask one survey in `root`; calls onDone(answers, complete) at the end. */
-  function Survey(root, data, ui, onDone, onTouch) {
+  async function send() {
+    var list = outbox();
+    while (list.length) {
+      var entry = list[0];
+      var response;
+      try {
+        response = await fetch(entry.url, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ token: entry.token, answers: entry.answers }),
+        });
+      } catch (e) { break; } // offline: try again later
+      if (response.status >= 500) break;
+      // Stored, already stored, or refused for good (unknown, too late): done with it.
+      list = outbox().filter(function (e) { return e.token !== entry.token; });
+      saveOutbox(list);
+    }
+    return list.length;
+  }
+
+  /* Ask one survey in `root`; calls onDone(answers, complete) at the end, onTouch on every
+   * tap or keystroke, and hooks.textBox(box) for each comment box it shows (the tablet
+   * puts its on-screen keyboard there). */
+  function Survey(root, data, ui, onDone, onTouch, hooks) {
     var answers = {};
     var history = [];
     var position = 0;
@@ -125,7 +150,7 @@ var SipasForm = (function () {
           (function (value) {
             levels.appendChild(el("button", { type: "button", "data-value": String(value),
               onclick: function () { answer(item, { value: value }); } },
-              [el("span", { class: "face", text: FACES[value] }),
+              [face(value),
                el("span", { text: ui.scale[String(value)] })]));
           })(v);
         }
@@ -147,6 +172,7 @@ var SipasForm = (function () {
           placeholder: item.optional ? s.form_comment_placeholder : "" });
         box.addEventListener("input", onTouch);
         root.appendChild(box);
+        if (hooks && hooks.textBox) hooks.textBox(box);
         root.appendChild(el("div", { class: "row" }, [el("button", { type: "button",
           class: "big", text: s.form_send, onclick: function () {
             var text = box.value.trim();
