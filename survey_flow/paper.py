@@ -122,7 +122,7 @@ def untaken_answers(
         when = item.when
         if when is not None and not _condition_met(item, given):
             values = {
-                "other": f"Q{number_of.get(when.item, '?')}",
+                "other": str(number_of.get(when.item, "?")),
                 "values": ", ".join(str(v) for v in sorted(when.values)),
             }
             problems.append(LineProblem(PaperProblem.NOT_ASKED, number, values))
@@ -137,7 +137,7 @@ def untaken_answers(
             ),
             None,
         )
-        values = {"blank": f"Q{blank}" if blank is not None else "?"}
+        values = {"blank": str(blank) if blank is not None else "?"}
         problems.append(LineProblem(PaperProblem.AFTER_BLANK, number, values))
     return problems
 

@@ -56,6 +56,20 @@ def parse_form_number(text: str, unit_code: str) -> int | None:
     return int(found.group(2))
 
 
+def parse_visit_date(text: str) -> date | LineProblem | None:
+    """The visit date written on a form: `YYYY-MM-DD` or `DD/MM/YYYY` (None when empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if "/" in text:
+            day, month, year = (int(part) for part in text.split("/"))
+            return date(year, month, day)
+        return date.fromisoformat(text)
+    except ValueError:
+        return LineProblem(PaperProblem.DATE_INVALID, values={"value": text})
+
+
 @dataclass(frozen=True)
 class PaperLine:
     """One form as typed: its number, one cell per question (`paper_questions`), and the
