@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from bot.cli import cli
 from bot.conversation.paper import PaperLine, parse_form_number, parse_visit_date
@@ -44,7 +45,15 @@ def pdf_pages(path: Path) -> list[str]:
 def print_forms(app: Flask, tmp_path: Path, count: int, *extra: str) -> list[str]:
     out = tmp_path / f"forms-{count}-{len(list(tmp_path.iterdir()))}.pdf"
     code, output = invoke(
-        app, "print", "paper-form", "--counter", "HVT01", "--count", str(count), "--out", str(out),
+        app,
+        "print",
+        "paper-form",
+        "--counter",
+        "HVT01",
+        "--count",
+        str(count),
+        "--out",
+        str(out),
         *extra,
     )
     assert code == 0, output
@@ -55,9 +64,10 @@ def paper_surveys(runtime: Runtime) -> list[SurveyResponse]:
     with runtime.session_factory() as db:
         return list(
             db.scalars(
-                select(SurveyResponse).where(SurveyResponse.channel == "paper").order_by(
-                    SurveyResponse.id
-                )
+                select(SurveyResponse)
+                .where(SurveyResponse.channel == "paper")
+                .options(selectinload(SurveyResponse.counter))
+                .order_by(SurveyResponse.id)
             )
         )
 
@@ -227,9 +237,221 @@ def test_paper_forms_count_as_one_citizen_each_and_prove_no_presence(
 
 def test_the_visit_date_on_the_form_is_the_surveys_date(runtime: Runtime) -> None:
     allocate(runtime, 2)
-    result = enter(runtime, "1", ["5", "4", "5", "4", "0", ""], visit_date=parse_visit_date("02/03/2026"))
+    result = enter(
+        runtime, "1", ["5", "4", "5", "4", "0", ""], visit_date=parse_visit_date("02/03/2026")
+    )
     assert not isinstance(result, list), result
     future = enter(runtime, "2", ["5"] * 5 + [""], visit_date=parse_visit_date("2026-03-15"))
     assert isinstance(future, list) and future[0].kind is PaperProblem.DATE_FUTURE
     (survey,) = paper_surveys(runtime)
     assert survey.started_at == datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # noon in Hanoi
+
+
+# --- the XLSX import --------------------------------------------------------------------
+
+
+def filled_template(app: Flask, tmp_path: Path, rows: list[list[Any]]) -> Path:
+    out = tmp_path / "forms.xlsx"
+    code, output = invoke(
+        app,
+        "paper",
+        "template",
+        "--counter",
+        "HVT01",
+        "--questionnaire",
+        "sipas-short",
+        "--out",
+        str(out),
+    )
+    assert code == 0, output
+    book = load_workbook(out)
+    sheet = book["phieu"]
+    assert [c.value for c in sheet[1]] == [
+        "so_phieu",
+        "quay",
+        "ngay_den",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+        "Q5",
+        "Q6",
+    ]
+    for row in rows:
+        sheet.append(row)
+    book.save(out)
+    return out
+
+
+GOOD_ROWS: list[list[Any]] = [
+    ["HVT-000001", "HVT01", "2026-03-10", 5, 4, 5, 4, 0, "Cán bộ nhiệt tình"],
+    [2, "", "11/03/2026", 4, 4, 4, 4, 4, None],
+    ["3", "HVT02", None, "5", "5", "5", "5", "x", None],
+]
+
+
+def test_import_stores_a_good_file_once_counted_in_the_report(
+    app: Flask, runtime: Runtime, tmp_path: Path, clock: FakeClock
+) -> None:
+    allocate(runtime, 3)
+    path = filled_template(app, tmp_path, GOOD_ROWS)
+    code, output = invoke(app, "paper", "import", str(path))
+    assert code == 0, output
+    assert "stored 3 paper form(s)" in output
+    surveys = paper_surveys(runtime)
+    assert [s.status for s in surveys] == ["completed"] * 3
+    assert [s.counter.code for s in surveys] == ["HVT01", "HVT01", "HVT02"]
+    assert surveys[0].started_at.date().isoformat() == "2026-03-10"
+    with runtime.session_factory() as db:
+        forms = db.scalars(select(PaperForm).order_by(PaperForm.number)).all()
+        assert [f.number for f in forms] == [1, 2, 3]
+        assert forms[0].entered_by.startswith("import:forms.xlsx")
+        period = period_containing("month", clock(), runtime.settings.tz)
+        report = build_report(db, unit_codes=["HVT"], period=period, min_answers=1)
+    assert report.channels["paper"].responses == 3
+    # Again: nothing new, and it says so.
+    code, output = invoke(app, "paper", "import", str(path))
+    assert code == 0, output
+    assert "nothing new" in output and "3 form(s) were stored already" in output
+    assert len(paper_surveys(runtime)) == 3
+
+
+def test_import_with_one_bad_row_stores_nothing_and_names_the_row(
+    app: Flask, runtime: Runtime, tmp_path: Path
+) -> None:
+    allocate(runtime, 5)
+    bad = [
+        *GOOD_ROWS,
+        ["4", "HVT01", None, 5, 5, 6, 5, 5, None],  # row 5: Q3 = 6
+        ["3", "HVT09", "2026-13-01", 5, 5, 5, 5, 5, None],  # row 6: three problems
+    ]
+    path = filled_template(app, tmp_path, bad)
+    code, output = invoke(app, "paper", "import", str(path))
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert "row 5: Q3 = 6 is not a level 1–5" in lines
+    assert "row 6: HVT09 is not a counter of HVT" in lines
+    assert "row 6: 2026-13-01 is not a date (YYYY-MM-DD or DD/MM/YYYY)" in lines
+    assert "row 6: Form HVT-000003 is also on row 4" in lines
+    assert lines[-1].startswith("nothing was stored: 4 problem(s)")
+    assert paper_surveys(runtime) == []
+    with runtime.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(PaperForm)) == 0
+
+
+def test_import_refuses_a_file_that_is_no_template(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_text("not a workbook")
+    code, output = invoke(app, "paper", "import", str(path))
+    assert code == 2 and "not an XLSX file" in output
+
+
+# --- the console's entry page -----------------------------------------------------------
+
+ENTRY = "/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short"
+
+
+def operator(app: Flask, client: FlaskClient, *units: str, role: str = "operator") -> None:
+    email = f"{role}-{'-'.join(units).lower() or 'all'}@phuong.gov.vn"
+    assert add_user(app, email, role, *units).exit_code == 0
+    assert password_sign_in(client, email).status_code == 302
+
+
+def save_line(client: FlaskClient, number: str, *cells: str, csrf: bool = True) -> Any:
+    page = client.get(ENTRY)
+    assert page.status_code == 200, page.status_code
+    data = {"counter": "HVT01", "questionnaire": "sipas-short", "number": number}
+    data |= {f"q{n}": cell for n, cell in enumerate(cells, start=1)}
+    if csrf:
+        data["csrf_token"] = csrf_token(page.text)
+    return client.post("/console/units/HVT/paper", data=data)
+
+
+def test_entry_page_saves_a_line_and_lists_it(
+    app: Flask, client: FlaskClient, runtime: Runtime
+) -> None:
+    allocate(runtime, 3)
+    operator(app, client, "HVT")
+    page = client.get("/console/units/HVT")
+    assert "/console/units/HVT/paper" in page.text  # in the navigation
+    saved = save_line(client, "1", "5", "4", "5", "4", "0", "Rất tốt")
+    assert saved.status_code == 303
+    assert saved.headers["Location"].endswith(
+        "/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short#saved"
+    )
+    (survey,) = paper_surveys(runtime)
+    assert survey.status == "completed" and survey.channel == "paper"
+    with runtime.session_factory() as db:
+        (form,) = db.scalars(select(PaperForm)).all()
+        assert form.entered_by.startswith("operator-hvt@phuong.gov.vn [user:")
+        values = {a.item_id: (a.value, a.text) for a in form.response.answers}
+    assert values["feedback"] == (0, None) and values["comment"] == (None, "Rất tốt")
+    listing = client.get(ENTRY).text
+    assert 'data-number="HVT-000001"' in listing
+    assert "Hoàn tác phiếu HVT-000001" in listing
+
+
+def test_entry_page_refuses_a_bad_line_with_its_message_and_stores_nothing(
+    app: Flask, client: FlaskClient, runtime: Runtime
+) -> None:
+    allocate(runtime, 3)
+    operator(app, client, "HVT")
+    refused = save_line(client, "2", "5", "6", "5", "4", "", "")
+    assert refused.status_code == 422
+    assert "Câu 2 = 6: không phải mức 1–5" in refused.text
+    assert 'value="6"' in refused.text  # the line as typed, to correct
+    assert paper_surveys(runtime) == []
+    # A number never printed, and one entered already.
+    assert "chưa từng được in" in save_line(client, "7", "5", "5", "5", "5", "5", "").text
+    assert save_line(client, "2", "5", "5", "5", "5", "5", "").status_code == 303
+    again = save_line(client, "HVT-000002", "4", "4", "4", "4", "4", "")
+    assert again.status_code == 422
+    assert "Phiếu HVT-000002 đã được nhập" in again.text
+    assert len(paper_surveys(runtime)) == 1
+
+
+def test_undo_takes_back_the_last_line_and_frees_its_number(
+    app: Flask, client: FlaskClient, runtime: Runtime
+) -> None:
+    allocate(runtime, 3)
+    operator(app, client, "HVT")
+    assert save_line(client, "1", "1", "1", "1", "1", "1", "").status_code == 303
+    page = client.get(ENTRY)
+    undone = client.post(
+        "/console/units/HVT/paper/undo",
+        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
+    )
+    assert undone.status_code == 303
+    (survey,) = paper_surveys(runtime)
+    assert survey.status == "cancelled" and not survey.counted
+    with runtime.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(PaperForm)) == 0
+        assert repo.pending_alerts(db) == []  # the low rating's alert went with it
+    assert save_line(client, "1", "5", "5", "5", "5", "5", "").status_code == 303
+
+
+def test_entry_page_follows_the_consoles_scope_and_csrf(
+    app: Flask, client: FlaskClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    from tests.test_leaders import add_unit
+
+    add_unit(runtime, clock, "BDH", "7000-BDH")
+    allocate(runtime, 3)
+    assert client.get(ENTRY).status_code == 302  # signed out: to the sign-in page
+    operator(app, client, "BDH")
+    assert client.get(ENTRY).status_code == 404  # not their unit
+    assert client.get("/console/units/BDH/paper").status_code == 200
+    client.post(
+        "/console/logout", data={"csrf_token": csrf_token(client.get("/console/units/BDH").text)}
+    )
+    operator(app, client, "HVT", role="viewer")
+    assert client.get(ENTRY).status_code == 403  # a viewer reads, does not enter
+    client.post(
+        "/console/logout", data={"csrf_token": csrf_token(client.get("/console/units/HVT").text)}
+    )
+    operator(app, client, "HVT")
+    assert save_line(client, "1", "5", "5", "5", "5", "5", "", csrf=False).status_code == 400
+    assert paper_surveys(runtime) == []
+    # Only the unit's questionnaires may be named, never a file on the server.
+    bad = client.get("/console/units/HVT/paper?counter=HVT01&questionnaire=/etc/passwd.yaml")
+    assert bad.status_code == 400
