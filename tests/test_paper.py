@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
@@ -377,7 +376,7 @@ def test_entry_page_saves_a_line_and_lists_it(
     saved = save_line(client, "1", "5", "4", "5", "4", "0", "Rất tốt")
     assert saved.status_code == 303
     assert saved.headers["Location"].endswith(
-        "/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short#saved"
+        "/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short"
     )
     (survey,) = paper_surveys(runtime)
     assert survey.status == "completed" and survey.channel == "paper"

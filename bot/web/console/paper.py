@@ -245,8 +245,9 @@ def paper_save(code: str) -> ResponseReturnValue:
         except IntegrityError:  # the same number saved by someone else a moment ago
             db.rollback()
             return _page(db, unit, batch, typed=form, problems=_taken(db, unit, line), status=422)
-        target = url_for("console.paper_entry", code=unit.code, **batch.args())
-        return redirect(f"{target}#saved", code=303)
+        # No #fragment: a page opened at one skips `autofocus`, and the next line starts in
+        # the form number's field.
+        return redirect(url_for("console.paper_entry", code=unit.code, **batch.args()), code=303)
 
 
 def _taken(db: Session, unit: Unit, line: PaperLine) -> list[LineProblem]:
@@ -315,7 +316,7 @@ def _numbered(questionnaire: Questionnaire) -> list[tuple[Any, int | None]]:
 
 
 def _condition_note(item: Any, numbered: list[tuple[Any, int | None]]) -> str:
-    """"Chỉ trả lời nếu câu 17 chọn 1" for a question asked only after a given answer."""
+    """ "Chỉ trả lời nếu câu 17 chọn 1" for a question asked only after a given answer."""
     if item.when is None:
         return ""
     number = next((n for other, n in numbered if other.id == item.when.item), None)
