@@ -289,7 +289,8 @@ class SurveyResponse(Base):
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     qualified_at: Mapped[datetime | None]
-    # How the survey was started (survey_flow.engine.StartMethod): static | rotating | visit.
+    # How the survey was started (survey_flow.states.StartMethod): static | rotating | visit |
+    # device | paper.
     start_method: Mapped[str] = mapped_column(String(16), default="static", server_default="static")
     # Review of a counted survey that matched a suspicious pattern, decided with `counted`
     # (QuarantineState, QuarantineRule); `reviewed_at`: when an operator released or
