@@ -22,9 +22,9 @@ from bot.reporting.report import build_report
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import PaperForm, QuarantineState, SurveyResponse
-from survey_flow.engine import Answer
+from survey_flow.engine import Answer, StartMethod
 from survey_flow.paper import LineProblem, PaperProblem, read_cells, untaken_answers
-from survey_flow.questionnaire import load_shipped
+from survey_flow.questionnaire import Questionnaire, load_shipped
 from tests.conftest import FakeClock
 from tests.console_support import add_user, csrf_token, password_sign_in
 
@@ -128,12 +128,7 @@ def test_untaken_answers_explain_what_the_engine_does_not_keep(runtime: Runtime)
     cells[-1] = ""
     answers, problems = read_cells(full, cells)
     assert problems == []
-    with runtime.session_factory() as db:
-        counter = repo.find_counter(db, "HVT01")
-        assert counter is not None
-        survey = runtime.forms.replay(
-            counter, full, answers, token="t", method=_paper(), language="vi", now=_now()
-        )
+    survey = replay(runtime, full, answers)
     found = untaken_answers(full, answers, survey)
     assert [(p.kind, p.question) for p in found] == [
         (PaperProblem.NOT_ASKED, feedback + 2),
@@ -146,12 +141,7 @@ def test_untaken_answers_explain_what_the_engine_does_not_keep(runtime: Runtime)
     cells[feedback] = "1"
     cells[1] = ""
     answers, _ = read_cells(full, cells)
-    with runtime.session_factory() as db:
-        counter = repo.find_counter(db, "HVT01")
-        assert counter is not None
-        survey = runtime.forms.replay(
-            counter, full, answers, token="t", method=_paper(), language="vi", now=_now()
-        )
+    survey = replay(runtime, full, answers)
     found = untaken_answers(full, answers, survey)
     assert found[0] == LineProblem(PaperProblem.AFTER_BLANK, 3, {"blank": "2"})
 
@@ -169,14 +159,20 @@ def test_form_numbers_and_dates_as_staff_write_them() -> None:
     assert isinstance(parse_visit_date("31/02/2026"), LineProblem)
 
 
-def _paper() -> Any:
-    from survey_flow.engine import StartMethod
-
-    return StartMethod.PAPER
-
-
-def _now() -> datetime:
-    return datetime(2026, 3, 14, 2, 0, tzinfo=UTC)
+def replay(runtime: Runtime, questionnaire: Questionnaire, answers: dict[str, Answer]) -> Any:
+    """The survey the engine makes of these answers at HVT01 (nothing stored)."""
+    with runtime.session_factory() as db:
+        counter = repo.find_counter(db, "HVT01")
+        assert counter is not None
+        return runtime.forms.replay(
+            counter,
+            questionnaire,
+            answers,
+            token="t",
+            method=StartMethod.PAPER,
+            language="vi",
+            now=runtime.clock(),
+        )
 
 
 # --- storing through the service --------------------------------------------------------

@@ -290,34 +290,17 @@ class FormSurveys:
         )
         counter = repo.find_counter_by_id(session, row.counter_id)
         assert counter is not None
-        survey = self.replay(
+        survey, counted = self._write(
+            session,
+            row.id,
             counter,
             questionnaire,
             answers,
             token=row.token,
             method=StartMethod(row.start_method),
             language=row.language,
-            now=now,
-        )
-        repo.update_survey(
-            session,
-            row.id,
-            {
-                "language": survey.language,
-                "status": survey.status,
-                "position": survey.position,
-                "updated_at": now,
-                "completed_at": now if survey.status == COMPLETED else None,
-            },
-        )
-        counted = self.service.record_answers(
-            session,
-            survey,
-            questionnaire,
-            response_id=row.id,
-            kept={},
             respondent=row.respondent_hash,
-            counter_id=row.counter_id,
+            kept={},
             decided=False,
             counted=False,
             now=now,
@@ -333,41 +316,71 @@ class FormSurveys:
 
     def withdraw(self, session: Session, response: SurveyResponse, *, now: datetime) -> None:
         """Withdraw a stored form survey (a paper form taken back by the clerk who entered
-        it): cancelled as a citizen's cancel is, its answers removed and its counting decision
-        undone by the same `record_answers`; an alert not sent yet is dropped."""
-        questionnaire = self.service.flows.version(
-            session, response.questionnaire_id, response.questionnaire_version
-        )
-        survey = self.replay(
+        it): no answers replayed make it cancelled, as a citizen's cancel does, its answers
+        are removed and its counting decision undone by the same `record_answers`; an alert
+        not sent yet is dropped."""
+        self._write(
+            session,
+            response.id,
             response.counter,
-            questionnaire,
+            self.service.flows.version(
+                session, response.questionnaire_id, response.questionnaire_version
+            ),
             {},
             token=response.token,
             method=StartMethod(response.start_method),
             language=response.language,
-            now=now,
-        )
-        repo.update_survey(
-            session,
-            response.id,
-            {
-                "language": survey.language,
-                "status": survey.status,
-                "position": survey.position,
-                "updated_at": now,
-                "completed_at": None,
-            },
-        )
-        self.service.record_answers(
-            session,
-            survey,
-            questionnaire,
-            response_id=response.id,
-            kept={a.item_id: (a.value, a.text) for a in response.answers},
             respondent=response.respondent_hash,
-            counter_id=response.counter_id,
+            kept={a.item_id: (a.value, a.text) for a in response.answers},
             decided=response.qualified_at is not None,
             counted=response.counted,
             now=now,
         )
         repo.drop_pending_alert(session, response.id)
+
+    def _write(
+        self,
+        session: Session,
+        response_id: int,
+        counter: Counter,
+        questionnaire: Questionnaire,
+        answers: Mapping[str, Answer],
+        *,
+        token: str,
+        method: StartMethod,
+        language: str,
+        respondent: str,
+        kept: Mapping[str, tuple[int | None, str | None]],
+        decided: bool,
+        counted: bool,
+        now: datetime,
+    ) -> tuple[SurveyState, bool]:
+        """The survey the answers make, written over the row (its state, its answers over
+        those `kept`, its counting decision); returns it and whether it counts."""
+        survey = self.replay(
+            counter, questionnaire, answers, token=token, method=method, language=language, now=now
+        )
+        repo.update_survey(
+            session,
+            response_id,
+            {
+                "language": survey.language,
+                "status": survey.status,
+                "position": survey.position,
+                "updated_at": now,
+                "completed_at": now if survey.status == COMPLETED else None,
+            },
+        )
+        in_index = self.service.record_answers(
+            session,
+            survey,
+            questionnaire,
+            response_id=response_id,
+            kept=kept,
+            respondent=respondent,
+            counter_id=counter.id,
+            decided=decided,
+            counted=counted,
+            now=now,
+        )
+        return survey, in_index
