@@ -450,3 +450,29 @@ def test_entry_page_follows_the_consoles_scope_and_csrf(
     # Only the unit's questionnaires may be named, never a file on the server.
     bad = client.get("/console/units/HVT/paper?counter=HVT01&questionnaire=/etc/passwd.yaml")
     assert bad.status_code == 400
+
+
+def test_entry_page_speaks_english_and_prints_numbered_forms(
+    app: Flask, client: FlaskClient, runtime: Runtime
+) -> None:
+    allocate(runtime, 1)
+    operator(app, client, "HVT")
+    client.get("/console/lang/en")
+    refused = save_line(client, "1", "5", "5", "5", "5", "9", "")
+    assert refused.status_code == 422
+    assert "Q5 = 9 is not a level 1–5" in refused.text
+    page = client.get(ENTRY)
+    printed = client.post(
+        "/console/units/HVT/paper/print",
+        data={
+            "counter": "HVT01",
+            "questionnaire": "sipas-short",
+            "count": "2",
+            "csrf_token": csrf_token(page.text),
+        },
+    )
+    assert printed.status_code == 200
+    assert 'data-form-number="HVT-000002"' in printed.text
+    assert 'data-form-number="HVT-000003"' in printed.text
+    with runtime.session_factory() as db:
+        assert repo.last_paper_number(db, repo.find_unit(db, "HVT").id) == 3  # type: ignore[union-attr]

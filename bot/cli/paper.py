@@ -45,15 +45,22 @@ def where_printed(
 
 
 def questionnaire_for(
-    runtime: Runtime, db: Session, name: str | None, unit: Unit, counter: Counter | None
+    runtime: Runtime, name: str | None, unit: Unit, counter: Counter | None
 ) -> tuple[str, Questionnaire]:
     """The questionnaire named, else the counter's, the unit's or SURVEY_FLOW; registered,
     so that its version is kept for the surveys entered from it."""
     chosen = name or (counter.questionnaire if counter else None) or unit.questionnaire
     chosen = chosen or runtime.settings.survey_flow
     questionnaire = runtime.flows.named(chosen)
-    runtime.flows.register(db, questionnaire, now=runtime.clock())
+    # In a transaction of its own: the registry remembers a version as kept, so the row must
+    # not go with an import or a printing that is rolled back.
+    with runtime.session_factory.begin() as registering:
+        runtime.flows.register(registering, questionnaire, now=runtime.clock())
     return chosen, questionnaire
+
+
+class _Refused(Exception):
+    """Raised in the import's transaction to roll it back (a row has a problem)."""
 
 
 @click.group("paper", cls=AppGroup)
@@ -84,9 +91,9 @@ def paper_template(
     """
     runtime = current_runtime()
     require_schema(runtime)
-    with runtime.session_factory.begin() as db:
+    with runtime.session_factory() as db:
         unit, counter = where_printed(db, unit_code, counter_code)
-        chosen, questionnaire = questionnaire_for(runtime, db, name, unit, counter)
+        chosen, questionnaire = questionnaire_for(runtime, name, unit, counter)
         write_template(out, questionnaire, name=chosen, unit=unit, counter=counter)
     click.echo(
         f"wrote the template of {questionnaire.id} {questionnaire.version} for {unit.code} "
@@ -117,26 +124,29 @@ def paper_import(file: Path) -> None:
 
     with runtime.session_factory() as db:
         unit = require_unit(db, sheet.unit)
-        _, questionnaire = questionnaire_for(runtime, db, sheet.questionnaire, unit, None)
-        if sheet.version and sheet.version != questionnaire.version:
-            raise BadArguments(
-                f"{file}: the template is for {questionnaire.id} version {sheet.version}, "
-                f"the questionnaire is now version {questionnaire.version}: "
-                "enter these forms in the console, or write a new template"
-            )
-        by = f"import:{file.name} (cli:{getpass.getuser()})"[:200]
-        stored, skipped, problems = _import_rows(runtime, db, sheet, unit, questionnaire, by)
-        if problems:
-            db.rollback()
-            for row, problem in problems:
-                click.echo(f"row {row}: {problem_text(say, problem)}", err=True)
-            click.echo(
-                f"nothing was stored: {len(problems)} problem(s) in {file}; "
-                "correct them and import the file again",
-                err=True,
-            )
-            raise click.exceptions.Exit(2)
-        db.commit()
+        _, questionnaire = questionnaire_for(runtime, sheet.questionnaire, unit, None)
+    if sheet.version and sheet.version != questionnaire.version:
+        raise BadArguments(
+            f"{file}: the template is for {questionnaire.id} version {sheet.version}, "
+            f"the questionnaire is now version {questionnaire.version}: "
+            "enter these forms in the console, or write a new template"
+        )
+    by = f"import:{file.name} (cli:{getpass.getuser()})"[:200]
+    try:
+        with runtime.session_factory.begin() as db:
+            unit = require_unit(db, sheet.unit)
+            stored, skipped, problems = _import_rows(runtime, db, sheet, unit, questionnaire, by)
+            if problems:
+                raise _Refused()
+    except _Refused:
+        for row, problem in problems:
+            click.echo(f"row {row}: {problem_text(say, problem)}", err=True)
+        click.echo(
+            f"nothing was stored: {len(problems)} problem(s) in {file}; "
+            "correct them and import the file again",
+            err=True,
+        )
+        raise click.exceptions.Exit(2) from None
     if skipped:
         rows = ", ".join(str(row) for row in skipped)
         click.echo(

@@ -172,7 +172,9 @@ def print_paper_form(
     require_schema(runtime)
     with runtime.session_factory() as db:
         unit, counter = where_printed(db, unit_code, counter_code)
-        _, questionnaire = questionnaire_for(runtime, db, name, unit, counter)
+        _, questionnaire = questionnaire_for(runtime, name, unit, counter)
+    # The numbers are taken in the transaction that writes the PDF: kept only once it is.
+    with runtime.session_factory.begin() as db:
         numbers = runtime.paper.allocate(db, unit, count)
         path = f"/console/units/{unit.code}/paper/print"
         with current_app.test_request_context(
@@ -183,7 +185,6 @@ def print_paper_form(
         last = format_form_number(unit.code, numbers[-1])
         target = out or Path(f"sipas-paper-{first}-{numbers[-1]:06d}.pdf")
         result = write_pdf(html, target, static=STATIC_FILES)
-        db.commit()  # the numbers are taken once the forms are written
     click.echo(
         f"wrote {count} paper form(s) {first} … {last} ({result.pages} pages) to {target}",
         err=True,

@@ -34,6 +34,7 @@ from storage import repositories as repo
 from storage.models import Counter, PaperForm, Unit
 from survey_flow.paper import LineProblem, PaperProblem, levels_of, paper_questions
 from survey_flow.questionnaire import Questionnaire, shipped_ids
+from zalo_client.text import clean_text
 
 SAVED_SHOWN = 20
 PRINT_MAX = 200  # forms one printing from the console may take
@@ -76,7 +77,7 @@ class Batch:
         return values
 
 
-def _batch(db: Session, runtime: Runtime, unit: Unit, values: Mapping[str, str]) -> Batch | None:
+def _batch(runtime: Runtime, unit: Unit, values: Mapping[str, str]) -> Batch | None:
     """The batch the request names, None when it names none yet; 400 for a counter or a
     questionnaire that is not the unit's to choose."""
     code = values.get("counter", "").strip().upper()[:32]
@@ -91,7 +92,10 @@ def _batch(db: Session, runtime: Runtime, unit: Unit, values: Mapping[str, str])
     if name not in questionnaire_names(runtime, unit):
         abort(400)
     questionnaire = runtime.flows.named(name)
-    runtime.flows.register(db, questionnaire, now=runtime.clock())
+    # Kept in a transaction of its own: the registry remembers a version as kept, so the
+    # row must not go with a line that is refused (rolled back).
+    with runtime.session_factory.begin() as registering:
+        runtime.flows.register(registering, questionnaire, now=runtime.clock())
     raw_date = values.get("date", "").strip()[:10]
     try:
         visit = date.fromisoformat(raw_date) if raw_date else None
@@ -201,15 +205,30 @@ def _page(
     )
 
 
+class _Refused(Exception):
+    """A line not stored: raised in the writing transaction to roll it back."""
+
+    def __init__(self, problems: list[LineProblem]) -> None:
+        super().__init__("refused")
+        self.problems = problems
+
+
+def _chosen(runtime: Runtime, code: str, values: Mapping[str, str]) -> tuple[Unit, Batch | None]:
+    """The unit (404 unless the principal's) and the batch the request names, read before
+    any writing transaction (the questionnaire's version is kept in one of its own)."""
+    with runtime.session_factory() as db:
+        unit = unit_or_404(db, current_user, code)
+        return unit, _batch(runtime, unit, values)
+
+
 @blueprint.get("/units/<code>/paper")
 @login_required
 def paper_entry(code: str) -> ResponseReturnValue:
     _require_actor()
     runtime = console_runtime()
-    with runtime.session_factory.begin() as db:
-        unit = unit_or_404(db, current_user, code)
-        batch = _batch(db, runtime, unit, request.args)
-        return _page(db, unit, batch)
+    _, batch = _chosen(runtime, code, request.args)
+    with runtime.session_factory() as db:
+        return _page(db, unit_or_404(db, current_user, code), batch)
 
 
 @blueprint.post("/units/<code>/paper")
@@ -218,36 +237,41 @@ def paper_save(code: str) -> ResponseReturnValue:
     _require_actor()
     runtime = console_runtime()
     form = request.form
-    with runtime.session_factory() as db:
-        unit = unit_or_404(db, current_user, code)
-        batch = _batch(db, runtime, unit, form)
-        if batch is None:
-            abort(400)
-        questions = paper_questions(batch.questionnaire)
-        line = PaperLine(
-            number=form.get("number", "")[:40],
-            cells=[form.get(f"q{n}", "")[:2000] for n in range(1, len(questions) + 1)],
-            visit_date=batch.visit,
-        )
-        result = runtime.paper.enter(
-            db,
-            batch.counter,
-            batch.questionnaire,
-            line,
-            entered_by=entered_by(),
-            now=runtime.clock(),
-        )
-        if isinstance(result, list):
-            db.rollback()
-            return _page(db, unit, batch, typed=form, problems=result, status=422)
-        try:
-            db.commit()
-        except IntegrityError:  # the same number saved by someone else a moment ago
-            db.rollback()
-            return _page(db, unit, batch, typed=form, problems=_taken(db, unit, line), status=422)
+    unit, batch = _chosen(runtime, code, form)
+    if batch is None:
+        abort(400)
+    questions = paper_questions(batch.questionnaire)
+    line = PaperLine(
+        number=clean_text(form.get("number", ""), max_chars=40),
+        cells=[clean_text(form.get(f"q{n}", "")) for n in range(1, len(questions) + 1)],
+        visit_date=batch.visit,
+    )
+    try:
+        with runtime.session_factory.begin() as db:
+            counter = repo.find_counter(db, batch.counter.code)
+            assert counter is not None
+            result = runtime.paper.enter(
+                db,
+                counter,
+                batch.questionnaire,
+                line,
+                entered_by=entered_by(),
+                now=runtime.clock(),
+            )
+            if isinstance(result, list):
+                raise _Refused(result)
+    except _Refused as refused:
+        problems = refused.problems
+    except IntegrityError:  # the same number saved by someone else a moment ago
+        with runtime.session_factory() as db:
+            problems = _taken(db, unit, line)
+    else:
         # No #fragment: a page opened at one skips `autofocus`, and the next line starts in
         # the form number's field.
         return redirect(url_for("console.paper_entry", code=unit.code, **batch.args()), code=303)
+    with runtime.session_factory() as db:
+        unit = unit_or_404(db, current_user, code)
+        return _page(db, unit, batch, typed=form, problems=problems, status=422)
 
 
 def _taken(db: Session, unit: Unit, line: PaperLine) -> list[LineProblem]:
@@ -264,11 +288,10 @@ def _taken(db: Session, unit: Unit, line: PaperLine) -> list[LineProblem]:
 def paper_undo(code: str) -> ResponseReturnValue:
     _require_actor()
     runtime = console_runtime()
+    unit, batch = _chosen(runtime, code, request.form)
     with runtime.session_factory.begin() as db:
-        unit = unit_or_404(db, current_user, code)
-        batch = _batch(db, runtime, unit, request.form)
         runtime.paper.undo_last(db, unit, entered_by=entered_by(), now=runtime.clock())
-        args = batch.args() if batch else {}
+    args = batch.args() if batch else {}
     return redirect(url_for("console.paper_entry", code=unit.code, **args), code=303)
 
 
@@ -336,11 +359,10 @@ def paper_print(code: str) -> ResponseReturnValue:
         abort(400)
     if not 1 <= count <= PRINT_MAX:
         abort(400)
+    unit, batch = _chosen(runtime, code, request.form)
+    if batch is None:
+        abort(400)
     with runtime.session_factory.begin() as db:
-        unit = unit_or_404(db, current_user, code)
-        batch = _batch(db, runtime, unit, request.form)
-        if batch is None:
-            abort(400)
         numbers = runtime.paper.allocate(db, unit, count)
         return render_paper_forms(
             unit, batch.counter, batch.questionnaire, numbers, runtime=runtime
