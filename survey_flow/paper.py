@@ -43,6 +43,18 @@ class PaperProblem(StrEnum):
     DATE_FUTURE = "date_future"
 
 
+# The problems of the form number (the entry page marks its field).
+NUMBER_PROBLEMS = frozenset(
+    {
+        PaperProblem.NUMBER_MISSING,
+        PaperProblem.NUMBER_INVALID,
+        PaperProblem.NUMBER_NOT_PRINTED,
+        PaperProblem.NUMBER_USED,
+        PaperProblem.NUMBER_TWICE,
+    }
+)
+
+
 @dataclass(frozen=True)
 class LineProblem:
     """One problem of a line: its kind, the question it is about (1-based, None for the

@@ -257,12 +257,17 @@ class PaperForms:
         last = next(
             iter(repo.recent_paper_forms(session, unit.id, entered_by=entered_by, limit=1)), None
         )
-        if last is None or now - last.entered_at > UNDO_WINDOW:
+        if last is None or not undoable(last, now):
             return None
         self.forms.withdraw(session, last.response, now=now)
         repo.remove_paper_form(session, last.id)
         log.info("event=paper_undo unit=%s number=%d", unit.code, last.number)
         return last
+
+
+def undoable(form: PaperForm, now: datetime) -> bool:
+    """Whether the form, the last its clerk entered, may still be taken back."""
+    return now - form.entered_at <= UNDO_WINDOW
 
 
 def used_problem(existing: PaperForm, shown: str, zone: ZoneInfo) -> LineProblem:

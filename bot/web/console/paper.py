@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.conversation.paper import (
-    UNDO_WINDOW,
     PaperLine,
     format_form_number,
     parse_form_number,
+    undoable,
     used_problem,
 )
 from bot.reporting.periods import unit_zone
@@ -32,7 +32,13 @@ from bot.runtime import Runtime
 from bot.web.console.base import blueprint, console_runtime, text, unit_or_404, visible_units
 from storage import repositories as repo
 from storage.models import Counter, PaperForm, Unit
-from survey_flow.paper import LineProblem, PaperProblem, levels_of, paper_questions
+from survey_flow.paper import (
+    NUMBER_PROBLEMS,
+    LineProblem,
+    PaperProblem,
+    levels_of,
+    paper_questions,
+)
 from survey_flow.questionnaire import Questionnaire, shipped_ids
 from zalo_client.text import clean_text
 
@@ -119,25 +125,25 @@ class SavedLine:
     visit: date
 
 
-def _saved_lines(db: Session, unit: Unit, questionnaire: Questionnaire | None) -> list[SavedLine]:
-    """The forms this clerk entered last in the unit, as typed (one cell per question)."""
-    zone = unit_zone(unit, console_runtime().settings.tz)
+def _saved_lines(
+    runtime: Runtime, db: Session, unit: Unit, forms: Sequence[PaperForm]
+) -> list[SavedLine]:
+    """The forms as typed: one cell per question of the questionnaire each was entered with."""
+    zone = unit_zone(unit, runtime.settings.tz)
     lines = []
-    for form in repo.recent_paper_forms(db, unit.id, entered_by=entered_by(), limit=SAVED_SHOWN):
+    for form in forms:
         response = form.response
+        questionnaire = runtime.flows.version(
+            db, response.questionnaire_id, response.questionnaire_version
+        )
         answers = {a.item_id: a for a in response.answers}
         cells = []
-        questions = paper_questions(questionnaire) if questionnaire is not None else ()
-        if questionnaire is None or response.questionnaire_id != questionnaire.id:
-            questions = ()
-        for item in questions:
+        for item in paper_questions(questionnaire):
             answer = answers.get(item.id)
             if answer is None or (answer.value is None and not answer.text):
                 cells.append("")
-            elif answer.text:
-                cells.append(answer.text)
             else:
-                cells.append(str(answer.value))
+                cells.append(answer.text or str(answer.value))
         lines.append(
             SavedLine(
                 number=format_form_number(unit.code, form.number),
@@ -162,11 +168,9 @@ def _page(
 ) -> ResponseReturnValue:
     runtime = console_runtime()
     now = runtime.clock()
-    saved = _saved_lines(db, unit, batch.questionnaire if batch else None)
-    last = next(iter(repo.recent_paper_forms(db, unit.id, entered_by=entered_by(), limit=1)), None)
-    can_undo = last is not None and now - last.entered_at <= UNDO_WINDOW
+    forms = repo.recent_paper_forms(db, unit.id, entered_by=entered_by(), limit=SAVED_SHOWN)
     bad = {p.question for p in problems if p.question is not None}
-    number_bad = any(p.kind.value.startswith("number_") for p in problems)
+    number_bad = any(p.kind in NUMBER_PROBLEMS for p in problems)
     questions = paper_questions(batch.questionnaire) if batch else ()
     first_bad = "number" if number_bad or not problems else None
     if first_bad is None:
@@ -194,8 +198,8 @@ def _page(
             bad=bad,
             number_bad=number_bad,
             focus=first_bad,
-            saved=saved,
-            can_undo=can_undo,
+            saved=_saved_lines(runtime, db, unit, forms),
+            can_undo=bool(forms) and undoable(forms[0], now),
             last_printed=repo.last_paper_number(db, unit.id),
             format_number=lambda n: format_form_number(unit.code, n),
             default_name=(unit.questionnaire or runtime.settings.survey_flow),
