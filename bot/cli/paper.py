@@ -69,7 +69,11 @@ def paper() -> None:
 
 
 @paper.command("template")
-@click.option("--questionnaire", "name", help="Shipped id or file (default: the counter's).")
+@click.option(
+    "--questionnaire",
+    "name",
+    help="Shipped id or file (default: the counter's, the unit's or SURVEY_FLOW).",
+)
 @click.option("--unit", "unit_code", help="The unit whose forms the file holds.")
 @click.option("--counter", "counter_code", help="The counter filled in on every row.")
 @click.option(
@@ -108,7 +112,8 @@ def paper_import(file: Path) -> None:
     """Store the paper forms of a filled template, all or nothing: every problem is
     printed with its row ("row 7: Q3 = 6 is not a level 1–5") and then nothing is stored.
     A form whose number is stored already is skipped and said so: importing the same file
-    again stores nothing new. Each form is recorded as entered by `import:FILE`.
+    again stores nothing new. Each form is recorded as entered by
+    `import:FILE (cli:USER)`.
 
     \b
     Example:
