@@ -21,6 +21,7 @@ from bot.cases.intake import CaseIntake
 from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
+from bot.conversation.paper import PaperForms
 from bot.conversation.presence import RotatingCodes
 from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
@@ -87,6 +88,7 @@ class Runtime:
     alerts: AlertService
     rotating: RotatingCodes
     sign_in_links: SignInLinks | None  # None while the console is not set up
+    paper: PaperForms
     mail_problem: str | None = None  # half-configured SMTP: `check` says it, serving stops
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
@@ -159,16 +161,18 @@ class Runtime:
             quarantine=QuarantineRules.from_settings(settings),
             intake=case_intake,
         )
+        forms = FormSurveys(
+            service,
+            kiosk_per_hour=settings.kiosk_surveys_per_hour,
+            submit_window=timedelta(hours=settings.form_submit_hours),
+        )
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             service=service,
-            forms=FormSurveys(
-                service,
-                kiosk_per_hour=settings.kiosk_surveys_per_hour,
-                submit_window=timedelta(hours=settings.form_submit_hours),
-            ),
+            forms=forms,
+            paper=PaperForms(forms, default_zone=settings.tz),
             cases=cases,
             case_intake=case_intake,
             rotating=rotating,

@@ -289,7 +289,8 @@ class SurveyResponse(Base):
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     qualified_at: Mapped[datetime | None]
-    # How the survey was started (survey_flow.engine.StartMethod): static | rotating | visit.
+    # How the survey was started (survey_flow.states.StartMethod): static | rotating | visit |
+    # device | paper.
     start_method: Mapped[str] = mapped_column(String(16), default="static", server_default="static")
     # Review of a counted survey that matched a suspicious pattern, decided with `counted`
     # (QuarantineState, QuarantineRule); `reviewed_at`: when an operator released or
@@ -818,4 +819,38 @@ class SignInAttempt(Base):
     __table_args__ = (
         Index("ix_sign_in_attempts_email_at", "email", "attempted_at"),
         Index("ix_sign_in_attempts_address_at", "address", "attempted_at"),
+    )
+
+
+class PaperFormSequence(Base):
+    """The last paper form number printed for a unit: `sipas-bot print paper-form` takes the
+    next ones by one UPDATE of this row, which the database serialises between processes."""
+
+    __tablename__ = "paper_form_sequences"
+
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("units.id"), primary_key=True, autoincrement=False
+    )
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PaperForm(Base):
+    """A paper form entered (docs/channels.md): its number is unique in its unit, so a form
+    is stored once; who entered it (a console principal, `cli:<os user>` or
+    `import:<file name>`) and when; the survey it made (channel paper)."""
+
+    __tablename__ = "paper_forms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id"), unique=True)
+    entered_by: Mapped[str] = mapped_column(String(200))
+    entered_at: Mapped[datetime]
+
+    response: Mapped[SurveyResponse] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "number"),
+        Index("ix_paper_forms_entered_by_at", "entered_by", "entered_at"),
     )

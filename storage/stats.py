@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, sele
 from sqlalchemy.orm import Session
 
 from storage.models import QUARANTINE_IN_INDEX, Answer, Counter, QuarantineState, SurveyResponse
-from survey_flow.states import SurveyStatus
+from survey_flow.states import PRESENCE_PROOF, SurveyStatus
 
 COUNTED_STATUSES = ("completed", "partial")
 IN_INDEX = tuple(state.value for state in QUARANTINE_IN_INDEX)
@@ -40,7 +40,7 @@ class Scope:
     windows: Sequence[Window]
     counter_id: int | None = None
     include_repeats: bool = False
-    # Only surveys started with a code that proves presence (rotating or visit), for the
+    # Only surveys started in a way that proves presence (PRESENCE_PROOF), for the
     # "verified presence only" figure beside the whole one.
     verified_only: bool = False
     # Only the surveys answered on this channel (storage.models.Channel), for the split.
@@ -110,7 +110,7 @@ def _response_filter(
     if scope.counter_id is not None:
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
     if scope.verified_only:
-        conditions.append(SurveyResponse.start_method != "static")
+        conditions.append(SurveyResponse.start_method.in_([m.value for m in PRESENCE_PROOF]))
     if scope.channel is not None:
         conditions.append(SurveyResponse.channel == scope.channel)
     include = scope.include_repeats if repeats is None else repeats

@@ -26,7 +26,7 @@ from survey_flow.matching import (
     read_scale,
 )
 from survey_flow.questionnaire import MAX_BUTTONS, NOT_APPLICABLE, Item, Option, Questionnaire
-from survey_flow.states import SurveyStatus
+from survey_flow.states import StartMethod, SurveyStatus
 from survey_flow.texts import Texts, texts_for
 from zalo_client.limits import BUTTON_TITLE_MAX
 
@@ -41,17 +41,6 @@ ACTIVE, COMPLETED, PARTIAL, CANCELLED = (
     SurveyStatus.PARTIAL,
     SurveyStatus.CANCELLED,
 )
-
-
-class StartMethod(StrEnum):
-    """How a survey was started: the printed counter code, a rotating code shown at the
-    counter, a one-time visit code, or a tablet paired to the counter (all but the first
-    prove the citizen was there)."""
-
-    STATIC = "static"
-    ROTATING = "rotating"
-    VISIT = "visit"
-    DEVICE = "device"  # opened by the officer on a tablet paired to the counter (kiosk)
 
 
 class Refusal(StrEnum):

@@ -1,6 +1,7 @@
 """The console in headless Chromium (tests/browser.py), at a phone's and a desktop's width:
 a leader signs in from a one-time link, reads the overview, opens a counter, acknowledges an
-alert, downloads an export and prints the month's report. Every page must show no console
+alert, downloads an export and prints the month's report; a clerk types two paper forms with
+the keyboard only. Every page must show no console
 error, nothing wider than the window, and its charts with their data points."""
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from storage.models import AlertAcknowledgement
 from tests import browser as browser_support
 from tests.browser import WIDTHS, LiveServer, launch_chromium, open_page, sign_in_with_link
 from tests.conftest import FakeClock, make_settings
-from tests.console_support import Post, seed, sign_in_link
+from tests.console_support import PASSWORD, Post, add_user, seed, sign_in_link
 from tests.test_leaders import register
+from tests.test_paper import allocate, paper_surveys
 
 MONTH = "period=month&date=2026-03-14"
 
@@ -154,5 +156,58 @@ def test_a_leader_filters_cases_opens_one_replies_and_closes_it(
         page.wait_for_load_state()
         assert page.locator("[data-case-status]").inner_text() == "Closed"
         watched.check()
+    finally:
+        page.context.close()
+
+
+# --- paper forms: the entry page typed with the keyboard only (docs/channels.md) ----------
+
+PAPER_LINES = [
+    ("1", ["5", "4", "5", "4", "0", "Cán bộ tận tình"]),
+    ("HVT-000002", ["3", "4", "", "", "", ""]),  # the citizen stopped after Q2
+]
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_a_clerk_types_two_forms_with_the_keyboard_only(
+    browser: Browser,
+    server: LiveServer,
+    app: Flask,
+    runtime: Runtime,
+    width: int,
+) -> None:
+    allocate(runtime, 5)
+    assert add_user(app, "clerk@phuong.gov.vn", "operator", "HVT").exit_code == 0
+    server.serve(app)
+    watched = open_page(browser, width)
+    page = watched.page
+    try:
+        page.goto(f"{server.url}/console/login")
+        page.fill("input[name=email]", "clerk@phuong.gov.vn")
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.goto(f"{server.url}/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short")
+        watched.check()
+        for number, cells in PAPER_LINES:
+            # The form number has the focus: nothing is clicked from here on.
+            assert page.evaluate("document.activeElement.name") == "number"
+            page.keyboard.type(number)
+            for cell in cells:
+                page.keyboard.press("Tab")
+                if cell:
+                    page.keyboard.type(cell)
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            assert page.locator(".paper-problems").count() == 0, page.content()
+            watched.check()
+        rows = page.locator("table.paper-saved tbody tr")
+        assert rows.count() == 2
+        assert rows.nth(0).get_attribute("data-number") == "HVT-000002"
+        assert rows.nth(1).get_attribute("data-number") == "HVT-000001"
+        surveys = paper_surveys(runtime)
+        assert [s.counter.code for s in surveys] == ["HVT01", "HVT01"]
+        assert [s.status for s in surveys] == ["completed", "partial"]
+        assert [s.counted for s in surveys] == [True, False]
     finally:
         page.context.close()

@@ -20,6 +20,7 @@ from bot.cli import (
     integrity,
     leaders,
     outbox,
+    paper,
     presence,
     printing,
     privacy,
@@ -94,6 +95,7 @@ for _module in (
     users,
     integrity,
     cases,
+    paper,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

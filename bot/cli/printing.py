@@ -1,6 +1,7 @@
-"""`sipas-bot print report|posters`: the console's print pages as PDF files, for the notice
-board and the counters (docs/console.md). The pages are the console's own templates,
-rendered here in a request context of their own and written by bot.printing.pdf."""
+"""`sipas-bot print report|posters|paper-form`: the console's print pages as PDF files, for
+the notice board, the counters and the paper forms (docs/console.md, docs/channels.md). The
+pages are the console's own templates, rendered here in a request context of their own and
+written by bot.printing.pdf."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from bot.cli.context import current_runtime, require_schema
+from bot.cli.paper import questionnaire_for, where_printed
 from bot.config import ConfigError
+from bot.conversation.paper import MAX_PRINT, format_form_number
 from bot.directory import require_unit
 from bot.errors import BadPeriod, NotReady
 from bot.printing.pdf import write_pdf
 from bot.reporting.periods import Period, period_containing, unit_zone
+from bot.web.console.paper import render_paper_forms
 from bot.web.console.printables import STATIC_FILES, PaperSize, render_posters, render_report
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -44,7 +48,7 @@ def choose_month(text: str | None, *, now: datetime, zone: ZoneInfo) -> Period:
 
 @click.group("print", cls=AppGroup)
 def print_group() -> None:
-    """PDF files to print: the month's report and the counter posters."""
+    """PDF files to print: the month's report, the counter posters and paper forms."""
 
 
 @print_group.command("report")
@@ -124,6 +128,65 @@ def print_posters(unit_code: str, size: str, out: Path) -> None:
     result = write_pdf(html, out, static=STATIC_FILES)
     click.echo(
         f"wrote {count} {size.upper()} posters of {unit.code} ({result.pages} pages) to {out}",
+        err=True,
+    )
+
+
+@print_group.command("paper-form")
+@click.option(
+    "--questionnaire",
+    "name",
+    help="Shipped id or file (default: the counter's, the unit's or SURVEY_FLOW).",
+)
+@click.option("--unit", "unit_code", help="The unit whose form numbers are taken.")
+@click.option("--counter", "counter_code", help="The counter printed on the forms.")
+@click.option(
+    "--count",
+    type=click.IntRange(1, MAX_PRINT),
+    default=1,
+    show_default=True,
+    help="How many forms, each with a number of its own.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The PDF file to write (default: sipas-paper-<UNIT>-<first>-<last>.pdf here).",
+)
+def print_paper_form(
+    name: str | None,
+    unit_code: str | None,
+    counter_code: str | None,
+    count: int,
+    out: Path | None,
+) -> None:
+    """The official paper form as an A4 PDF, in Vietnamese, one page per form: the unit
+    and counter (a line to fill when no --counter), the questions with the five levels as
+    boxes to tick ("không áp dụng" where allowed), a comment box, and a form number of the
+    unit (HVT-000123) taken from the database, so that each form is entered once.
+
+    \b
+    Example:
+      sipas-bot print paper-form --counter HVT01 --questionnaire sipas-short --count 50
+    """
+    runtime = current_runtime()
+    require_schema(runtime)
+    with runtime.session_factory() as db:
+        unit, counter = where_printed(db, unit_code, counter_code)
+        _, questionnaire = questionnaire_for(runtime, name, unit, counter)
+    # The numbers are taken in the transaction that writes the PDF: kept only once it is.
+    with runtime.session_factory.begin() as db:
+        numbers = runtime.paper.allocate(db, unit, count)
+        path = f"/console/units/{unit.code}/paper/print"
+        with current_app.test_request_context(
+            path, method="POST", base_url=runtime.settings.public_base_url
+        ):
+            html = render_paper_forms(unit, counter, questionnaire, numbers, runtime=runtime)
+        first = format_form_number(unit.code, numbers[0])
+        last = format_form_number(unit.code, numbers[-1])
+        target = out or Path(f"sipas-paper-{first}-{numbers[-1]:06d}.pdf")
+        result = write_pdf(html, target, static=STATIC_FILES)
+    click.echo(
+        f"wrote {count} paper form(s) {first} … {last} ({result.pages} pages) to {target}",
         err=True,
     )
 

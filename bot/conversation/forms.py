@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.service import StartCode, SurveyService, Written
 from storage import repositories as repo
-from storage.models import Channel, Counter, Device
+from storage.models import Channel, Counter, Device, SurveyResponse
+from storage.repositories import FormSurveyRow
 from survey_flow.engine import (
     COMPLETED,
     Answer,
@@ -32,6 +33,7 @@ from survey_flow.engine import (
     Refusal,
     Start,
     StartMethod,
+    SurveyState,
     SurveyStatus,
     advance,
 )
@@ -234,44 +236,71 @@ class FormSurveys:
             return Submitted(SubmitStatus.DUPLICATE, completed=row.status == COMPLETED)
         if now - row.started_at > self.submit_window:
             return Submitted(SubmitStatus.TOO_LATE)
-        questionnaire = self.service.flows.version(
-            session, row.questionnaire_id, row.questionnaire_version
+        survey, counted = self.store(session, row, answers, now=now)
+        log.info(
+            "event=form_submit channel=%s counter_id=%d status=%s counted=%s",
+            channel,
+            row.counter_id,
+            survey.status,
+            counted,
         )
-        counter = repo.find_counter_by_id(session, row.counter_id)
-        assert counter is not None
-        survey = replay_form(
+        return Submitted(SubmitStatus.STORED, completed=survey.status == COMPLETED, counted=counted)
+
+    def replay(
+        self,
+        counter: Counter,
+        questionnaire: Questionnaire,
+        answers: Mapping[str, Answer],
+        *,
+        token: str,
+        method: StartMethod,
+        language: str,
+        now: datetime,
+    ) -> SurveyState:
+        """The closed survey the form's answers make, by the engine's rules
+        (survey_flow/forms.py); nothing is stored."""
+        return replay_form(
             Start(
                 code=counter.code,
                 counter=CounterInfo(counter.code, counter.name, counter.unit.name),
                 questionnaire=questionnaire,
                 token=token,
-                method=StartMethod(row.start_method),
+                method=method,
             ),
             answers,
-            language=row.language,
+            language=language,
             texts=self.service.texts,
             now=now,
             policy=self.service.policy,
         )
-        repo.update_survey(
+
+    def store(
+        self,
+        session: Session,
+        row: FormSurveyRow,
+        answers: Mapping[str, Answer],
+        *,
+        now: datetime,
+    ) -> tuple[SurveyState, bool]:
+        """Replay a form survey's answers and store what the engine keeps, through the same
+        `SurveyService.record_answers` as a Zalo survey's; returns the survey and whether it
+        counts. The row is the caller's, open and locked (`repo.lock_form_survey`)."""
+        questionnaire = self.service.flows.version(
+            session, row.questionnaire_id, row.questionnaire_version
+        )
+        counter = repo.find_counter_by_id(session, row.counter_id)
+        assert counter is not None
+        survey, counted = self._write(
             session,
             row.id,
-            {
-                "language": survey.language,
-                "status": survey.status,
-                "position": survey.position,
-                "updated_at": now,
-                "completed_at": now if survey.status == COMPLETED else None,
-            },
-        )
-        counted = self.service.record_answers(
-            session,
-            survey,
+            counter,
             questionnaire,
-            response_id=row.id,
-            kept={},
+            answers,
+            token=row.token,
+            method=StartMethod(row.start_method),
+            language=row.language,
             respondent=row.respondent_hash,
-            counter_id=row.counter_id,
+            kept={},
             decided=False,
             counted=False,
             now=now,
@@ -283,11 +312,75 @@ class FormSurveys:
             Written(row.id, row.unit_id, row.counter_id, counted),
             now=now,
         )
-        log.info(
-            "event=form_submit channel=%s counter=%s status=%s counted=%s",
-            channel,
-            counter.code,
-            survey.status,
-            counted,
+        return survey, counted
+
+    def withdraw(self, session: Session, response: SurveyResponse, *, now: datetime) -> None:
+        """Withdraw a stored form survey (a paper form taken back by the clerk who entered
+        it): no answers replayed make it cancelled, as a citizen's cancel does, its answers
+        are removed and its counting decision undone by the same `record_answers`; an alert
+        not sent yet is dropped."""
+        self._write(
+            session,
+            response.id,
+            response.counter,
+            self.service.flows.version(
+                session, response.questionnaire_id, response.questionnaire_version
+            ),
+            {},
+            token=response.token,
+            method=StartMethod(response.start_method),
+            language=response.language,
+            respondent=response.respondent_hash,
+            kept={a.item_id: (a.value, a.text) for a in response.answers},
+            decided=response.qualified_at is not None,
+            counted=response.counted,
+            now=now,
         )
-        return Submitted(SubmitStatus.STORED, completed=survey.status == COMPLETED, counted=counted)
+        repo.drop_pending_alert(session, response.id)
+
+    def _write(
+        self,
+        session: Session,
+        response_id: int,
+        counter: Counter,
+        questionnaire: Questionnaire,
+        answers: Mapping[str, Answer],
+        *,
+        token: str,
+        method: StartMethod,
+        language: str,
+        respondent: str,
+        kept: Mapping[str, tuple[int | None, str | None]],
+        decided: bool,
+        counted: bool,
+        now: datetime,
+    ) -> tuple[SurveyState, bool]:
+        """The survey the answers make, written over the row (its state, its answers over
+        those `kept`, its counting decision); returns it and whether it counts."""
+        survey = self.replay(
+            counter, questionnaire, answers, token=token, method=method, language=language, now=now
+        )
+        repo.update_survey(
+            session,
+            response_id,
+            {
+                "language": survey.language,
+                "status": survey.status,
+                "position": survey.position,
+                "updated_at": now,
+                "completed_at": now if survey.status == COMPLETED else None,
+            },
+        )
+        in_index = self.service.record_answers(
+            session,
+            survey,
+            questionnaire,
+            response_id=response_id,
+            kept=kept,
+            respondent=respondent,
+            counter_id=counter.id,
+            decided=decided,
+            counted=counted,
+            now=now,
+        )
+        return survey, in_index

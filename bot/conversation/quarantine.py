@@ -9,6 +9,10 @@ The rules, in the order they are tried (the first that matches is recorded):
 3. NEW_ACCOUNT_BURST: the account is new (its first survey less than
    INTEGRITY_NEW_ACCOUNT_DAYS old) and INTEGRITY_BURST_SURVEYS - 1 other counted surveys from
    new accounts qualified at the same counter in the last INTEGRITY_BURST_MINUTES.
+
+A paper form is never held: the rules weigh when and how often an account answered, and a
+paper form has no account (a random respondent per form) and no time of its own (staff enter
+a stack at once). What vouches for it is its number and who entered it (docs/integrity.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from bot.opening_hours import OpeningHours
 from bot.units import unit_zone
 from storage import repositories as repo
 from storage.models import Counter, QuarantineRule
+from survey_flow.engine import StartMethod
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,15 @@ class QuarantineRules:
         respondent: str,
         counter: Counter,
         started_at: datetime,
+        method: StartMethod,
         now: datetime,
     ) -> QuarantineRule | None:
         """The rule that holds this survey, just counted, or None. Call it under the
         citizen's conversation lock, in the transaction that stores the counting decision;
         it takes the counter's row lock, so one counter's surveys are weighed one at a time.
         """
+        if method is StartMethod.PAPER:
+            return None
         unit = counter.unit
         if unit.opening_hours:
             local = started_at.astimezone(unit_zone(unit, self.default_zone))

@@ -570,6 +570,7 @@ class SurveyService:
                 respondent=respondent,
                 counter=counter,
                 started_at=started_at,
+                method=survey.method,
                 now=now,
             )
             if rule is not None:

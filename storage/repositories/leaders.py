@@ -393,3 +393,10 @@ def digest_messages(session: Session, digest_id: int) -> Sequence[LeaderMessage]
         .order_by(LeaderMessage.id)
         .options(selectinload(LeaderMessage.leader))
     ).all()
+
+
+def drop_pending_alert(session: Session, response_id: int) -> None:
+    """Forget a survey's alert that has not been sent (the survey was withdrawn)."""
+    session.execute(
+        delete(Alert).where(Alert.response_id == response_id, Alert.status == AlertStatus.PENDING)
+    )

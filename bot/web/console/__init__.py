@@ -44,6 +44,6 @@ def init_console(app: Flask, runtime: Runtime) -> None:
     login.init_app(app)
     csrf.init_app(app)
 
-    from bot.web.console import auth, cases, downloads, pages, printables  # noqa: F401  (routes)
+    from bot.web.console import auth, cases, downloads, pages, paper, printables  # noqa: F401  (routes)
 
     app.register_blueprint(blueprint)
