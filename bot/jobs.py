@@ -33,7 +33,11 @@ def expire_idle_surveys(runtime: Runtime) -> int:
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
         closed = repo.expire_idle_responses(
-            session, idle_before=now - runtime.settings.policy.idle, low_values=LOW_RATINGS, now=now
+            session,
+            idle_before=now - runtime.settings.policy.idle,
+            low_values=LOW_RATINGS,
+            now=now,
+            rollup_zone=runtime.settings.timezone,
         )
     if closed:
         log.info("event=surveys_expired count=%d", closed)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.cases.deadlines import WorkingCalendar, read_holidays_file
 from bot.cases.desk import CaseDesk, CaseRules
 from bot.config import ConfigError, Settings, default_database_path
+from bot.conversation.counting import Counting
 from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
 from bot.conversation.presence import RotatingCodes
@@ -153,7 +154,11 @@ class Runtime:
             rotating=rotating,
             pseudonyms=pseudonyms,
             sign_in_links=links,
-            quarantine=QuarantineRules.from_settings(settings),
+            counting=Counting(
+                cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                quarantine=QuarantineRules.from_settings(settings),
+                default_zone=settings.timezone,
+            ),
             cases=cases,
         )
         return cls(

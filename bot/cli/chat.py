@@ -64,7 +64,7 @@ def run_chat(
         limits=runtime.service.limits,
         rotating=runtime.rotating,
         pseudonyms=Pseudonymizer(secrets.token_hex(16)),
-        quarantine=runtime.service.quarantine,
+        counting=runtime.service.counting,
         cases=runtime.cases,
     )
 
