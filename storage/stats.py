@@ -297,6 +297,48 @@ def status_counts(session: Session, scope: Scope) -> dict[SurveyStatus, int]:
 
 
 @dataclass(frozen=True)
+class StartCounts:
+    """Every survey of a scope's windows by how it was started (StartMethod's values) and
+    status, repeats included, and per start method the counted ones held for review (out of
+    the index until released)."""
+
+    by_method: Mapping[str, Mapping[SurveyStatus, int]]
+    held: Mapping[str, int]
+
+    def statuses(self) -> dict[SurveyStatus, int]:
+        """The surveys by status, whatever their start (what `status_counts` gives)."""
+        return {
+            status: sum(counts.get(status, 0) for counts in self.by_method.values())
+            for status in SurveyStatus
+        }
+
+
+def start_counts(session: Session, scope: Scope) -> StartCounts:
+    """The scope's surveys by start method and status (one GROUP BY over the windows'
+    surveys, which the (unit_id, started_at) index finds)."""
+    conditions = [_in_windows(scope.windows)]
+    if scope.counter_id is not None:
+        conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    held = and_(
+        SurveyResponse.quarantine == QuarantineState.HELD.value,
+        SurveyResponse.counted.is_(True),
+    )
+    is_held = case((held, 1), else_=0)
+    by_method: dict[str, dict[SurveyStatus, int]] = {}
+    held_by_method: dict[str, int] = {}
+    for method, status, held_flag, count in session.execute(
+        select(SurveyResponse.start_method, SurveyResponse.status, is_held, func.count())
+        .where(*conditions)
+        .group_by(SurveyResponse.start_method, SurveyResponse.status, is_held)
+    ):
+        counts = by_method.setdefault(str(method), dict.fromkeys(SurveyStatus, 0))
+        counts[SurveyStatus(status)] += int(count)
+        if held_flag:
+            held_by_method[str(method)] = held_by_method.get(str(method), 0) + int(count)
+    return StartCounts(by_method, held_by_method)
+
+
+@dataclass(frozen=True)
 class FeedbackRow:
     """One counted survey as the console lists it: its factor scores (the lowest rating
     given to each factor), its free-text comments, and whether it holds a low rating."""

@@ -25,6 +25,7 @@ from bot.cli import (
     privacy,
     qr,
     reports,
+    rollup,
     serve,
     setup,
     simulate,
@@ -94,6 +95,7 @@ for _module in (
     users,
     integrity,
     cases,
+    rollup,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

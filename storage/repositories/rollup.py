@@ -244,7 +244,8 @@ def _apply(session: Session, found: Contribution, sign: int) -> None:
 def _zones_of_surveys(
     session: Session, response_ids: Sequence[int], *, sign: int, default_zone: str | None
 ) -> dict[int, ZoneInfo]:
-    """The roll-up zone of the units of these surveys that have a roll-up.
+    """The roll-up zone of the units of these surveys (those in the roll-up as stored now)
+    that have a roll-up.
 
     Putting in with `default_zone`, a unit with no `rollup_units` row yet gets one, in its
     own time zone or `default_zone`, when none of its other surveys would be in the
@@ -254,7 +255,11 @@ def _zones_of_surveys(
         select(Unit.id, Unit.timezone, RollupUnit.zone)
         .join(RollupUnit, RollupUnit.unit_id == Unit.id, isouter=True)
         .where(
-            Unit.id.in_(select(SurveyResponse.unit_id).where(SurveyResponse.id.in_(response_ids)))
+            Unit.id.in_(
+                select(SurveyResponse.unit_id).where(
+                    *_rolled_up(SurveyResponse.id.in_(response_ids))
+                )
+            )
         )
     ).all()
     zones: dict[int, ZoneInfo] = {}
@@ -299,9 +304,6 @@ def _move(
 ) -> None:
     ids = list(response_ids)
     if not ids:
-        return
-    # One cheap look first: most changes touch no survey that is (or becomes) rolled up.
-    if not session.scalar(select(func.count()).where(*_rolled_up(SurveyResponse.id.in_(ids)))):
         return
     zones = _zones_of_surveys(session, ids, sign=sign, default_zone=default_zone)
     if zones:
@@ -637,11 +639,22 @@ def _kept(scope: stats.Scope, *, channel: str, start_method: str, is_repeat: boo
 
 
 def tallies_of(rows: Iterable[RolledTally], scope: stats.Scope) -> list[stats.CriterionTally]:
-    """What stats.criterion_tallies gives for `scope`, from rows read for a wider one."""
+    """What stats.criterion_tallies gives for `scope` (one tally per counter and criterion),
+    from rows read for a wider one."""
+    sums: dict[tuple[int, int, int | None, str | None], list[int]] = {}
+    for row in rows:
+        if not _kept(
+            scope, channel=row.channel, start_method=row.start_method, is_repeat=row.is_repeat
+        ):
+            continue
+        t = row.tally
+        found = sums.setdefault((t.counter_id, t.factor, t.criterion, t.item_id), [0, 0, 0])
+        found[0] += t.valid
+        found[1] += t.satisfied
+        found[2] += t.total
     return [
-        row.tally
-        for row in rows
-        if _kept(scope, channel=row.channel, start_method=row.start_method, is_repeat=row.is_repeat)
+        stats.CriterionTally(counter_id, factor, criterion, item_id, valid, satisfied, total)
+        for (counter_id, factor, criterion, item_id), (valid, satisfied, total) in sums.items()
     ]
 
 
