@@ -359,14 +359,13 @@ def test_two_writers_add_to_the_same_rows_at_once(runtime: Runtime, clock: FakeC
         for _ in range(2):
             response = _random_survey(rng, counter)
             response.status, response.quarantine = "completed", "none"
+            response.channel, response.start_method = "zalo", "static"
             response.counted, response.is_repeat = True, False
             response.qualified_at = response.started_at = EDGES[0] + timedelta(hours=3)
             session.add(response)
             session.flush()
             ids.append(response.id)
     first = runtime.session_factory()
-    first.begin()
-    repo.put_in(first, [ids[0]], default_zone="Asia/Ho_Chi_Minh")
     errors: list[BaseException] = []
 
     def second() -> None:
@@ -377,23 +376,30 @@ def test_two_writers_add_to_the_same_rows_at_once(runtime: Runtime, clock: FakeC
             errors.append(exc)
 
     thread = threading.Thread(target=second)
-    thread.start()
-    # Wait (no fixed sleep) until the second writer is blocked on the first one's rows.
-    with runtime.engine.connect() as watcher:
-        for _ in range(2000):
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar()
-            if waiting or not thread.is_alive():
-                break
-            watcher.execute(text("SELECT pg_sleep(0.005)"))
-    assert waiting, "the second writer never waited on the first"
-    first.commit()
-    first.close()
-    thread.join(timeout=60)
+    try:
+        first.begin()
+        holder = first.scalar(text("SELECT pg_backend_pid()"))
+        repo.put_in(first, [ids[0]], default_zone="Asia/Ho_Chi_Minh")
+        thread.start()
+        # Wait (no fixed sleep) until the second writer is blocked on the first one's rows.
+        waiting = 0
+        with runtime.engine.connect() as watcher:
+            for _ in range(4000):
+                waiting = watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE CAST(:holder AS integer) = ANY(pg_blocking_pids(pid))"
+                    ),
+                    {"holder": holder},
+                ).scalar_one()
+                if waiting or not thread.is_alive():
+                    break
+                watcher.execute(text("SELECT pg_sleep(0.005)"))
+        assert waiting, "the second writer never waited on the first"
+        first.commit()
+    finally:
+        first.close()
+        thread.join(timeout=60)
     assert not errors, errors
     with runtime.session_factory() as session:
         assert repo.compare_unit(session, hvt.id, span=None) == []
