@@ -277,8 +277,13 @@ def test_a_unit_kept_in_another_zone_is_read_raw_and_check_says_so(
     result = sipas(app, "rollup", "check", "--unit", "HVT")
     assert result.exit_code == 1
     assert "kept in Asia/Tokyo, its time zone is Asia/Ho_Chi_Minh" in result.output
+    # (TKY is in Tokyo: its roll-up is right)
+    assert "WARN  roll-up of counts: 1 unit(s) read from the raw rows (HVT)" in (
+        sipas(app, "check").output
+    )
     assert sipas(app, "rollup", "rebuild", "--unit", "HVT").exit_code == 0
     assert sipas(app, "rollup", "check", "--unit", "HVT").exit_code == 0
+    assert "OK    roll-up of counts kept in every unit's time zone" in (sipas(app, "check").output)
 
 
 def test_check_finds_a_wrong_row_and_rebuild_puts_it_right(

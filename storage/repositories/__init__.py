@@ -174,6 +174,7 @@ from storage.repositories.rollup import (
     rollup_covers,
     rollup_row_counts,
     rollup_zone,
+    rollup_zones,
     take_out,
     tallies_of,
 )
@@ -356,6 +357,7 @@ __all__ = [
     "rollup_covers",
     "rollup_row_counts",
     "rollup_zone",
+    "rollup_zones",
     "row_counts",
     "save_allowance",
     "save_conversation",

@@ -693,6 +693,18 @@ def channels_of(rows: Iterable[RolledSurveys], scope: stats.Scope) -> list[str]:
     )
 
 
+def rollup_zones(session: Session) -> dict[int, str | None]:
+    """Every unit's roll-up zone; None for a unit without a roll-up that has surveys that
+    would be in one (its reports read the raw rows). Units without either are left out."""
+    kept = dict(session.execute(select(RollupUnit.unit_id, RollupUnit.zone)).all())
+    found: dict[int, str | None] = {int(u): str(z) for u, z in kept.items()}
+    for unit_id in session.scalars(select(Unit.id).where(Unit.id.not_in(list(kept)))):
+        rolled = select(SurveyResponse.id).where(*_rolled_up(SurveyResponse.unit_id == unit_id))
+        if session.scalar(rolled.limit(1)) is not None:
+            found[int(unit_id)] = None
+    return found
+
+
 def rollup_row_counts(session: Session) -> dict[str, int]:
     """How many rows each roll-up table holds (for `rollup check`)."""
     return {
