@@ -204,6 +204,28 @@ def _figures(report: Report) -> tuple[Any, ...]:
     )
 
 
+def _every_report(session: Session) -> tuple[list[Report], list[Report]]:
+    """The reports of every period of PERIODS for HVT and for HVT and TKY, repeats left out
+    and counted; and the 4-month trend of both units."""
+    reports = [
+        build_report(
+            session,
+            unit_codes=codes,
+            period=period,
+            min_answers=2,
+            include_repeats=repeats,
+            comment_limit=0,
+        )
+        for period in PERIODS
+        for codes in (["HVT"], ["HVT", "TKY"])
+        for repeats in (False, True)
+    ]
+    trend = monthly_reports(
+        session, unit_codes=["HVT", "TKY"], last=PERIODS[1], months=4, min_answers=2
+    )
+    return reports, trend
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_figures_from_the_rollup_equal_those_from_the_raw_answers(
     runtime: Runtime, clock: FakeClock, seed: int
@@ -224,40 +246,10 @@ def test_figures_from_the_rollup_equal_those_from_the_raw_answers(
                 assert repo.channels_of(surveys, scope) == sorted(
                     stats.channels_used(session, scope)
                 )
-        reports = [
-            build_report(
-                session,
-                unit_codes=codes,
-                period=period,
-                min_answers=2,
-                include_repeats=repeats,
-                comment_limit=0,
-            )
-            for period in PERIODS
-            for codes in (["HVT"], ["HVT", "TKY"])
-            for repeats in (False, True)
-        ]
-        trend = monthly_reports(
-            session, unit_codes=["HVT", "TKY"], last=PERIODS[1], months=4, min_answers=2
-        )
+        reports, trend = _every_report(session)
     _raw(runtime)
     with runtime.session_factory() as session:
-        raw_reports = [
-            build_report(
-                session,
-                unit_codes=codes,
-                period=period,
-                min_answers=2,
-                include_repeats=repeats,
-                comment_limit=0,
-            )
-            for period in PERIODS
-            for codes in (["HVT"], ["HVT", "TKY"])
-            for repeats in (False, True)
-        ]
-        raw_trend = monthly_reports(
-            session, unit_codes=["HVT", "TKY"], last=PERIODS[1], months=4, min_answers=2
-        )
+        raw_reports, raw_trend = _every_report(session)
     assert [_figures(r) for r in reports] == [_figures(r) for r in raw_reports]
     assert any(r.responses for r in reports)
     assert [(r.overall, r.factors, r.counters, r.responses, r.held) for r in trend] == [
