@@ -138,6 +138,7 @@ def build(schema: str, responses: int, *, seed: int) -> dict[str, Any]:
     finally:
         engine.dispose()
     counts = _copy(schema, responses, counters, items, seed=seed)
+    _rollup(schema)
     with _connect(schema, autocommit=True) as conn:
         t0 = time.monotonic()
         conn.execute("ANALYZE")
@@ -166,6 +167,19 @@ def build(schema: str, responses: int, *, seed: int) -> dict[str, Any]:
         conn.execute("INSERT INTO bench_dataset VALUES (%s)", (Jsonb(info),))
     log(f"dataset {schema}: built in {info['build_seconds']:.0f} s, {size}")
     return info
+
+
+def _rollup(schema: str) -> None:
+    """The roll-up of counts of the loaded surveys (COPY bypasses the service that writes
+    it), in SQL: bench/rollup_fill.py."""
+    from bench.rollup_fill import fill
+    from storage.db import make_engine
+
+    engine = make_engine(schema_url(schema))
+    try:
+        fill(engine)
+    finally:
+        engine.dispose()
 
 
 def _units_and_counters(session: Any) -> list[tuple[int, int, bool]]:

@@ -35,7 +35,11 @@ def expire_idle_surveys(runtime: Runtime) -> int:
     now = runtime.clock()
     with runtime.session_factory.begin() as session:
         closed = repo.expire_idle_responses(
-            session, idle_before=now - runtime.settings.policy.idle, low_values=LOW_RATINGS, now=now
+            session,
+            idle_before=now - runtime.settings.policy.idle,
+            low_values=LOW_RATINGS,
+            now=now,
+            rollup_zone=runtime.settings.timezone,
         )
         opened = runtime.case_intake.open_for_expired(session, closed, now=now)
     if closed:

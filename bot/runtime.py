@@ -19,6 +19,7 @@ from bot.cases.deadlines import WorkingCalendar, read_holidays_file
 from bot.cases.desk import CaseDesk, CaseRules
 from bot.cases.intake import CaseIntake
 from bot.config import ConfigError, Settings, default_database_path
+from bot.conversation.counting import Counting
 from bot.conversation.forms import FormSurveys
 from bot.conversation.limits import MessageBucket
 from bot.conversation.paper import PaperForms
@@ -158,7 +159,11 @@ class Runtime:
             rotating=rotating,
             pseudonyms=pseudonyms,
             sign_in_links=links,
-            quarantine=QuarantineRules.from_settings(settings),
+            counting=Counting(
+                cooldown=timedelta(hours=settings.survey_cooldown_hours),
+                quarantine=QuarantineRules.from_settings(settings),
+                default_zone=settings.timezone,
+            ),
             intake=case_intake,
         )
         forms = FormSurveys(

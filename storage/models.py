@@ -854,3 +854,65 @@ class PaperForm(Base):
         UniqueConstraint("unit_id", "number"),
         Index("ix_paper_forms_entered_by_at", "entered_by", "entered_at"),
     )
+
+
+# --- the daily roll-up of the index's counts (storage/repositories/rollup.py) ----------------
+
+
+class RollupGrain(StrEnum):
+    """How long a roll-up row's `day` lasts: that local day, or the local month it starts."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+class RollupUnit(Base):
+    """A unit whose counted surveys are in the roll-up, kept in the local days of `zone`
+    (the unit's time zone, or TIMEZONE when it has none, as when the row was written)."""
+
+    __tablename__ = "rollup_units"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime]
+
+
+class RollupSurveys(Base):
+    """How many qualified surveys (completed or partial; counted or repeat; in the index or
+    held for review) a counter had on a local day or month, per channel, start method,
+    status and review state: what storage.stats.response_counts counts."""
+
+    __tablename__ = "rollup_surveys"
+
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start_method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    quarantine: Mapped[str] = mapped_column(String(16), primary_key=True)
+    surveys: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupTally(Base):
+    """The rated answers (1–5) of the surveys in the index of a counter on a local day or
+    month, per channel, start method and criterion: what storage.stats.criterion_tallies
+    counts. `criterion` 0 and `item_key` "" stand for none (a key column cannot be NULL)."""
+
+    __tablename__ = "rollup_tallies"
+
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start_method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    factor: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    criterion: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    valid: Mapped[int] = mapped_column(BigInteger)
+    satisfied: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)

@@ -24,6 +24,15 @@ from survey_flow.states import PRESENCE_PROOF, SurveyStatus
 
 COUNTED_STATUSES = ("completed", "partial")
 IN_INDEX = tuple(state.value for state in QUARANTINE_IN_INDEX)
+# The start methods that prove presence: the "verified presence only" figure keeps only them.
+VERIFIED_METHODS = tuple(sorted(method.value for method in PRESENCE_PROOF))
+
+# One answer as the index counts it: rated (1–5) on an item that names a factor; 4–5 is
+# "satisfied"; an item with no criterion (the short form) stands as its factor's criterion,
+# keyed by its item id. The roll-up (storage/repositories/rollup.py) counts the same way.
+RATED_ANSWER = (Answer.factor.is_not(None), Answer.value.between(1, 5))
+SATISFIED = case((Answer.value >= 4, 1), else_=0)
+ITEM_KEY = case((Answer.criterion.is_(None), Answer.item_id), else_=None)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,9 @@ class Window:
     unit_ids: Sequence[int]
     start: datetime
     end: datetime
+    # The IANA zone whose local midnights `start` and `end` are (None: not said); the
+    # roll-up, kept in local days, can answer only a window that says its zone.
+    zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ def _response_filter(
     if scope.counter_id is not None:
         conditions.append(SurveyResponse.counter_id == scope.counter_id)
     if scope.verified_only:
-        conditions.append(SurveyResponse.start_method.in_([m.value for m in PRESENCE_PROOF]))
+        conditions.append(SurveyResponse.start_method.in_(VERIFIED_METHODS))
     if scope.channel is not None:
         conditions.append(SurveyResponse.channel == scope.channel)
     include = scope.include_repeats if repeats is None else repeats
@@ -144,7 +156,7 @@ def criterion_tallies_query(
 ) -> Select[Any]:
     """The statement behind `criterion_tallies` (kept apart so a benchmark can EXPLAIN it);
     `response_ids` as `response_id_range` gives it."""
-    item_key = case((Answer.criterion.is_(None), Answer.item_id), else_=None)
+    item_key = ITEM_KEY
     in_range = () if response_ids is None else (Answer.response_id.between(*response_ids),)
     return (
         select(
@@ -153,14 +165,13 @@ def criterion_tallies_query(
             Answer.criterion,
             item_key,
             func.count(),
-            func.sum(case((Answer.value >= 4, 1), else_=0)),
+            func.sum(SATISFIED),
             func.sum(Answer.value),
         )
         .join(SurveyResponse, SurveyResponse.id == Answer.response_id)
         .where(
             *_response_filter(scope),
-            Answer.factor.is_not(None),
-            Answer.value.between(1, 5),
+            *RATED_ANSWER,
             *in_range,
         )
         .group_by(SurveyResponse.counter_id, Answer.factor, Answer.criterion, item_key)
@@ -283,6 +294,48 @@ def status_counts(session: Session, scope: Scope) -> dict[SurveyStatus, int]:
     )
     found = {str(status): int(count) for status, count in session.execute(query)}
     return {status: found.get(status, 0) for status in SurveyStatus}
+
+
+@dataclass(frozen=True)
+class StartCounts:
+    """Every survey of a scope's windows by how it was started (StartMethod's values) and
+    status, repeats included, and per start method the counted ones held for review (out of
+    the index until released)."""
+
+    by_method: Mapping[str, Mapping[SurveyStatus, int]]
+    held: Mapping[str, int]
+
+    def statuses(self) -> dict[SurveyStatus, int]:
+        """The surveys by status, whatever their start (what `status_counts` gives)."""
+        return {
+            status: sum(counts.get(status, 0) for counts in self.by_method.values())
+            for status in SurveyStatus
+        }
+
+
+def start_counts(session: Session, scope: Scope) -> StartCounts:
+    """The scope's surveys by start method and status (one GROUP BY over the windows'
+    surveys, which the (unit_id, started_at) index finds)."""
+    conditions = [_in_windows(scope.windows)]
+    if scope.counter_id is not None:
+        conditions.append(SurveyResponse.counter_id == scope.counter_id)
+    held = and_(
+        SurveyResponse.quarantine == QuarantineState.HELD.value,
+        SurveyResponse.counted.is_(True),
+    )
+    is_held = case((held, 1), else_=0)
+    by_method: dict[str, dict[SurveyStatus, int]] = {}
+    held_by_method: dict[str, int] = {}
+    for method, status, held_flag, count in session.execute(
+        select(SurveyResponse.start_method, SurveyResponse.status, is_held, func.count())
+        .where(*conditions)
+        .group_by(SurveyResponse.start_method, SurveyResponse.status, is_held)
+    ):
+        counts = by_method.setdefault(str(method), dict.fromkeys(SurveyStatus, 0))
+        counts[SurveyStatus(status)] += int(count)
+        if held_flag:
+            held_by_method[str(method)] = held_by_method.get(str(method), 0) + int(count)
+    return StartCounts(by_method, held_by_method)
 
 
 @dataclass(frozen=True)

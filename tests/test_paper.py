@@ -422,6 +422,9 @@ def test_undo_takes_back_the_last_line_and_frees_its_number(
     with runtime.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(PaperForm)) == 0
         assert repo.pending_alerts(db) == []  # the low rating's alert went with it
+        # ... and the survey left the roll-up of counts that it had entered when saved.
+        assert repo.rollup_row_counts(db)["rollup_surveys"] > 0  # the rows stay, at zero
+        assert repo.compare_unit(db, survey.unit_id, span=None) == []
     assert save_line(client, "1", "5", "5", "5", "5", "5", "").status_code == 303
 
 

@@ -66,7 +66,7 @@ def run_chat(
         limits=runtime.service.limits,
         rotating=runtime.rotating,
         pseudonyms=pseudonyms,
-        quarantine=runtime.service.quarantine,
+        counting=runtime.service.counting,
         intake=CaseIntake(runtime.cases, pseudonyms),
     )
 

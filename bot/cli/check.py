@@ -21,7 +21,9 @@ from bot.cli.context import current_runtime, database_label, dotenv_read
 from bot.config import ConfigError
 from bot.reporting.digests import schedules
 from bot.runtime import Runtime
+from bot.units import unit_zone
 from storage import migrate
+from storage import repositories as repo
 from zalo_client import ZaloAuthError, ZaloConnectionError, ZaloError, ZaloOAuthError
 
 
@@ -124,6 +126,31 @@ def database_schema(runtime: Runtime) -> list[Result]:
     return [Result(Outcome.OK, f"database {label} at the current schema")]
 
 
+def rollup_zones(runtime: Runtime) -> list[Result]:
+    """Units whose reports cannot read the roll-up of counts: it is kept in another time
+    zone than theirs, or they have none (docs/reports.md)."""
+    with runtime.session_factory() as session:
+        kept = repo.rollup_zones(session)
+        units = {u.id: u for u in repo.list_units(session)}
+        wrong = sorted(
+            units[unit_id].code
+            for unit_id, zone in kept.items()
+            if zone != unit_zone(units[unit_id], runtime.settings.tz).key
+        )
+    if wrong:
+        shown = ", ".join(wrong[:10]) + (" …" if len(wrong) > 10 else "")
+        return [
+            Result(
+                Outcome.WARN,
+                f"roll-up of counts: {len(wrong)} unit(s) read from the raw rows ({shown}): "
+                "slower reports",
+                "run `sipas-bot rollup rebuild` (after a change of TIMEZONE or of a unit's "
+                "time zone)",
+            )
+        ]
+    return [Result(Outcome.OK, "roll-up of counts kept in every unit's time zone")]
+
+
 def zalo_mode(runtime: Runtime) -> list[Result]:
     if runtime.settings.zalo_sandbox:
         return [
@@ -212,6 +239,7 @@ CHECKS: list[Check] = [
     Check("digests", digest_schedules),
     Check("email", email_settings),
     Check("database", database_schema),
+    Check("rollup", rollup_zones, needs=("database",)),
     Check("mode", zalo_mode),
     Check("token_pair", token_pair, needs=("database",)),
     Check("token_refresh", last_token_refresh, needs=("token_pair",)),

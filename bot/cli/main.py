@@ -26,6 +26,7 @@ from bot.cli import (
     privacy,
     qr,
     reports,
+    rollup,
     serve,
     setup,
     simulate,
@@ -96,6 +97,7 @@ for _module in (
     integrity,
     cases,
     paper,
+    rollup,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -318,7 +318,14 @@ class FormSurveys:
         """Withdraw a stored form survey (a paper form taken back by the clerk who entered
         it): no answers replayed make it cancelled, as a citizen's cancel does, its answers
         are removed and its counting decision undone by the same `record_answers`; an alert
-        not sent yet is dropped."""
+        not sent yet is dropped. It leaves the roll-up of counts first, as any stored survey
+        that changes does."""
+        self.service.counting.before_change(
+            session,
+            response.id,
+            status=response.status,
+            decided=response.qualified_at is not None,
+        )
         self._write(
             session,
             response.id,

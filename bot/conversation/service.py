@@ -13,25 +13,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
 from bot.cases.intake import CaseIntake, EndedSurvey
+from bot.conversation.counting import Counting
 from bot.conversation.leader_commands import LeaderCommands
 from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
-from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
-from bot.privacy.scrub import scrub_personal_data
 from storage import repositories as repo
 from storage.models import QUARANTINE_IN_INDEX, Counter, QuarantineState
 from storage.repositories import LockedConversation, StoredSurvey
-from survey_flow.counting import qualifies
 from survey_flow.engine import (
-    CANCELLED,
     COMPLETED,
     PARTIAL,
     Answer,
@@ -92,7 +89,7 @@ class SurveyService:
         limits: AccountLimits,
         rotating: RotatingCodes,
         pseudonyms: Pseudonymizer,
-        quarantine: QuarantineRules,
+        counting: Counting,
         intake: CaseIntake,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
         sign_in_links: SignInLinks | None = None,
@@ -104,7 +101,7 @@ class SurveyService:
         self.cooldown = cooldown
         self.limits = limits
         self.rotating = rotating
-        self.quarantine = quarantine
+        self.counting = counting
         self.new_token = new_token
         self.pseudonyms = pseudonyms
         self.leaders = LeaderCommands(texts, pseudonyms, links=sign_in_links)
@@ -396,7 +393,7 @@ class SurveyService:
         loaded: StoredSurvey | None,
         now: datetime,
     ) -> Written:
-        """Store the survey's state, answers and counting decision (see `_count`)."""
+        """Store the survey's state, answers and counting decision (conversation/counting.py)."""
         changing = {
             "language": survey.language,
             "status": survey.status,
@@ -408,6 +405,12 @@ class SurveyService:
         # this turn and has no row yet (a fresh random token; the unique index guards it).
         if loaded is not None and loaded.token == survey.token:
             response_id, unit_id, counter_id = loaded.id, loaded.unit_id, loaded.counter_id
+            self.counting.before_change(
+                session,
+                response_id,
+                status=loaded.status,
+                decided=loaded.qualified_at is not None,
+            )
             repo.update_survey(session, response_id, changing)
             kept = loaded.answers
             decided = loaded.qualified_at is not None
@@ -461,38 +464,17 @@ class SurveyService:
         counted: bool,
         now: datetime,
     ) -> bool:
-        """Write the survey's answers over those `kept` from before, and take its counting
-        decision (see `_count`); returns whether it is counted. Every channel stores its
-        answers through here (bot/conversation/forms.py for the tablet and the web link)."""
-        added: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
-        for item_id, answer in survey.answers.items():
-            # A comment is stored without the phone numbers, ID numbers and e-mail addresses
-            # written into it (docs/privacy.md); one kept from an earlier turn is so already.
-            text = scrub_personal_data(answer.text) if answer.text is not None else None
-            values = {"value": answer.value, "text": text, "answered_at": now}
-            if item_id not in kept:
-                item = questionnaire.item(item_id)
-                added.append(
-                    {
-                        "item_id": item_id,
-                        "factor": item.factor if item else None,
-                        "criterion": item.criterion if item else None,
-                        **values,
-                    }
-                )
-            elif kept[item_id] != (answer.value, text):
-                changed.append({"item_id": item_id, **values})
-        removed = [item_id for item_id in kept if item_id not in survey.answers]
-        repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
-        return self._count(
+        """Write the survey's answers and take its counting decision; returns whether it is
+        counted. Every channel stores its answers through here (bot/conversation/forms.py
+        for the tablet and the web link): the rule is bot/conversation/counting.py's."""
+        return self.counting.record_answers(
             session,
             survey,
             questionnaire,
             response_id=response_id,
+            kept=kept,
             respondent=respondent,
             counter_id=counter_id,
-            started_at=survey.started_at,
             decided=decided,
             counted=counted,
             now=now,
@@ -522,66 +504,6 @@ class SurveyService:
                 counter_id=written.counter_id,
                 now=now,
             )
-
-    def _count(
-        self,
-        session: Session,
-        survey: SurveyState,
-        questionnaire: Questionnaire,
-        *,
-        response_id: int,
-        respondent: str,
-        counter_id: int,
-        started_at: datetime,
-        decided: bool,
-        counted: bool,
-        now: datetime,
-    ) -> bool:
-        """Take the survey's counting decision the first time it qualifies; returns whether
-        it is in the index (`counted` in: whether it was, as decided before).
-
-        The first survey of a citizen at a counter that qualifies (survey_flow/counting.py)
-        is counted; one that qualifies within SURVEY_COOLDOWN_HOURS of a counted one is a
-        repeat. A counted survey that matches a suspicious pattern (QuarantineRules) is held
-        for review, in the same transaction. The decision is taken under the conversation's
-        row lock, so a citizen's surveys are decided one at a time. A cancelled survey is
-        withdrawn by the citizen: its decision is undone, so it neither counts nor takes the
-        next survey's place.
-        """
-        if survey.status == CANCELLED:
-            if decided:
-                repo.set_counting(
-                    session, response_id, counted=False, repeat=False, qualified_at=None
-                )
-            return False
-        if decided or not qualifies(questionnaire, survey.answers):
-            return counted
-        repeat = repo.counted_since(
-            session, respondent_hash=respondent, counter_id=counter_id, since=now - self.cooldown
-        )
-        repo.set_counting(session, response_id, counted=not repeat, repeat=repeat, qualified_at=now)
-        rule = None
-        if not repeat:
-            counter = repo.find_counter_by_id(session, counter_id)
-            assert counter is not None
-            rule = self.quarantine.hold_rule(
-                session,
-                response_id=response_id,
-                respondent=respondent,
-                counter=counter,
-                started_at=started_at,
-                method=survey.method,
-                now=now,
-            )
-            if rule is not None:
-                repo.hold_survey(session, response_id, rule)
-        log.info(
-            "event=survey_qualified user=%s counter_id=%d outcome=%s",
-            respondent[:12],
-            counter_id,
-            "repeat" if repeat else "counted" if rule is None else f"held:{rule.value}",
-        )
-        return not repeat and rule is None
 
 
 @dataclass(frozen=True)

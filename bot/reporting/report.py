@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import UnknownCode
 from bot.reporting.cases import CaseFigures, case_figures
-from bot.reporting.periods import Period, month_periods, unit_zone
+from bot.reporting.periods import RANGE, Period, month_periods, unit_zone
 from storage import repositories as repo
 from storage import stats
 from storage.models import Counter, Unit
@@ -336,7 +336,7 @@ def _scope(
     windows = []
     for key, unit_ids in by_zone.items():
         local = period.in_zone(ZoneInfo(key))
-        windows.append(stats.Window(unit_ids, local.start, local.end))
+        windows.append(stats.Window(unit_ids, local.start, local.end, zone=key))
     return stats.Scope(
         windows,
         counter_id=counter.id if counter is not None else None,
@@ -410,6 +410,52 @@ def build_report(
     )
 
 
+class _Counts:
+    """Where a report's counts come from: the roll-up of counts when it covers the scope
+    (storage/repositories/rollup.py: a few hundred rows), else the raw answers
+    (storage/stats.py); both give the same figures for the same scope. Narrower scopes
+    (verified presence, one channel) are read from the same rows."""
+
+    def __init__(
+        self,
+        session: Session,
+        rolled: tuple[list[repo.RolledTally], list[repo.RolledSurveys]] | None,
+        response_ids: tuple[int, int] | None,
+    ) -> None:
+        self.session = session
+        self.rolled = rolled
+        self.response_ids = response_ids
+
+    @classmethod
+    def of(cls, session: Session, scope: stats.Scope) -> _Counts:
+        if repo.rollup_covers(session, scope):
+            rolled = (repo.rolled_tallies(session, scope), repo.rolled_surveys(session, scope))
+            return cls(session, rolled, None)
+        return cls(session, None, stats.response_id_range(session, scope))
+
+    def tallies(self, scope: stats.Scope) -> list[stats.CriterionTally]:
+        if self.rolled is not None:
+            return repo.tallies_of(self.rolled[0], scope)
+        if self.response_ids is None:
+            return []
+        return stats.criterion_tallies(
+            self.session,
+            scope,
+            # the range of the report's own scope bounds its narrower ones too
+            response_ids=self.response_ids,
+        )
+
+    def counts(self, scope: stats.Scope) -> stats.ResponseCounts:
+        if self.rolled is not None:
+            return repo.counts_of(self.rolled[1], scope)
+        return stats.response_counts(self.session, scope)
+
+    def channels(self, scope: stats.Scope) -> list[str]:
+        if self.rolled is not None:
+            return repo.channels_of(self.rolled[1], scope)
+        return sorted(stats.channels_used(self.session, scope))
+
+
 def _build(
     session: Session,
     units: Sequence[Unit],
@@ -424,30 +470,26 @@ def _build(
     """`build_report` once the units (and the counter) are known: the previous period reuses
     them rather than looking the units up again."""
     scope = _scope(units, counter, period, include_repeats)
-    response_ids = stats.response_id_range(session, scope)
-    rows = (
-        []
-        if response_ids is None
-        else stats.criterion_tallies(session, scope, response_ids=response_ids)
-    )
-    counts = stats.response_counts(session, scope)
+    source = _Counts.of(session, scope)
+    rows = source.tallies(scope)
+    counts = source.counts(scope)
     index = _index(rows, min_answers)
     verified_scope = replace(scope, verified_only=True)
-    verified_counts = stats.response_counts(session, verified_scope)
+    verified_counts = source.counts(verified_scope)
     verified = _index(
-        stats.criterion_tallies(session, verified_scope)
+        source.tallies(verified_scope)
         if verified_counts.completed + verified_counts.partial
         else [],
         min_answers,
     ).overall
 
     channels: dict[str, ChannelFigure] = {}
-    for channel in sorted(stats.channels_used(session, scope)):
+    for channel in source.channels(scope):
         channel_scope = replace(scope, channel=channel)
-        channel_counts = stats.response_counts(session, channel_scope)
+        channel_counts = source.counts(channel_scope)
         channels[channel] = ChannelFigure(
             channel,
-            _index(stats.criterion_tallies(session, channel_scope), min_answers).overall,
+            _index(source.tallies(channel_scope), min_answers).overall,
             channel_counts.completed + channel_counts.partial,
         )
 
@@ -456,7 +498,7 @@ def _build(
     )
     comments = (
         []
-        if comment_limit == 0 or response_ids is None
+        if comment_limit == 0 or counts.completed + counts.partial == 0
         else [
             Comment(
                 at=row.at.astimezone(period.zone),
@@ -465,7 +507,7 @@ def _build(
                 text=clean_text(row.text),
             )
             for row in stats.comments(
-                session, scope, limit=comment_limit, response_ids=response_ids
+                session, scope, limit=comment_limit, response_ids=source.response_ids
             )
         ]
     )
@@ -596,17 +638,59 @@ def monthly_reports(
     min_answers: int,
 ) -> list[Report]:
     """One report per month for the `months` months ending with the month holding `last`'s
-    first day, oldest first: the trend of the index and of each factor."""
-    periods = month_periods(last.start, last.zone, months)
-    return [
-        build_report(
-            session,
-            unit_codes=unit_codes,
-            counter_code=counter_code,
-            period=period,
-            min_answers=min_answers,
-            with_previous=False,
-            comment_limit=0,
+    first day, oldest first: the trend of the index and of each factor.
+
+    Read from the roll-up when it covers the units (two queries for all the months); each
+    month's report then holds the index, factors, criteria, counters and counts, not the
+    verified-presence figure, the channel split, comments or cases, which a trend does not
+    show. Otherwise one `build_report` per month."""
+    periods = list(reversed(month_periods(last.start, last.zone, months)))
+    units, counter = _units_and_counter(session, unit_codes, counter_code)
+    whole = Period(RANGE, periods[0].start, periods[-1].end)
+    scope = _scope(units, counter, whole, False)
+    if not repo.rollup_covers(session, scope):
+        return [
+            _build(
+                session,
+                units,
+                counter,
+                period,
+                min_answers=min_answers,
+                include_repeats=False,
+                with_previous=False,
+                comment_limit=0,
+            )
+            for period in periods
+        ]
+    tallies = repo.rolled_tallies(session, scope, by_month=True)
+    surveys = repo.rolled_surveys(session, scope, by_month=True)
+    reports = []
+    for period in periods:
+        month = period.first_day
+        rows = repo.tallies_of((t for t in tallies if t.month == month), scope)
+        counts = repo.counts_of((c for c in surveys if c.month == month), scope)
+        index = _index(rows, min_answers)
+        counters, unit_figures = _counter_and_unit_figures(
+            units, counter, rows, counts.by_counter, min_answers
         )
-        for period in reversed(periods)
-    ]
+        reports.append(
+            Report(
+                unit_codes=tuple(u.code for u in units),
+                counter_code=counter.code if counter is not None else None,
+                period=period,
+                overall=index.overall,
+                factors=index.factors,
+                criteria=index.criteria,
+                counters=counters,
+                completed=counts.completed,
+                partial=counts.partial,
+                repeats=counts.repeats,
+                comments=[],
+                previous=None,
+                units=unit_figures,
+                unit_names={u.code: u.name for u in units},
+                min_answers=min_answers,
+                held=counts.held,
+            )
+        )
+    return reports

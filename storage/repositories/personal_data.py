@@ -27,6 +27,7 @@ from storage.models import (
     SurveyResponse,
 )
 from storage.repositories.cases import case_contact_counts
+from storage.repositories.rollup import put_in, take_out
 
 ERASED_HASH_PREFIX = "erased:"
 
@@ -122,9 +123,13 @@ def unlink_surveys(session: Session, response_ids: Sequence[int]) -> list[str]:
             )
         )
     )
+    # A free-text answer is in no tally, but a rated item may carry a typed text too: the
+    # surveys leave the roll-up and come back as they are left.
+    take_out(session, response_ids)
     session.execute(
         delete(Answer).where(Answer.response_id.in_(response_ids), Answer.text.is_not(None))
     )
+    put_in(session, response_ids, default_zone=None)
     for response_id in response_ids:
         session.execute(
             update(SurveyResponse)

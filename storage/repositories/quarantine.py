@@ -17,6 +17,7 @@ from storage.models import (
     SurveyResponse,
     Unit,
 )
+from storage.repositories.rollup import put_in, take_out
 
 
 def lock_counter(session: Session, counter_id: int) -> None:
@@ -152,9 +153,12 @@ def quarantined_surveys(
 def review_surveys(
     session: Session, ids: Sequence[int], state: QuarantineState, *, now: datetime
 ) -> None:
-    """Set the review state of surveys a rule held (the caller checked they are)."""
+    """Set the review state of surveys a rule held (the caller checked they are); a
+    released survey enters the roll-up of counts, a rejected one leaves it."""
+    take_out(session, ids)
     session.execute(
         update(SurveyResponse)
         .where(SurveyResponse.id.in_(list(ids)), SurveyResponse.quarantine_rule.is_not(None))
         .values(quarantine=state.value, reviewed_at=now)
     )
+    put_in(session, ids, default_zone=None)

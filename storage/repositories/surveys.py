@@ -24,6 +24,7 @@ from storage.models import (
     Unit,
     UTCDateTime,
 )
+from storage.repositories.rollup import put_in
 from survey_flow.states import SurveyStatus
 
 # --- conversations and responses -----------------------------------------------------------
@@ -321,14 +322,20 @@ def set_counting(
 
 
 def expire_idle_responses(
-    session: Session, *, idle_before: datetime, low_values: Iterable[int], now: datetime
+    session: Session,
+    *,
+    idle_before: datetime,
+    low_values: Iterable[int],
+    now: datetime,
+    rollup_zone: str | None = None,
 ) -> list[int]:
     """Mark surveys untouched since `idle_before` as partial, for reports; returns their ids.
 
     A counted survey among them (not held for review) that rated a factor with one of
     `low_values` gets its alert here, as it would have had it closed in a turn. The
     conversation keeps pointing at the survey and `updated_at` keeps the last activity, so
-    the citizen's next message is still told that the survey timed out.
+    the citizen's next message is still told that the survey timed out. A counted one
+    enters the roll-up (`rollup_zone`: TIMEZONE, for a unit with no roll-up yet).
     """
     expired = [
         row.id
@@ -343,6 +350,7 @@ def expire_idle_responses(
         )
     ]
     if expired:
+        put_in(session, expired, default_zone=rollup_zone)
         low = select(
             SurveyResponse.id,
             SurveyResponse.unit_id,

@@ -43,6 +43,7 @@ from storage import repositories as repo
 from storage import stats
 from storage.models import Unit
 from survey_flow.sipas import FACTORS, LOW_RATINGS
+from survey_flow.states import SurveyStatus
 
 PERIOD_KINDS = ("week", "month", "quarter", "year")
 TREND_MONTHS = 12
@@ -197,13 +198,16 @@ def overview(code: str) -> ResponseReturnValue:
             db, scope, low_values=LOW_RATINGS, low_only=True, limit=LOW_RATINGS_SHOWN
         )
         previous = report.previous.figures_by_key if report.previous else {}
+        starts = stats.start_counts(db, scope)
         return render_template(
             "console/overview.html",
             ranked=[
                 (rank, c, change(c.overall, previous.get(("counter", c.code))))
                 for rank, c in report.ranked_counters()
             ],
-            statuses=stats.status_counts(db, scope),
+            statuses=starts.statuses(),
+            starts=starts,
+            start_statuses=list(SurveyStatus),
             low=low,
             low_total=low_total,
             **context,

@@ -1,0 +1,713 @@
+"""The roll-up of the index's counts per counter and local day (and local month): the same
+tallies storage/stats.py counts from the answers, kept up to date in the transaction of every
+change that moves a survey into or out of the index, so that a report over a period reads a
+few hundred rows instead of every answer of the period (docs/reports.md, "The roll-up").
+
+What is rolled up (the rule of storage/stats.py, one survey at a time): a survey completed
+or partial that qualified (counted, or flagged as a repeat), counted on the local day of its
+`started_at` in the zone of its unit's `rollup_units` row. `rollup_surveys` counts such
+surveys in the index or held for review (not rejected ones); `rollup_tallies` sums the rated
+answers (1–5, on an item with a factor) of those in the index. Each row exists twice: for its
+local day (grain "day") and for its local month (grain "month", `day` the 1st), so that a
+month, a quarter or a year reads month rows and a week or a range of days reads day rows.
+
+Writers never recompute a total: they take a survey's contribution out (`take_out`), change
+the survey, and put its contribution back (`put_in`), each an INSERT … ON CONFLICT DO UPDATE
+SET n = n + excluded.n on sorted keys, which two transactions may run at once on PostgreSQL
+(each adds only its own surveys; rows are locked in the same order). `rebuild_unit`
+recomputes a unit from the raw rows; `compare_unit` tells what differs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from storage import stats
+from storage.models import (
+    Answer,
+    QuarantineState,
+    RollupGrain,
+    RollupSurveys,
+    RollupTally,
+    RollupUnit,
+    SurveyResponse,
+    Unit,
+)
+from storage.repositories._dialect import dialect_insert
+
+# The review states whose surveys `rollup_surveys` counts (rejected ones are in no figure).
+_COUNTED_STATES = (*stats.IN_INDEX, QuarantineState.HELD.value)
+_CHUNK = 2000  # rows per INSERT
+
+# A survey's place in the roll-up: (unit, counter, channel, start method, repeat?).
+_Place = tuple[int, int, str, str, bool]
+SurveyKey = tuple[str, int, date, int, str, str, bool, str, str]
+TallyKey = tuple[str, int, date, int, str, str, bool, int, int, str]
+
+
+@dataclass
+class Contribution:
+    """What some surveys add to the roll-up: surveys and answer tallies by row key."""
+
+    surveys: Tally[SurveyKey]
+    tallies: dict[TallyKey, list[int]]
+
+    @classmethod
+    def empty(cls) -> Contribution:
+        return cls(Tally(), {})
+
+    def __bool__(self) -> bool:
+        return bool(self.surveys) or bool(self.tallies)
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _local_day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _rolled_up(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The surveys `rollup_surveys` counts, among those meeting `condition`."""
+    return [
+        condition,
+        SurveyResponse.status.in_(stats.COUNTED_STATUSES),
+        SurveyResponse.qualified_at.is_not(None),
+        SurveyResponse.quarantine.in_(_COUNTED_STATES),
+    ]
+
+
+def _contribution(
+    session: Session, condition: ColumnElement[bool], zones: Mapping[int, ZoneInfo]
+) -> Contribution:
+    """The roll-up rows of the surveys meeting `condition`, as their stored rows make them
+    now; a unit's days are read in `zones[unit_id]`."""
+    places: dict[int, tuple[_Place, date]] = {}
+    found = Contribution.empty()
+    for row in session.execute(
+        select(
+            SurveyResponse.id,
+            SurveyResponse.unit_id,
+            SurveyResponse.counter_id,
+            SurveyResponse.channel,
+            SurveyResponse.start_method,
+            SurveyResponse.is_repeat,
+            SurveyResponse.status,
+            SurveyResponse.quarantine,
+            SurveyResponse.started_at,
+        ).where(*_rolled_up(condition))
+    ):
+        place: _Place = (
+            int(row.unit_id),
+            int(row.counter_id),
+            str(row.channel),
+            str(row.start_method),
+            bool(row.is_repeat),
+        )
+        day = _local_day(row.started_at, zones[place[0]])
+        if row.quarantine in stats.IN_INDEX:
+            places[int(row.id)] = (place, day)
+        unit_id, counter_id, channel, method, repeat = place
+        for grain, when in ((RollupGrain.DAY, day), (RollupGrain.MONTH, _month(day))):
+            found.surveys[
+                (
+                    grain.value,
+                    unit_id,
+                    when,
+                    counter_id,
+                    channel,
+                    method,
+                    repeat,
+                    str(row.status),
+                    str(row.quarantine),
+                )
+            ] += 1
+    if not places:
+        return found
+    for response_id, factor, criterion, item_key, valid, satisfied, total in session.execute(
+        select(
+            Answer.response_id,
+            Answer.factor,
+            Answer.criterion,
+            stats.ITEM_KEY,
+            func.count(),
+            func.sum(stats.SATISFIED),
+            func.sum(Answer.value),
+        )
+        .join(SurveyResponse, SurveyResponse.id == Answer.response_id)
+        .where(
+            *_rolled_up(condition),
+            SurveyResponse.quarantine.in_(stats.IN_INDEX),
+            *stats.RATED_ANSWER,
+        )
+        .group_by(Answer.response_id, Answer.factor, Answer.criterion, stats.ITEM_KEY)
+    ):
+        (unit_id, counter_id, channel, method, repeat), day = places[int(response_id)]
+        for grain, when in ((RollupGrain.DAY, day), (RollupGrain.MONTH, _month(day))):
+            key: TallyKey = (
+                grain.value,
+                unit_id,
+                when,
+                counter_id,
+                channel,
+                method,
+                repeat,
+                int(factor),
+                int(criterion or 0),
+                item_key or "",
+            )
+            sums = found.tallies.setdefault(key, [0, 0, 0])
+            sums[0] += int(valid)
+            sums[1] += int(satisfied or 0)
+            sums[2] += int(total or 0)
+    return found
+
+
+_SURVEY_KEYS = (
+    "grain",
+    "unit_id",
+    "day",
+    "counter_id",
+    "channel",
+    "start_method",
+    "is_repeat",
+    "status",
+    "quarantine",
+)
+_TALLY_KEYS = (
+    "grain",
+    "unit_id",
+    "day",
+    "counter_id",
+    "channel",
+    "start_method",
+    "is_repeat",
+    "factor",
+    "criterion",
+    "item_key",
+)
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
+def _apply(session: Session, found: Contribution, sign: int) -> None:
+    """Add `sign` times `found` to the roll-up (sorted keys: concurrent writers lock rows in
+    one order and cannot deadlock on them)."""
+    surveys = [
+        {**dict(zip(_SURVEY_KEYS, key, strict=True)), "surveys": sign * n}
+        for key, n in sorted(found.surveys.items())
+        if n
+    ]
+    for chunk in _chunks(surveys):
+        insert = dialect_insert(session, RollupSurveys).values(chunk)
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=list(_SURVEY_KEYS),
+                set_={"surveys": RollupSurveys.surveys + insert.excluded.surveys},
+            )
+        )
+    tallies = [
+        {
+            **dict(zip(_TALLY_KEYS, key, strict=True)),
+            "valid": sign * valid,
+            "satisfied": sign * satisfied,
+            "total": sign * total,
+        }
+        for key, (valid, satisfied, total) in sorted(found.tallies.items())
+    ]
+    for chunk in _chunks(tallies):
+        insert = dialect_insert(session, RollupTally).values(chunk)
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=list(_TALLY_KEYS),
+                set_={
+                    "valid": RollupTally.valid + insert.excluded.valid,
+                    "satisfied": RollupTally.satisfied + insert.excluded.satisfied,
+                    "total": RollupTally.total + insert.excluded.total,
+                },
+            )
+        )
+
+
+def _zones_of_surveys(
+    session: Session, response_ids: Sequence[int], *, sign: int, default_zone: str | None
+) -> dict[int, ZoneInfo]:
+    """The roll-up zone of the units of these surveys (those in the roll-up as stored now)
+    that have a roll-up.
+
+    Putting in with `default_zone`, a unit with no `rollup_units` row yet gets one, in its
+    own time zone or `default_zone`, when none of its other surveys would be in the
+    roll-up (a unit made after the roll-up was built); a unit that has such surveys stays
+    without one (its reports read the raw rows until `sipas-bot rollup rebuild`)."""
+    rows = session.execute(
+        select(Unit.id, Unit.timezone, RollupUnit.zone)
+        .join(RollupUnit, RollupUnit.unit_id == Unit.id, isouter=True)
+        .where(
+            Unit.id.in_(
+                select(SurveyResponse.unit_id).where(
+                    *_rolled_up(SurveyResponse.id.in_(response_ids))
+                )
+            )
+        )
+    ).all()
+    zones: dict[int, ZoneInfo] = {}
+    for unit_id, own, kept in rows:
+        if kept is None:
+            if (
+                sign < 0
+                or default_zone is None
+                or session.scalar(
+                    select(func.count()).where(
+                        *_rolled_up(SurveyResponse.unit_id == unit_id),
+                        SurveyResponse.id.not_in(response_ids),
+                    )
+                )
+            ):
+                continue
+            session.execute(
+                dialect_insert(session, RollupUnit)
+                .values(unit_id=unit_id, zone=own or default_zone, built_at=datetime.now(UTC))
+                .on_conflict_do_nothing(index_elements=["unit_id"])
+            )
+            kept = session.scalar(select(RollupUnit.zone).where(RollupUnit.unit_id == unit_id))
+        zones[int(unit_id)] = ZoneInfo(str(kept))
+    return zones
+
+
+def take_out(session: Session, response_ids: Sequence[int]) -> None:
+    """Take these surveys' contribution out of the roll-up, before a change to them (a
+    survey not in the roll-up contributes nothing)."""
+    _move(session, response_ids, -1, default_zone=None)
+
+
+def put_in(session: Session, response_ids: Sequence[int], *, default_zone: str | None) -> None:
+    """Put these surveys' contribution into the roll-up, after a change to them
+    (`default_zone`: TIMEZONE, to start the roll-up of a unit that has none yet; None: such
+    a unit is left as it is, its reports reading the raw rows)."""
+    _move(session, response_ids, 1, default_zone=default_zone)
+
+
+def _move(
+    session: Session, response_ids: Sequence[int], sign: int, *, default_zone: str | None
+) -> None:
+    ids = list(response_ids)
+    if not ids:
+        return
+    zones = _zones_of_surveys(session, ids, sign=sign, default_zone=default_zone)
+    if zones:
+        condition = and_(SurveyResponse.id.in_(ids), SurveyResponse.unit_id.in_(list(zones)))
+        _apply(session, _contribution(session, condition, zones), sign)
+
+
+# --- rebuild and check ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """Whole local months [first, end) of one unit, and the instants they cover."""
+
+    first: date
+    end: date
+    start_at: datetime
+    end_at: datetime
+
+
+def months_span(first: date, last: date, zone: ZoneInfo) -> Span:
+    """The local months holding `first` to `last` (a rebuild or a check works on whole
+    months, since each month has its own row)."""
+    start = _month(first)
+    end = (_month(last) + timedelta(days=32)).replace(day=1)
+    return Span(
+        start,
+        end,
+        datetime(start.year, start.month, start.day, tzinfo=zone),
+        datetime(end.year, end.month, end.day, tzinfo=zone),
+    )
+
+
+def _unit_condition(unit_id: int, span: Span | None) -> ColumnElement[bool]:
+    if span is None:
+        return SurveyResponse.unit_id == unit_id
+    return and_(
+        SurveyResponse.unit_id == unit_id,
+        SurveyResponse.started_at >= span.start_at,
+        SurveyResponse.started_at < span.end_at,
+    )
+
+
+def _stored(session: Session, unit_id: int, span: Span | None) -> Contribution:
+    """The unit's roll-up rows as stored (in `span`, or all), zero rows left out."""
+
+    def where(model: type[RollupSurveys] | type[RollupTally]) -> list[ColumnElement[bool]]:
+        found = [model.unit_id == unit_id]
+        if span is not None:
+            found += [model.day >= span.first, model.day < span.end]
+        return found
+
+    found = Contribution.empty()
+    for row in session.scalars(select(RollupSurveys).where(*where(RollupSurveys))):
+        if row.surveys:
+            key = cast(SurveyKey, tuple(getattr(row, name) for name in _SURVEY_KEYS))
+            found.surveys[key] = row.surveys
+    for tally in session.scalars(select(RollupTally).where(*where(RollupTally))):
+        if tally.valid or tally.satisfied or tally.total:
+            key2 = cast(TallyKey, tuple(getattr(tally, name) for name in _TALLY_KEYS))
+            found.tallies[key2] = [tally.valid, tally.satisfied, tally.total]
+    return found
+
+
+def rollup_zone(session: Session, unit_id: int) -> str | None:
+    """The zone the unit's roll-up is kept in (None: the unit has none yet)."""
+    return session.scalar(select(RollupUnit.zone).where(RollupUnit.unit_id == unit_id))
+
+
+def rebuild_unit(
+    session: Session, unit_id: int, *, zone: str, span: Span | None, now: datetime
+) -> int:
+    """Recompute the unit's roll-up (its months in `span`, or all of it) from the stored
+    surveys, in `zone`; returns how many surveys it counts. The caller commits (one
+    transaction per unit: readers see the old rows or the new ones, never a half)."""
+    for model in (RollupSurveys, RollupTally):
+        condition = [model.unit_id == unit_id]
+        if span is not None:
+            condition += [model.day >= span.first, model.day < span.end]
+        session.execute(delete(model).where(*condition))
+    found = _contribution(session, _unit_condition(unit_id, span), {unit_id: ZoneInfo(zone)})
+    _apply(session, found, 1)
+    kept = dialect_insert(session, RollupUnit).values(unit_id=unit_id, zone=zone, built_at=now)
+    session.execute(
+        kept.on_conflict_do_update(index_elements=["unit_id"], set_={"zone": zone, "built_at": now})
+    )
+    return sum(n for key, n in found.surveys.items() if key[0] == RollupGrain.DAY.value)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One roll-up row that differs from the raw rows: (table, key, stored, computed)."""
+
+    table: str
+    key: tuple[Any, ...]
+    stored: tuple[int, ...]
+    computed: tuple[int, ...]
+
+
+def compare_unit(session: Session, unit_id: int, *, span: Span | None) -> list[Difference]:
+    """The roll-up rows of the unit (in `span`, or all) that differ from what the stored
+    surveys give, in the zone the roll-up is kept in (a unit with no roll-up: every row)."""
+    zone = rollup_zone(session, unit_id)
+    stored = _stored(session, unit_id, span)
+    computed = (
+        _contribution(session, _unit_condition(unit_id, span), {unit_id: ZoneInfo(zone)})
+        if zone is not None
+        else Contribution.empty()
+    )
+    if zone is None and session.scalar(
+        select(func.count()).where(*_rolled_up(_unit_condition(unit_id, span)))
+    ):
+        return [Difference("rollup_units", (unit_id,), (0,), (1,))]
+    differences = [
+        Difference(
+            "rollup_surveys", key, (stored.surveys.get(key, 0),), (computed.surveys.get(key, 0),)
+        )
+        for key in sorted(set(stored.surveys) | set(computed.surveys))
+        if stored.surveys.get(key, 0) != computed.surveys.get(key, 0)
+    ]
+    differences += [
+        Difference(
+            "rollup_tallies",
+            key,
+            tuple(stored.tallies.get(key, [0, 0, 0])),
+            tuple(computed.tallies.get(key, [0, 0, 0])),
+        )
+        for key in sorted(set(stored.tallies) | set(computed.tallies))
+        if stored.tallies.get(key, [0, 0, 0]) != computed.tallies.get(key, [0, 0, 0])
+    ]
+    return differences
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolledTally:
+    """Summed `rollup_tallies` rows of a scope, by counter, channel, start method, repeat
+    and criterion; `month` is set when asked per month."""
+
+    counter_id: int
+    channel: str
+    start_method: str
+    is_repeat: bool
+    tally: stats.CriterionTally
+    month: date | None = None
+
+
+@dataclass(frozen=True)
+class RolledSurveys:
+    """Summed `rollup_surveys` rows of a scope (see RolledTally)."""
+
+    counter_id: int
+    channel: str
+    start_method: str
+    is_repeat: bool
+    status: str
+    quarantine: str
+    surveys: int
+    month: date | None = None
+
+
+def rollup_covers(session: Session, scope: stats.Scope) -> bool:
+    """Whether the roll-up can answer `scope`: every unit of its windows keeps its roll-up
+    in the zone the window is in, and the window runs from a local midnight to another."""
+    wanted: dict[int, str] = {}
+    for window in scope.windows:
+        if window.zone is None:
+            return False
+        zone = ZoneInfo(window.zone)
+        for moment in (window.start, window.end):
+            local = moment.astimezone(zone)
+            if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+                return False
+        for unit_id in window.unit_ids:
+            wanted[unit_id] = window.zone
+    if not wanted:
+        return False
+    kept = dict(
+        session.execute(
+            select(RollupUnit.unit_id, RollupUnit.zone).where(RollupUnit.unit_id.in_(list(wanted)))
+        ).all()
+    )
+    return all(kept.get(unit_id) == zone for unit_id, zone in wanted.items())
+
+
+def _segments(first: date, end: date) -> list[tuple[RollupGrain, date, date]]:
+    """[first, end) as whole local months (month rows) and the days around them (day
+    rows): (grain, from, to) with `to` exclusive."""
+    month_start = first if first.day == 1 else (_month(first) + timedelta(days=32)).replace(day=1)
+    month_end = _month(end)
+    if month_start >= month_end:
+        return [(RollupGrain.DAY, first, end)]
+    segments = [(RollupGrain.MONTH, month_start, month_end)]
+    if first < month_start:
+        segments.append((RollupGrain.DAY, first, month_start))
+    if month_end < end:
+        segments.append((RollupGrain.DAY, month_end, end))
+    return segments
+
+
+def _in_scope(model: type[RollupSurveys] | type[RollupTally], scope: stats.Scope) -> list[Any]:
+    parts = []
+    for window in scope.windows:
+        zone = ZoneInfo(window.zone or "UTC")
+        first, end = _local_day(window.start, zone), _local_day(window.end, zone)
+        for grain, start, stop in _segments(first, end):
+            parts.append(
+                and_(
+                    model.grain == grain.value,
+                    model.unit_id.in_(list(window.unit_ids)),
+                    model.day >= start,
+                    model.day < stop,
+                )
+            )
+    conditions: list[Any] = [or_(*parts) if parts else False]
+    if scope.counter_id is not None:
+        conditions.append(model.counter_id == scope.counter_id)
+    if scope.channel is not None:
+        conditions.append(model.channel == scope.channel)
+    if scope.verified_only:
+        conditions.append(model.start_method.in_(stats.VERIFIED_METHODS))
+    return conditions
+
+
+def _month_column(model: type[RollupSurveys] | type[RollupTally], by_month: bool) -> list[Any]:
+    return [model.day] if by_month else []
+
+
+def rolled_tallies(
+    session: Session, scope: stats.Scope, *, by_month: bool = False
+) -> list[RolledTally]:
+    """The scope's answer tallies from the roll-up (repeats included: see `tallies_of`);
+    `by_month`: per local month as well (the scope's windows then span whole months)."""
+    month = _month_column(RollupTally, by_month)
+    keys = [
+        *month,
+        RollupTally.counter_id,
+        RollupTally.channel,
+        RollupTally.start_method,
+        RollupTally.is_repeat,
+        RollupTally.factor,
+        RollupTally.criterion,
+        RollupTally.item_key,
+    ]
+    query = (
+        select(
+            *keys,
+            func.sum(RollupTally.valid),
+            func.sum(RollupTally.satisfied),
+            func.sum(RollupTally.total),
+        )
+        .where(*_in_scope(RollupTally, scope))
+        .group_by(*keys)
+    )
+    found = []
+    for row in session.execute(query):
+        values = list(row)
+        day = values.pop(0) if by_month else None
+        counter_id, channel, method, repeat, factor, criterion, item_key, valid, sat, total = values
+        if not valid:
+            continue
+        found.append(
+            RolledTally(
+                int(counter_id),
+                str(channel),
+                str(method),
+                bool(repeat),
+                stats.CriterionTally(
+                    counter_id=int(counter_id),
+                    factor=int(factor),
+                    criterion=int(criterion) or None,
+                    item_id=item_key or None,
+                    valid=int(valid),
+                    satisfied=int(sat or 0),
+                    total=int(total or 0),
+                ),
+                _month(day) if day is not None else None,
+            )
+        )
+    return found
+
+
+def rolled_surveys(
+    session: Session, scope: stats.Scope, *, by_month: bool = False
+) -> list[RolledSurveys]:
+    """The scope's survey counts from the roll-up (see `rolled_tallies`)."""
+    month = _month_column(RollupSurveys, by_month)
+    keys = [
+        *month,
+        RollupSurveys.counter_id,
+        RollupSurveys.channel,
+        RollupSurveys.start_method,
+        RollupSurveys.is_repeat,
+        RollupSurveys.status,
+        RollupSurveys.quarantine,
+    ]
+    query = (
+        select(*keys, func.sum(RollupSurveys.surveys))
+        .where(*_in_scope(RollupSurveys, scope))
+        .group_by(*keys)
+    )
+    found = []
+    for row in session.execute(query):
+        values = list(row)
+        day = values.pop(0) if by_month else None
+        counter_id, channel, method, repeat, status, quarantine, n = values
+        if n:
+            found.append(
+                RolledSurveys(
+                    int(counter_id),
+                    str(channel),
+                    str(method),
+                    bool(repeat),
+                    str(status),
+                    str(quarantine),
+                    int(n),
+                    _month(day) if day is not None else None,
+                )
+            )
+    return found
+
+
+def _kept(scope: stats.Scope, *, channel: str, start_method: str, is_repeat: bool) -> bool:
+    """Whether a roll-up row of this kind is in `scope`'s figures (stats._response_filter's
+    rule on the rolled-up columns)."""
+    if scope.channel is not None and channel != scope.channel:
+        return False
+    if scope.verified_only and start_method not in stats.VERIFIED_METHODS:
+        return False
+    return scope.include_repeats or not is_repeat
+
+
+def tallies_of(rows: Iterable[RolledTally], scope: stats.Scope) -> list[stats.CriterionTally]:
+    """What stats.criterion_tallies gives for `scope` (one tally per counter and criterion),
+    from rows read for a wider one."""
+    sums: dict[tuple[int, int, int | None, str | None], list[int]] = {}
+    for row in rows:
+        if not _kept(
+            scope, channel=row.channel, start_method=row.start_method, is_repeat=row.is_repeat
+        ):
+            continue
+        t = row.tally
+        found = sums.setdefault((t.counter_id, t.factor, t.criterion, t.item_id), [0, 0, 0])
+        found[0] += t.valid
+        found[1] += t.satisfied
+        found[2] += t.total
+    return [
+        stats.CriterionTally(counter_id, factor, criterion, item_id, valid, satisfied, total)
+        for (counter_id, factor, criterion, item_id), (valid, satisfied, total) in sums.items()
+    ]
+
+
+def counts_of(rows: Iterable[RolledSurveys], scope: stats.Scope) -> stats.ResponseCounts:
+    """What stats.response_counts gives for `scope`, from rows read for a wider one."""
+    counts = {"completed": 0, "partial": 0, "repeats": 0, "held": 0}
+    by_counter: dict[int, int] = {}
+    for row in rows:
+        if (scope.channel is not None and row.channel != scope.channel) or (
+            scope.verified_only and row.start_method not in stats.VERIFIED_METHODS
+        ):
+            continue
+        if row.quarantine == QuarantineState.HELD:
+            counts["held"] += row.surveys
+            continue
+        if row.is_repeat:
+            counts["repeats"] += row.surveys
+            if not scope.include_repeats:
+                continue
+        counts[row.status] += row.surveys
+        by_counter[row.counter_id] = by_counter.get(row.counter_id, 0) + row.surveys
+    return stats.ResponseCounts(**counts, by_counter=by_counter)
+
+
+def channels_of(rows: Iterable[RolledSurveys], scope: stats.Scope) -> list[str]:
+    """What stats.channels_used gives for `scope`."""
+    return sorted(
+        {
+            row.channel
+            for row in rows
+            if row.quarantine != QuarantineState.HELD
+            and _kept(
+                scope, channel=row.channel, start_method=row.start_method, is_repeat=row.is_repeat
+            )
+        }
+    )
+
+
+def rollup_zones(session: Session) -> dict[int, str | None]:
+    """Every unit's roll-up zone; None for a unit without a roll-up that has surveys that
+    would be in one (its reports read the raw rows). Units without either are left out."""
+    kept = dict(session.execute(select(RollupUnit.unit_id, RollupUnit.zone)).all())
+    found: dict[int, str | None] = {int(u): str(z) for u, z in kept.items()}
+    for unit_id in session.scalars(select(Unit.id).where(Unit.id.not_in(list(kept)))):
+        rolled = select(SurveyResponse.id).where(*_rolled_up(SurveyResponse.unit_id == unit_id))
+        if session.scalar(rolled.limit(1)) is not None:
+            found[int(unit_id)] = None
+    return found
+
+
+def rollup_row_counts(session: Session) -> dict[str, int]:
+    """How many rows each roll-up table holds (for `rollup check`)."""
+    return {
+        "rollup_surveys": session.scalar(select(func.count()).select_from(RollupSurveys)) or 0,
+        "rollup_tallies": session.scalar(select(func.count()).select_from(RollupTally)) or 0,
+    }
