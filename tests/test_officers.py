@@ -112,6 +112,8 @@ def test_units_import_stores_officers_and_retires_those_no_longer_listed(
             ("CB02", "Trần Thị Bình", False),
         ]
     assert "; no change(s)" in cli_ok(app, "units", "import", str(changed))
+    report = cli_ok(app, "privacy", "report")
+    assert "officers (staff's code and name; 0 shift(s) at counters): 2 row(s)" in report
 
 
 # --- shifts and the officer on every channel -----------------------------------------------
