@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot.units import unit_zone
 from storage import repositories as repo
 from storage.models import Counter, Officer, Shift, ShiftSource
 
@@ -46,6 +47,25 @@ def start_shift(
     )
     log.info("event=shift_start counter=%s officer=%d via=%s", counter.code, officer.id, via.value)
     return shift
+
+
+def sign_in(
+    session: Session,
+    counter: Counter,
+    officer_code: str,
+    *,
+    via: ShiftSource,
+    now: datetime,
+    default_zone: ZoneInfo,
+) -> Shift | None:
+    """Start the shift at `counter` of the officer of its unit with this code (any case), in
+    the unit's day (its `timezone`, else `default_zone`); None when no listed officer of the
+    unit has the code."""
+    officer = repo.find_officer(session, counter.unit_id, officer_code[:32])
+    if officer is None:
+        return None
+    zone = unit_zone(counter.unit, default_zone)
+    return start_shift(session, counter, officer, via=via, now=now, zone=zone)
 
 
 def end_shift(session: Session, counter: Counter, *, now: datetime) -> bool:

@@ -20,7 +20,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from bot.conversation.acknowledgements import NOTE_CHARS, acknowledge_alert
-from bot.conversation.shifts import end_shift, start_shift
+from bot.conversation.shifts import end_shift, sign_in
 from bot.reporting import charts
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import (
@@ -307,12 +307,18 @@ def shift(code: str, counter_code: str) -> ResponseReturnValue:
             abort(404)
         if request.form.get("action") == "end":
             end_shift(db, found, now=now)
-        else:
-            officer = repo.find_officer(db, unit.id, request.form.get("officer", "")[:32])
-            if officer is None:
-                abort(400)
-            zone = unit_zone(unit, runtime.settings.tz)
-            start_shift(db, found, officer, via=ShiftSource.CONSOLE, now=now, zone=zone)
+        elif (
+            sign_in(
+                db,
+                found,
+                request.form.get("officer", ""),
+                via=ShiftSource.CONSOLE,
+                now=now,
+                default_zone=runtime.settings.tz,
+            )
+            is None
+        ):
+            abort(400)
     back = urlencode({k: v for k, v in request.args.items() if k in ("period", "date")})
     target = url_for("console.counter", code=unit.code, counter_code=found.code)
     return redirect(f"{target}?{back}#shift")

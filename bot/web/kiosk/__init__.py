@@ -30,8 +30,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.forms import KioskRefusal, SubmitStatus
-from bot.conversation.shifts import end_shift, start_shift
-from bot.units import unit_zone
+from bot.conversation.shifts import end_shift, sign_in
 from bot.web.current import runtime_of
 from bot.web.presence import paired_device
 from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
@@ -123,12 +122,18 @@ def officer(code: str) -> ResponseReturnValue:
         counter = device.counter
         if not wanted:
             end_shift(session, counter, now=now)
-        else:
-            found = repo.find_officer(session, counter.unit_id, wanted)
-            if found is None:
-                return {"error": "unknown_officer", "message": f"no officer {wanted}"}, 404
-            zone = unit_zone(counter.unit, runtime.settings.tz)
-            start_shift(session, counter, found, via=ShiftSource.KIOSK, now=now, zone=zone)
+        elif (
+            sign_in(
+                session,
+                counter,
+                wanted,
+                via=ShiftSource.KIOSK,
+                now=now,
+                default_zone=runtime.settings.tz,
+            )
+            is None
+        ):
+            return {"error": "unknown_officer", "message": f"no officer {wanted}"}, 404
         target = url_for("kiosk.page", code=counter.code)
     return redirect(target, code=303)
 

@@ -27,11 +27,10 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from bot.conversation.presence import issue_visit_codes, secret_hash
-from bot.conversation.shifts import end_shift, start_shift
-from bot.units import unit_zone
+from bot.conversation.shifts import end_shift, sign_in
 from bot.web.current import runtime_of
 from storage import repositories as repo
-from storage.models import Device, DeviceKind, ShiftSource, Unit
+from storage.models import Counter, Device, DeviceKind, ShiftSource, Unit
 
 log = logging.getLogger("sipas_bot.presence")
 
@@ -131,6 +130,15 @@ def _api_unit(session: Session) -> Unit | None:
     return repo.find_unit_by_api_key(session, secret_hash(key)) if key else None
 
 
+def _unit_counter(unit: Unit, raw: str) -> Counter | tuple[dict[str, str], int]:
+    """The unit's counter a request names, or the 404 answer when it has none by that code."""
+    wanted = raw.strip().upper()[:40]
+    counter = next((c for c in unit.counters if c.code == wanted), None)
+    if counter is None:
+        return {"error": "unknown_counter", "message": f"no counter {wanted} in {unit.code}"}, 404
+    return counter
+
+
 @blueprint.post("/api/visits")
 def visits() -> ResponseReturnValue:
     runtime = runtime_of(current_app)
@@ -148,13 +156,9 @@ def visits() -> ResponseReturnValue:
             or not 1 <= count <= MAX_VISIT_CODES
         ):
             return {"error": "bad_request", "message": f"count must be 1–{MAX_VISIT_CODES}"}, 400
-        wanted = body["counter"].strip().upper()[:40]
-        counter = next((c for c in unit.counters if c.code == wanted), None)
-        if counter is None:
-            return {
-                "error": "unknown_counter",
-                "message": f"no counter {wanted} in {unit.code}",
-            }, 404
+        counter = _unit_counter(unit, body["counter"])
+        if not isinstance(counter, Counter):
+            return counter
         codes, expires_at = issue_visit_codes(
             session,
             counter.id,
@@ -191,33 +195,28 @@ def shifts() -> ResponseReturnValue:
                 "error": "bad_request",
                 "message": 'send JSON {"counter": CODE, "officer": CODE or null}',
             }, 400
-        wanted = body["counter"].strip().upper()[:40]
-        counter = next((c for c in unit.counters if c.code == wanted), None)
-        if counter is None:
-            return {
-                "error": "unknown_counter",
-                "message": f"no counter {wanted} in {unit.code}",
-            }, 404
+        counter = _unit_counter(unit, body["counter"])
+        if not isinstance(counter, Counter):
+            return counter
         if wanted_officer is None:
             ended = end_shift(session, counter, now=now)
             return {"counter": counter.code, "officer": None, "ended": ended}, 200
-        officer = repo.find_officer(session, unit.id, wanted_officer[:40])
-        if officer is None:
+        shift = sign_in(
+            session,
+            counter,
+            wanted_officer,
+            via=ShiftSource.API,
+            now=now,
+            default_zone=runtime.settings.tz,
+        )
+        if shift is None:
             return {
                 "error": "unknown_officer",
                 "message": f"no officer {wanted_officer.strip().upper()[:40]} in {unit.code}",
             }, 404
-        shift = start_shift(
-            session,
-            counter,
-            officer,
-            via=ShiftSource.API,
-            now=now,
-            zone=unit_zone(unit, runtime.settings.tz),
-        )
         return {
             "counter": counter.code,
-            "officer": officer.code,
+            "officer": shift.officer.code,
             "started_at": shift.started_at.isoformat(timespec="seconds"),
             "ends_at": shift.ended_at.isoformat(timespec="seconds"),
         }, 201
