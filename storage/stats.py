@@ -187,19 +187,25 @@ def criterion_tallies(
     if response_ids is None:
         return []
     return [
-        CriterionTally(
-            counter_id=int(counter_id),
-            factor=int(factor),
-            criterion=None if criterion is None else int(criterion),
-            item_id=item_id,
-            valid=int(valid),
-            satisfied=int(satisfied or 0),
-            total=int(total or 0),
-        )
-        for counter_id, factor, criterion, item_id, valid, satisfied, total in session.execute(
+        _tally(int(counter_id), rest)
+        for counter_id, *rest in session.execute(
             criterion_tallies_query(scope, response_ids=response_ids)
         )
     ]
+
+
+def _tally(counter_id: int, row: Sequence[Any]) -> CriterionTally:
+    """A tally from a `criterion_tallies_query` row without its first (grouping) column."""
+    factor, criterion, item_id, valid, satisfied, total = row
+    return CriterionTally(
+        counter_id=counter_id,
+        factor=int(factor),
+        criterion=None if criterion is None else int(criterion),
+        item_id=item_id,
+        valid=int(valid),
+        satisfied=int(satisfied or 0),
+        total=int(total or 0),
+    )
 
 
 # What the split figures group by: the channel, the officer recorded on the survey.
@@ -223,20 +229,10 @@ def split_tallies(
     if response_ids is None:
         return {}
     found: dict[Any, list[CriterionTally]] = {}
-    for key, factor, criterion, item_id, valid, satisfied, total in session.execute(
+    for key, *rest in session.execute(
         criterion_tallies_query(scope, response_ids=response_ids, by=SPLITS[split])
     ):
-        found.setdefault(key, []).append(
-            CriterionTally(
-                counter_id=0,
-                factor=int(factor),
-                criterion=None if criterion is None else int(criterion),
-                item_id=item_id,
-                valid=int(valid),
-                satisfied=int(satisfied or 0),
-                total=int(total or 0),
-            )
-        )
+        found.setdefault(key, []).append(_tally(0, rest))
     return found
 
 
