@@ -36,6 +36,9 @@ def start_shift(
     the counter's open shift (whoever held it). The officer must be of the counter's unit."""
     if officer.unit_id != counter.unit_id:
         raise ValueError("an officer signs in only at a counter of their own unit")
+    # The counter's row lock: two starts at one counter, on any processes, run one after the
+    # other and leave one open shift.
+    repo.lock_counter(session, counter.id)
     repo.end_shifts(session, counter.id, now=now)
     shift = repo.add_shift(
         session,
