@@ -197,3 +197,17 @@ def test_the_one_stop_system_starts_and_ends_shifts_through_the_api(
         ({"officer": "CB01"}, 400),
     ):
         assert client.post("/api/shifts", json=body, headers=auth).status_code == status
+
+
+def test_a_unit_without_officers_has_no_officer_control_on_its_tablet(
+    app: Flask, client: FlaskClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    from tests.test_leaders import add_unit
+
+    add_unit(runtime, clock, "BDH", "7000-BDH-KQ2M-X9TP")
+    pair_kiosk(app, client, "BDH01")
+    page = client.get("/kiosk/BDH01")
+    assert page.status_code == 200 and "kiosk-officer" not in page.text
+    assert "officer.css" not in page.text
+    # HVT's officers cannot sign in at another unit's counter.
+    assert client.post("/kiosk/BDH01/officer", data={"officer": "CB01"}).status_code == 404
