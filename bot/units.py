@@ -16,6 +16,9 @@ units:
     counters:
       - code: HVT01
         name: Quầy 1 – Tư pháp, hộ tịch
+    officers:                      # optional: who may sign in to a counter for a shift
+      - code: CB01                 # (docs/channels.md); names are staff's personal data
+        name: Nguyễn Văn A
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bot.config import ConfigError
 from bot.opening_hours import BadOpeningHours, OpeningHours
 from bot.registration_codes import weakness
 from storage.models import Unit
-from storage.repositories import CounterSpec, UnitSpec
+from storage.repositories import CounterSpec, OfficerSpec, UnitSpec
 from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
 
@@ -48,8 +51,10 @@ UNIT_KEYS = (
     "leader_approval",
     "opening_hours",
     "counters",
+    "officers",
 )
 COUNTER_KEYS = ("code", "name", "questionnaire")
+OFFICER_KEYS = ("code", "name")
 
 QuestionnaireCheck = Callable[[str], str | None]
 """Given a questionnaire name from the file, why it cannot be used, or None when it can."""
@@ -104,6 +109,7 @@ def read_units_file(
         code_lines[code] = node.line_of("registration_code")
         approval = _flag(node, "leader_approval", code, problems, source)
         due_days = _case_due_days(node, unit_label, problems, source)
+        officers = _officers(node, unit_label, problems, source)
         units.append(
             UnitSpec(
                 code,
@@ -119,6 +125,7 @@ def read_units_file(
                 leader_approval=approval,
                 opening_hours=opening_hours,
                 case_due_days=due_days,
+                officers=officers,
             )
         )
     # Codes are checked once every unit and counter code is known (none may be guessed from
@@ -162,6 +169,37 @@ def _counters(
         c_form = _questionnaire(c_node, c_label, check_questionnaire, problems, source)
         counters.append(CounterSpec(c_code, c_name, c_form))
     return counters
+
+
+def _officers(
+    node: LineDict, unit_label: str, problems: list[Problem], source: str
+) -> tuple[OfficerSpec, ...]:
+    """The unit's officers (optional): a code (unique within the unit) and a name each."""
+    raw = node.get("officers")
+    if raw is None:
+        return ()
+    if not isinstance(raw, LineList):
+        problems.append(
+            Problem(
+                source,
+                node.line_of("officers"),
+                f"{unit_label}: `officers` must be a list of code and name",
+            )
+        )
+        return ()
+    officers: list[OfficerSpec] = []
+    codes: set[str] = set()
+    for index, o_node in enumerate(raw):
+        if not isinstance(o_node, LineDict):
+            problems.append(
+                Problem(source, raw.line_of(index), f"{unit_label}: an officer needs code and name")
+            )
+            continue
+        o_code = _code(o_node, "officer", codes, problems, source)
+        o_label = f"{unit_label}: officer {o_code}" if o_code else f"{unit_label}: officer"
+        _unknown_keys(o_node, OFFICER_KEYS, o_label, problems, source)
+        officers.append(OfficerSpec(o_code, _name(o_node, o_label, problems, source)))
+    return tuple(officers)
 
 
 def _timezone(node: LineDict, unit_label: str, problems: list[Problem], source: str) -> Any:

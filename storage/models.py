@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -151,6 +152,15 @@ class ReplyDelivery(StrEnum):
     SENT = "sent"
     UNDELIVERABLE = "undeliverable"  # Zalo's window closed (or the citizen's id is gone)
     FAILED = "failed"  # Zalo refused it for another reason
+
+
+class ShiftSource(StrEnum):
+    """How an officer's shift at a counter was started (docs/channels.md, "Who served the
+    citizen")."""
+
+    KIOSK = "kiosk"  # the "Cán bộ" control on the counter's paired tablet
+    CONSOLE = "console"  # the counter's page in the console, by a leader or an operator
+    API = "api"  # the one-stop case system, POST /api/shifts
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -304,6 +314,9 @@ class SurveyResponse(Base):
         String(16), default=Channel.ZALO.value, server_default=Channel.ZALO.value
     )
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    # The officer on shift at the counter when the survey started (None: no shift, or a
+    # paper form); set once, by the statement that stores the survey.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -916,3 +929,42 @@ class RollupTally(Base):
     valid: Mapped[int] = mapped_column(BigInteger)
     satisfied: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
+
+
+class Officer(Base):
+    """A civil servant of a unit, as listed under the unit in the units file (its code and
+    name: staff's personal data, shown only to the unit's leaders and operators;
+    docs/privacy.md). `active` is False once the file no longer lists them: past surveys
+    still name them."""
+
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("unit_id", "code", name="uq_officers_unit_code"),)
+
+
+class Shift(Base):
+    """An officer signed in to a counter, from `started_at` until `ended_at`: the end of the
+    unit's day when the shift starts, set earlier when it is ended or another shift starts
+    at the counter. The officer on shift is the one whose shift holds the moment."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), index=True)
+    counter_id: Mapped[int] = mapped_column(ForeignKey("counters.id"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    # ShiftSource
+    opened_via: Mapped[str] = mapped_column(String(16))
+
+    officer: Mapped[Officer] = relationship()
+
+    __table_args__ = (Index("ix_shifts_counter_ended", "counter_id", "ended_at"),)

@@ -152,15 +152,21 @@ def response_id_range(session: Session, scope: Scope) -> tuple[int, int] | None:
 
 
 def criterion_tallies_query(
-    scope: Scope, *, response_ids: tuple[int, int] | None = None
+    scope: Scope,
+    *,
+    response_ids: tuple[int, int] | None = None,
+    by: ColumnElement[Any] | None = None,
 ) -> Select[Any]:
     """The statement behind `criterion_tallies` (kept apart so a benchmark can EXPLAIN it);
-    `response_ids` as `response_id_range` gives it."""
+    `response_ids` as `response_id_range` gives it; `by`: the column the tallies are
+    grouped by instead of the counter (the officer, for `officer_tallies`)."""
+    group = SurveyResponse.counter_id if by is None else by
     item_key = ITEM_KEY
     in_range = () if response_ids is None else (Answer.response_id.between(*response_ids),)
+    grouped = () if by is None else (by.is_not(None),)
     return (
         select(
-            SurveyResponse.counter_id,
+            group,
             Answer.factor,
             Answer.criterion,
             item_key,
@@ -173,8 +179,9 @@ def criterion_tallies_query(
             *_response_filter(scope),
             *RATED_ANSWER,
             *in_range,
+            *grouped,
         )
-        .group_by(SurveyResponse.counter_id, Answer.factor, Answer.criterion, item_key)
+        .group_by(group, Answer.factor, Answer.criterion, item_key)
     )
 
 
@@ -191,19 +198,65 @@ def criterion_tallies(
     if response_ids is None:
         return []
     return [
-        CriterionTally(
-            counter_id=int(counter_id),
-            factor=int(factor),
-            criterion=None if criterion is None else int(criterion),
-            item_id=item_id,
-            valid=int(valid),
-            satisfied=int(satisfied or 0),
-            total=int(total or 0),
-        )
-        for counter_id, factor, criterion, item_id, valid, satisfied, total in session.execute(
+        _tally(int(counter_id), rest)
+        for counter_id, *rest in session.execute(
             criterion_tallies_query(scope, response_ids=response_ids)
         )
     ]
+
+
+def _tally(counter_id: int, row: Sequence[Any]) -> CriterionTally:
+    """A tally from a `criterion_tallies_query` row without its first (grouping) column."""
+    factor, criterion, item_id, valid, satisfied, total = row
+    return CriterionTally(
+        counter_id=counter_id,
+        factor=int(factor),
+        criterion=None if criterion is None else int(criterion),
+        item_id=item_id,
+        valid=int(valid),
+        satisfied=int(satisfied or 0),
+        total=int(total or 0),
+    )
+
+
+# What the split figures group by: the channel, the officer recorded on the survey.
+SPLITS: dict[str, Any] = {
+    "channel": SurveyResponse.channel,
+    "officer": SurveyResponse.officer_id,
+}
+
+
+def split_tallies(
+    session: Session,
+    scope: Scope,
+    split: str,
+    *,
+    response_ids: tuple[int, int] | None = None,
+) -> dict[Any, list[CriterionTally]]:
+    """`criterion_tallies` per value of a `SPLITS` column (a channel, an officer id), in one
+    grouped statement; surveys where it is NULL (no officer) are left out. Each tally's
+    `counter_id` is 0: a channel's or an officer's tallies mix counters."""
+    response_ids = response_ids or response_id_range(session, scope)
+    if response_ids is None:
+        return {}
+    found: dict[Any, list[CriterionTally]] = {}
+    for key, *rest in session.execute(
+        criterion_tallies_query(scope, response_ids=response_ids, by=SPLITS[split])
+    ):
+        found.setdefault(key, []).append(_tally(0, rest))
+    return found
+
+
+def split_response_counts(session: Session, scope: Scope, split: str) -> dict[Any, int]:
+    """The scope's responses in the index per value of a `SPLITS` column, in one grouped
+    statement (NULL left out). It reads the responses the index reads: by unit and start."""
+    column = SPLITS[split]
+    query = (
+        select(column, func.count())
+        .where(*_response_filter(scope), column.is_not(None))
+        .group_by(column)
+    )
+    return {key: int(count) for key, count in session.execute(query)}
 
 
 def response_counts(session: Session, scope: Scope) -> ResponseCounts:
@@ -238,16 +291,6 @@ def response_counts(session: Session, scope: Scope) -> ResponseCounts:
         counts[status] += int(count)
         by_counter[int(counter_id)] = by_counter.get(int(counter_id), 0) + int(count)
     return ResponseCounts(**counts, by_counter=by_counter)
-
-
-def channels_used(session: Session, scope: Scope) -> list[str]:
-    """The channels of the scope's responses, in no particular order."""
-    return [
-        str(channel)
-        for channel in session.scalars(
-            select(SurveyResponse.channel).where(*_response_filter(scope)).distinct()
-        )
-    ]
 
 
 def comments(

@@ -258,7 +258,7 @@ def test_xlsx_has_the_same_numbers_as_json(
     data = json.loads(ok(report(app, "--unit", "HVT", "--format", "json")).stdout)
 
     book = load_workbook(out)
-    assert book.sheetnames == ["Tổng hợp", "Yếu tố", "Tiêu chí", "Quầy", "Góp ý", "Ý kiến"]
+    assert book.sheetnames == ["Tổng hợp", "Yếu tố", "Tiêu chí", "Quầy", "Kênh", "Góp ý", "Ý kiến"]
 
     def table(name: str) -> list[dict[str, Any]]:
         sheet = book[name]
@@ -293,6 +293,10 @@ def test_xlsx_has_the_same_numbers_as_json(
         (1, "HVT01", 83.33),
         (None, "HVT02", 62.5),
         (None, "HVT03", None),
+    ]
+    channels = table("Kênh")
+    assert [(r["Kênh (channel)"], r["Phiếu (responses)"], pct(r[share])) for r in channels] == [
+        (name, c["responses"], c["share"]) for name, c in data["channels"].items()
     ]
     (comment,) = table("Góp ý")
     assert comment["Quầy (counter)"] == "HVT01"

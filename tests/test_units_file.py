@@ -209,12 +209,13 @@ def test_a_numeric_looking_code_keeps_the_digits_written(tmp_path: Path) -> None
 # --- sipas-bot units import ---------------------------------------------------------------------
 
 
-def test_importing_the_example_creates_one_unit_and_three_counters(
+def test_importing_the_example_creates_one_unit_three_counters_and_two_officers(
     empty_app: Flask, clock: FakeClock
 ) -> None:
     result = import_units(empty_app, EXAMPLE_UNITS)
     assert result.exit_code == 0, result.output
-    assert "1 unit(s), 3 counter(s); 4 change(s)" in result.stdout
+    assert "1 unit(s), 3 counter(s); 6 change(s)" in result.stdout
+    assert "officer HVT/CB01: created\nofficer HVT/CB02: created" in result.stdout
     runtime = runtime_of(empty_app)
     assert counts(runtime) == (1, 3)
     rows = snapshot(runtime)

@@ -49,6 +49,13 @@ from survey_flow.states import SurveyStatus
     multiple=True,
     help="Only surveys in this status (repeatable). An expired survey is stored as partial.",
 )
+@click.option(
+    "--officers",
+    "with_officers",
+    is_flag=True,
+    help="Fill the `officer` column (the code of the officer on shift): staff's personal "
+    "data, for the unit's leaders and operators only. Without it the column is empty.",
+)
 def export(
     fmt: str,
     out: Path | None,
@@ -58,10 +65,12 @@ def export(
     date_to: str | None,
     every: bool,
     statuses: tuple[str, ...],
+    with_officers: bool,
 ) -> None:
     """Export surveys, one row per survey, streamed: completed and partial ones unless --all
     or --status says otherwise. Each row says whether the survey is counted, a repeat, how it
-    was started and its review state; docs/reports.md says which rows make the index.
+    was started, its review state, its channel and (with --officers) the officer on shift;
+    docs/reports.md says which rows make the index.
 
     Days are in the unit's time zone (with --unit), else in TIMEZONE. A large export says
     how far it is on standard error every 100,000 surveys.
@@ -101,6 +110,7 @@ def export(
             counter_code=counter_code,
             start=datetime.combine(first, time(), zone) if first else None,
             end=datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
+            with_officers=with_officers,
         )
         if fmt == "xlsx":
             assert out is not None

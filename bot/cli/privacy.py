@@ -119,6 +119,11 @@ def privacy_report() -> None:
             counts["registration_failures"],
             "1 day",
         ),
+        (
+            f"officers (staff's code and name; {counts['shifts']} shift(s) at counters)",
+            counts["officers"],
+            "while the units file lists them; then kept, inactive, with their surveys",
+        ),
     ]
     for what, count, how_long in rows:
         click.echo(f"{what}: {count} row(s); kept {how_long}")

@@ -103,6 +103,13 @@ def choose_period(
     is_flag=True,
     help="Count repeat-flagged responses too (left out by default).",
 )
+@click.option(
+    "--officers",
+    "with_officers",
+    is_flag=True,
+    help="Add the index per officer (where the unit records officers): staff's personal "
+    "data, for the unit's leaders and operators only, never to publish.",
+)
 @with_appcontext
 def report(
     unit_codes: Sequence[str],
@@ -113,6 +120,7 @@ def report(
     fmt: str,
     out: Path | None,
     include_repeats: bool,
+    with_officers: bool,
 ) -> None:
     """The SIPAS index of one or more units for a period, with the previous period beside it.
 
@@ -123,6 +131,7 @@ def report(
       sipas-bot report --unit HVT --period last-month
       sipas-bot report --unit HVT --counter HVT02 --from 2026-01-01 --to 2026-03-31
       sipas-bot report --unit all --period quarter --format xlsx --out q1.xlsx
+      sipas-bot report --unit HVT --officers --format xlsx --out hvt-can-bo.xlsx
     """
     runtime = current_runtime()
     require_schema(runtime)
@@ -144,6 +153,7 @@ def report(
             min_answers=settings.report_min_answers,
             include_repeats=include_repeats,
             comment_limit=None if fmt == "xlsx" else 20,
+            with_officers=with_officers,
         )
     covers = f"{result.period.label}, {coverage_text(result.period, runtime.clock())}"
     # The workbook is written straight to its file (xlsx needs --out, checked above); the

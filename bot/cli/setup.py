@@ -113,7 +113,8 @@ def units() -> None:
 @units.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def units_import(file: Path) -> None:
-    """Create or update the units and counters listed in FILE (YAML); all or nothing."""
+    """Create or update the units, counters and officers listed in FILE (YAML); all or
+    nothing. An officer no longer listed is kept for past surveys but cannot sign in."""
     runtime = current_runtime()
     require_schema(runtime)
     specs = _units_from(file, runtime)

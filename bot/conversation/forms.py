@@ -175,6 +175,7 @@ class FormSurveys:
                 "updated_at": now,
                 "completed_at": None,
             },
+            officer_on_shift=True,
         )
         log.info("event=form_open channel=%s counter=%s", channel, counter.code)
         return opened

@@ -433,6 +433,7 @@ class SurveyService:
                     "started_at": survey.started_at,
                     **changing,
                 },
+                officer_on_shift=True,
             )
             kept = {}
             decided = counted = False

@@ -42,7 +42,7 @@ from bot.reporting import numbers
 from bot.reporting.periods import PERIOD_NAMES, Period, named_period, unit_zone
 from bot.reporting.report import Report, build_report, change
 from storage import repositories as repo
-from storage.models import DigestStatus, Leader, Unit
+from storage.models import Channel, DigestStatus, Leader, Unit
 from survey_flow.sipas import FACTORS
 from survey_flow.texts import LocalTexts, Texts
 from zalo_client.limits import MAX_TEXT_CHARS
@@ -284,6 +284,9 @@ def _digest_figures(
                 change=_count_change(report.responses - previous.responses, t),
             )
         )
+    channels = channel_line(report, t)
+    if channels is not None:
+        lines.append(channels)
     overall = report.overall
     if overall.rankable:
         prior = previous.overall if previous is not None and previous.overall.rankable else None
@@ -321,6 +324,19 @@ def _digest_figures(
             )
         )
     return lines
+
+
+def channel_line(report: Report, t: Texts) -> str | None:
+    """The counted surveys per channel in one short line ("Theo kênh: Zalo 40 · máy 12 · web
+    3 · giấy 5."), when any came through another channel than Zalo."""
+    if set(report.channels) <= {Channel.ZALO.value}:
+        return None
+    parts = [
+        f"{t(f'channel_{channel.value}')} {report.channels[channel.value].responses}"
+        for channel in Channel
+        if channel.value in report.channels
+    ]
+    return t("digest_channels", channels=" · ".join(parts))
 
 
 def _finish(subject: str, lines: list[str], comments: list[str], t: Texts) -> DigestText:

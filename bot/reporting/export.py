@@ -31,6 +31,8 @@ FIXED_COLUMNS = [
     "quarantine_rule",
     "started_at",
     "completed_at",
+    "channel",
+    "officer",
 ]
 # What an export holds unless asked for more: the surveys an index may count.
 DEFAULT_STATUSES = ("completed", "partial")
@@ -75,13 +77,16 @@ def _local(moment: datetime | None, zone: tzinfo) -> datetime | None:
 @dataclass(frozen=True)
 class ExportFilter:
     """Which surveys to export: in `statuses` (None: all), one unit's, one counter's, started
-    in [start, end)."""
+    in [start, end); with the officer recorded on each when `with_officers`."""
 
     statuses: tuple[str, ...] | None = DEFAULT_STATUSES
     unit_code: str | None = None
     counter_code: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    # The `officer` column holds the officer's code only for the unit's leaders and operators
+    # (staff's personal data); it is empty for anyone else.
+    with_officers: bool = False
 
 
 def _surveys(
@@ -142,6 +147,8 @@ def _table(
             first.quarantine_rule or "",
             moment(first.started_at),
             moment(first.completed_at),
+            first.channel,
+            (first.officer_code or "") if where.with_officers else "",
             *(cell(*answers.get(column, (None, None))) for column in columns),
         ]
 

@@ -192,6 +192,16 @@ def _table_lines(report: Report, width: int, header: str) -> list[str]:
                 f"{label}{c.code} {c.name}", c.overall, previous_counter(report, c.code), width
             )
             lines.append(line + ("" if c.overall.rankable else "  *"))
+    if report.officers:
+        lines += [
+            "",
+            "THEO CÁN BỘ (officers, for the unit's leaders and operators only)",
+            f"    {header[4:]}",
+        ]
+        for rank, o in report.ranked_officers():
+            label = f"{rank:>2}. " if rank else " –  "
+            line = _row(f"{label}{o.code} {o.name} ({o.responses} phiếu)", o.overall, None, width)
+            lines.append(line + ("" if o.overall.rankable else "  *"))
     return lines
 
 
@@ -319,6 +329,17 @@ def report_dict(report: Report) -> dict[str, Any]:
             }
             for c in report.counters
         ],
+        "officers": [
+            {
+                "code": o.code,
+                "name": o.name,
+                "unit": o.unit_code,
+                "rank": rank,
+                "responses": o.responses,
+                **figure_dict(o.overall),
+            }
+            for rank, o in report.ranked_officers()
+        ],
         "weakest_factor": None if weakest is None else weakest[0],
         "weakest_counter": None if lowest is None else lowest.code,
         "comments": [
@@ -382,6 +403,11 @@ def _csv_lines(report: Report) -> Iterator[_CsvLine]:
         prev = previous_counter(report, desk.code)
         yield ("counter", desk.unit_code, desk.code, None, None, None, desk.name, desk.overall,
                prev)  # fmt: skip
+    for name, channel in report.channels.items():
+        yield ("channel", units, counter, None, None, None, name, channel.overall, None)
+    for _rank, o in report.ranked_officers():
+        yield ("officer", o.unit_code, "", None, None, None, f"{o.code} {o.name}", o.overall,
+               None)  # fmt: skip
 
 
 def _csv_rows(report: Report) -> Iterator[list[str]]:

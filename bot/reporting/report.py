@@ -206,6 +206,32 @@ class ChannelFigure:
 
 
 @dataclass(frozen=True)
+class OfficerFigure:
+    """The index over the surveys started during an officer's shifts (docs/channels.md):
+    staff's personal data, for the unit's leaders and operators only, never public."""
+
+    code: str
+    name: str
+    unit_code: str
+    overall: Figure
+    factors: Mapping[int, Figure] = field(default_factory=dict)
+    responses: int = 0
+
+
+def rank_figures(items: Iterable[Any]) -> list[tuple[int | None, Any]]:
+    """The minimum-sample rule of every ranking (counters, units, officers): items whose
+    `overall` has enough answers ranked by share (then mean, then code), best first; the
+    others after them, unranked, in the order given."""
+    items = list(items)
+    ranked = sorted(
+        (i for i in items if i.overall.rankable),
+        key=lambda i: (-(i.overall.share or 0), -(i.overall.mean or 0), i.code),
+    )
+    rest = [i for i in items if not i.overall.rankable]
+    return [(n, i) for n, i in enumerate(ranked, start=1)] + [(None, i) for i in rest]
+
+
+@dataclass(frozen=True)
 class Comment:
     """A free-text answer; `at` is when it was given, in the period's time zone."""
 
@@ -250,6 +276,9 @@ class Report:
     channels: Mapping[str, ChannelFigure] = field(default_factory=dict)
     # The feedback received in the period and how it was handled (bot/reporting/cases.py).
     cases: CaseFigures = field(default_factory=CaseFigures)
+    # The same index per officer recorded on the surveys, only when asked for (leaders and
+    # operators; never the public page): `build_report(with_officers=True)`.
+    officers: list[OfficerFigure] = field(default_factory=list)
 
     @property
     def responses(self) -> int:
@@ -284,22 +313,16 @@ class Report:
 
     def ranked_counters(self) -> list[tuple[int | None, CounterFigure]]:
         """Counters with enough answers ranked by share (then mean), best first; the others
-        after them, unranked, by code."""
-        ranked = sorted(
-            (c for c in self.counters if c.overall.rankable),
-            key=lambda c: (-(c.overall.share or 0), -(c.overall.mean or 0), c.code),
-        )
-        rest = [c for c in self.counters if not c.overall.rankable]
-        return [(i, c) for i, c in enumerate(ranked, start=1)] + [(None, c) for c in rest]
+        after them, unranked, by code (`rank_figures`)."""
+        return rank_figures(self.counters)
 
     def ranked_units(self) -> list[tuple[int | None, UnitFigure]]:
         """Units ranked as `ranked_counters` ranks counters (the same minimum-sample rule)."""
-        ranked = sorted(
-            (u for u in self.units if u.overall.rankable),
-            key=lambda u: (-(u.overall.share or 0), -(u.overall.mean or 0), u.code),
-        )
-        rest = [u for u in self.units if not u.overall.rankable]
-        return [(i, u) for i, u in enumerate(ranked, start=1)] + [(None, u) for u in rest]
+        return rank_figures(self.units)
+
+    def ranked_officers(self) -> list[tuple[int | None, OfficerFigure]]:
+        """Officers ranked as counters are (the same minimum-sample rule)."""
+        return rank_figures(self.officers)
 
     @property
     def title(self) -> str:
@@ -388,9 +411,11 @@ def build_report(
     include_repeats: bool = False,
     with_previous: bool = True,
     comment_limit: int | None = 20,
+    with_officers: bool = False,
 ) -> Report:
     """The index of these units (None: every unit), or of one of their counters, over
-    `period`, with the same for the period before unless `with_previous` is False.
+    `period`, with the same for the period before unless `with_previous` is False; per
+    officer too with `with_officers` (only for the unit's leaders and operators).
 
     A unit with its own time zone is counted over the period's local dates in that zone;
     units without one use the period's zone. Comments are the newest `comment_limit`
@@ -407,6 +432,7 @@ def build_report(
         include_repeats=include_repeats,
         with_previous=with_previous,
         comment_limit=comment_limit,
+        with_officers=with_officers,
     )
 
 
@@ -450,10 +476,21 @@ class _Counts:
             return repo.counts_of(self.rolled[1], scope)
         return stats.response_counts(self.session, scope)
 
-    def channels(self, scope: stats.Scope) -> list[str]:
-        if self.rolled is not None:
-            return repo.channels_of(self.rolled[1], scope)
-        return sorted(stats.channels_used(self.session, scope))
+    def channels(self, scope: stats.Scope, min_answers: int) -> dict[str, ChannelFigure]:
+        """The index and count per channel of `scope`: from the rows read, or in two grouped
+        statements over the raw answers (`channel_figures`)."""
+        if self.rolled is None:
+            return channel_figures(self.session, scope, self.response_ids, min_answers)
+        figures = {}
+        for channel in repo.channels_of(self.rolled[1], scope):
+            channel_scope = replace(scope, channel=channel)
+            channel_counts = self.counts(channel_scope)
+            figures[channel] = ChannelFigure(
+                channel,
+                _index(self.tallies(channel_scope), min_answers).overall,
+                channel_counts.completed + channel_counts.partial,
+            )
+        return figures
 
 
 def _build(
@@ -466,6 +503,7 @@ def _build(
     include_repeats: bool,
     with_previous: bool,
     comment_limit: int | None,
+    with_officers: bool = False,
 ) -> Report:
     """`build_report` once the units (and the counter) are known: the previous period reuses
     them rather than looking the units up again."""
@@ -483,15 +521,7 @@ def _build(
         min_answers,
     ).overall
 
-    channels: dict[str, ChannelFigure] = {}
-    for channel in source.channels(scope):
-        channel_scope = replace(scope, channel=channel)
-        channel_counts = source.counts(channel_scope)
-        channels[channel] = ChannelFigure(
-            channel,
-            _index(source.tallies(channel_scope), min_answers).overall,
-            channel_counts.completed + channel_counts.partial,
-        )
+    channels = source.channels(scope, min_answers)
 
     counters, unit_figures = _counter_and_unit_figures(
         units, counter, rows, counts.by_counter, min_answers
@@ -547,7 +577,71 @@ def _build(
         held=counts.held,
         channels=channels,
         cases=case_figures(session, unit_ids=[u.id for u in units], period=period),
+        officers=(
+            officer_figures(
+                session,
+                units,
+                scope,
+                # the roll-up keeps no officer: theirs are counted from the surveys
+                source.response_ids or stats.response_id_range(session, scope),
+                min_answers,
+            )
+            if with_officers
+            else []
+        ),
     )
+
+
+def channel_figures(
+    session: Session,
+    scope: stats.Scope,
+    response_ids: tuple[int, int] | None,
+    min_answers: int,
+) -> dict[str, ChannelFigure]:
+    """The index per channel of the scope's counted surveys, in two grouped statements
+    whatever the number of channels (storage.stats.split_tallies)."""
+    if response_ids is None:
+        return {}
+    counts = stats.split_response_counts(session, scope, "channel")
+    tallies = stats.split_tallies(session, scope, "channel", response_ids=response_ids)
+    return {
+        channel: ChannelFigure(
+            channel, _index(tallies.get(channel, []), min_answers).overall, counts[channel]
+        )
+        for channel in sorted(counts)
+    }
+
+
+def officer_figures(
+    session: Session,
+    units: Sequence[Unit],
+    scope: stats.Scope,
+    response_ids: tuple[int, int] | None,
+    min_answers: int,
+) -> list[OfficerFigure]:
+    """The index per officer recorded on the scope's counted surveys (two grouped
+    statements, and one for the officers' names), by unit and code."""
+    if response_ids is None:
+        return []
+    counts = stats.split_response_counts(session, scope, "officer")
+    if not counts:
+        return []
+    tallies = stats.split_tallies(session, scope, "officer", response_ids=response_ids)
+    unit_codes = {u.id: u.code for u in units}
+    figures = []
+    for officer in repo.officers_by_id(session, counts).values():
+        index = _index(tallies.get(officer.id, []), min_answers)
+        figures.append(
+            OfficerFigure(
+                code=officer.code,
+                name=officer.name,
+                unit_code=unit_codes.get(officer.unit_id, ""),
+                overall=index.overall,
+                factors=index.factors,
+                responses=counts[officer.id],
+            )
+        )
+    return sorted(figures, key=lambda f: (f.unit_code, f.code))
 
 
 def _counter_and_unit_figures(

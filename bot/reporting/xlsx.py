@@ -90,6 +90,10 @@ def write_xlsx(report: Report, path: Path) -> None:
     if len(report.units) > 1:
         _unit_sheet(workbook, report)
     _counter_sheet(workbook, report)
+    if report.channels:
+        _channel_sheet(workbook, report)
+    if report.officers:
+        _officer_sheet(workbook, report)
     _comment_sheet(workbook, report)
     _case_sheet(workbook, report)
     with atomic_binary(path) as tmp:
@@ -256,6 +260,64 @@ def _counter_sheet(workbook: Any, report: Report) -> None:
             counters,
             {**_figure_formats(6), **{first_factor + i: PERCENT for i in range(len(FACTORS))}},
         )
+
+
+def _channel_sheet(workbook: Any, report: Report) -> None:
+    """The index per channel; the overall index is every channel's answers together
+    (docs/reports.md), not a mean of these."""
+    channels = _sheet(
+        workbook,
+        "Kênh",
+        ["Kênh (channel)", "Phiếu (responses)", *FIGURE_HEADERS],
+        [12, 12, *FIGURE_WIDTHS],
+    )
+    before = report.previous.channels if report.previous else {}
+    for name, channel in report.channels.items():
+        prior = before.get(name)
+        channels.append(
+            [
+                name,
+                channel.responses,
+                *_figure_cells(channel.overall, prior.overall if prior else None),
+            ]
+        )
+        _format_row(channels, _figure_formats(3))
+
+
+def _officer_sheet(workbook: Any, report: Report) -> None:
+    """Officers in rank order, thin ones unranked and greyed at the end (the counters' rule).
+    Only in a workbook built for the unit's leaders and operators."""
+    from openpyxl.styles import Font
+
+    officers = _sheet(
+        workbook,
+        "Cán bộ",
+        [
+            "Hạng (rank)",
+            "Đơn vị (unit)",
+            "Cán bộ (officer)",
+            "Họ tên (name)",
+            "Phiếu (responses)",
+            *FIGURE_HEADERS[:5],
+        ],
+        [8, 10, 12, 30, 12, *FIGURE_WIDTHS[:5]],
+    )
+    grey = Font(color="808080")
+    for rank, officer in report.ranked_officers():
+        officers.append(
+            [
+                rank,
+                officer.unit_code,
+                officer.code,
+                safe_text(officer.name),
+                officer.responses,
+                *_figure_cells(officer.overall, None)[:5],
+            ]
+        )
+        _format_row(officers, {6: PERCENT, 7: MEAN})
+        if not officer.overall.rankable:
+            for cell in officers[officers.max_row]:
+                cell.font = grey
 
 
 def _comment_sheet(workbook: Any, report: Report) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from storage.models import (
     Answer,
     Counter,
+    Officer,
     SurveyResponse,
     Unit,
 )
@@ -31,10 +32,10 @@ def iter_export_surveys(
     batch: int = 1000,
 ) -> Iterator[tuple[Any, dict[str, tuple[int | None, str | None]]]]:
     """Each response (a row: id, token, unit_code, counter_code, questionnaire, status, the
-    counting decision, start method, review state, times) with its answers by item, ordered
-    by response and streamed in batches; only those in `statuses` (None: every survey), and
-    optionally only one unit's, one counter's, or those started in [started_from,
-    started_before).
+    counting decision, start method, review state, times, channel, officer's code) with its
+    answers by item, ordered by response and streamed in batches; only those in `statuses`
+    (None: every survey), and optionally only one unit's, one counter's, or those started in
+    [started_from, started_before).
 
     Two streams read side by side and merged by response id, not one join: a join sends
     and decodes every response's columns once per answer (5–6 times per survey).
@@ -72,9 +73,12 @@ def iter_export_surveys(
             SurveyResponse.quarantine_rule,
             SurveyResponse.started_at,
             SurveyResponse.completed_at,
+            SurveyResponse.channel,
+            Officer.code.label("officer_code"),
         )
         .join(Unit, Unit.id == SurveyResponse.unit_id)
         .join(Counter, Counter.id == SurveyResponse.counter_id)
+        .outerjoin(Officer, Officer.id == SurveyResponse.officer_id)
         .where(*filters)
         .order_by(SurveyResponse.id)
         .execution_options(yield_per=batch)

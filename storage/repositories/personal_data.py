@@ -20,10 +20,12 @@ from storage.models import (
     Leader,
     LeaderMessage,
     LeaderMessageStatus,
+    Officer,
     OutboxMessage,
     OutboxStatus,
     RegistrationFailure,
     ReplyDelivery,
+    Shift,
     SurveyResponse,
 )
 from storage.repositories.cases import case_contact_counts
@@ -198,6 +200,8 @@ def row_counts(session: Session) -> dict[str, int]:
         "leaders": select(func.count()).select_from(Leader),
         "leader_messages": select(func.count()).select_from(LeaderMessage),
         "registration_failures": select(func.count()).select_from(RegistrationFailure),
+        "officers": select(func.count()).select_from(Officer),
+        "shifts": select(func.count()).select_from(Shift),
     }
     counted = {name: int(session.scalar(query) or 0) for name, query in counts.items()}
     return {**counted, **case_contact_counts(session)}

@@ -24,6 +24,7 @@ from storage.models import (
     Unit,
     UTCDateTime,
 )
+from storage.repositories.officers import OFFICER_ON_SHIFT
 from storage.repositories.rollup import put_in
 from survey_flow.states import SurveyStatus
 
@@ -208,6 +209,10 @@ _LOAD_SURVEY = (
 )
 _TURN_COLUMNS = ("language", "status", "position", "updated_at", "completed_at")
 _INSERT_SURVEY = insert(_responses).returning(_responses.c.id)
+# The same, recording the officer on shift at the counter in the same statement.
+_INSERT_SURVEY_ON_SHIFT = (
+    insert(_responses).values(officer_id=OFFICER_ON_SHIFT).returning(_responses.c.id)
+)
 _UPDATE_SURVEY = (
     update(_responses)
     .where(_responses.c.id == bindparam("response_id"))
@@ -246,9 +251,16 @@ def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
     )
 
 
-def insert_survey(session: Session, values: dict[str, Any]) -> int:
-    """Store a new survey row; returns its id."""
-    return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+def insert_survey(
+    session: Session, values: dict[str, Any], *, officer_on_shift: bool = False
+) -> int:
+    """Store a new survey row; returns its id. With `officer_on_shift`, the row records the
+    officer whose shift at its counter holds its `started_at` (docs/channels.md), looked up
+    inside the INSERT itself (no statement of its own)."""
+    if not officer_on_shift:
+        return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+    shift = {"shift_counter": values["counter_id"], "shift_at": values["started_at"]}
+    return int(session.execute(_INSERT_SURVEY_ON_SHIFT, {**values, **shift}).scalar_one())
 
 
 def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from storage.models import (
     Counter,
     Unit,
 )
+from storage.repositories.officers import OfficerSpec, upsert_officers
 
 # --- units and counters -------------------------------------------------------------------
 
@@ -41,6 +42,7 @@ class UnitSpec:
     leader_approval: bool = False
     opening_hours: str | None = None
     case_due_days: int | None = None
+    officers: Sequence[OfficerSpec] = ()
 
     def settings(self) -> UnitSettings:
         return (
@@ -99,6 +101,7 @@ def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) 
                 counter.unit_id, counter.name, counter.questionnaire = wanted
                 counter.updated_at = now
                 changes.append(f"counter {counter_spec.code}: updated")
+        changes += upsert_officers(session, unit.id, unit.code, spec.officers, now=now)
     session.flush()
     return changes
 

@@ -1,6 +1,7 @@
 """Downloads from the console, under the same scope rules as the pages: the XLSX report
 (bot/reporting/xlsx.py) and the survey export as CSV or XLSX (bot/reporting/export.py) of the
-unit, or of one counter, over the chosen period."""
+unit, or of one counter, over the chosen period. The figures per officer and the export's
+`officer` column only for the unit's leaders and operators (`can_act`), never a viewer."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def report_xlsx(code: str) -> ResponseReturnValue:
             period=choice.period,
             min_answers=runtime.settings.report_min_answers,
             comment_limit=None,
+            with_officers=current_user.can_act,
         )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "report.xlsx"
@@ -68,7 +70,11 @@ def survey_export(code: str, fmt: str) -> ResponseReturnValue:
         zone = unit_zone(unit, runtime.settings.tz)
         period = chosen_period(zone, runtime.clock()).period
         where = export.ExportFilter(
-            unit_code=unit.code, counter_code=counter_code, start=period.start, end=period.end
+            unit_code=unit.code,
+            counter_code=counter_code,
+            start=period.start,
+            end=period.end,
+            with_officers=current_user.can_act,
         )
         name = _file_name(unit.code, counter_code, period.first_day.isoformat(), fmt)
         if fmt == "csv":

@@ -20,6 +20,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from bot.conversation.acknowledgements import NOTE_CHARS, acknowledge_alert
+from bot.conversation.shifts import end_shift, sign_in
 from bot.reporting import charts
 from bot.reporting.periods import Period, period_containing, unit_zone
 from bot.reporting.report import (
@@ -27,7 +28,10 @@ from bot.reporting.report import (
     Report,
     build_report,
     change,
+    channel_figures,
     monthly_reports,
+    officer_figures,
+    rank_figures,
     report_scope,
 )
 from bot.web.console.accounts import PrincipalKind
@@ -41,7 +45,7 @@ from bot.web.console.base import (
 )
 from storage import repositories as repo
 from storage import stats
-from storage.models import Unit
+from storage.models import ShiftSource, Unit
 from survey_flow.sipas import FACTORS, LOW_RATINGS
 from survey_flow.states import SurveyStatus
 
@@ -130,6 +134,24 @@ def _charts(report: Report, trend: list[Report]) -> dict[str, str]:
     }
 
 
+def split_context(db: Session, unit: Unit, scope: stats.Scope) -> dict[str, Any]:
+    """The index and counts by channel, and by officer for the unit's leaders and operators
+    (`can_act`; never a viewer): the response-id range, then two grouped statements per
+    split over the scope's (unit, started_at) index and the answers in that id range, and
+    one for the officers' names (_split.html)."""
+    min_answers = console_runtime().settings.report_min_answers
+    response_ids = stats.response_id_range(db, scope)
+    officers = (
+        officer_figures(db, [unit], scope, response_ids, min_answers)
+        if current_user.can_act
+        else []
+    )
+    return {
+        "split_channels": channel_figures(db, scope, response_ids, min_answers),
+        "split_officers": rank_figures(officers),
+    }
+
+
 @blueprint.get("/")
 @login_required
 def home() -> ResponseReturnValue:
@@ -213,6 +235,7 @@ def overview(code: str) -> ResponseReturnValue:
             **context,
             **_figures(report),
             **_charts(report, trend),
+            **split_context(db, unit, scope),
         )
 
 
@@ -259,7 +282,50 @@ def counter(code: str, counter_code: str) -> ResponseReturnValue:
             **context,
             **_figures(report),
             **_charts(report, trend),
+            **split_context(db, unit, scope),
+            **shift_context(db, unit, found.id),
         )
+
+
+def shift_context(db: Session, unit: Unit, counter_id: int) -> dict[str, Any]:
+    """The counter's shift and the unit's officers, for _shift.html."""
+    return {
+        "shift_officers": repo.unit_officers(db, unit.id),
+        "on_shift": repo.current_shift(db, counter_id, now=console_runtime().clock()),
+    }
+
+
+@blueprint.post("/units/<code>/counters/<counter_code>/shift")
+@login_required
+def shift(code: str, counter_code: str) -> ResponseReturnValue:
+    """A leader or an operator of the unit starts an officer's shift at the counter (ending
+    the one before) or ends the open one."""
+    if not current_user.can_act:
+        abort(403)
+    runtime = console_runtime()
+    now = runtime.clock()
+    with runtime.session_factory.begin() as db:
+        unit = unit_or_404(db, current_user, code)
+        found = next((c for c in unit.counters if c.code == counter_code.upper()[:32]), None)
+        if found is None:
+            abort(404)
+        if request.form.get("action") == "end":
+            end_shift(db, found, now=now)
+        elif (
+            sign_in(
+                db,
+                found,
+                request.form.get("officer", ""),
+                via=ShiftSource.CONSOLE,
+                now=now,
+                default_zone=runtime.settings.tz,
+            )
+            is None
+        ):
+            abort(400)
+    back = urlencode({k: v for k, v in request.args.items() if k in ("period", "date")})
+    target = url_for("console.counter", code=unit.code, counter_code=found.code)
+    return redirect(f"{target}?{back}#shift")
 
 
 @blueprint.get("/units/<code>/comments")

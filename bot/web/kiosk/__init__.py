@@ -7,6 +7,9 @@
   survey token and the questionnaire the page asks.
 - `POST /kiosk/<counter>/surveys`: JSON `{"token", "answers"}`: the answers, stored once per
   token (201 stored, 200 already stored); the page resends until it gets either.
+- `POST /kiosk/<counter>/officer`: the "Cán bộ" control (form field `officer`: a code of the
+  unit's officers starts their shift at the counter; empty ends the open shift); back to the
+  page (303). Shown only when the unit lists officers (docs/channels.md).
 - `GET /kiosk/<counter>/manifest.webmanifest` and `GET /kiosk/sw.js`: installable as a
   full-screen app whose shell works offline.
 """
@@ -15,14 +18,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.forms import KioskRefusal, SubmitStatus
+from bot.conversation.shifts import end_shift, sign_in
 from bot.web.current import runtime_of
 from bot.web.presence import paired_device
 from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
-from storage.models import Channel, DeviceKind
+from storage import repositories as repo
+from storage.models import Channel, DeviceKind, ShiftSource
 
 blueprint = Blueprint(
     "kiosk",
@@ -56,6 +69,9 @@ def page(code: str) -> ResponseReturnValue:
             device.counter.unit.name,
             device.counter.code,
         )
+        officers = [(o.code, o.name) for o in repo.unit_officers(session, device.counter.unit_id)]
+        shift = repo.current_shift(session, device.counter.id, now=runtime.clock())
+        on_shift = shift.officer.code if shift is not None else None
     texts = runtime.texts.of("vi")
     return (
         render_template(
@@ -67,6 +83,10 @@ def page(code: str) -> ResponseReturnValue:
             open_url=url_for("kiosk.open_survey", code=counter_code),
             submit_url=url_for("kiosk.submit", code=counter_code),
             idle_seconds=60,
+            officers=officers,
+            on_shift=on_shift,
+            officer_url=url_for("kiosk.officer", code=counter_code),
+            t=texts,
         ),
         200,
         {"Cache-Control": "no-cache"},
@@ -85,6 +105,37 @@ def open_survey(code: str) -> ResponseReturnValue:
             return {"error": opened.value, "message": runtime.texts.of("vi")("kiosk_limit")}, 429
         data = form_data(opened, runtime.texts.of(opened.language))
     return data, 201, {"Cache-Control": "no-store"}
+
+
+@blueprint.post("/kiosk/<code>/officer")
+def officer(code: str) -> ResponseReturnValue:
+    """The officer at the tablet picks themselves (or nobody, to end the shift). No PIN: the
+    tablet is paired to this counter and stands behind it, and the unit's leaders see every
+    shift with how it was started (docs/channels.md says why that is proportionate)."""
+    runtime = runtime_of(current_app)
+    wanted = request.form.get("officer", "").strip().upper()[:32]
+    now = runtime.clock()
+    with runtime.session_factory.begin() as session:
+        device = paired_device(session, DeviceKind.KIOSK, code)
+        if device is None:
+            return _unpaired()
+        counter = device.counter
+        if not wanted:
+            end_shift(session, counter, now=now)
+        elif (
+            sign_in(
+                session,
+                counter,
+                wanted,
+                via=ShiftSource.KIOSK,
+                now=now,
+                default_zone=runtime.settings.tz,
+            )
+            is None
+        ):
+            return {"error": "unknown_officer", "message": f"no officer {wanted}"}, 404
+        target = url_for("kiosk.page", code=counter.code)
+    return redirect(target, code=303)
 
 
 @blueprint.post("/kiosk/<code>/surveys")

@@ -8,6 +8,9 @@ rotating code, and the visit-code API a one-stop case system calls.
   code as a QR (server-rendered SVG) and as text; the page reloads itself when it changes.
 - `POST /api/visits`: `Authorization: Bearer <unit API key>`, JSON `{"counter": "HVT01",
   "count": 1}` → 201 `{"codes": [...], "expires_at": ...}`.
+- `POST /api/shifts`: the same key, JSON `{"counter": "HVT01", "officer": "CB01"}` → 201: the
+  officer's shift at the counter starts (ending the counter's open one); `{"counter":
+  "HVT01", "officer": null}` → 200: the open shift ends (docs/channels.md).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from bot.conversation.presence import issue_visit_codes, secret_hash
+from bot.conversation.shifts import end_shift, sign_in
 from bot.web.current import runtime_of
 from storage import repositories as repo
-from storage.models import Device, DeviceKind
+from storage.models import Counter, Device, DeviceKind, ShiftSource, Unit
 
 log = logging.getLogger("sipas_bot.presence")
 
@@ -112,20 +116,37 @@ def display(code: str) -> ResponseReturnValue:
     return page, 200, {"Cache-Control": "no-store"}
 
 
-@blueprint.post("/api/visits")
-def visits() -> ResponseReturnValue:
-    runtime = runtime_of(current_app)
+UNAUTHORIZED = {"error": "unauthorized", "message": "a unit API key is needed"}, 401
+
+
+def _api_unit(session: Session) -> Unit | None:
+    """The unit whose API key the request's `Authorization: Bearer` header carries."""
     header = request.headers.get("Authorization", "")
     key = (
         clean_secret(header.removeprefix("Bearer ").strip())
         if header.startswith("Bearer ")
         else None
     )
+    return repo.find_unit_by_api_key(session, secret_hash(key)) if key else None
+
+
+def _unit_counter(unit: Unit, raw: str) -> Counter | tuple[dict[str, str], int]:
+    """The unit's counter a request names, or the 404 answer when it has none by that code."""
+    wanted = raw.strip().upper()[:40]
+    counter = next((c for c in unit.counters if c.code == wanted), None)
+    if counter is None:
+        return {"error": "unknown_counter", "message": f"no counter {wanted} in {unit.code}"}, 404
+    return counter
+
+
+@blueprint.post("/api/visits")
+def visits() -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
     body: Any = request.get_json(silent=True)
     with runtime.session_factory.begin() as session:
-        unit = repo.find_unit_by_api_key(session, secret_hash(key)) if key else None
+        unit = _api_unit(session)
         if unit is None:
-            return {"error": "unauthorized", "message": "a unit API key is needed"}, 401
+            return UNAUTHORIZED
         if not isinstance(body, dict) or not isinstance(body.get("counter"), str):
             return {"error": "bad_request", "message": 'send JSON {"counter": CODE}'}, 400
         count = body.get("count", 1)
@@ -135,13 +156,9 @@ def visits() -> ResponseReturnValue:
             or not 1 <= count <= MAX_VISIT_CODES
         ):
             return {"error": "bad_request", "message": f"count must be 1–{MAX_VISIT_CODES}"}, 400
-        wanted = body["counter"].strip().upper()[:40]
-        counter = next((c for c in unit.counters if c.code == wanted), None)
-        if counter is None:
-            return {
-                "error": "unknown_counter",
-                "message": f"no counter {wanted} in {unit.code}",
-            }, 404
+        counter = _unit_counter(unit, body["counter"])
+        if not isinstance(counter, Counter):
+            return counter
         codes, expires_at = issue_visit_codes(
             session,
             counter.id,
@@ -157,3 +174,49 @@ def visits() -> ResponseReturnValue:
         "codes": [{"code": code, "message": f"#{code}"} for code in codes],
         "expires_at": expires_at.isoformat(timespec="seconds"),
     }, 201
+
+
+@blueprint.post("/api/shifts")
+def shifts() -> ResponseReturnValue:
+    runtime = runtime_of(current_app)
+    body: Any = request.get_json(silent=True)
+    now = runtime.clock()
+    with runtime.session_factory.begin() as session:
+        unit = _api_unit(session)
+        if unit is None:
+            return UNAUTHORIZED
+        wanted_officer = body.get("officer") if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("counter"), str)
+            or not isinstance(wanted_officer, str | None)
+        ):
+            return {
+                "error": "bad_request",
+                "message": 'send JSON {"counter": CODE, "officer": CODE or null}',
+            }, 400
+        counter = _unit_counter(unit, body["counter"])
+        if not isinstance(counter, Counter):
+            return counter
+        if wanted_officer is None:
+            ended = end_shift(session, counter, now=now)
+            return {"counter": counter.code, "officer": None, "ended": ended}, 200
+        shift = sign_in(
+            session,
+            counter,
+            wanted_officer,
+            via=ShiftSource.API,
+            now=now,
+            default_zone=runtime.settings.tz,
+        )
+        if shift is None:
+            return {
+                "error": "unknown_officer",
+                "message": f"no officer {wanted_officer.strip().upper()[:40]} in {unit.code}",
+            }, 404
+        return {
+            "counter": counter.code,
+            "officer": shift.officer.code,
+            "started_at": shift.started_at.isoformat(timespec="seconds"),
+            "ends_at": shift.ended_at.isoformat(timespec="seconds"),
+        }, 201
