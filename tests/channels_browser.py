@@ -119,6 +119,16 @@ class Kiosk(SurveyPage):
         self.expect_state("survey")
         expect(self.question).to_be_visible()
 
+    def start_shift(self, officer: str) -> None:
+        """The officer signs in to the counter for the shift on the tablet (the page reloads,
+        waiting, with the officer's name shown)."""
+        self.page.locator("#kiosk-officer summary").click()
+        self.page.select_option("#kiosk-officer-select", officer)
+        with self.page.expect_navigation():
+            self.page.click("#kiosk-officer-save")
+        expect(self.invite_button).to_be_visible()
+        expect(self.page.locator("#kiosk-officer-current")).not_to_have_text("")
+
     def key(self, name: str) -> Locator:
         return self.keyboard.locator(f"button[data-key='{name}']")
 

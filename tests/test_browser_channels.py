@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.runtime import Runtime
-from storage.models import Answer
+from storage.models import Answer, Officer
 from tests.browser import LiveServer, open_page
 from tests.channels_browser import (
     COMMENT,
@@ -99,6 +99,8 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
     watched, page = kiosk.watched, kiosk.page
     try:
         watched.check()
+        kiosk.start_shift("CB01")  # who serves at HVT01 (examples/units.yaml lists CB01)
+        watched.check()
 
         # The first citizen rates everything 5 and types a comment on the tablet's keyboard.
         kiosk.invite()
@@ -170,9 +172,10 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
         assert [(s.channel, s.status, s.counted) for s in surveys] == [
             ("kiosk", "completed", True)
         ] * 3
-        # OFFICER (issue 16, `officers` branch): when merged, assert here that each survey
-        # records the officer signed in to HVT01 for the shift, e.g.
-        #   assert [s.officer_id for s in surveys] == [officer.id] * 3
+        # Each records the officer signed in to HVT01 for the shift.
+        with runtime.session_factory() as session:
+            officer = session.scalars(select(Officer).where(Officer.code == "CB01")).one()
+        assert [s.officer_id for s in surveys] == [officer.id] * 3
         levels = [answers_of(runtime, s.id) for s in surveys]
         assert levels[0]["comment"] == COMMENT and levels[0]["staff"] == 5
         assert [levels[1][item] for item in ("access", "procedure", "staff")] == [4, 4, 3]
