@@ -244,7 +244,7 @@ def test_figures_from_the_rollup_equal_those_from_the_raw_answers(
                 ), (period, scope)
                 assert repo.counts_of(surveys, scope) == stats.response_counts(session, scope)
                 assert repo.channels_of(surveys, scope) == sorted(
-                    stats.channels_used(session, scope)
+                    stats.split_response_counts(session, scope, "channel")
                 )
         reports, trend = _every_report(session)
     _raw(runtime)
