@@ -24,6 +24,7 @@ from bot.conversation.presence import RotatingCodes
 from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import AccountLimits, SurveyService
+from bot.delivery.accounts import OfficialAccounts, environment_oa
 from bot.delivery.leader_messages import LeaderMail
 from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
@@ -89,6 +90,13 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
+    # The OAs served: the environment's one, or the units file's `oas` (docs/deploy.md).
+    oas: OfficialAccounts | None = None
+
+    @property
+    def accounts(self) -> OfficialAccounts:
+        assert self.oas is not None, "Runtime.build sets the OAs"
+        return self.oas
 
     @classmethod
     def build(
@@ -139,6 +147,16 @@ class Runtime:
             valid_steps=settings.presence_code_valid_steps,
         )
         links = SignInLinks.from_settings(settings)
+        verifier = SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key)
+        oas = OfficialAccounts(
+            settings,
+            session_factory,
+            environment=environment_oa(
+                settings, verifier=verifier, tokens=tokens, deliver=deliver, limiter=None
+            ),
+            clock=clock,
+            transport=transport,
+        )
         service = SurveyService(
             texts=texts,
             flows=flows,
@@ -169,7 +187,7 @@ class Runtime:
             cases=cases,
             rotating=rotating,
             flows=flows,
-            verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
+            verifier=verifier,
             deliver=deliver,
             tokens=tokens,
             texts=texts,
@@ -182,6 +200,7 @@ class Runtime:
             sign_in_links=links,
             clock=clock,
             transport=transport,
+            oas=oas,
         )
 
     def sender(self, *, concurrency: int = 4, **kwargs: object) -> OutboxSender:
@@ -200,5 +219,6 @@ class Runtime:
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
             lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             limiter=RateLimiter(self.settings.zalo_rate_per_minute),
+            lanes=self.accounts.lane if self.accounts.multiple else None,
             **kwargs,  # type: ignore[arg-type]
         )

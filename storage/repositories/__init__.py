@@ -105,6 +105,7 @@ from storage.repositories.outbox import (
     enqueue_message,
     enqueue_replies,
     last_interactions,
+    last_interactions_by_oa,
     last_outbox_id,
     lease_owners,
     list_outbox,
@@ -175,15 +176,19 @@ from storage.repositories.surveys import (
 )
 from storage.repositories.tokens import (
     insert_token_pair_if_missing,
+    token_row_id,
 )
-from storage.repositories.units import (
+from storage.repositories.units import (  # many OAs (docs/deploy.md)
     CounterSpec,
+    OaSpec,
     UnitSpec,
     find_counter,
     find_counter_by_id,
     find_unit,
     find_units_by_code,
+    list_oas,
     list_units,
+    upsert_oas,
     upsert_units,
 )
 
@@ -194,6 +199,8 @@ __all__ = [
     "FormSurveyRow",
     "LockedConversation",
     "NewCase",
+    # many OAs
+    "OaSpec",
     "OutboxOutcome",
     "OutcomeKind",
     "QuarantinedSurvey",
@@ -270,6 +277,7 @@ __all__ = [
     "insert_token_pair_if_missing",
     "iter_export_surveys",
     "last_interactions",
+    "last_interactions_by_oa",
     "last_outbox_id",
     "latest_place_of",
     "leader_acknowledged",
@@ -281,6 +289,7 @@ __all__ = [
     "list_console_users",
     "list_devices",
     "list_leaders",
+    "list_oas",
     "list_outbox",
     "list_units",
     "load_survey",
@@ -333,11 +342,13 @@ __all__ = [
     "subscribed_leaders",
     "surveys_of",
     "surveys_started_since",
+    "token_row_id",
     "units_with_leaders",
     "units_with_registration_code",
     "unlink_surveys",
     "unsubscribe",
     "update_survey",
+    "upsert_oas",
     "upsert_units",
     "usable_sign_in_link",
     "user_outbox",
