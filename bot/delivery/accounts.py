@@ -111,9 +111,17 @@ class OfficialAccounts:
         return bool(self._current())
 
     def all(self) -> list[ServedOA]:
-        """Every OA served, by id; the environment's one when the units file names none."""
-        served = self._current()
-        return list(served.values()) if served else [self.environment]
+        """Every OA served: the units file's, and the environment's when it is set (alone
+        when the units file names none)."""
+        served = list(self._current().values())
+        return [self.environment, *served] if self._environment_set or not served else served
+
+    @property
+    def _environment_set(self) -> bool:
+        """Whether the environment names an OA of its own (ZALO_OA_ID, ZALO_APP_ID and
+        ZALO_OA_SECRET_KEY): it is then served beside the units file's OAs."""
+        s = self.settings
+        return bool(s.zalo_oa_id and s.zalo_app_id and s.zalo_oa_secret_key)
 
     def get(self, key: str) -> ServedOA | None:
         """The OA of a key (as stored with conversations and messages), or None."""
@@ -145,23 +153,24 @@ class OfficialAccounts:
         """Verify a webhook body with the secret of the app it names (or `app_id`, from a
         per-app webhook URL); raises InvalidSignature. One OA from the environment: its
         verifier, exactly as with one OA."""
-        served = self._current()
-        if not served:
+        if not self._current():
             if app_id is not None and app_id != self.settings.zalo_app_id:
                 raise InvalidSignature("the webhook URL names another app than ZALO_APP_ID")
             return SignedBody(self.environment.verifier.verify_body(raw, header), None)
         wanted = [app_id] if app_id is not None else _app_ids_in(raw)
-        if not any(oa.app_id in wanted for oa in served.values()):
-            served = self._current(reread=True)
+        served = self.all()
+        if not any(oa.app_id in wanted for oa in served):
+            self._current(reread=True)  # an OA imported by another process since
+            served = self.all()
         for candidate in wanted:
-            oas = tuple(oa for oa in served.values() if oa.app_id == candidate)
+            oas = tuple(oa for oa in served if oa.app_id == candidate)
             for oa in oas:
                 try:
                     timestamp = oa.verifier.verify_body(raw, header)
                 except InvalidSignature:
                     continue
                 return SignedBody(timestamp, candidate, oas)
-        if any(oa.app_id in wanted for oa in served.values()):
+        if any(oa.app_id in wanted for oa in served):
             raise InvalidSignature("signature does not match the app's OA secret key")
         raise InvalidSignature("no served OA is linked to the app this body names")
 

@@ -427,7 +427,7 @@ class OutboxSender:
             return len(messages), leased
 
     def _lane(self, oa: str) -> SendingLane:
-        if oa == ENVIRONMENT_OA and (self.lanes is None or self.lanes(oa) is None):
+        if oa == ENVIRONMENT_OA:
             return self._own_lane
         lane = self.lanes(oa) if self.lanes is not None else None
         if lane is None:

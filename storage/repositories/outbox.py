@@ -91,26 +91,50 @@ def claim_due_messages(
     row whenever its statistics undercounted them, as right after a burst was enqueued: 0.3 s
     per claim at 1,200 pending in a fresh table, 3.6 s in one analysed before the burst
     (docs/benchmarks.md, 2). This form stays linear in the pending rows whatever the plan.
+
+    A user is a user of one OA: the head is per (OA, user). With many OAs (`fair`), the due
+    heads are taken round-robin over the OAs (each OA's oldest first, then each OA's second,
+    …), so an OA with 10,000 queued takes only its share of `limit`; `skip_oas`: OAs whose
+    app is paused (-32), not leased at all.
     """
     older = aliased(OutboxMessage)
     head = (
         select(func.min(older.id))
-        .where(older.user_id == OutboxMessage.user_id, older.status == OutboxStatus.PENDING)
+        .where(
+            older.user_id == OutboxMessage.user_id,
+            older.oa_id == OutboxMessage.oa_id,
+            older.status == OutboxStatus.PENDING,
+        )
         .scalar_subquery()
     )
-    candidates = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.next_attempt_at <= now,
-            (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
-            OutboxMessage.id == head,
-            OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
+    due = (
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_at <= now,
+        (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
+        OutboxMessage.id == head,
+        OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
+        OutboxMessage.oa_id.not_in(list(skip_oas)) if skip_oas else true(),
+    )
+    if fair:
+        # FOR UPDATE cannot take a window function: rank the due heads first, then lock the
+        # chosen ones (a head another sender locked meanwhile is skipped).
+        turn = (
+            func.row_number()
+            .over(partition_by=OutboxMessage.oa_id, order_by=OutboxMessage.id)
+            .label("turn")
         )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+        ranked = select(OutboxMessage.id, turn).where(*due).subquery()
+        chosen = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        # The row's own conditions again: PostgreSQL re-checks them on a row another sender
+        # leased after this statement's snapshot (the subquery is not re-run).
+        statement = (
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(chosen), *due[:3])
+            .order_by(OutboxMessage.id)
+        )
+    else:
+        statement = select(OutboxMessage).where(*due).order_by(OutboxMessage.id).limit(limit)
+    candidates = session.scalars(statement.with_for_update(skip_locked=True)).all()
     for message in candidates:
         message.locked_until = lease_until
         message.lease_owner = owner

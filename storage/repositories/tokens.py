@@ -32,17 +32,23 @@ def insert_token_pair_if_missing(
 ) -> bool:
     """Store an OA's first token pair unless it has one; safe when processes start together
     (a second insert meets the unique OA, or the id the first one took, and does nothing)."""
-    statement = (
-        dialect_insert(session, ZaloToken)
-        .values(
-            id=token_row_id(session, oa),
-            oa_id=oa,
-            access_token=access_token,
-            refresh_token=refresh_token,
-            access_expires_at=None,
-            updated_at=now,
+    for _ in range(3):
+        statement = (
+            dialect_insert(session, ZaloToken)
+            .values(
+                id=token_row_id(session, oa),
+                oa_id=oa,
+                access_token=access_token,
+                refresh_token=refresh_token,
+                access_expires_at=None,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(ZaloToken.id)
         )
-        .on_conflict_do_nothing()
-        .returning(ZaloToken.id)
-    )
-    return session.execute(statement).first() is not None
+        if session.execute(statement).first() is not None:
+            return True
+        if session.scalar(select(ZaloToken.id).where(ZaloToken.oa_id == oa)) is not None:
+            return False
+        # Another OA's first pair took the id meanwhile: try the next one.
+    return False
