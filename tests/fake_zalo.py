@@ -35,6 +35,7 @@ from typing import Any
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
 TOKEN_PATH = "/v4/oa/access_token"
+PROFILE_PATH = "/v2.0/oa/getoa"
 
 
 HOLD_LIMIT = 30.0  # a held answer is given anyway after this, so no test can hang
@@ -109,6 +110,10 @@ class FakeZalo:
                 self._reply(status, answer)
 
             def do_GET(self) -> None:
+                if self.path.split("?")[0] == PROFILE_PATH:
+                    token = self.headers.get("access_token") or ""
+                    self._reply(200, {"data": {"name": f"OA of {token}"}, "error": 0})
+                    return
                 self._reply(404, {"error": 404, "message": "not faked"})
 
             def _reply(self, status: int, answer: Any) -> None:

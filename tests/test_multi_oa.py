@@ -362,5 +362,40 @@ def test_units_import_stores_the_oas_and_their_units(tmp_path: Path, database_ur
     result = run_cli("units", "import", str(path), env=env)
     assert result.returncode == 0, result.stderr
     assert f"OA {OA_A}: created" in result.stdout and f"OA {OA_B}: created" in result.stdout
+    # No secrets in this environment: imported, with a warning naming what to set.
+    assert "the environment variable A_APP_SECRET is not set" in result.stderr
     again = run_cli("units", "import", str(path), env=env)
     assert "no change" in again.stdout
+
+
+def test_tokens_and_check_name_the_oa_that_needs_attention(
+    tmp_path: Path, database_url: str, fake: FakeZalo, secrets_file: Path
+) -> None:
+    path = tmp_path / "units.yaml"
+    path.write_text(UNITS, "utf-8")
+    env = {
+        "DATABASE_URL": database_url,
+        "ZALO_API_BASE": fake.url,
+        "ZALO_OAUTH_BASE": fake.url,
+        "ZALO_SECRETS_FILE": str(secrets_file),
+        "PRIVACY_PEPPER": "test-pepper-0123456789",
+        "CONSOLE_SECRET_KEY": "test-console-secret-key-of-32-characters-or-more",
+        **{k: v for k, v in SECRETS.items() if k != "B_OA_SECRET_KEY"},
+    }
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("units", "import", str(path), env=env).returncode == 0
+    ambiguous = run_cli("tokens", "status", env=env)
+    assert ambiguous.returncode != 0 and "--oa" in ambiguous.stderr
+    assert run_cli("tokens", "refresh", "--oa", OA_A, env=env).returncode == 0
+    assert fake.refreshed_apps == [APP_A]
+    # B's app secret is wrong now: B's refresh fails, and `check` names B alone.
+    broken = {**env, "B_APP_SECRET": "not-the-secret"}
+    failed = run_cli("tokens", "refresh", "--oa", OA_B, env=broken)
+    assert failed.returncode != 0
+    status = run_cli("tokens", "status", "--oa", OA_B, env=broken)
+    assert status.returncode == 1 and "LAST REFRESH FAILED" in status.stdout
+    checked = run_cli("check", env=broken)
+    assert checked.returncode == 1
+    failing = [line for line in checked.stdout.splitlines() if line.startswith("FAIL")]
+    assert failing == [f"FAIL  OA {OA_B} (UBND phường B): the last token refresh succeeded"]
+    assert f"OK    OA {OA_A} (UBND phường A): no token refresh has failed" in checked.stdout

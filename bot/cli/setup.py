@@ -117,7 +117,8 @@ def units() -> None:
 @units.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def units_import(file: Path) -> None:
-    """Create or update the units and counters listed in FILE (YAML); all or nothing."""
+    """Create or update the OAs, units and counters listed in FILE (YAML); all or nothing.
+    An OA whose secrets cannot be read yet is imported with a warning (`check` tests it)."""
     runtime = current_runtime()
     require_schema(runtime)
     source = _units_from(file, runtime)
@@ -128,6 +129,9 @@ def units_import(file: Path) -> None:
     runtime.accounts.forget()
     for change in changes:
         click.echo(change)
+    for oa in runtime.accounts.all() if source.oas else []:
+        if oa.problem is not None:  # imported all the same: the secret may be set later
+            click.echo(f"warning: {oa.problem}", err=True)
     counters = sum(len(spec.counters) for spec in specs)
     click.echo(
         f"{file}: {len(specs)} unit(s), {counters} counter(s); {len(changes) or 'no'} change(s)"

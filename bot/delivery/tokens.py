@@ -215,7 +215,8 @@ class TokenStore:
             "event=token_refresh_failed oa=%s error=%s action=%s",
             self.oa or "-",
             type(failure).__name__,
-            "re-authorise the app in the Zalo console, then `sipas-bot tokens set`",
+            "re-authorise the app in the Zalo console, then `sipas-bot tokens set"
+            + (f" --oa {self.oa}`" if self.oa else "`"),
         )
         assert failure is not None
         raise failure
