@@ -157,6 +157,13 @@ def oa_secrets(runtime: Runtime) -> list[Result]:
     return results
 
 
+def _for_each_oa(
+    runtime: Runtime, check: Callable[[Runtime, ServedOA], list[Result]]
+) -> list[Result]:
+    """A check's lines for every OA served (one OA: its lines as before many were possible)."""
+    return [result for oa in runtime.accounts.all() for result in check(runtime, oa)]
+
+
 def _label(runtime: Runtime, oa: ServedOA) -> str:
     """ "" with one OA (the lines read as before); "OA <id> (<name>): " with several."""
     if not runtime.accounts.multiple:
@@ -169,10 +176,7 @@ def _oa_option(runtime: Runtime, oa: ServedOA) -> str:
 
 
 def token_pair(runtime: Runtime) -> list[Result]:
-    results: list[Result] = []
-    for oa in runtime.accounts.all():
-        results += _token_pair(runtime, oa)
-    return results
+    return _for_each_oa(runtime, _token_pair)
 
 
 def _token_pair(runtime: Runtime, oa: ServedOA) -> list[Result]:
@@ -196,10 +200,7 @@ def _token_pair(runtime: Runtime, oa: ServedOA) -> list[Result]:
 
 
 def last_token_refresh(runtime: Runtime) -> list[Result]:
-    results: list[Result] = []
-    for oa in runtime.accounts.all():
-        results += _last_token_refresh(runtime, oa)
-    return results
+    return _for_each_oa(runtime, _last_token_refresh)
 
 
 def _last_token_refresh(runtime: Runtime, oa: ServedOA) -> list[Result]:
@@ -220,10 +221,7 @@ def _last_token_refresh(runtime: Runtime, oa: ServedOA) -> list[Result]:
 
 
 def zalo_api(runtime: Runtime) -> list[Result]:
-    results: list[Result] = []
-    for oa in runtime.accounts.all():
-        results += _zalo_api(runtime, oa)
-    return results
+    return _for_each_oa(runtime, _zalo_api)
 
 
 def _zalo_api(runtime: Runtime, oa: ServedOA) -> list[Result]:

@@ -99,7 +99,7 @@ class OfficialAccounts:
         self.monotonic = monotonic
         self._lock = threading.RLock()
         self._read_at = float("-inf")
-        self._rows: dict[str, tuple[object, ...]] = {}
+        self._rows: dict[str, tuple[str, str, str, str, str | None, str | None]] = {}
         self._served: dict[str, ServedOA] = {}
         self._limiters: dict[str, RateLimiter] = {}
 
@@ -201,7 +201,7 @@ class OfficialAccounts:
             # No `oas` table yet (a database before `db upgrade`): the environment's OA.
             log.debug("event=oas_unreadable", exc_info=True)
             return
-        wanted = {row.id: _row_values(row) for row in rows}
+        wanted = {row.id: repo.oa_settings(row) for row in rows}
         if wanted == self._rows:
             return
         served: dict[str, ServedOA] = {}
@@ -300,17 +300,6 @@ def _checked(deliver: Deliver, problem: str | None) -> Deliver:
         raise ConfigError(problem)
 
     return refuse
-
-
-def _row_values(row: OfficialAccount) -> tuple[object, ...]:
-    return (
-        row.name,
-        row.app_id,
-        row.app_secret_ref,
-        row.oa_secret_key_ref,
-        row.access_token_ref,
-        row.refresh_token_ref,
-    )
 
 
 def _app_ids_in(raw: bytes) -> list[str]:

@@ -188,6 +188,7 @@ from storage.repositories.units import (  # many OAs (docs/deploy.md)
     find_units_by_code,
     list_oas,
     list_units,
+    oa_settings,
     upsert_oas,
     upsert_units,
 )
@@ -300,6 +301,7 @@ __all__ = [
     "messages_awaiting_outbox",
     "new_account_surveys_since",
     "notified_alerts",
+    "oa_settings",
     "oldest_conversation",
     "oldest_due_message",
     "open_cases_of_unit",

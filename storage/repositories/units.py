@@ -98,7 +98,7 @@ def upsert_oas(session: Session, oas: Iterable[OaSpec], *, now: datetime) -> lis
             row = OfficialAccount(id=spec.oa_id, created_at=now)
             session.add(row)
             changes.append(f"OA {spec.oa_id}: created")
-        elif _oa_settings(row) == spec.settings():
+        elif oa_settings(row) == spec.settings():
             continue
         else:
             changes.append(f"OA {spec.oa_id}: updated")
@@ -110,7 +110,9 @@ def upsert_oas(session: Session, oas: Iterable[OaSpec], *, now: datetime) -> lis
     return changes
 
 
-def _oa_settings(row: OfficialAccount) -> tuple[str, str, str, str, str | None, str | None]:
+def oa_settings(row: OfficialAccount) -> tuple[str, str, str, str, str | None, str | None]:
+    """What an OA's row holds from the units file (as `OaSpec.settings`): a change to it is
+    an update, and a process builds the OA again."""
     return (
         row.name,
         row.app_id,
