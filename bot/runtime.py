@@ -219,6 +219,5 @@ class Runtime:
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
             lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             limiter=RateLimiter(self.settings.zalo_rate_per_minute),
-            lanes=self.accounts.lane if self.accounts.multiple else None,
-            **kwargs,  # type: ignore[arg-type]
+            **{"lanes": self.accounts.lane if self.accounts.multiple else None, **kwargs},  # type: ignore[arg-type]
         )

@@ -399,3 +399,43 @@ def test_tokens_and_check_name_the_oa_that_needs_attention(
     failing = [line for line in checked.stdout.splitlines() if line.startswith("FAIL")]
     assert failing == [f"FAIL  OA {OA_B} (UBND phường B): the last token refresh succeeded"]
     assert f"OK    OA {OA_A} (UBND phường A): no token refresh has failed" in checked.stdout
+
+
+def test_an_app_at_its_rate_limit_is_not_leased_while_the_others_go_on(
+    two_oas: Runtime,
+) -> None:
+    """An app whose minute is used up holds no sending thread: its messages are not leased
+    (a thread would wait in its limiter), while the other app's are sent."""
+    from bot.delivery.sender import RateLimiter, SendingLane
+
+    def blocked(seconds: float) -> None:
+        raise AssertionError("a sending thread waited on app A's limit")
+
+    sent: list[tuple[str, str]] = []
+    limiter_a = RateLimiter(1, monotonic=lambda: 0.0, sleep=blocked)  # one call a minute
+    lanes = {
+        OA_A: SendingLane(lambda u, b: sent.append((OA_A, u)) or "id", limiter_a, APP_A),
+        OA_B: SendingLane(lambda u, b: sent.append((OA_B, u)) or "id", None, APP_B),
+    }
+    sender = two_oas.sender(lanes=lanes.get)
+    now = two_oas.clock()
+
+    def queue(user: str, oa: str) -> None:
+        with two_oas.session_factory.begin() as session:
+            repo.enqueue_replies(session, user, [{"text": "x"}], now=now, oa=oa)
+            repo.lock_conversation(session, user, now=now, oa=oa)  # within the 7-day window
+
+    queue("700000000000000001", OA_A)
+    queue("800000000000000001", OA_B)
+    sender.drain()
+    queue("700000000000000002", OA_A)
+    queue("800000000000000002", OA_B)
+    sender.drain()
+    assert sent.count((OA_B, "800000000000000002")) == 1
+    assert (OA_A, "700000000000000002") not in sent
+    with two_oas.session_factory() as session:
+        waiting = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.user_id == "700000000000000002")
+        ).one()
+    assert waiting.status == OutboxStatus.PENDING and waiting.attempts == 0
+    assert waiting.last_error is None

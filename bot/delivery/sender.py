@@ -133,6 +133,14 @@ class RateLimiter:
         self._calls: deque[float] = deque()
         self._lock = threading.Lock()
 
+    def full(self) -> bool:
+        """Whether a call now would have to wait (the minute's calls are all taken)."""
+        with self._lock:
+            now = self.monotonic()
+            while self._calls and now - self._calls[0] >= 60.0:
+                self._calls.popleft()
+            return len(self._calls) >= self.per_minute
+
     def acquire(self) -> None:
         while True:
             with self._lock:
@@ -281,9 +289,11 @@ class OutboxSender:
         # The environment's OA goes out with `deliver` and `limiter`; another OA by its lane.
         self._own_lane = SendingLane(deliver, limiter, ENVIRONMENT_OA)
         self.lanes = lanes
-        # Apps told to wait by a -32, until when; and the app of each OA seen (what to skip).
+        # Apps told to wait by a -32, until when; the app of each OA seen and each app's
+        # limiter (what to skip when leasing).
         self._paused_until: dict[str, datetime] = {}
         self._app_of: dict[str, str] = {ENVIRONMENT_OA: ENVIRONMENT_OA}
+        self._limiter_of: dict[str, RateLimiter | None] = {}
         self._pause_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
 
@@ -435,6 +445,7 @@ class OutboxSender:
         if self._app_of.get(oa) != lane.app:
             with self._pause_lock:
                 self._app_of[oa] = lane.app
+                self._limiter_of[lane.app] = lane.limiter
         return lane
 
     def _send(self, message: _Leased) -> _Result:
@@ -466,10 +477,17 @@ class OutboxSender:
         return until is not None and now < until
 
     def _paused_oas(self, now: datetime) -> set[str]:
-        """The OAs whose app is paused: none of their messages is leased meanwhile."""
+        """The OAs whose app is paused (-32), or, with many OAs, has used its minute's
+        requests: none of their messages is leased meanwhile, so no sending thread waits
+        on one app's limit while another app's citizens wait for a thread."""
         with self._pause_lock:
-            paused = {app for app, until in self._paused_until.items() if now < until}
-            return {oa for oa, app in self._app_of.items() if app in paused}
+            held = {app for app, until in self._paused_until.items() if now < until}
+            held |= {
+                app
+                for app, limiter in self._limiter_of.items()
+                if limiter is not None and limiter.full()
+            }
+            return {oa for oa, app in self._app_of.items() if app in held}
 
     def _pause(self, app: str = ENVIRONMENT_OA) -> None:
         """Zalo said -32 for `app`: send nothing more of its OAs for `rate_limit_pause`, in
