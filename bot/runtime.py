@@ -34,6 +34,7 @@ from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
 from storage.db import make_engine, make_session_factory
+from storage.models import Unit
 from survey_flow.texts import LocalTexts, load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
 
@@ -202,6 +203,14 @@ class Runtime:
             transport=transport,
             oas=oas,
         )
+
+    def oa_shown(self, unit: Unit) -> tuple[str, str]:
+        """The (id, name) of the OA a unit's citizens use, as posters and the landing page
+        show it: the units file's OA, or the environment's (ZALO_OA_ID, ZALO_OA_NAME)."""
+        if unit.oa_id is None:
+            return self.settings.zalo_oa_id, self.settings.zalo_oa_name
+        served = self.accounts.get(unit.oa_id)
+        return unit.oa_id, served.name if served is not None else ""
 
     def sender(self, *, concurrency: int = 4, **kwargs: object) -> OutboxSender:
         """The outbox sender, with the HTTP connection pool sized for its sending threads

@@ -439,3 +439,18 @@ def test_an_app_at_its_rate_limit_is_not_leased_while_the_others_go_on(
         ).one()
     assert waiting.status == OutboxStatus.PENDING and waiting.attempts == 0
     assert waiting.last_error is None
+
+
+def test_the_landing_page_and_posters_name_the_units_own_oa(
+    two_oas: Runtime, client: FlaskClient
+) -> None:
+    page = client.get("/q/WB01").get_data(as_text=True)
+    assert f"https://zalo.me/{OA_B}" in page and f"https://zalo.me/{OA_A}" not in page
+    home = client.get("/q/HVT01").get_data(as_text=True)
+    assert "https://zalo.me/388613280878808645" in home  # the environment's OA
+    with two_oas.session_factory() as session:
+        ward_b = repo.find_unit(session, "WB")
+        hvt = repo.find_unit(session, "HVT")
+        assert ward_b is not None and hvt is not None
+        assert two_oas.oa_shown(ward_b) == (OA_B, "UBND phường B")
+        assert two_oas.oa_shown(hvt) == ("388613280878808645", "Dịch vụ công Phường Thử")

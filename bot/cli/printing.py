@@ -111,7 +111,7 @@ def print_posters(unit_code: str, size: str, out: Path) -> None:
     require_schema(runtime)
     with runtime.session_factory() as db:
         unit = require_unit(db, unit_code)
-        if not runtime.accounts.for_unit(unit).name:
+        if not runtime.oa_shown(unit)[1]:
             raise ConfigError(
                 "ZALO_OA_NAME is not set: the posters name the Official Account citizens look for"
             )

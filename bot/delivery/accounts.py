@@ -34,7 +34,7 @@ from bot.delivery.sender import (
 )
 from bot.delivery.tokens import TokenStore
 from storage import repositories as repo
-from storage.models import ENVIRONMENT_OA, OfficialAccount, Unit
+from storage.models import ENVIRONMENT_OA, OfficialAccount
 from zalo_client import (
     InboundEvent,
     InvalidSignature,
@@ -131,11 +131,6 @@ class OfficialAccounts:
         if found is None:
             found = self._current(reread=True).get(key)
         return found
-
-    def for_unit(self, unit: Unit) -> ServedOA:
-        """The OA a unit's citizens and posters use (the environment's when it names none or
-        one not served)."""
-        return self.get(unit.oa_key) or self.environment
 
     def lane(self, key: str) -> SendingLane | None:
         """The sender's way out for an OA's messages (`OutboxSender(lanes=...)`)."""

@@ -88,7 +88,7 @@ def landing(code: str) -> ResponseReturnValue:
         if counter is None:
             log.info("event=http_refused status=404 reason=unknown_counter code=%s", code.upper())
             return render_template("landing_unknown.html", code=code.upper()), 404
-        oa_id = runtime.accounts.for_unit(counter.unit).oa_id  # the unit's OA
+        oa_id = runtime.oa_shown(counter.unit)[0]  # the unit's OA
         return render_template(
             "landing.html",
             unit=counter.unit.name,

@@ -64,9 +64,10 @@ def _ignored(reason: str, detail: str = "") -> ResponseReturnValue:
 
 
 @blueprint.post("/zalo/webhook")
-@blueprint.post("/zalo/webhook/<app_id>")
-def receive(app_id: str | None = None) -> ResponseReturnValue:
+@blueprint.post("/zalo/webhook/<int:app>")  # digits only: any other path stays a 404
+def receive(app: int | None = None) -> ResponseReturnValue:
     runtime = runtime_of(current_app)
+    app_id = None if app is None else str(app)
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
