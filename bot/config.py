@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -157,6 +159,8 @@ class Settings:
     cases_overdue_alert_days: int = 2
     cases_holidays_file: str = ""
     cases_contact_retention_days: int = 30
+    # Many OAs (the units file's `oas`, docs/deploy.md): where `file:NAME` secrets are read.
+    zalo_secrets_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -217,11 +221,15 @@ class Settings:
             )
         _check_database_url(self.database_url)
 
-    def require_for_serving(self) -> None:
-        """What the server needs before it may accept a single webhook (fail closed)."""
+    def require_for_serving(self, *, oas_in_units_file: bool = False) -> None:
+        """What the server needs before it may accept a single webhook (fail closed). With
+        the OAs in the units file, their secrets are theirs (`check` tests them), and the
+        environment's ZALO_* name no OA of their own."""
         missing = [n for n in ("zalo_oa_secret_key", "zalo_app_id") if not getattr(self, n)]
         if not self.zalo_sandbox:
             missing += [n for n in ("zalo_oa_id", "zalo_app_secret") if not getattr(self, n)]
+        if oas_in_units_file:
+            missing = []
         if missing:
             names = ", ".join(n.upper() for n in missing)
             raise ConfigError(
@@ -308,6 +316,32 @@ class Settings:
         return self.qr_url_template.replace(
             "{PUBLIC_BASE_URL}", self.public_base_url.rstrip("/")
         ).replace("{counter}", counter_code)
+
+
+SECRET_REFERENCE = re.compile(r"(env|file):([A-Za-z_][A-Za-z0-9_]{0,99})")
+"""Where an OA's secret is read: `env:NAME` (an environment variable, or a line of .env) or
+`file:NAME` (a line NAME=value of ZALO_SECRETS_FILE). The units file holds only these."""
+
+
+def read_secret(reference: str, *, secrets_file: str, env: Mapping[str, str] | None = None) -> str:
+    """The secret a reference names; ConfigError naming the reference when it is unset."""
+    match = SECRET_REFERENCE.fullmatch(reference)
+    if match is None:
+        raise ConfigError(f"{reference!r} is not a secret reference (env:NAME or file:NAME)")
+    source, name = match.groups()
+    if source == "env":
+        value = (os.environ if env is None else env).get(name, "").strip()
+        if not value:
+            raise ConfigError(f"{reference}: the environment variable {name} is not set")
+        return value
+    if not secrets_file:
+        raise ConfigError(f"{reference}: ZALO_SECRETS_FILE is not set")
+    if not Path(secrets_file).is_file():
+        raise ConfigError(f"{reference}: ZALO_SECRETS_FILE {secrets_file} does not exist")
+    value = (dotenv_values(secrets_file).get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{reference}: {name} is not set in {secrets_file}")
+    return value
 
 
 def is_local_address(url: str) -> bool:

@@ -85,12 +85,14 @@ def forget_old_sign_ins(runtime: Runtime) -> None:
 
 
 def refresh_token_if_due(runtime: Runtime) -> None:
-    if runtime.tokens is None:
-        return
-    try:
-        runtime.tokens.refresh()
-    except Exception:  # logged loudly by the store; /healthz shows it; retried next run
-        log.exception("event=token_refresh_job_failed")
+    """Each OA's pair when due, on its own: one OA's failure does not stop the others'."""
+    for oa in runtime.accounts.all():
+        if oa.tokens is None:
+            continue
+        try:
+            oa.tokens.refresh()
+        except Exception:  # logged loudly by the store; /healthz shows it; retried next run
+            log.exception("event=token_refresh_job_failed oa=%s", oa.oa_id or "-")
 
 
 def digest_zones(runtime: Runtime) -> list[str]:

@@ -27,6 +27,7 @@ from bot.conversation.presence import RotatingCodes
 from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.conversation.service import AccountLimits, SurveyService
+from bot.delivery.accounts import OfficialAccounts, environment_oa
 from bot.delivery.leader_messages import LeaderMail
 from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
@@ -36,6 +37,7 @@ from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
 from storage.db import make_engine, make_session_factory
+from storage.models import Unit
 from survey_flow.texts import LocalTexts, load_texts
 from zalo_client import RequestsTransport, SignatureVerifier, ZaloClient
 
@@ -94,6 +96,13 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
+    # The OAs served: the environment's one, or the units file's `oas` (docs/deploy.md).
+    oas: OfficialAccounts | None = None
+
+    @property
+    def accounts(self) -> OfficialAccounts:
+        assert self.oas is not None, "Runtime.build sets the OAs"
+        return self.oas
 
     @classmethod
     def build(
@@ -145,6 +154,16 @@ class Runtime:
             valid_steps=settings.presence_code_valid_steps,
         )
         links = SignInLinks.from_settings(settings)
+        verifier = SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key)
+        oas = OfficialAccounts(
+            settings,
+            session_factory,
+            environment=environment_oa(
+                settings, verifier=verifier, tokens=tokens, deliver=deliver, limiter=None
+            ),
+            clock=clock,
+            transport=transport,
+        )
         service = SurveyService(
             texts=texts,
             flows=flows,
@@ -182,7 +201,7 @@ class Runtime:
             case_intake=case_intake,
             rotating=rotating,
             flows=flows,
-            verifier=SignatureVerifier(settings.zalo_app_id, settings.zalo_oa_secret_key),
+            verifier=verifier,
             deliver=deliver,
             tokens=tokens,
             texts=texts,
@@ -195,7 +214,16 @@ class Runtime:
             sign_in_links=links,
             clock=clock,
             transport=transport,
+            oas=oas,
         )
+
+    def oa_shown(self, unit: Unit) -> tuple[str, str]:
+        """The (id, name) of the OA a unit's citizens use, as posters and the landing page
+        show it: the units file's OA, or the environment's (ZALO_OA_ID, ZALO_OA_NAME)."""
+        if unit.oa_id is None:
+            return self.settings.zalo_oa_id, self.settings.zalo_oa_name
+        served = self.accounts.get(unit.oa_id)
+        return unit.oa_id, served.name if served is not None else ""
 
     def sender(self, *, concurrency: int = 4, **kwargs: object) -> OutboxSender:
         """The outbox sender, with the HTTP connection pool sized for its sending threads
@@ -213,5 +241,5 @@ class Runtime:
             max_age=timedelta(hours=self.settings.outbox_max_age_hours),
             lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             limiter=RateLimiter(self.settings.zalo_rate_per_minute),
-            **kwargs,  # type: ignore[arg-type]
+            **{"lanes": self.accounts.lane if self.accounts.multiple else None, **kwargs},  # type: ignore[arg-type]
         )

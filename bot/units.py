@@ -19,28 +19,59 @@ units:
     officers:                      # optional: who may sign in to a counter for a shift
       - code: CB01                 # (docs/channels.md); names are staff's personal data
         name: Nguyễn Văn A
+
+
+Many Official Accounts on one deployment (docs/deploy.md, "A province on one deployment"):
+an `oas` list names each OA and where its secrets are (never the secrets themselves), and
+each unit names its OA with `oa:` (not needed when the file names one OA). Without `oas`,
+the one OA is the environment's (ZALO_OA_ID, ZALO_APP_ID, …), as before.
+
+oas:
+  - id: "388613280878808645"       # the OA's id (Zalo OA admin)
+    name: Phường Hoàng Văn Thụ     # printed on the posters
+    app_id: "360846524940903967"   # the Zalo app the OA is linked to
+    app_secret: env:HVT_APP_SECRET           # env:NAME or file:NAME (ZALO_SECRETS_FILE)
+    oa_secret_key: env:HVT_OA_SECRET_KEY     # the app's webhook "OA Secret Key"
+    access_token: env:HVT_ACCESS_TOKEN       # optional: the first token pair
+    refresh_token: env:HVT_REFRESH_TOKEN     #   (else `sipas-bot tokens set --oa …`)
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import ConfigError
+from bot.config import SECRET_REFERENCE, ConfigError
 from bot.opening_hours import BadOpeningHours, OpeningHours
 from bot.registration_codes import weakness
 from storage.models import Unit
-from storage.repositories import CounterSpec, OfficerSpec, UnitSpec
+from storage.repositories import CounterSpec, OaSpec, OfficerSpec, UnitSpec
 from survey_flow.matching import fold
 from survey_flow.sourcefile import FileProblems, LineDict, LineList, Problem, load_yaml
 
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
-FILE_KEYS = ("units",)
+FILE_KEYS = ("units", "oas")
+OA_KEYS = (
+    "id",
+    "name",
+    "app_id",
+    "app_secret",
+    "oa_secret_key",
+    "access_token",
+    "refresh_token",
+)
+OA_SECRET_KEYS = ("app_secret", "oa_secret_key", "access_token", "refresh_token")
+OA_REQUIRED_SECRETS = ("app_secret", "oa_secret_key")
+_ZALO_ID = re.compile(r"[0-9]{1,32}")
+# A scalar that looks like a key or token pasted in: long, no spaces, letters and digits.
+_SECRET_LOOKING = re.compile(r"[A-Za-z0-9_-]{32,}")
 UNIT_KEYS = (
+    "oa",
     "code",
     "name",
     "questionnaire",
@@ -66,9 +97,24 @@ def is_code(text: str) -> bool:
     return _CODE.fullmatch(text.upper()) is not None
 
 
+@dataclass(frozen=True)
+class UnitsFile:
+    """What a units file holds: its OAs (none: the environment's one) and its units."""
+
+    oas: list[OaSpec]
+    units: list[UnitSpec]
+
+
 def read_units_file(
     path: str | Path, *, check_questionnaire: QuestionnaireCheck | None = None
 ) -> list[UnitSpec]:
+    """The units of the file (see `read_units_source`)."""
+    return read_units_source(path, check_questionnaire=check_questionnaire).units
+
+
+def read_units_source(
+    path: str | Path, *, check_questionnaire: QuestionnaireCheck | None = None
+) -> UnitsFile:
     """Parse and check the whole file; FileProblems lists every problem with its line.
 
     A key the format does not know is a problem (a typo such as `public_result` would
@@ -88,6 +134,8 @@ def read_units_file(
         line = data.line_of("units") if isinstance(data, LineDict) else 1
         raise FileProblems([Problem(source, line, "expected `units:` followed by a list of units")])
     _unknown_keys(data, FILE_KEYS, "the file", problems, source)
+    _secret_looking_values(data, problems, source)
+    oas = _oas(data, problems, source)
     units: list[UnitSpec] = []
     unit_codes: set[str] = set()
     counter_codes: set[str] = set()
@@ -126,6 +174,7 @@ def read_units_file(
                 opening_hours=opening_hours,
                 case_due_days=due_days,
                 officers=officers,
+                oa_id=_unit_oa(node, unit_label, oas, problems, source),
             )
         )
     # Codes are checked once every unit and counter code is known (none may be guessed from
@@ -134,7 +183,142 @@ def read_units_file(
     _check_registration_codes(units, known, code_lines, problems, source)
     if problems:
         raise FileProblems(problems)
-    return units
+    return UnitsFile(oas, units)
+
+
+def _oas(data: LineDict, problems: list[Problem], source: str) -> list[OaSpec]:
+    """The `oas` list: each OA's id, name, app and secret references."""
+    raw = data.get("oas")
+    if raw is None:
+        return []
+    if not isinstance(raw, LineList) or not raw:
+        problems.append(Problem(source, data.line_of("oas"), "`oas` must list at least one OA"))
+        return []
+    oas: list[OaSpec] = []
+    seen: set[str] = set()
+    for index, node in enumerate(raw):
+        line = raw.line_of(index)
+        if not isinstance(node, LineDict):
+            problems.append(Problem(source, line, "an OA needs id, name, app_id and secrets"))
+            continue
+        oa_id = _zalo_id(node, "id", "OA", problems, source)
+        label = f"OA {oa_id}" if oa_id else "OA"
+        if oa_id in seen:
+            problems.append(Problem(source, node.line_of("id"), f"{label} is listed twice"))
+        seen.add(oa_id)
+        _unknown_keys(node, OA_KEYS, label, problems, source)
+        name = _name(node, label, problems, source)
+        if len(name) > 100 or any(not c.isprintable() for c in name):
+            problems.append(
+                Problem(source, node.line_of("name"), f"{label}: name is one line of ≤100")
+            )
+        app_id = _zalo_id(node, "app_id", f"{label}: app", problems, source)
+        refs: dict[str, str | None] = {}
+        for key in OA_SECRET_KEYS:
+            ref = _optional(node, key)
+            if ref is None and key in OA_REQUIRED_SECRETS:
+                problems.append(
+                    Problem(source, node.line, f"{label}: `{key}` is missing (env:NAME)")
+                )
+            elif ref is not None and SECRET_REFERENCE.fullmatch(ref) is None:
+                problems.append(
+                    Problem(
+                        source,
+                        node.line_of(key),
+                        f"{label}: `{key}` must say where the secret is (env:NAME or "
+                        "file:NAME), never the secret itself",
+                    )
+                )
+                ref = None
+            refs[key] = ref
+        if (refs["access_token"] is None) != (refs["refresh_token"] is None):
+            problems.append(
+                Problem(source, node.line, f"{label}: give access_token and refresh_token both")
+            )
+        oas.append(
+            OaSpec(
+                oa_id,
+                name,
+                app_id,
+                app_secret_ref=refs["app_secret"] or "",
+                oa_secret_key_ref=refs["oa_secret_key"] or "",
+                access_token_ref=refs["access_token"],
+                refresh_token_ref=refs["refresh_token"],
+            )
+        )
+    return oas
+
+
+def _unit_oa(
+    node: LineDict, unit_label: str, oas: list[OaSpec], problems: list[Problem], source: str
+) -> str | None:
+    """The unit's OA: `oa:` naming one of `oas`; the only one when there is one; None (the
+    environment's OA) without `oas`."""
+    wanted = _optional(node, "oa")
+    if not oas:
+        if wanted is not None:
+            problems.append(
+                Problem(source, node.line_of("oa"), f"{unit_label}: `oa` needs an `oas` list")
+            )
+        return None
+    if wanted is None:
+        if len(oas) == 1:
+            return oas[0].oa_id
+        problems.append(
+            Problem(source, node.line, f"{unit_label}: say which OA it belongs to (`oa:`)")
+        )
+        return None
+    if wanted not in {oa.oa_id for oa in oas}:
+        problems.append(
+            Problem(source, node.line_of("oa"), f"{unit_label}: OA {wanted} is not in `oas`")
+        )
+        return None
+    return str(wanted)
+
+
+def _zalo_id(node: LineDict, key: str, what: str, problems: list[Problem], source: str) -> str:
+    value = _optional(node, key)
+    if value is None or _ZALO_ID.fullmatch(value) is None:
+        problems.append(
+            Problem(source, node.line_of(key), f"{what} id must be Zalo's id (digits, in quotes)")
+        )
+        return ""
+    return str(value)
+
+
+def _scalars(node: object, line: int) -> Iterator[tuple[str, int]]:
+    """Every text scalar of a parsed file with its line."""
+    if isinstance(node, LineDict):
+        for key, value in node.items():
+            if isinstance(value, LineDict | LineList):
+                yield from _scalars(value, node.line_of(key))
+            else:
+                yield node.scalar_text.get(key, str(value)), node.line_of(key)
+    elif isinstance(node, LineList):
+        for index, value in enumerate(node):
+            yield from _scalars(value, node.line_of(index))
+    elif node is not None:
+        yield str(node), line
+
+
+def _secret_looking_values(data: LineDict, problems: list[Problem], source: str) -> None:
+    """A value that looks like a key or token pasted in is refused: the file is copied and
+    committed; secrets belong in the environment or the secrets file (named as env:NAME)."""
+    for text, line in _scalars(data, data.line):
+        value = text.strip()
+        if (
+            _SECRET_LOOKING.fullmatch(value)
+            and any(c.isdigit() for c in value)
+            and any(c.isalpha() for c in value)
+        ):
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    "this value looks like a secret (a key or token): keep it in the "
+                    "environment or ZALO_SECRETS_FILE and name it here as env:NAME or file:NAME",
+                )
+            )
 
 
 def _counters(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -205,6 +206,29 @@ class Base(DeclarativeBase):
     }
 
 
+ENVIRONMENT_OA = ""
+"""The key of the one OA set in the environment (ZALO_OA_ID, …) when the units file names
+none: the `oa_id` of its conversations, outbox messages and token pair (docs/deploy.md)."""
+
+
+class OfficialAccount(Base):
+    """A Zalo Official Account this deployment serves (the units file's `oas`), and the app
+    it is linked to. Secrets are never stored: `*_ref` names where to read them
+    (`env:NAME` or `file:NAME`, bot/config.py `read_secret`)."""
+
+    __tablename__ = "oas"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # Zalo's OA id
+    name: Mapped[str] = mapped_column(String(100))  # printed on the posters
+    app_id: Mapped[str] = mapped_column(String(32), index=True)
+    app_secret_ref: Mapped[str] = mapped_column(String(120))
+    oa_secret_key_ref: Mapped[str] = mapped_column(String(120))
+    access_token_ref: Mapped[str | None] = mapped_column(String(120))
+    refresh_token_ref: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Unit(Base):
     """A ward, or a department of a provincial centre: the body whose service is rated."""
 
@@ -229,8 +253,15 @@ class Unit(Base):
     case_due_days: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The OA its citizens and leaders talk to (None: the environment's OA).
+    oa_id: Mapped[str | None] = mapped_column(ForeignKey("oas.id"), index=True)
 
     counters: Mapped[list[Counter]] = relationship(back_populates="unit", order_by="Counter.code")
+
+    @property
+    def oa_key(self) -> str:
+        """The key of the unit's OA in conversations, outbox and tokens."""
+        return self.oa_id or ENVIRONMENT_OA
 
 
 class Counter(Base):
@@ -259,6 +290,10 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Per (user, OA): a Zalo user id is the user's id with one OA (ENVIRONMENT_OA: the one).
+    oa_id: Mapped[str] = mapped_column(
+        String(32), primary_key=True, default=ENVIRONMENT_OA, server_default=text("''")
+    )
     language: Mapped[str] = mapped_column(String(8), default="vi")
     open_response_id: Mapped[int | None] = mapped_column(ForeignKey("survey_responses.id"))
     last_interaction_at: Mapped[datetime | None]
@@ -434,6 +469,10 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(64))
+    # The OA that sends it (its token, its app's rate limit); ENVIRONMENT_OA: the one.
+    oa_id: Mapped[str] = mapped_column(
+        String(32), default=ENVIRONMENT_OA, server_default=text("''")
+    )
     body: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -450,11 +489,13 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_messages_status_user", "status", "user_id", "id"),
         Index("ix_outbox_messages_status_due", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_status_oa_user", "status", "oa_id", "user_id", "id"),
     )
 
 
 class ZaloToken(Base):
-    """The OA's current token pair: one row, replaced only under its own row lock.
+    """An OA's current token pair: one row per OA (`oa_id`; the environment's OA is row 1),
+    replaced only under its own row lock.
 
     Zalo's refresh token is single use: a refresh that is not committed before the next one
     starts loses the pair for good, so every refresh happens while holding this row.
@@ -469,6 +510,9 @@ class ZaloToken(Base):
     updated_at: Mapped[datetime]
     refresh_failed_at: Mapped[datetime | None]
     refresh_error: Mapped[str | None] = mapped_column(Text)
+    oa_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=ENVIRONMENT_OA, server_default=text("''")
+    )
 
 
 # --- leaders: registration, digests, alerts -------------------------------------------------

@@ -50,6 +50,7 @@ class Refusal(StrEnum):
     VERIFIED_REQUIRED = "verified_required"
     CODE_EXPIRED = "code_expired"
     CODE_USED = "code_used"
+    OTHER_OA = "other_oa"  # a counter of another Official Account's unit (many OAs)
 
 
 @dataclass(frozen=True)

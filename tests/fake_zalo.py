@@ -8,6 +8,12 @@ A threaded HTTP server on 127.0.0.1 (a free port) that answers like Zalo:
   and consumed in order, or drawn at random with `failure_rate` (seeded).
 - `POST /v4/oa/access_token` answers a fresh token pair, so a token refresh has somewhere to go.
 
+Several apps (many OAs on one deployment): `apps={app_id: app_secret}` makes the token
+endpoint check the `secret_key` header against the app named in the form and name the new
+access token after the app (`<app_id>-access-<n>`); a `Fault(token=...)` is consumed only by
+a message sent with that access token (one OA's outage), and `Call.access_token` / `by_token`
+tell which OA's token each message carried.
+
     with FakeZalo(faults=[Fault(status=502)]) as zalo:
         ... point ZALO_API_BASE and ZALO_OAUTH_BASE at zalo.url ...
         zalo.wait_for_delivered(3)
@@ -20,6 +26,7 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +35,7 @@ from typing import Any
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
 TOKEN_PATH = "/v4/oa/access_token"
+PROFILE_PATH = "/v2.0/oa/getoa"
 
 
 HOLD_LIMIT = 30.0  # a held answer is given anyway after this, so no test can hang
@@ -43,6 +51,7 @@ class Fault:
     status: int | None = None
     delay: float = 0.0
     hold: threading.Event | None = None
+    token: str | None = None  # only for a message sent with this access token
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,10 @@ class Call:
     def succeeded(self) -> bool:
         return self.status == 200 and self.error == 0
 
+    @property
+    def access_token(self) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == "access_token"), None)
+
 
 class FakeZalo:
     def __init__(
@@ -68,7 +81,9 @@ class FakeZalo:
         failure_rate: float = 0.0,
         failure: Fault = Fault(status=502),
         seed: int | None = None,
+        apps: dict[str, str] | None = None,
     ) -> None:
+        self._apps = dict(apps or {})
         self._faults = list(faults)
         self._failure_rate = failure_rate
         self._failure = failure
@@ -95,6 +110,10 @@ class FakeZalo:
                 self._reply(status, answer)
 
             def do_GET(self) -> None:
+                if self.path.split("?")[0] == PROFILE_PATH:
+                    token = self.headers.get("access_token") or ""
+                    self._reply(200, {"data": {"name": f"OA of {token}"}, "error": 0})
+                    return
                 self._reply(404, {"error": 404, "message": "not faked"})
 
             def _reply(self, status: int, answer: Any) -> None:
@@ -167,6 +186,23 @@ class FakeZalo:
         """The message bodies answered with success, in the order they arrived."""
         return [call.body for call in self.calls if call.path == MESSAGE_PATH and call.succeeded]
 
+    def by_token(self, *, delivered: bool = True) -> dict[str, list[Any]]:
+        """The message bodies by the access token they were sent with."""
+        found: dict[str, list[Any]] = {}
+        for call in self.calls:
+            if call.path == MESSAGE_PATH and (call.succeeded or not delivered):
+                found.setdefault(call.access_token or "", []).append(call.body)
+        return found
+
+    @property
+    def refreshed_apps(self) -> list[str]:
+        """The app named by each token refresh, in order."""
+        return [
+            str(call.body.get("app_id", ""))
+            for call in self.calls
+            if call.path == TOKEN_PATH and isinstance(call.body, dict)
+        ]
+
     def add_faults(self, *faults: Fault) -> None:
         with self._changed:
             self._faults.extend(faults)
@@ -202,7 +238,10 @@ class FakeZalo:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        fault = self._next_fault() if path == MESSAGE_PATH else None
+        if path == TOKEN_PATH and isinstance(body, str):
+            body = {k: v[0] for k, v in urllib.parse.parse_qs(body).items()}
+        token = next((v for k, v in headers.items() if k.lower() == "access_token"), None)
+        fault = self._next_fault(token) if path == MESSAGE_PATH else None
         if path == MESSAGE_PATH:
             with self._changed:
                 self._arrived += 1
@@ -211,25 +250,38 @@ class FakeZalo:
             time.sleep(fault.delay)
         if fault is not None and fault.hold is not None:
             fault.hold.wait(HOLD_LIMIT)
-        status, answer = self._respond(path, body, fault)
+        status, answer = self._respond(path, body, fault, headers)
         error = answer.get("error") if isinstance(answer, dict) else None
         with self._changed:
             self._calls.append(Call(path, headers, body, status, error))
             self._changed.notify_all()
         return status, answer
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, token: str | None = None) -> Fault | None:
         with self._changed:
-            if self._faults:
-                return self._faults.pop(0)
+            for index, fault in enumerate(self._faults):
+                if fault.token is None or fault.token == token:
+                    return self._faults.pop(index)
         if self._failure_rate and self._random.random() < self._failure_rate:
             return self._failure
         return None
 
-    def _respond(self, path: str, body: Any, fault: Fault | None) -> tuple[int, Any]:
+    def _respond(
+        self, path: str, body: Any, fault: Fault | None, headers: dict[str, str]
+    ) -> tuple[int, Any]:
         with self._changed:
             self._serial += 1
             serial = self._serial
+        if path == TOKEN_PATH and self._apps:
+            app = body.get("app_id") if isinstance(body, dict) else None
+            secret = next((v for k, v in headers.items() if k.lower() == "secret_key"), None)
+            if app not in self._apps or self._apps[app] != secret:
+                return 200, {"error_name": "invalid_client", "error_description": "bad secret"}
+            return 200, {
+                "access_token": f"{app}-access-{serial}",
+                "refresh_token": f"{app}-refresh-{serial}",
+                "expires_in": "90000",
+            }
         if path == TOKEN_PATH:
             return 200, {
                 "access_token": f"fake-access-{serial}",

@@ -112,7 +112,7 @@ def test_a_user_outside_the_seven_day_window_is_not_sent_to(
 ) -> None:
     signed_post(text_event("#HVT01", user_id="41"))
     with runtime.session_factory.begin() as session:
-        conversation = session.get(Conversation, "41")
+        conversation = session.get(Conversation, ("41", ""))
         assert conversation is not None
         conversation.last_interaction_at = clock() - __import__("datetime").timedelta(days=8)
     with responses.RequestsMock() as mock:  # any request to Zalo would fail this test

@@ -50,14 +50,14 @@ def test_a_message_flood_is_cut_to_the_burst_with_one_notice(
     ]
     assert len(bodies) - len(not_applicable_buttons) == 2 + 29 + 1
     with runtime.session_factory() as session:
-        row = session.get(Conversation, "555")
+        row = session.get(Conversation, ("555", ""))
         assert row is not None and row.throttled and (row.allowance_tokens or 0) < 1
     # A minute later the account may write again; the notice comes again only after that.
     clock.advance(minutes=1)
     say(signed_post, clock, "555", "xin chào")
     assert NOTICE not in outbox(runtime, "555")[-1]["text"]
     with runtime.session_factory() as session:
-        row = session.get(Conversation, "555")
+        row = session.get(Conversation, ("555", ""))
         assert row is not None and not row.throttled
     # Whatever it sent, the flood moved the index by one survey at most.
     assert index(runtime, clock, include_repeats=True).responses <= 1

@@ -128,7 +128,7 @@ def test_dangky_with_the_units_code_subscribes_the_leader_and_starts_no_survey(
     assert "HUYDANGKY" in reply
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(SurveyResponse)) == 0
-        conversation = session.get(Conversation, LEADER)
+        conversation = session.get(Conversation, (LEADER, ""))
         assert conversation is not None and conversation.last_interaction_at is not None
 
 
@@ -321,7 +321,7 @@ def test_a_tap_on_da_nhan_is_recorded_and_counts_as_an_interaction(
     assert acknowledged(runtime) == [(LEADER, tapped_at)]
     assert replies(runtime)[-1] == "Đã ghi nhận. Cảm ơn Ông/Bà!"
     with runtime.session_factory() as session:
-        conversation = session.get(Conversation, LEADER)
+        conversation = session.get(Conversation, (LEADER, ""))
         assert conversation is not None and conversation.last_interaction_at == tapped_at
         assert session.scalar(select(func.count()).select_from(SurveyResponse)) == 0
 

@@ -46,7 +46,7 @@ def surveys(runtime: Runtime) -> list[tuple[str, dict[str, tuple[Any, Any]]]]:
 
 def open_survey_id(runtime: Runtime) -> int | None:
     with runtime.session_factory() as session:
-        conversation = session.get(Conversation, USER)
+        conversation = session.get(Conversation, (USER, ""))
         assert conversation is not None
         return conversation.open_response_id
 

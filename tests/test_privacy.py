@@ -211,7 +211,7 @@ def test_leaders_keep_their_conversation_past_the_window(
     clock.advance(days=30)
     assert cli_privacy(app, "purge").exit_code == 0
     with runtime.session_factory() as session:
-        assert session.get(Conversation, leader) is not None
+        assert session.get(Conversation, (leader, "")) is not None
 
 
 def repo_unit_code(session: Any) -> str:

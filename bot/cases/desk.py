@@ -22,6 +22,7 @@ from bot.delivery.window import window_closed
 from bot.errors import BadArguments, CaseClosed, UnknownCode
 from storage import repositories as repo
 from storage.models import (
+    ENVIRONMENT_OA,
     Case,
     CaseAction,
     CaseKind,
@@ -178,7 +179,8 @@ class CaseDesk:
             return ReplyOutcome(case, False, ReplyDelivery.QUEUED)
         contact = repo.contact_of(session, case.id)
         user_id = contact.user_id if contact else None
-        seen = repo.last_interactions(session, {user_id}).get(user_id) if user_id else None
+        oa = case.unit.oa_key if case.unit is not None else ENVIRONMENT_OA
+        seen = repo.last_interactions(session, {user_id}, oa=oa).get(user_id) if user_id else None
         if user_id is None or window_closed(seen, now):
             reply.delivery, reply.settled_at = ReplyDelivery.UNDELIVERABLE, now
             self._undeliverable(session, case, now)
@@ -186,7 +188,7 @@ class CaseDesk:
             t = self._t(case.language)
             message = t("case_reply", reference=case.reference, text=body)
             reply.outbox_message_id = repo.enqueue_message(
-                session, user_id, {"text": message}, now=now
+                session, user_id, {"text": message}, now=now, oa=oa
             )
         case.status = CaseStatus.ANSWERED
         case.answered_at = case.answered_at or now

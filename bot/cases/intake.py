@@ -147,7 +147,7 @@ class CaseIntake:
         survey that ends in the chat; the citizen is sent the reference while Zalo still
         takes their messages. Returns how many cases were opened."""
         opened = 0
-        for stored, user_id, seen in repo.chat_surveys(session, response_ids):
+        for stored, user_id, seen, oa in repo.chat_surveys(session, response_ids):
             comment = next(
                 (a.text for a in stored.answers if a.factor is None and a.text and a.text.strip()),
                 None,
@@ -171,7 +171,9 @@ class CaseIntake:
                 continue
             opened += 1
             if not window_closed(seen, now):
-                repo.enqueue_replies(session, user_id, [self.desk.acknowledgement(case)], now=now)
+                repo.enqueue_replies(
+                    session, user_id, [self.desk.acknowledgement(case)], now=now, oa=oa
+                )
         return opened
 
     def _open_notes(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli.context import current_runtime, database_label, dotenv_read
 from bot.config import ConfigError
+from bot.delivery.accounts import ServedOA
 from bot.reporting.digests import schedules
 from bot.runtime import Runtime
 from bot.units import unit_zone
@@ -78,7 +79,7 @@ def public_addresses(runtime: Runtime) -> list[Result]:
 
 def serving_settings(runtime: Runtime) -> list[Result]:
     try:
-        runtime.settings.require_for_serving()
+        runtime.settings.require_for_serving(oas_in_units_file=runtime.accounts.multiple)
     except ConfigError as exc:
         return [Result(Outcome.FAIL, "webhook secret and app settings", str(exc))]
     return [Result(Outcome.OK, "webhook secret and app settings present")]
@@ -163,42 +164,100 @@ def zalo_mode(runtime: Runtime) -> list[Result]:
     return []
 
 
-def token_pair(runtime: Runtime) -> list[Result]:
-    if runtime.tokens is None:  # sandbox mode, said by zalo_mode
+def oa_secrets(runtime: Runtime) -> list[Result]:
+    """Many OAs: each OA's secrets can be read from where the units file says."""
+    if not runtime.accounts.multiple:
         return []
-    if not runtime.tokens.status().stored:
+    results = []
+    for oa in runtime.accounts.all():
+        label = _label(runtime, oa)
+        if oa.problem is None:
+            results.append(Result(Outcome.OK, f"{label}its secrets are readable"))
+        else:
+            results.append(
+                Result(
+                    Outcome.FAIL,
+                    f"{label}its secrets are readable",
+                    f"{oa.problem} (set it, or correct the OA's entry in the units file)",
+                )
+            )
+    return results
+
+
+def _for_each_oa(
+    runtime: Runtime, check: Callable[[Runtime, ServedOA], list[Result]]
+) -> list[Result]:
+    """A check's lines for every OA served (one OA: its lines as before many were possible)."""
+    return [result for oa in runtime.accounts.all() for result in check(runtime, oa)]
+
+
+def _label(runtime: Runtime, oa: ServedOA) -> str:
+    """ "" with one OA (the lines read as before); "OA <id> (<name>): " with several."""
+    if not runtime.accounts.multiple:
+        return ""
+    return f"OA {oa.oa_id or '(environment)'} ({oa.name or '-'}): "
+
+
+def _oa_option(runtime: Runtime, oa: ServedOA) -> str:
+    return f" --oa {oa.oa_id}" if runtime.accounts.multiple and oa.key else ""
+
+
+def token_pair(runtime: Runtime) -> list[Result]:
+    return _for_each_oa(runtime, _token_pair)
+
+
+def _token_pair(runtime: Runtime, oa: ServedOA) -> list[Result]:
+    tokens, label = oa.tokens, _label(runtime, oa)
+    if tokens is None:  # sandbox mode, said by zalo_mode
+        return []
+    if not tokens.status().stored:
+        where = (
+            "set ZALO_ACCESS_TOKEN/ZALO_REFRESH_TOKEN in .env"
+            if not oa.key
+            else "name access_token/refresh_token in its `oas` entry"
+        )
         return [
             Result(
                 Outcome.FAIL,
-                "a Zalo token pair is stored",
-                "set ZALO_ACCESS_TOKEN/ZALO_REFRESH_TOKEN in .env or run `sipas-bot tokens set`",
+                f"{label}a Zalo token pair is stored",
+                f"{where} or run `sipas-bot tokens set{_oa_option(runtime, oa)}`",
             )
         ]
-    return [Result(Outcome.OK, "a Zalo token pair is stored")]
+    return [Result(Outcome.OK, f"{label}a Zalo token pair is stored")]
 
 
 def last_token_refresh(runtime: Runtime) -> list[Result]:
-    if runtime.tokens is None:
+    return _for_each_oa(runtime, _last_token_refresh)
+
+
+def _last_token_refresh(runtime: Runtime, oa: ServedOA) -> list[Result]:
+    tokens, label = oa.tokens, _label(runtime, oa)
+    if tokens is None:
         return []
-    status = runtime.tokens.status()
+    status = tokens.status()
     if status.failing:
         return [
             Result(
                 Outcome.FAIL,
-                "the last token refresh succeeded",
-                f"{status.refresh_error}: re-authorise the app, then `sipas-bot tokens set`",
+                f"{label}the last token refresh succeeded",
+                f"{status.refresh_error}: re-authorise the app, then "
+                f"`sipas-bot tokens set{_oa_option(runtime, oa)}`",
             )
         ]
-    return [Result(Outcome.OK, "no token refresh has failed since the pair was stored")]
+    return [Result(Outcome.OK, f"{label}no token refresh has failed since the pair was stored")]
 
 
 def zalo_api(runtime: Runtime) -> list[Result]:
-    if runtime.tokens is None:
+    return _for_each_oa(runtime, _zalo_api)
+
+
+def _zalo_api(runtime: Runtime, oa: ServedOA) -> list[Result]:
+    if oa.tokens is None:
         return []
-    tokens = runtime.tokens
+    tokens, label, option = oa.tokens, _label(runtime, oa), _oa_option(runtime, oa)
     client = tokens.client  # the service's own client, reading the stored token
     base = runtime.settings.zalo_api_base
-    what = f"Zalo API at {base} accepts the access token"
+    what = f"{label}Zalo API at {base} accepts the access token"
     try:
         try:
             profile = client.get_oa_profile()
@@ -209,7 +268,7 @@ def zalo_api(runtime: Runtime) -> list[Result]:
         return [
             Result(
                 Outcome.FAIL,
-                f"cannot reach Zalo at {base}",
+                f"{label}cannot reach Zalo at {base}",
                 f"{exc}: check this machine's network, DNS, proxy and firewall "
                 "(the credentials were not tried)",
             )
@@ -220,12 +279,18 @@ def zalo_api(runtime: Runtime) -> list[Result]:
                 Outcome.FAIL,
                 what,
                 f"the token was refused and could not be renewed ({exc}): re-authorise the app "
-                "in the Zalo console, then `sipas-bot tokens set`",
+                f"in the Zalo console, then `sipas-bot tokens set{option}`",
             )
         ]
     except ZaloError as exc:
         return [
-            Result(Outcome.FAIL, what, f"{exc}: check ZALO_APP_ID, ZALO_APP_SECRET and ZALO_OA_ID")
+            Result(
+                Outcome.FAIL,
+                what,
+                f"{exc}: check ZALO_APP_ID, ZALO_APP_SECRET and ZALO_OA_ID"
+                if not oa.key
+                else f"{exc}: check the OA's app_id and secrets in the units file",
+            )
         ]
     name = profile.get("name") or profile.get("oa_id") or "?"
     return [Result(Outcome.OK, f"{what} (OA: {name})")]
@@ -241,6 +306,7 @@ CHECKS: list[Check] = [
     Check("database", database_schema),
     Check("rollup", rollup_zones, needs=("database",)),
     Check("mode", zalo_mode),
+    Check("oa_secrets", oa_secrets, needs=("database",)),
     Check("token_pair", token_pair, needs=("database",)),
     Check("token_refresh", last_token_refresh, needs=("token_pair",)),
     Check("zalo_api", zalo_api, needs=("token_pair",)),

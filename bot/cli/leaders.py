@@ -76,7 +76,14 @@ def leaders_list() -> None:
     zone = runtime.settings.tz
     with runtime.session_factory() as session:
         found = repo.list_leaders(session)
-        seen = repo.last_interactions(session, {leader.user_id for leader in found})
+        # A leader talks to their units' OA (DANGKY takes only the OA's own units).
+        oa_of = {
+            leader.id: leader.subscriptions[0].unit.oa_key if leader.subscriptions else ""
+            for leader in found
+        }
+        seen = repo.last_interactions_by_oa(
+            session, {(oa_of[leader.id], leader.user_id) for leader in found}
+        )
         for leader in found:
             units = (
                 ",".join(
@@ -88,7 +95,7 @@ def leaders_list() -> None:
             click.echo(
                 f"{leader.id:>4}  {tag(leader.user_id)}  {leader.display_name or '-'}  "
                 f"units {units}  e-mail {leader.email or '-'}  "
-                f"window {window_status(seen.get(leader.user_id), now, zone)}"
+                f"window {window_status(seen.get((oa_of[leader.id], leader.user_id)), now, zone)}"
             )
         lockouts = repo.active_lockouts(session, now=now)
         for lockout in lockouts:

@@ -113,12 +113,12 @@ def print_posters(unit_code: str, size: str, out: Path) -> None:
     """
     runtime = current_runtime()
     require_schema(runtime)
-    if not runtime.settings.zalo_oa_name:
-        raise ConfigError(
-            "ZALO_OA_NAME is not set: the posters name the Official Account citizens look for"
-        )
     with runtime.session_factory() as db:
         unit = require_unit(db, unit_code)
+        if not runtime.oa_shown(unit)[1]:
+            raise ConfigError(
+                "ZALO_OA_NAME is not set: the posters name the Official Account citizens look for"
+            )
         if not unit.counters:
             raise NotReady(f"unit {unit.code} has no counters (see `sipas-bot units import`)")
         path = f"/console/units/{unit.code}/print/posters"

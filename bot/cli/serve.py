@@ -112,14 +112,27 @@ def worker(concurrency: int) -> None:
 def _prepare_to_run(runtime: Runtime) -> None:
     """Everything a serving process checks before it accepts work."""
     settings = runtime.settings
-    settings.require_for_serving()
+    settings.require_for_serving(oas_in_units_file=runtime.accounts.multiple)
     require_schema(runtime)
     configure_logging(settings)
-    if runtime.tokens is not None and not runtime.tokens.status().stored:
-        raise ConfigError(
-            "no Zalo token pair: set ZALO_ACCESS_TOKEN and ZALO_REFRESH_TOKEN in .env, "
-            "or run `sipas-bot tokens set`"
-        )
+    if not runtime.accounts.multiple:
+        if runtime.tokens is not None and not runtime.tokens.status().stored:
+            raise ConfigError(
+                "no Zalo token pair: set ZALO_ACCESS_TOKEN and ZALO_REFRESH_TOKEN in .env, "
+                "or run `sipas-bot tokens set`"
+            )
+    else:
+        # Many OAs: one OA without a pair (or its secrets) waits alone; the others are served.
+        for oa in runtime.accounts.all():
+            if oa.problem is not None:
+                click.secho(f"  OA {oa.oa_id}: {oa.problem}", fg="yellow", err=True)
+            elif oa.tokens is not None and not oa.tokens.status().stored:
+                click.secho(
+                    f"  OA {oa.oa_id}: no token pair (`sipas-bot tokens set --oa {oa.oa_id}`);"
+                    " its messages wait",
+                    fg="yellow",
+                    err=True,
+                )
     with runtime.session_factory.begin() as session:
         runtime.flows.for_default(session, now=runtime.clock())
         for unit in repo.list_units(session):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask.cli import AppGroup
@@ -20,6 +21,9 @@ from bot.files import write_text_atomically
 from bot.runtime import Runtime
 from storage import migrate
 from storage import repositories as repo
+
+if TYPE_CHECKING:
+    from bot.units import UnitsFile
 
 # --- init-env ------------------------------------------------------------------------------
 
@@ -113,23 +117,30 @@ def units() -> None:
 @units.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def units_import(file: Path) -> None:
-    """Create or update the units, counters and officers listed in FILE (YAML); all or
-    nothing. An officer no longer listed is kept for past surveys but cannot sign in."""
+    """Create or update the OAs, units, counters and officers listed in FILE (YAML); all or
+    nothing. An officer no longer listed is kept for past surveys but cannot sign in; an OA
+    whose secrets cannot be read yet is imported with a warning (`check` tests it)."""
     runtime = current_runtime()
     require_schema(runtime)
-    specs = _units_from(file, runtime)
+    source = _units_from(file, runtime)
+    specs = source.units
     with runtime.session_factory.begin() as session:
-        changes = repo.upsert_units(session, specs, now=runtime.clock())
+        changes = repo.upsert_oas(session, source.oas, now=runtime.clock())
+        changes += repo.upsert_units(session, specs, now=runtime.clock())
+    runtime.accounts.forget()
     for change in changes:
         click.echo(change)
+    for oa in runtime.accounts.all() if source.oas else []:
+        if oa.problem is not None:  # imported all the same: the secret may be set later
+            click.echo(f"warning: {oa.problem}", err=True)
     counters = sum(len(spec.counters) for spec in specs)
     click.echo(
         f"{file}: {len(specs)} unit(s), {counters} counter(s); {len(changes) or 'no'} change(s)"
     )
 
 
-def _units_from(file: Path, runtime: Runtime) -> list[repo.UnitSpec]:
-    from bot.units import read_units_file
+def _units_from(file: Path, runtime: Runtime) -> UnitsFile:
+    from bot.units import read_units_source
 
     def questionnaire_problem(name: str) -> str | None:
         try:
@@ -138,7 +149,7 @@ def _units_from(file: Path, runtime: Runtime) -> list[repo.UnitSpec]:
             return str(exc)
         return None
 
-    return read_units_file(file, check_questionnaire=questionnaire_problem)
+    return read_units_source(file, check_questionnaire=questionnaire_problem)
 
 
 @units.command("list")

@@ -1,4 +1,4 @@
-"""`sipas-bot tokens`: the OA's token pair."""
+"""`sipas-bot tokens`: an OA's token pair (`--oa` names it when the units file lists several)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bot.cli.context import (
     require_schema,
 )
 from bot.delivery.tokens import TokenStore
-from bot.errors import NotReady
+from bot.errors import BadArguments, NotReady
 from bot.runtime import Runtime
 from zalo_client import ZaloError
 
@@ -21,14 +21,35 @@ from zalo_client import ZaloError
 
 @click.group("tokens", cls=AppGroup)
 def tokens_group() -> None:
-    """The OA's access and refresh tokens (kept in the database)."""
+    """An OA's access and refresh tokens (kept in the database, one pair per OA)."""
 
 
-def _token_store(runtime: Runtime) -> TokenStore:
+OA_OPTION = click.option(
+    "--oa",
+    "oa_id",
+    default=None,
+    help="The OA's id (from the units file's `oas`); not needed when there is one OA.",
+)
+
+
+def _token_store(runtime: Runtime, oa_id: str | None) -> TokenStore:
     require_schema(runtime)
     if runtime.tokens is None:
         raise NotReady("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
-    return runtime.tokens
+    served = runtime.accounts.all()
+    if oa_id is None:
+        if len(served) > 1:
+            ids = ", ".join(oa.oa_id or "(environment)" for oa in served)
+            raise BadArguments(f"several OAs are served: name one with --oa ({ids})")
+        oa = served[0]
+    else:
+        found = next((oa for oa in served if oa.oa_id == oa_id.strip()), None)
+        if found is None:
+            raise BadArguments(f"--oa {oa_id}: no such OA (see the units file's `oas`)")
+        oa = found
+    if oa.tokens is None:
+        raise NotReady("ZALO_SANDBOX=1: sandbox mode uses no Zalo tokens")
+    return oa.tokens
 
 
 @tokens_group.command("set")
@@ -40,19 +61,23 @@ def _token_store(runtime: Runtime) -> TokenStore:
     default=None,
     help="Seconds the access token lives (Zalo says 90000); unknown: refreshed soon.",
 )
-def tokens_set(access_token: str, refresh_token: str, expires_in: int | None) -> None:
+@OA_OPTION
+def tokens_set(
+    access_token: str, refresh_token: str, expires_in: int | None, oa_id: str | None
+) -> None:
     """Replace the stored pair after re-authorising the app in the Zalo console."""
-    _token_store(current_runtime()).set_pair(
+    _token_store(current_runtime(), oa_id).set_pair(
         access_token.strip(), refresh_token.strip(), expires_in=expires_in
     )
     click.echo("stored the new token pair")
 
 
 @tokens_group.command("status")
-def tokens_status() -> None:
+@OA_OPTION
+def tokens_status(oa_id: str | None) -> None:
     """Show when the access token expires and whether the last refresh failed."""
     runtime = current_runtime()
-    status = _token_store(runtime).status()
+    status = _token_store(runtime, oa_id).status()
     if not status.stored:
         raise NotReady("no token pair is stored: run `sipas-bot tokens set`")
     zone = runtime.settings.tz
@@ -68,10 +93,11 @@ def tokens_status() -> None:
 
 
 @tokens_group.command("refresh")
-def tokens_refresh() -> None:
+@OA_OPTION
+def tokens_refresh(oa_id: str | None) -> None:
     """Renew the token pair now."""
     runtime = current_runtime()
-    store = _token_store(runtime)
+    store = _token_store(runtime, oa_id)
     try:
         store.refresh(force=True)
     except ZaloError as exc:

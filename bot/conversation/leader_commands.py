@@ -120,7 +120,7 @@ class LeaderCommands:
         t = texts_for(self.texts, row.language)
         reply: str | None
         if command.kind is CommandKind.REGISTER:
-            reply = self._register(session, row.user_id, command.argument, t, now)
+            reply = self._register(session, row.user_id, command.argument, t, now, oa=row.oa_id)
         elif command.kind is CommandKind.UNREGISTER:
             reply = self._unregister(session, row.user_id, command.argument, t, now)
         elif command.kind is CommandKind.SIGN_IN:
@@ -130,7 +130,14 @@ class LeaderCommands:
         return [] if reply is None else [{"text": reply, "buttons": []}]
 
     def _register(
-        self, session: Session, user_id: str, code: str | None, t: Texts, now: datetime
+        self,
+        session: Session,
+        user_id: str,
+        code: str | None,
+        t: Texts,
+        now: datetime,
+        *,
+        oa: str,
     ) -> str:
         if code is None:
             return t("leader_code_missing")
@@ -153,7 +160,9 @@ class LeaderCommands:
                 target.code if target else "-",
             )
             return t("leader_rate_limited")
-        units = [u for u in candidates if same_code(u.registration_code, code)]
+        # A leader reads their digests in the chat of the OA they registered on: only the
+        # units of that OA (with many OAs, another OA's code counts as a wrong one).
+        units = [u for u in candidates if same_code(u.registration_code, code) and u.oa_key == oa]
         if not units:
             self._wrong_code(session, user_id, target, failures, now)
             return t("leader_code_wrong")

@@ -7,6 +7,7 @@ puts the replies in the outbox. No HTTP happens here, so a webhook answers Zalo 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
 from bot.privacy import Pseudonymizer
 from storage import repositories as repo
-from storage.models import QUARANTINE_IN_INDEX, Counter, QuarantineState
+from storage.models import ENVIRONMENT_OA, QUARANTINE_IN_INDEX, Counter, QuarantineState
 from storage.repositories import LockedConversation, StoredSurvey
 from survey_flow.engine import (
     COMPLETED,
@@ -107,9 +108,16 @@ class SurveyService:
         self.leaders = LeaderCommands(texts, pseudonyms, links=sign_in_links)
 
     def handle(
-        self, session: Session, event: InboundEvent, raw_body: bytes, *, now: datetime
+        self,
+        session: Session,
+        event: InboundEvent,
+        raw_body: bytes,
+        *,
+        now: datetime,
+        oa: str = ENVIRONMENT_OA,
     ) -> Outcome:
-        """Process one webhook event once; a re-delivery of the same event does nothing."""
+        """Process one webhook event once; a re-delivery of the same event does nothing.
+        `oa`: the key of the OA the event came to (the conversation is per OA and user)."""
         if event.user_id is None or not _from_user(event):
             log.info("event=%s outcome=ignored", event.name)
             return Outcome(TurnStatus.IGNORED)
@@ -121,7 +129,7 @@ class SurveyService:
                 self.pseudonyms.user_tag(event.user_id),
             )
             return Outcome(TurnStatus.DUPLICATE)
-        row = repo.lock_conversation(session, event.user_id, now=now)
+        row = repo.lock_conversation(session, event.user_id, now=now, oa=oa)
         if event.name == "unfollow":
             return Outcome(TurnStatus.HANDLED)
         if not self._allowed(session, row, now):
@@ -130,7 +138,7 @@ class SurveyService:
             # DANGKY, HUYDANGKY, DANGNHAP and the digests' "Đã nhận" are not survey answers.
             leader_replies = self.leaders.handle(session, row, event.text, now=now)
             if leader_replies is not None:
-                repo.enqueue_replies(session, row.user_id, leader_replies, now=now)
+                repo.enqueue_replies(session, row.user_id, leader_replies, now=now, oa=row.oa_id)
                 return Outcome(TurnStatus.HANDLED, len(leader_replies))
         return self.converse(session, row, _engine_event_text(event), now=now)
 
@@ -148,7 +156,9 @@ class SurveyService:
             return True
         if verdict.notify:
             t = self.texts.get(row.language) or self.texts["vi"]
-            repo.enqueue_replies(session, row.user_id, [{"text": t("slow_down")}], now=now)
+            repo.enqueue_replies(
+                session, row.user_id, [{"text": t("slow_down")}], now=now, oa=row.oa_id
+            )
         log.info(
             "event=turn user=%s outcome=limited notice=%s",
             self.pseudonyms.user_tag(row.user_id),
@@ -165,7 +175,9 @@ class SurveyService:
                 session, user_id=row.user_id, language=row.language, text=text, now=now
             )
             if answer is not None:
-                repo.enqueue_replies(session, row.user_id, [{"text": answer}], now=now)
+                repo.enqueue_replies(
+                    session, row.user_id, [{"text": answer}], now=now, oa=row.oa_id
+                )
                 return Outcome(TurnStatus.HANDLED, 1)
         conversation, questionnaire, loaded = self._load(session, row)
         counter: Counter | None = None
@@ -183,6 +195,9 @@ class SurveyService:
                 and loaded.status == SurveyStatus.ACTIVE
                 and now - loaded.updated_at <= self.policy.idle
             )
+            if counter is not None and counter.unit.oa_key != row.oa_id:
+                # A counter of another OA's unit: that OA's chat is where its survey runs.
+                start = dataclasses.replace(start, refusal=Refusal.OTHER_OA)
             engine_event = self._start_event(session, row.user_id, code, start, now, resuming)
         else:
             engine_event = Message(text)
@@ -221,7 +236,7 @@ class SurveyService:
             ],
             now=now,
         )
-        repo.enqueue_replies(session, row.user_id, bodies, now=now)
+        repo.enqueue_replies(session, row.user_id, bodies, now=now, oa=row.oa_id)
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
             self.pseudonyms.user_tag(row.user_id),

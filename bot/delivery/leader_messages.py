@@ -28,7 +28,15 @@ from bot.delivery.mailer import Mailer, MailError, render_html
 from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.window import window_closed
 from storage import repositories as repo
-from storage.models import DeadReason, Leader, LeaderMessage, LeaderMessageStatus, OutboxStatus
+from storage.models import (
+    ENVIRONMENT_OA,
+    DeadReason,
+    Leader,
+    LeaderMessage,
+    LeaderMessageStatus,
+    OutboxStatus,
+    Unit,
+)
 from survey_flow.texts import LocalTexts, Texts
 
 log = logging.getLogger("sipas_bot.leader_delivery")
@@ -80,7 +88,10 @@ def post_to_leader(
     )
     session.add(message)
     session.flush()
-    seen = repo.last_interactions(session, {leader.user_id}).get(leader.user_id)
+    # The leader registered in the chat of the unit's OA (DANGKY takes only that OA's units).
+    unit = session.get(Unit, post.unit_id)
+    oa = unit.oa_key if unit is not None else ENVIRONMENT_OA
+    seen = repo.last_interactions(session, {leader.user_id}, oa=oa).get(leader.user_id)
     if window_closed(seen, now):
         message.status = (
             LeaderMessageStatus.EMAIL_PENDING
@@ -105,7 +116,7 @@ def post_to_leader(
         url = links.for_button(session, leader.id, next_path=post.detail_path, now=now)
         buttons.append({"title": t("leader_detail_button"), "url": url})
     outbox_id = repo.enqueue_message(
-        session, leader.user_id, {"text": post.zalo_text, "buttons": buttons}, now=now
+        session, leader.user_id, {"text": post.zalo_text, "buttons": buttons}, now=now, oa=oa
     )
     message.outbox_message_id = outbox_id
     log.info(

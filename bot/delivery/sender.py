@@ -23,6 +23,11 @@ a whole send to finish before the threads run out of work (docs/benchmarks.md, 2
 The sender thread leases and records. A sending thread touches the database only through
 `TokenStore`: to read the access token when its 30-second cache has lapsed, or to refresh a
 refused token (one thread at a time, under the token row's lock).
+
+Many OAs (docs/deploy.md): each message carries its OA, and `lanes` gives the OA's way out
+(its token's `deliver`, its app's rate limiter). A -32 pauses that app only: its OAs'
+messages are not leased while it lasts, and the others go on. Leasing takes the due
+messages round-robin over the OAs, so one OA's backlog never holds up another's citizens.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from bot.delivery.window import window_closed
 from bot.privacy import Pseudonymizer
 from bot.privacy.scrub import redact_ids
 from storage import repositories as repo
-from storage.models import DeadReason, OutboxMessage, OutboxStatus
+from storage.models import ENVIRONMENT_OA, DeadReason, OutboxMessage, OutboxStatus
 from storage.repositories import OutboxOutcome, OutcomeKind
 from zalo_client import (
     QueryButton,
@@ -128,6 +133,14 @@ class RateLimiter:
         self._calls: deque[float] = deque()
         self._lock = threading.Lock()
 
+    def full(self) -> bool:
+        """Whether a call now would have to wait (the minute's calls are all taken)."""
+        with self._lock:
+            now = self.monotonic()
+            while self._calls and now - self._calls[0] >= 60.0:
+                self._calls.popleft()
+            return len(self._calls) >= self.per_minute
+
     def acquire(self) -> None:
         while True:
             with self._lock:
@@ -187,6 +200,24 @@ def sandbox_delivery(pseudonyms: Pseudonymizer) -> Deliver:
 
 
 @dataclass(frozen=True)
+class SendingLane:
+    """How one OA's messages go out: with its token (`deliver`), within its app's rate
+    (`limiter`, shared by the OAs of one app); `app` names the app a -32 pauses."""
+
+    deliver: Deliver
+    limiter: RateLimiter | None
+    app: str
+
+
+Lanes = Callable[[str], SendingLane | None]
+"""The lane of an OA key; None for an OA the deployment does not serve (any more)."""
+
+
+class UnknownOA(Exception):
+    """A queued message names an OA the deployment does not serve (removed from the file)."""
+
+
+@dataclass(frozen=True)
 class _Leased:
     """A leased message as the sending threads see it: no ORM object crosses threads."""
 
@@ -197,6 +228,7 @@ class _Leased:
     attempts: int
     lease_until: datetime
     uncertain_sends: int = 0
+    oa_id: str = ENVIRONMENT_OA
 
 
 @dataclass(frozen=True)
@@ -228,6 +260,7 @@ class OutboxSender:
         rate_limit_pause: timedelta = timedelta(seconds=30),
         uncertain_delay: timedelta = UNCERTAIN_RETRY_DELAY,
         owner: str | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.deliver = deliver
@@ -253,7 +286,14 @@ class OutboxSender:
         self._renewal: tuple[datetime, datetime] | None = None
         self._renewed_at = float("-inf")
         self._in_flight_ids: set[int] = set()
-        self._paused_until: datetime | None = None
+        # The environment's OA goes out with `deliver` and `limiter`; another OA by its lane.
+        self._own_lane = SendingLane(deliver, limiter, ENVIRONMENT_OA)
+        self.lanes = lanes
+        # Apps told to wait by a -32, until when; the app of each OA seen and each app's
+        # limiter (what to skip when leasing).
+        self._paused_until: dict[str, datetime] = {}
+        self._app_of: dict[str, str] = {ENVIRONMENT_OA: ENVIRONMENT_OA}
+        self._limiter_of: dict[str, RateLimiter | None] = {}
         self._pause_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
 
@@ -355,7 +395,10 @@ class OutboxSender:
             if results:
                 outcomes = [self._outcome(result, now) for result in results]
                 repo.record_outbox_outcomes(session, [o for o in outcomes if o is not None])
-            if room <= 0 or self._paused(now):
+            if room <= 0:
+                return 0, []
+            paused_oas = self._paused_oas(now)
+            if ENVIRONMENT_OA in paused_oas and self.lanes is None:
                 return 0, []
             lease_until = now + self.lease
             messages = repo.claim_due_messages(
@@ -365,13 +408,17 @@ class OutboxSender:
                 limit=room,
                 owner=self.owner,
                 exclude=self._in_flight_ids,
+                fair=self.lanes is not None,
+                skip_oas=paused_oas,
             )
             if not messages:
                 return 0, []
-            last_seen = repo.last_interactions(session, {m.user_id for m in messages})
+            last_seen = repo.last_interactions_by_oa(
+                session, {(m.oa_id, m.user_id) for m in messages}
+            )
             leased = []
             for message in messages:
-                seen = last_seen.get(message.user_id)
+                seen = last_seen.get((message.oa_id, message.user_id))
                 if window_closed(seen, now):
                     self._window_closed(message)
                 else:
@@ -384,16 +431,30 @@ class OutboxSender:
                             message.attempts,
                             lease_until,
                             message.uncertain_sends,
+                            message.oa_id,
                         )
                     )
             return len(messages), leased
 
+    def _lane(self, oa: str) -> SendingLane:
+        if oa == ENVIRONMENT_OA:
+            return self._own_lane
+        lane = self.lanes(oa) if self.lanes is not None else None
+        if lane is None:
+            raise UnknownOA(f"OA {oa} is not served by this deployment (not in the units file)")
+        if self._app_of.get(oa) != lane.app:
+            with self._pause_lock:
+                self._app_of[oa] = lane.app
+                self._limiter_of[lane.app] = lane.limiter
+        return lane
+
     def _send(self, message: _Leased) -> _Result:
         try:
-            if self.limiter is not None:
-                self.limiter.acquire()
+            lane = self._lane(message.oa_id)
+            if lane.limiter is not None:
+                lane.limiter.acquire()
             now = self.clock()
-            if self._paused(now):
+            if self._paused(now, lane.app):
                 return _Result(message, not_sent="paused")
             # A send (with a token refresh and its retry) must end while the lease holds, or
             # another worker may lease and send the message too. A renewal made while the
@@ -404,23 +465,38 @@ class OutboxSender:
                 held_until = max(held_until, renewal[1])
             if now > held_until - self.lease / 2:
                 return _Result(message, not_sent="lease")
-            return _Result(message, zalo_message_id=self.deliver(message.user_id, message.body))
+            return _Result(message, zalo_message_id=lane.deliver(message.user_id, message.body))
         except ZaloRateLimited as exc:
-            self._pause()
+            self._pause(self._app_of.get(message.oa_id, message.oa_id))
             return _Result(message, error=exc)
         except Exception as exc:  # recorded per message; one failure must not stop others
             return _Result(message, error=exc)
 
-    def _paused(self, now: datetime) -> bool:
-        return self._paused_until is not None and now < self._paused_until
+    def _paused(self, now: datetime, app: str = ENVIRONMENT_OA) -> bool:
+        until = self._paused_until.get(app)
+        return until is not None and now < until
 
-    def _pause(self) -> None:
-        """Zalo said -32: send nothing more for `rate_limit_pause`, in every thread."""
+    def _paused_oas(self, now: datetime) -> set[str]:
+        """The OAs whose app is paused (-32), or, with many OAs, has used its minute's
+        requests: none of their messages is leased meanwhile, so no sending thread waits
+        on one app's limit while another app's citizens wait for a thread."""
+        with self._pause_lock:
+            held = {app for app, until in self._paused_until.items() if now < until}
+            held |= {
+                app
+                for app, limiter in self._limiter_of.items()
+                if limiter is not None and limiter.full()
+            }
+            return {oa for oa, app in self._app_of.items() if app in held}
+
+    def _pause(self, app: str = ENVIRONMENT_OA) -> None:
+        """Zalo said -32 for `app`: send nothing more of its OAs for `rate_limit_pause`, in
+        every thread; other apps go on."""
         with self._pause_lock:
             now = self.clock()
-            if not self._paused(now):
-                log.warning("event=sender_paused reason=rate_limited")
-            self._paused_until = now + self.rate_limit_pause
+            if not self._paused(now, app):
+                log.warning("event=sender_paused reason=rate_limited app=%s", app or "-")
+            self._paused_until[app] = now + self.rate_limit_pause
 
     def _window_closed(self, message: OutboxMessage) -> None:
         """Zalo would refuse it (-230): record why instead of trying, or retrying."""

@@ -1,4 +1,7 @@
-"""The OA's access token: kept in the database, refreshed once at a time across processes.
+"""An OA's access token: kept in the database, refreshed once at a time across processes.
+
+One store per OA (`oa`: its key; ENVIRONMENT_OA is the environment's, row 1): each OA's
+pair has its own row and its own lock, so OAs refresh independently.
 
 Zalo's refresh token works once. Two processes refreshing with the same one lose the pair for
 good (a person must re-authorise the app in a browser). So a refresh happens inside one
@@ -26,12 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import repositories as repo
-from storage.models import ZaloToken
+from storage.models import ENVIRONMENT_OA, ZaloToken
 from zalo_client import TokenPair, ZaloClient, ZaloError
 
 log = logging.getLogger("sipas_bot.tokens")
-
-TOKEN_ROW = 1
 
 
 class NoToken(Exception):
@@ -64,7 +65,9 @@ class TokenStore:
         seed: tuple[str, str] | None = None,
         cache_for: timedelta = timedelta(seconds=30),
         monotonic: Callable[[], float] = time.monotonic,
+        oa: str = ENVIRONMENT_OA,
     ) -> None:
+        self.oa = oa
         self.session_factory = session_factory
         self.client = client
         self.app_id = app_id
@@ -87,10 +90,14 @@ class TokenStore:
         access_token, refresh_token = self._seed
         with self.session_factory.begin() as session:
             stored = repo.insert_token_pair_if_missing(
-                session, access_token=access_token, refresh_token=refresh_token, now=self.clock()
+                session,
+                access_token=access_token,
+                refresh_token=refresh_token,
+                now=self.clock(),
+                oa=self.oa,
             )
         if stored:
-            log.info("event=token_seeded source=environment")
+            log.info("event=token_seeded source=environment oa=%s", self.oa or "-")
         return stored
 
     def set_pair(self, access_token: str, refresh_token: str, *, expires_in: int | None) -> None:
@@ -102,7 +109,8 @@ class TokenStore:
             if row is None:
                 session.add(
                     ZaloToken(
-                        id=TOKEN_ROW,
+                        id=repo.token_row_id(session, self.oa),
+                        oa_id=self.oa,
                         access_token=access_token,
                         refresh_token=refresh_token,
                         access_expires_at=expires,
@@ -115,7 +123,7 @@ class TokenStore:
                 row.refresh_failed_at = row.refresh_error = None
         with self._lock:
             self._remember(access_token)
-        log.info("event=token_set source=operator")
+        log.info("event=token_set source=operator oa=%s", self.oa or "-")
 
     def access_token(self) -> str:
         """The access token to send with; read from the database at most every `cache_for`."""
@@ -127,7 +135,7 @@ class TokenStore:
     def _read_access_token(self) -> str:
         for first_try in (True, False):
             with self.session_factory() as session:
-                row = session.get(ZaloToken, TOKEN_ROW)
+                row = self._row(session)
                 if row is not None:
                     return row.access_token
             # Seeding opens its own transaction: never while the read above is open (on
@@ -139,7 +147,7 @@ class TokenStore:
     def status(self) -> TokenStatus:
         self.seed()
         with self.session_factory() as session:
-            row = session.get(ZaloToken, TOKEN_ROW)
+            row = self._row(session)
             if row is None:
                 return TokenStatus(False, None, None, None, None)
             return TokenStatus(
@@ -197,12 +205,18 @@ class TokenStore:
                 failure = exc
             else:
                 self._store(row, pair, now)
-                log.info("event=token_refreshed expires_at=%s", row.access_expires_at)
+                log.info(
+                    "event=token_refreshed oa=%s expires_at=%s",
+                    self.oa or "-",
+                    row.access_expires_at,
+                )
                 return pair.access_token
         log.error(
-            "event=token_refresh_failed error=%s action=%s",
+            "event=token_refresh_failed oa=%s error=%s action=%s",
+            self.oa or "-",
             type(failure).__name__,
-            "re-authorise the app in the Zalo console, then `sipas-bot tokens set`",
+            "re-authorise the app in the Zalo console, then `sipas-bot tokens set"
+            + (f" --oa {self.oa}`" if self.oa else "`"),
         )
         assert failure is not None
         raise failure
@@ -219,11 +233,13 @@ class TokenStore:
         row.refresh_failed_at = None
         row.refresh_error = None
 
-    @staticmethod
-    def _locked(session: Session) -> ZaloToken | None:
+    def _row(self, session: Session) -> ZaloToken | None:
+        return session.scalar(select(ZaloToken).where(ZaloToken.oa_id == self.oa))
+
+    def _locked(self, session: Session) -> ZaloToken | None:
         return session.scalar(
             select(ZaloToken)
-            .where(ZaloToken.id == TOKEN_ROW)
+            .where(ZaloToken.oa_id == self.oa)
             .with_for_update()
             .execution_options(populate_existing=True)
         )

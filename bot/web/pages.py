@@ -47,12 +47,16 @@ def healthz() -> ResponseReturnValue:
             f"outbox: a message has waited {int(lag.total_seconds())} s to be sent: is a "
             "sender running (`sipas-bot serve` or `sipas-bot worker`)?"
         )
-    if runtime.tokens is not None:
-        token = runtime.tokens.status()
+    for oa in runtime.accounts.all():
+        if oa.tokens is None:
+            continue
+        token = oa.tokens.status()
+        named = f" for OA {oa.oa_id}" if oa.key else ""
         if not token.stored:
-            problems.append("no Zalo token pair stored: run `sipas-bot tokens set`")
+            option = f" --oa {oa.oa_id}" if oa.key else ""
+            problems.append(f"no Zalo token pair stored{named}: run `sipas-bot tokens set{option}`")
         elif token.failing:
-            problems.append(f"Zalo token refresh failed: {token.refresh_error}")
+            problems.append(f"Zalo token refresh failed{named}: {token.refresh_error}")
     # 200 even when degraded: the webhook still accepts and stores events; monitoring reads
     # `status`, while a load balancer keeps sending traffic.
     return {
@@ -84,12 +88,11 @@ def landing(code: str) -> ResponseReturnValue:
         if counter is None:
             log.info("event=http_refused status=404 reason=unknown_counter code=%s", code.upper())
             return render_template("landing_unknown.html", code=code.upper()), 404
+        oa_id = runtime.oa_shown(counter.unit)[0]  # the unit's OA
         return render_template(
             "landing.html",
             unit=counter.unit.name,
             counter=counter.name,
             code=shown,
-            oa_url=f"https://zalo.me/{runtime.settings.zalo_oa_id}"
-            if runtime.settings.zalo_oa_id
-            else None,
+            oa_url=f"https://zalo.me/{oa_id}" if oa_id else None,
         )

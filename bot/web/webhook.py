@@ -4,7 +4,10 @@ Every request gets a defined answer and one log line (docs/security.md):
 
     413  body over 64 KiB
     401  no signature, or one that does not sign these bytes (checked on the raw body, with
-         the `timestamp` found by a bounded scan, before anything parses it)
+         the `timestamp` found by a bounded scan, before anything parses it; with many OAs,
+         with the secret of the app the body names, or the URL names: /zalo/webhook/<app_id>)
+    403  signed by a served app, but for an OA this deployment does not serve (many OAs:
+         import the OA in the units file; Zalo re-sends it for about 2 hours)
     400  signed, but not a JSON object with a string event_name (not UTF-8, not JSON,
          nested deeper than MAX_DEPTH): no Zalo event looks like that
     200  handled, a duplicate, or ignored: a signed event that is not the citizen speaking,
@@ -61,8 +64,10 @@ def _ignored(reason: str, detail: str = "") -> ResponseReturnValue:
 
 
 @blueprint.post("/zalo/webhook")
-def receive() -> ResponseReturnValue:
+@blueprint.post("/zalo/webhook/<int:app>")  # digits only: any other path stays a 404
+def receive(app: int | None = None) -> ResponseReturnValue:
     runtime = runtime_of(current_app)
+    app_id = None if app is None else str(app)
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
@@ -71,9 +76,10 @@ def receive() -> ResponseReturnValue:
     if not header:
         return _refused(401, "no_signature")
     try:
-        signed_timestamp = runtime.verifier.verify_body(raw, header)
+        signed = runtime.accounts.verify_body(raw, header, app_id=app_id)
     except InvalidSignature as exc:
         return _refused(401, "bad_signature", exc.reason)
+    signed_timestamp = signed.timestamp
     try:
         payload = read_payload(raw)
     except MalformedEvent as exc:
@@ -87,13 +93,16 @@ def receive() -> ResponseReturnValue:
         return _ignored("unusable_event", f"field={exc.reason}")
     except MalformedEvent as exc:
         return _refused(400, "malformed_event", str(exc))
+    oa = runtime.accounts.route(event, signed)  # many OAs: the event's OA must be the app's
+    if oa is None:
+        return _refused(403, "unknown_oa", f"oa={event.oa_id} app={event.app_id}")
     now = runtime.clock()
     if not within_window(event, now=now, window=runtime.settings.replay_window):
         return _ignored("outside_replay_window", f"event={event.name}")
 
     try:
         with runtime.session_factory.begin() as session:
-            outcome = runtime.service.handle(session, event, raw, now=now)
+            outcome = runtime.service.handle(session, event, raw, now=now, oa=oa.key)
     except DataError as exc:
         # The database refused a value (a fence: the checks above should leave none). Zalo
         # would re-send the same value forever, so it is acknowledged and logged.

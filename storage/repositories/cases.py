@@ -204,19 +204,24 @@ def latest_place_of(session: Session, respondent_hash: str) -> tuple[int, int] |
 
 def chat_surveys(
     session: Session, response_ids: Collection[int]
-) -> list[tuple[SurveyResponse, str, datetime | None]]:
+) -> list[tuple[SurveyResponse, str, datetime | None, str]]:
     """These surveys, with their answers, that a chat conversation still points at: each with
-    the citizen's Zalo id and their last interaction."""
+    the citizen's Zalo id, their last interaction and the OA they talk to."""
     if not response_ids:
         return []
     rows = session.execute(
-        select(SurveyResponse, Conversation.user_id, Conversation.last_interaction_at)
+        select(
+            SurveyResponse,
+            Conversation.user_id,
+            Conversation.last_interaction_at,
+            Conversation.oa_id,
+        )
         .join(Conversation, Conversation.open_response_id == SurveyResponse.id)
         .where(SurveyResponse.id.in_(list(response_ids)))
         .options(selectinload(SurveyResponse.answers))
         .order_by(SurveyResponse.id)
     ).all()
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def sole_unit_id(session: Session) -> int | None:

@@ -9,10 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, true, update
+from sqlalchemy import Table, bindparam, func, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
+    ENVIRONMENT_OA,
     Conversation,
     DeadReason,
     OutboxMessage,
@@ -26,9 +27,12 @@ from storage.models import (
 _outbox = cast(Table, OutboxMessage.__table__)
 
 
-def _pending_message(user_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _pending_message(
+    user_id: str, body: dict[str, Any], now: datetime, oa: str = ENVIRONMENT_OA
+) -> dict[str, Any]:
     return {
         "user_id": user_id,
+        "oa_id": oa,
         "body": body,
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
@@ -38,17 +42,30 @@ def _pending_message(user_id: str, body: dict[str, Any], now: datetime) -> dict[
 
 
 def enqueue_replies(
-    session: Session, user_id: str, bodies: Sequence[dict[str, Any]], *, now: datetime
+    session: Session,
+    user_id: str,
+    bodies: Sequence[dict[str, Any]],
+    *,
+    now: datetime,
+    oa: str = ENVIRONMENT_OA,
 ) -> None:
-    """Queue messages for one user, in order (their ids are the order they go out in)."""
+    """Queue messages for one user of an OA, in order (their ids are the order they go out
+    in)."""
     if bodies:
-        session.execute(insert(_outbox), [_pending_message(user_id, b, now) for b in bodies])
+        session.execute(insert(_outbox), [_pending_message(user_id, b, now, oa) for b in bodies])
 
 
-def enqueue_message(session: Session, user_id: str, body: dict[str, Any], *, now: datetime) -> int:
+def enqueue_message(
+    session: Session,
+    user_id: str,
+    body: dict[str, Any],
+    *,
+    now: datetime,
+    oa: str = ENVIRONMENT_OA,
+) -> int:
     """Queue one message and return its id, so that a record can link it."""
     statement = insert(_outbox).returning(_outbox.c.id)
-    return int(session.execute(statement, _pending_message(user_id, body, now)).scalar_one())
+    return int(session.execute(statement, _pending_message(user_id, body, now, oa)).scalar_one())
 
 
 def claim_due_messages(
@@ -59,6 +76,8 @@ def claim_due_messages(
     limit: int,
     owner: str | None = None,
     exclude: Collection[int] = (),
+    fair: bool = False,
+    skip_oas: Collection[str] = (),
 ) -> list[OutboxMessage]:
     """Lease the oldest pending message of each user whose turn has come, for `owner`
     (`exclude`: ids the owner is still working on, whose lease may have lapsed).
@@ -72,26 +91,50 @@ def claim_due_messages(
     row whenever its statistics undercounted them, as right after a burst was enqueued: 0.3 s
     per claim at 1,200 pending in a fresh table, 3.6 s in one analysed before the burst
     (docs/benchmarks.md, 2). This form stays linear in the pending rows whatever the plan.
+
+    A user is a user of one OA: the head is per (OA, user). With many OAs (`fair`), the due
+    heads are taken round-robin over the OAs (each OA's oldest first, then each OA's second,
+    …), so an OA with 10,000 queued takes only its share of `limit`; `skip_oas`: OAs whose
+    app is paused (-32), not leased at all.
     """
     older = aliased(OutboxMessage)
     head = (
         select(func.min(older.id))
-        .where(older.user_id == OutboxMessage.user_id, older.status == OutboxStatus.PENDING)
+        .where(
+            older.user_id == OutboxMessage.user_id,
+            older.oa_id == OutboxMessage.oa_id,
+            older.status == OutboxStatus.PENDING,
+        )
         .scalar_subquery()
     )
-    candidates = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.next_attempt_at <= now,
-            (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
-            OutboxMessage.id == head,
-            OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
+    due = (
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_at <= now,
+        (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
+        OutboxMessage.id == head,
+        OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
+        OutboxMessage.oa_id.not_in(list(skip_oas)) if skip_oas else true(),
+    )
+    if fair:
+        # FOR UPDATE cannot take a window function: rank the due heads first, then lock the
+        # chosen ones (a head another sender locked meanwhile is skipped).
+        turn = (
+            func.row_number()
+            .over(partition_by=OutboxMessage.oa_id, order_by=OutboxMessage.id)
+            .label("turn")
         )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+        ranked = select(OutboxMessage.id, turn).where(*due).subquery()
+        chosen = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        # The row's own conditions again: PostgreSQL re-checks them on a row another sender
+        # leased after this statement's snapshot (the subquery is not re-run).
+        statement = (
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(chosen), *due[:3])
+            .order_by(OutboxMessage.id)
+        )
+    else:
+        statement = select(OutboxMessage).where(*due).order_by(OutboxMessage.id).limit(limit)
+    candidates = session.scalars(statement.with_for_update(skip_locked=True)).all()
     for message in candidates:
         message.locked_until = lease_until
         message.lease_owner = owner
@@ -141,14 +184,37 @@ def release_leases(session: Session, owners: Collection[str]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def last_interactions(session: Session, user_ids: set[str]) -> dict[str, datetime]:
-    """When each of these users last did something Zalo counts as an interaction."""
+def last_interactions(
+    session: Session, user_ids: set[str], *, oa: str = ENVIRONMENT_OA
+) -> dict[str, datetime]:
+    """When each of these users of `oa` last did something Zalo counts as an interaction."""
     rows = session.execute(
         select(Conversation.user_id, Conversation.last_interaction_at).where(
-            Conversation.user_id.in_(user_ids), Conversation.last_interaction_at.is_not(None)
+            Conversation.oa_id == oa,
+            Conversation.user_id.in_(user_ids),
+            Conversation.last_interaction_at.is_not(None),
         )
     ).all()
     return {user_id: seen for user_id, seen in rows if seen is not None}
+
+
+def last_interactions_by_oa(
+    session: Session, users: set[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """`last_interactions` for (OA, user) pairs of any OAs, in one query."""
+    by_oa: dict[str, set[str]] = {}
+    for oa, user_id in users:
+        by_oa.setdefault(oa, set()).add(user_id)
+    if len(by_oa) == 1:
+        ((oa, user_ids),) = by_oa.items()
+        return {(oa, u): seen for u, seen in last_interactions(session, user_ids, oa=oa).items()}
+    rows = session.execute(
+        select(Conversation.oa_id, Conversation.user_id, Conversation.last_interaction_at).where(
+            tuple_(Conversation.oa_id, Conversation.user_id).in_(list(users)),
+            Conversation.last_interaction_at.is_not(None),
+        )
+    ).all()
+    return {(oa, user_id): seen for oa, user_id, seen in rows if seen is not None}
 
 
 class OutcomeKind(StrEnum):

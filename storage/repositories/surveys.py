@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    ENVIRONMENT_OA,
     QUARANTINE_IN_INDEX,
     Alert,
     AlertStatus,
@@ -41,6 +42,7 @@ class LockedConversation:
     allowance_tokens: float | None = None
     allowance_at: datetime | None = None
     throttled: bool = False
+    oa_id: str = ENVIRONMENT_OA  # the OA the user talks to (the row is per OA and user)
 
 
 _conversations = cast(Table, Conversation.__table__)
@@ -50,13 +52,14 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
     """INSERT … ON CONFLICT DO UPDATE … RETURNING for one dialect (see `lock_conversation`)."""
     statement = dialect_insert(_conversations).values(
         user_id=bindparam("user_id"),
+        oa_id=bindparam("oa_id"),
         language="vi",
         created_at=bindparam("now"),
         updated_at=bindparam("now"),
         last_interaction_at=bindparam("now"),
     )
     return statement.on_conflict_do_update(
-        index_elements=["user_id"],
+        index_elements=["user_id", "oa_id"],
         set_={
             "last_interaction_at": statement.excluded.last_interaction_at,
             "updated_at": statement.excluded.updated_at,
@@ -68,6 +71,7 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
         _conversations.c.allowance_tokens,
         _conversations.c.allowance_at,
         _conversations.c.throttled,
+        _conversations.c.oa_id,
     )
 
 
@@ -76,11 +80,14 @@ _LOCK_CONVERSATION = {
     "sqlite": _lock_conversation_statement(sqlite.insert),
 }
 _UPDATE_CONVERSATION = update(_conversations).where(
-    _conversations.c.user_id == bindparam("conversation_user")
+    _conversations.c.user_id == bindparam("conversation_user"),
+    _conversations.c.oa_id == bindparam("conversation_oa"),
 )
 
 
-def lock_conversation(session: Session, user_id: str, *, now: datetime) -> LockedConversation:
+def lock_conversation(
+    session: Session, user_id: str, *, now: datetime, oa: str = ENVIRONMENT_OA
+) -> LockedConversation:
     """The user's conversation row, created if new, touched (`last_interaction_at`,
     `updated_at` = now) and locked until the transaction ends.
 
@@ -88,7 +95,7 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Locke
     takes the row lock that a second delivery for the same user waits on.
     """
     statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
-    row = session.execute(statement, {"user_id": user_id, "now": now}).one()
+    row = session.execute(statement, {"user_id": user_id, "oa_id": oa, "now": now}).one()
     return LockedConversation(**row._asdict())
 
 
@@ -103,7 +110,7 @@ def save_allowance(
     """Store the user's message allowance (bot/conversation/limits.py)."""
     session.execute(
         _UPDATE_CONVERSATION.values(allowance_tokens=tokens, allowance_at=at, throttled=throttled),
-        {"conversation_user": conversation.user_id},
+        {"conversation_user": conversation.user_id, "conversation_oa": conversation.oa_id},
     )
     conversation.allowance_tokens, conversation.allowance_at = tokens, at
     conversation.throttled = throttled
@@ -136,7 +143,7 @@ def save_conversation(
         return
     session.execute(
         _UPDATE_CONVERSATION.values(language=language, open_response_id=open_response_id),
-        {"conversation_user": conversation.user_id},
+        {"conversation_user": conversation.user_id, "conversation_oa": conversation.oa_id},
     )
     conversation.language, conversation.open_response_id = language, open_response_id
 

@@ -1,31 +1,54 @@
-"""The OA's token pair row. Each function takes a session; none commits."""
+"""The OAs' token pair rows (one per OA). Each function takes a session; none commits."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    ENVIRONMENT_OA,
     ZaloToken,
 )
 from storage.repositories._dialect import dialect_insert
 
 
+def token_row_id(session: Session, oa: str) -> int:
+    """The id a new pair of `oa` gets: 1 for the environment's OA (as before there were many),
+    else the next free one (ids are set, not generated, so row 1 stays the environment's)."""
+    if oa == ENVIRONMENT_OA:
+        return 1
+    return max(int(session.scalar(select(func.max(ZaloToken.id))) or 0), 1) + 1
+
+
 def insert_token_pair_if_missing(
-    session: Session, *, access_token: str, refresh_token: str, now: datetime
+    session: Session,
+    *,
+    access_token: str,
+    refresh_token: str,
+    now: datetime,
+    oa: str = ENVIRONMENT_OA,
 ) -> bool:
-    """Store the first token pair unless one exists; safe when processes start together."""
-    statement = (
-        dialect_insert(session, ZaloToken)
-        .values(
-            id=1,
-            access_token=access_token,
-            refresh_token=refresh_token,
-            access_expires_at=None,
-            updated_at=now,
+    """Store an OA's first token pair unless it has one; safe when processes start together
+    (a second insert meets the unique OA, or the id the first one took, and does nothing)."""
+    for _ in range(3):
+        statement = (
+            dialect_insert(session, ZaloToken)
+            .values(
+                id=token_row_id(session, oa),
+                oa_id=oa,
+                access_token=access_token,
+                refresh_token=refresh_token,
+                access_expires_at=None,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(ZaloToken.id)
         )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(ZaloToken.id)
-    )
-    return session.execute(statement).first() is not None
+        if session.execute(statement).first() is not None:
+            return True
+        if session.scalar(select(ZaloToken.id).where(ZaloToken.oa_id == oa)) is not None:
+            return False
+        # Another OA's first pair took the id meanwhile: try the next one.
+    return False

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
     Counter,
+    OfficialAccount,
     Unit,
 )
 from storage.repositories.officers import OfficerSpec, upsert_officers
@@ -44,6 +45,8 @@ class UnitSpec:
     case_due_days: int | None = None
     officers: Sequence[OfficerSpec] = ()
 
+    oa_id: str | None = None  # None: the environment's OA
+
     def settings(self) -> UnitSettings:
         return (
             self.name,
@@ -55,13 +58,77 @@ class UnitSpec:
             self.leader_approval,
             self.opening_hours,
             self.case_due_days,
+            self.oa_id,
         )
 
 
 # What `upsert_units` compares to tell a changed unit: the settings of `UnitSpec` in order.
 UnitSettings = tuple[
-    str, str | None, str | None, str | None, bool, bool, bool, str | None, int | None
+    str, str | None, str | None, str | None, bool, bool, bool, str | None, int | None, str | None
 ]
+
+
+@dataclass(frozen=True)
+class OaSpec:
+    """An Official Account of the units file: where its secrets are, never the secrets."""
+
+    oa_id: str
+    name: str
+    app_id: str
+    app_secret_ref: str
+    oa_secret_key_ref: str
+    access_token_ref: str | None = None
+    refresh_token_ref: str | None = None
+
+    def settings(self) -> tuple[str, str, str, str, str | None, str | None]:
+        return (
+            self.name,
+            self.app_id,
+            self.app_secret_ref,
+            self.oa_secret_key_ref,
+            self.access_token_ref,
+            self.refresh_token_ref,
+        )
+
+
+def upsert_oas(session: Session, oas: Iterable[OaSpec], *, now: datetime) -> list[str]:
+    """Create or update the OAs; returns a line per change. An OA absent from the file is
+    left alone: its units, conversations and messages refer to it."""
+    changes: list[str] = []
+    for spec in oas:
+        row = session.get(OfficialAccount, spec.oa_id)
+        if row is None:
+            row = OfficialAccount(id=spec.oa_id, created_at=now)
+            session.add(row)
+            changes.append(f"OA {spec.oa_id}: created")
+        elif oa_settings(row) == spec.settings():
+            continue
+        else:
+            changes.append(f"OA {spec.oa_id}: updated")
+        row.name, row.app_id = spec.name, spec.app_id
+        row.app_secret_ref, row.oa_secret_key_ref = spec.app_secret_ref, spec.oa_secret_key_ref
+        row.access_token_ref, row.refresh_token_ref = spec.access_token_ref, spec.refresh_token_ref
+        row.updated_at = now
+    session.flush()
+    return changes
+
+
+def oa_settings(row: OfficialAccount) -> tuple[str, str, str, str, str | None, str | None]:
+    """What an OA's row holds from the units file (as `OaSpec.settings`): a change to it is
+    an update, and a process builds the OA again."""
+    return (
+        row.name,
+        row.app_id,
+        row.app_secret_ref,
+        row.oa_secret_key_ref,
+        row.access_token_ref,
+        row.refresh_token_ref,
+    )
+
+
+def list_oas(session: Session) -> Sequence[OfficialAccount]:
+    """The OAs the deployment serves (none: the environment's one)."""
+    return session.scalars(select(OfficialAccount).order_by(OfficialAccount.id)).all()
 
 
 def upsert_units(session: Session, units: Iterable[UnitSpec], *, now: datetime) -> list[str]:
@@ -117,6 +184,7 @@ def _unit_settings(unit: Unit) -> UnitSettings:
         unit.leader_approval,
         unit.opening_hours,
         unit.case_due_days,
+        unit.oa_id,
     )
 
 
@@ -127,6 +195,7 @@ def _apply_unit(unit: Unit, spec: UnitSpec) -> None:
     unit.leader_approval = spec.leader_approval
     unit.opening_hours = spec.opening_hours
     unit.case_due_days = spec.case_due_days
+    unit.oa_id = spec.oa_id
 
 
 def find_counter(session: Session, code: str) -> Counter | None:

@@ -96,7 +96,7 @@ def render_posters(unit: Unit, size: PaperSize, *, runtime: Runtime) -> str:
         unit=unit,
         size=size,
         counters=counters,
-        oa_name=settings.zalo_oa_name,
+        oa_name=runtime.oa_shown(unit)[1],  # the unit's OA (ZALO_OA_NAME: the one)
         t=runtime.texts.of("vi"),  # posters speak to citizens, in Vietnamese
     )
 
