@@ -4,9 +4,11 @@
     python -m bench.profile_ingest pyspy [--backend postgresql] [--seconds 20]
 
 `inprocess`: the app built in this process (sandbox mode), the ingest mix posted through
-Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under
-pyinstrument (a call tree, written as text). No HTTP server: this is the application's own
-cost.
+Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under a
+profiler: pyinstrument (a call tree of wall time, written as text) or, with `--profiler
+cprofile`, cProfile timed by the process's CPU clock (`time.process_time`: what the event
+costs in CPU whatever else runs on the machine), summed by function and by area. No HTTP
+server: this is the application's own cost.
 
 `pyspy`: the production web set-up (`sipas-bot serve --workers 2 --no-background`) under
 wrk load, with `py-spy record --gil` on one gunicorn worker (samples of the thread holding
@@ -47,17 +49,21 @@ from bench.common import (
 from bench.events import Signed, ingest_mix, write_wrk_file
 
 AREAS = [
-    ("signature check", ("zalo_client/signature",)),
+    ("signature check", ("zalo_client/signature", "hmac", "_hashlib")),
     ("survey engine (survey_flow)", ("survey_flow/",)),
-    ("conversations (bot/conversations, leaders)", ("bot/conversations", "bot/leaders")),
-    ("flows registry", ("bot/flows",)),
+    ("flows registry", ("bot/conversation/registry",)),
+    ("conversation service (bot/conversation, cases)", ("bot/conversation/", "bot/cases/")),
+    ("privacy (pseudonyms, scrubbing)", ("bot/privacy/",)),
+    ("webhook and web app (bot/web)", ("bot/web/",)),
+    ("zalo_client (events, text)", ("zalo_client/",)),
     ("repositories (query building)", ("storage/repositories",)),
+    ("storage models (types)", ("storage/models",)),
     ("logging", ("logging/",)),
     ("psycopg (driver)", ("psycopg",)),
     ("sqlite3 (driver)", ("sqlite3",)),
     ("SQLAlchemy ORM", ("sqlalchemy/orm",)),
     ("SQLAlchemy core/engine/sql", ("sqlalchemy/",)),
-    ("json", ("json/",)),
+    ("json", ("json/", "_json")),
     ("Flask/Werkzeug", ("flask/", "werkzeug/")),
     ("gunicorn", ("gunicorn/",)),
 ]
@@ -87,8 +93,34 @@ def _post_all(client: Any, events: Sequence[Signed], header: str) -> None:
         assert response.status_code == 200, response.data
 
 
+def _write_cprofile(profiler: Any, stem: Path, n_events: int) -> None:
+    """The CPU profile as pstats text (by own time and by cumulative time) and by area:
+    `<stem>.txt`, `<stem>-areas.txt`, and the raw `<stem>.pstats` (snakeviz, gprof2dot)."""
+    import io
+    import pstats
+
+    profiler.dump_stats(str(stem.with_suffix(".pstats")))
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(60)
+    stats.sort_stats("cumulative").print_stats(80)
+    stem.with_suffix(".txt").write_text(text.getvalue(), "utf-8")
+    by_area: Counter[str] = Counter()
+    total = 0.0
+    for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        own = row[2]
+        total += own
+        by_area[area_of(f"{filename}:{name}") or "other"] += own
+    lines = [f"CPU per event {1000 * total / n_events:.3f} ms (under cProfile), by own time:"]
+    lines += [
+        f"{area:45} {1000 * own / n_events:7.3f} ms  {100 * own / total:5.1f}%"
+        for area, own in by_area.most_common()
+    ]
+    Path(f"{stem}-areas.txt").write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def _inprocess_pass(
-    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: bool
+    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: str | None
 ) -> dict[str, Any]:
     """One pass on a fresh database: CPU and wall time per event, and the SQL statements
     sent (counted, not timed); with `profile`, under pyinstrument."""
@@ -122,21 +154,29 @@ def _inprocess_pass(
             SIGNATURE_HEADER,
         )
         profiler: Any = None
-        if profile:
+        if profile == "pyinstrument":
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.001)
             profiler.start()
+        elif profile == "cprofile":
+            import cProfile
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
         counting = True
         cpu0, wall0 = time.process_time(), time.perf_counter()
         _post_all(client, events, SIGNATURE_HEADER)
         cpu1, wall1 = time.process_time(), time.perf_counter()
         counting = False
-        if profiler is not None:
+        if profile == "pyinstrument":
             profiler.stop()
             (out_dir / f"pyinstrument-{backend}.txt").write_text(
                 profiler.output_text(unicode=True, color=False, show_all=False), "utf-8"
             )
+        elif profile == "cprofile":
+            profiler.disable()
+            _write_cprofile(profiler, out_dir / f"cprofile-{backend}", len(events))
         engine.dispose()
     n = len(events)
     return {
@@ -148,7 +188,7 @@ def _inprocess_pass(
 
 
 def inprocess(
-    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: bool
+    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: str | None
 ) -> dict[str, Any]:
     import logging
 
@@ -159,7 +199,7 @@ def inprocess(
         filename=str(out_dir / "inprocess.log"),
     )
     events = ingest_mix(n_events, users)
-    runs = [_inprocess_pass(backend, events, out_dir, profile=False) for _ in range(passes)]
+    runs = [_inprocess_pass(backend, events, out_dir, profile=None) for _ in range(passes)]
     result: dict[str, Any] = {
         "backend": backend,
         "events": len(events),
@@ -174,7 +214,7 @@ def inprocess(
         f"{result['statements_per_event']} statements/event (+ COMMIT)"
     )
     if profile:
-        _inprocess_pass(backend, events, out_dir, profile=True)
+        _inprocess_pass(backend, events, out_dir, profile=profile)
     return result
 
 
@@ -286,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--passes", type=int, default=3, help="inprocess: timed passes")
     parser.add_argument("--no-profile", action="store_true", help="inprocess: time only")
+    parser.add_argument(
+        "--profiler",
+        choices=["pyinstrument", "cprofile"],
+        default="pyinstrument",
+        help="inprocess: pyinstrument (wall time, a call tree) or cProfile (CPU time)",
+    )
     args = parser.parse_args(argv)
     if args.backend == "postgresql" and not postgres_available():
         log("PostgreSQL does not answer")
@@ -299,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             args.users,
             out_dir,
             passes=args.passes,
-            profile=not args.no_profile,
+            profile=None if args.no_profile else args.profiler,
         )
     else:
         result = pyspy(args.backend, args.seconds, out_dir)

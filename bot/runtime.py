@@ -29,6 +29,7 @@ from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.tokens import TokenStore
+from bot.directory import CounterDirectory
 from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
@@ -155,6 +156,9 @@ class Runtime:
             sign_in_links=links,
             quarantine=QuarantineRules.from_settings(settings),
             cases=cases,
+            directory=CounterDirectory(
+                check_every=timedelta(seconds=settings.directory_check_seconds)
+            ),
         )
         return cls(
             settings=settings,

@@ -26,6 +26,7 @@ from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.quarantine import QuarantineRules
 from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
+from bot.directory import CounterDirectory
 from bot.privacy import Pseudonymizer
 from bot.privacy.scrub import phone_number_in, scrub_personal_data
 from storage import repositories as repo
@@ -98,8 +99,12 @@ class SurveyService:
         cases: CaseDesk,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
         sign_in_links: SignInLinks | None = None,
+        directory: CounterDirectory | None = None,
     ) -> None:
         self.cases = cases
+        # Counters by code and id, kept between events (checked against the database's
+        # stamp at every lookup unless the Runtime gives one checked less often).
+        self.directory = directory or CounterDirectory(check_every=timedelta(0))
         self.texts = texts
         self.flows = flows
         self.policy = policy
@@ -236,13 +241,13 @@ class SurveyService:
 
         A printed code wins over the other shapes (a counter code may itself hold a dash).
         """
-        counter = repo.find_counter(session, code)
+        counter = self.directory.by_code(session, code)
         if counter is not None:
             refusal = Refusal.VERIFIED_REQUIRED if counter.unit.require_verified else None
             return StartCode(counter, StartMethod.STATIC, refusal)
         rotating = self.rotating.check(code, now)
         if rotating is not None and rotating.check is not CodeCheck.WRONG:
-            counter = repo.find_counter(session, rotating.counter)
+            counter = self.directory.by_code(session, rotating.counter)
             if counter is not None:
                 expired = rotating.check is CodeCheck.EXPIRED
                 refusal = Refusal.CODE_EXPIRED if expired else None
@@ -250,7 +255,7 @@ class SurveyService:
         key = visit_code_key(code)
         visit = repo.peek_visit_code(session, key, now=now) if key else None
         if key is not None and visit is not None:
-            counter = repo.find_counter_by_id(session, visit.counter_id)
+            counter = self.directory.by_id(session, visit.counter_id)
             refusal = (
                 Refusal.CODE_USED if visit.used else Refusal.CODE_EXPIRED if visit.expired else None
             )
@@ -672,7 +677,7 @@ class SurveyService:
         repo.set_counting(session, response_id, counted=not repeat, repeat=repeat, qualified_at=now)
         rule = None
         if not repeat:
-            counter = repo.find_counter_by_id(session, counter_id)
+            counter = self.directory.by_id(session, counter_id)
             assert counter is not None
             rule = self.quarantine.hold_rule(
                 session,

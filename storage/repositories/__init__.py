@@ -179,6 +179,7 @@ from storage.repositories.tokens import (
 from storage.repositories.units import (
     CounterSpec,
     UnitSpec,
+    directory_stamp,
     find_counter,
     find_counter_by_id,
     find_unit,
@@ -232,6 +233,7 @@ __all__ = [
     "device_surveys_since",
     "digest_message",
     "digest_messages",
+    "directory_stamp",
     "drop_user_ids",
     "due_days_of",
     "emails_due",
