@@ -124,14 +124,16 @@ class SurveyService:
             log.info("event=%s outcome=ignored", event.name)
             return Outcome(TurnStatus.IGNORED)
         key = dedupe_key(event, raw_body)
-        if not repo.claim_event(session, key=key, event_name=event.name, now=now):
+        row = repo.claim_and_lock(
+            session, key=key, event_name=event.name, user_id=event.user_id, now=now
+        )
+        if row is None:
             log.info(
                 "event=%s user=%s outcome=duplicate",
                 event.name,
                 self.pseudonyms.user_tag(event.user_id),
             )
             return Outcome(TurnStatus.DUPLICATE)
-        row = repo.lock_conversation(session, event.user_id, now=now)
         if event.name == "unfollow":
             return Outcome(TurnStatus.HANDLED)
         if not self._allowed(session, row, now):

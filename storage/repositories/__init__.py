@@ -161,6 +161,7 @@ from storage.repositories.questionnaires import (
 from storage.repositories.surveys import (
     LockedConversation,
     StoredSurvey,
+    claim_and_lock,
     counted_since,
     expire_idle_responses,
     insert_survey,
@@ -219,6 +220,7 @@ __all__ = [
     "case_contact_counts",
     "cases_past_due",
     "cases_received",
+    "claim_and_lock",
     "claim_digest",
     "claim_due_messages",
     "claim_email",

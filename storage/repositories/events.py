@@ -42,7 +42,7 @@ def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -
     statement = _CLAIM_EVENT[session.get_bind().dialect.name]
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT.
     parameters = {"key": key, "event_name": event_name, "now": now}
-    return session.execute(statement, parameters).first() is not None
+    return session.connection().execute(statement, parameters).first() is not None
 
 
 def forget_processed_events(session: Session, *, before: datetime) -> None:

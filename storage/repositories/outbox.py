@@ -37,12 +37,16 @@ def _pending_message(user_id: str, body: dict[str, Any], now: datetime) -> dict[
     }
 
 
+_ENQUEUE = insert(_outbox)
+
+
 def enqueue_replies(
     session: Session, user_id: str, bodies: Sequence[dict[str, Any]], *, now: datetime
 ) -> None:
     """Queue messages for one user, in order (their ids are the order they go out in)."""
     if bodies:
-        session.execute(insert(_outbox), [_pending_message(user_id, b, now) for b in bodies])
+        rows = [_pending_message(user_id, b, now) for b in bodies]
+        session.connection().execute(_ENQUEUE, rows)
 
 
 def enqueue_message(session: Session, user_id: str, body: dict[str, Any], *, now: datetime) -> int:

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,10 +31,12 @@ from storage.models import (
     Answer,
     Conversation,
     Counter,
+    ProcessedEvent,
     SurveyResponse,
     Unit,
     UTCDateTime,
 )
+from storage.repositories.events import claim_event
 from survey_flow.states import SurveyStatus
 
 # --- conversations and responses -----------------------------------------------------------
@@ -42,6 +55,16 @@ class LockedConversation:
 
 
 _conversations = cast(Table, Conversation.__table__)
+_processed = cast(Table, ProcessedEvent.__table__)
+# What `LockedConversation` holds.
+_LOCKED_COLUMNS = (
+    _conversations.c.user_id,
+    _conversations.c.language,
+    _conversations.c.open_response_id,
+    _conversations.c.allowance_tokens,
+    _conversations.c.allowance_at,
+    _conversations.c.throttled,
+)
 
 
 def _lock_conversation_statement(dialect_insert: Any) -> Any:
@@ -59,14 +82,7 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
             "last_interaction_at": statement.excluded.last_interaction_at,
             "updated_at": statement.excluded.updated_at,
         },
-    ).returning(
-        _conversations.c.user_id,
-        _conversations.c.language,
-        _conversations.c.open_response_id,
-        _conversations.c.allowance_tokens,
-        _conversations.c.allowance_at,
-        _conversations.c.throttled,
-    )
+    ).returning(*_LOCKED_COLUMNS)
 
 
 _LOCK_CONVERSATION = {
@@ -75,6 +91,14 @@ _LOCK_CONVERSATION = {
 }
 _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.user_id == bindparam("conversation_user")
+)
+_SAVE_ALLOWANCE = _UPDATE_CONVERSATION.values(
+    allowance_tokens=bindparam("tokens"),
+    allowance_at=bindparam("at"),
+    throttled=bindparam("throttled"),
+)
+_SAVE_CONVERSATION = _UPDATE_CONVERSATION.values(
+    language=bindparam("language"), open_response_id=bindparam("open_response_id")
 )
 
 
@@ -86,8 +110,60 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Locke
     takes the row lock that a second delivery for the same user waits on.
     """
     statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
-    row = session.execute(statement, {"user_id": user_id, "now": now}).one()
+    row = session.connection().execute(statement, {"user_id": user_id, "now": now}).one()
     return LockedConversation(**row._asdict())
+
+
+def _claim_and_lock_statement() -> Any:
+    """PostgreSQL: the event's claim (`claim_event`) and the conversation's lock
+    (`lock_conversation`) in one statement; no row when the event was claimed before."""
+    claimed = (
+        postgresql.insert(_processed)
+        .values(
+            dedupe_key=bindparam("key"),
+            event_name=bindparam("event_name"),
+            received_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(_processed.c.dedupe_key)
+        .cte("claimed")
+    )
+    now = bindparam("now", type_=UTCDateTime())
+    user_id = bindparam("user_id", type_=_conversations.c.user_id.type)
+    lock = postgresql.insert(_conversations).from_select(
+        ["user_id", "language", "created_at", "updated_at", "last_interaction_at", "throttled"],
+        select(user_id, literal("vi"), now, now, now, false()).select_from(claimed),
+        include_defaults=False,
+    )
+    return (
+        lock.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={
+                "last_interaction_at": lock.excluded.last_interaction_at,
+                "updated_at": lock.excluded.updated_at,
+            },
+        )
+        .returning(*_LOCKED_COLUMNS)
+        .add_cte(claimed, nest_here=True)
+    )
+
+
+_CLAIM_AND_LOCK = _claim_and_lock_statement()
+
+
+def claim_and_lock(
+    session: Session, *, key: str, event_name: str, user_id: str, now: datetime
+) -> LockedConversation | None:
+    """`claim_event` then `lock_conversation`: None when the delivery was recorded before
+    (and then no conversation is touched). One round trip on PostgreSQL (the claim is a
+    data-modifying CTE of the lock), two on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        if not claim_event(session, key=key, event_name=event_name, now=now):
+            return None
+        return lock_conversation(session, user_id, now=now)
+    parameters = {"key": key, "event_name": event_name, "user_id": user_id, "now": now}
+    row = session.connection().execute(_CLAIM_AND_LOCK, parameters).first()
+    return None if row is None else LockedConversation(**row._asdict())
 
 
 def save_allowance(
@@ -99,9 +175,14 @@ def save_allowance(
     throttled: bool,
 ) -> None:
     """Store the user's message allowance (bot/conversation/limits.py)."""
-    session.execute(
-        _UPDATE_CONVERSATION.values(allowance_tokens=tokens, allowance_at=at, throttled=throttled),
-        {"conversation_user": conversation.user_id},
+    session.connection().execute(
+        _SAVE_ALLOWANCE,
+        {
+            "conversation_user": conversation.user_id,
+            "tokens": tokens,
+            "at": at,
+            "throttled": throttled,
+        },
     )
     conversation.allowance_tokens, conversation.allowance_at = tokens, at
     conversation.throttled = throttled
@@ -109,17 +190,8 @@ def save_allowance(
 
 def surveys_started_since(session: Session, *, respondent_hash: str, since: datetime) -> int:
     """How many surveys this respondent started since the given time (any counter, status)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(_responses)
-            .where(
-                _responses.c.respondent_hash == respondent_hash,
-                _responses.c.started_at >= since,
-            )
-        )
-        or 0
-    )
+    parameters = {"respondent_hash": respondent_hash, "since": since}
+    return int(session.connection().execute(_STARTED_SINCE, parameters).scalar_one())
 
 
 def save_conversation(
@@ -132,9 +204,13 @@ def save_conversation(
     """Store the conversation's language and open survey; no statement when neither changed."""
     if (language, open_response_id) == (conversation.language, conversation.open_response_id):
         return
-    session.execute(
-        _UPDATE_CONVERSATION.values(language=language, open_response_id=open_response_id),
-        {"conversation_user": conversation.user_id},
+    session.connection().execute(
+        _SAVE_CONVERSATION,
+        {
+            "conversation_user": conversation.user_id,
+            "language": language,
+            "open_response_id": open_response_id,
+        },
     )
     conversation.language, conversation.open_response_id = language, open_response_id
 
@@ -229,11 +305,38 @@ _DELETE_ANSWERS = delete(_answers).where(
     _answers.c.response_id == bindparam("response_id"),
     _answers.c.item_id.in_(bindparam("item_ids", expanding=True)),
 )
+_STARTED_SINCE = (
+    select(func.count())
+    .select_from(_responses)
+    .where(
+        _responses.c.respondent_hash == bindparam("respondent_hash"),
+        _responses.c.started_at >= bindparam("since"),
+    )
+)
+_COUNTED_SINCE = (
+    select(_responses.c.id)
+    .where(
+        _responses.c.respondent_hash == bindparam("respondent_hash"),
+        _responses.c.counter_id == bindparam("counter_id"),
+        _responses.c.counted.is_(True),
+        _responses.c.qualified_at >= bindparam("since"),
+    )
+    .limit(1)
+)
+_SET_COUNTING = (
+    update(_responses)
+    .where(_responses.c.id == bindparam("response_id"))
+    .values(
+        counted=bindparam("counted"),
+        is_repeat=bindparam("is_repeat"),
+        qualified_at=bindparam("qualified_at"),
+    )
+)
 
 
 def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
     """A survey with its counter, unit and answers, in one query."""
-    rows = session.execute(_LOAD_SURVEY, {"response_id": response_id}).all()
+    rows = session.connection().execute(_LOAD_SURVEY, {"response_id": response_id}).all()
     if not rows:
         return None
     survey = rows[0]._asdict()
@@ -247,13 +350,13 @@ def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
 
 def insert_survey(session: Session, values: dict[str, Any]) -> int:
     """Store a new survey row; returns its id."""
-    return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+    return int(session.connection().execute(_INSERT_SURVEY, values).scalar_one())
 
 
 def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
     """Set the columns a turn changes (language, status, position, updated_at, completed_at)."""
     parameters = {f"new_{name}": values[name] for name in _TURN_COLUMNS}
-    session.execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
+    session.connection().execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
 
 
 def write_answers(
@@ -266,10 +369,11 @@ def write_answers(
 ) -> None:
     """Apply a turn's answer changes: new rows, new values for kept items, removed items
     (`changed` rows: item_id, value, text, answered_at)."""
+    connection = session.connection()
     if removed:
-        session.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
+        connection.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
     if changed:
-        session.execute(
+        connection.execute(
             _UPDATE_ANSWER,
             [
                 {
@@ -283,7 +387,7 @@ def write_answers(
             ],
         )
     if added:
-        session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
+        connection.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 
 def counted_since(
@@ -291,17 +395,8 @@ def counted_since(
 ) -> bool:
     """Whether this respondent has a survey of this counter counted since the given time
     (whatever its status: the counting decision is taken when a survey qualifies)."""
-    found = session.scalar(
-        select(SurveyResponse.id)
-        .where(
-            SurveyResponse.respondent_hash == respondent_hash,
-            SurveyResponse.counter_id == counter_id,
-            SurveyResponse.counted.is_(True),
-            SurveyResponse.qualified_at >= since,
-        )
-        .limit(1)
-    )
-    return found is not None
+    parameters = {"respondent_hash": respondent_hash, "counter_id": counter_id, "since": since}
+    return session.connection().execute(_COUNTED_SINCE, parameters).first() is not None
 
 
 def set_counting(
@@ -313,10 +408,14 @@ def set_counting(
     qualified_at: datetime | None,
 ) -> None:
     """Store a survey's counting decision (or withdraw it: all false and None)."""
-    session.execute(
-        update(_responses)
-        .where(_responses.c.id == response_id)
-        .values(counted=counted, is_repeat=repeat, qualified_at=qualified_at)
+    session.connection().execute(
+        _SET_COUNTING,
+        {
+            "response_id": response_id,
+            "counted": counted,
+            "is_repeat": repeat,
+            "qualified_at": qualified_at,
+        },
     )
 
 
