@@ -134,6 +134,16 @@ class SurveyService:
                 self.pseudonyms.user_tag(event.user_id),
             )
             return Outcome(TurnStatus.DUPLICATE)
+        outcome = self._turn(session, row, event, now)
+        # The allowance taken and any other change to the conversation: one UPDATE at most.
+        repo.save_conversation(
+            session, row, language=row.language, open_response_id=row.open_response_id
+        )
+        return outcome
+
+    def _turn(
+        self, session: Session, row: LockedConversation, event: InboundEvent, now: datetime
+    ) -> Outcome:
         if event.name == "unfollow":
             return Outcome(TurnStatus.HANDLED)
         if not self._allowed(session, row, now):
@@ -153,9 +163,7 @@ class SurveyService:
             Allowance(row.allowance_tokens, row.allowance_at, row.throttled), now
         )
         kept = verdict.allowance
-        repo.save_allowance(
-            session, row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled
-        )
+        repo.take_allowance(row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled)
         if verdict.accepted:
             return True
         if verdict.notify:

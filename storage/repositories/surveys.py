@@ -5,7 +5,7 @@ session; none commits."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -44,7 +44,10 @@ from survey_flow.states import SurveyStatus
 
 @dataclass
 class LockedConversation:
-    """A user's conversation row, as read under its lock (see `lock_conversation`)."""
+    """A user's conversation row, as read under its lock (see `lock_conversation`).
+
+    A turn changes it in memory (`take_allowance`, `save_conversation`); what differs from
+    the row as stored is written by one UPDATE (`save_conversation`)."""
 
     user_id: str
     language: str
@@ -52,6 +55,19 @@ class LockedConversation:
     allowance_tokens: float | None = None
     allowance_at: datetime | None = None
     throttled: bool = False
+    stored: tuple[object, ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.stored = self._values()
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            self.language,
+            self.open_response_id,
+            self.allowance_tokens,
+            self.allowance_at,
+            self.throttled,
+        )
 
 
 _conversations = cast(Table, Conversation.__table__)
@@ -92,13 +108,12 @@ _LOCK_CONVERSATION = {
 _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.user_id == bindparam("conversation_user")
 )
-_SAVE_ALLOWANCE = _UPDATE_CONVERSATION.values(
+_SAVE_CONVERSATION = _UPDATE_CONVERSATION.values(
+    language=bindparam("language"),
+    open_response_id=bindparam("open_response_id"),
     allowance_tokens=bindparam("tokens"),
     allowance_at=bindparam("at"),
     throttled=bindparam("throttled"),
-)
-_SAVE_CONVERSATION = _UPDATE_CONVERSATION.values(
-    language=bindparam("language"), open_response_id=bindparam("open_response_id")
 )
 
 
@@ -166,24 +181,11 @@ def claim_and_lock(
     return None if row is None else LockedConversation(**row._asdict())
 
 
-def save_allowance(
-    session: Session,
-    conversation: LockedConversation,
-    *,
-    tokens: float,
-    at: datetime,
-    throttled: bool,
+def take_allowance(
+    conversation: LockedConversation, *, tokens: float, at: datetime, throttled: bool
 ) -> None:
-    """Store the user's message allowance (bot/conversation/limits.py)."""
-    session.connection().execute(
-        _SAVE_ALLOWANCE,
-        {
-            "conversation_user": conversation.user_id,
-            "tokens": tokens,
-            "at": at,
-            "throttled": throttled,
-        },
-    )
+    """Set the user's message allowance (bot/conversation/limits.py); stored with the rest of
+    the turn's changes by `save_conversation`, in the same transaction."""
     conversation.allowance_tokens, conversation.allowance_at = tokens, at
     conversation.throttled = throttled
 
@@ -201,8 +203,12 @@ def save_conversation(
     language: str,
     open_response_id: int | None,
 ) -> None:
-    """Store the conversation's language and open survey; no statement when neither changed."""
-    if (language, open_response_id) == (conversation.language, conversation.open_response_id):
+    """Store the conversation's language and open survey, and the allowance taken this turn
+    (`take_allowance`): one UPDATE, or no statement when nothing differs from the row as
+    stored (a second call writes only what changed since the first)."""
+    conversation.language, conversation.open_response_id = language, open_response_id
+    values = conversation._values()
+    if values == conversation.stored:
         return
     session.connection().execute(
         _SAVE_CONVERSATION,
@@ -210,9 +216,12 @@ def save_conversation(
             "conversation_user": conversation.user_id,
             "language": language,
             "open_response_id": open_response_id,
+            "tokens": conversation.allowance_tokens,
+            "at": conversation.allowance_at,
+            "throttled": conversation.throttled,
         },
     )
-    conversation.language, conversation.open_response_id = language, open_response_id
+    conversation.stored = values
 
 
 @dataclass(frozen=True)
