@@ -2,6 +2,7 @@
 
     python -m bench.profile_ingest inprocess [--backend postgresql] [--events 3000]
     python -m bench.profile_ingest pyspy [--backend postgresql] [--seconds 20]
+    python -m bench.profile_ingest instructions [--backend postgresql] [--events 200]
 
 `inprocess`: the app built in this process (sandbox mode), the ingest mix posted through
 Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under a
@@ -16,13 +17,22 @@ the GIL only, i.e. Python running on a CPU; waits for PostgreSQL are left out);
 the samples are summed by function (self and total) and by area (signature, JSON, Flask,
 SQLAlchemy, the database driver, logging, the survey engine...).
 
-Both need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
+`instructions`: the machine instructions the web process executes per event, counted by
+valgrind's callgrind, which does not depend on what else runs on the machine (CPU time does,
+through caches and shared cores). The app is run in-process twice under callgrind, on two
+fresh databases, once with `--base` events (100) and once with `--base` + `--events`; the
+difference divided by `--events` is the cost of an event without the start-up (imports, app,
+warm-up). PostgreSQL's own work is not counted (another process). Slow: about a minute per
+20 events under valgrind on a quiet machine; needs `apt-get install valgrind`.
+
+They need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -218,6 +228,93 @@ def inprocess(
     return result
 
 
+# --- instructions per event (callgrind) ------------------------------------------------------
+
+
+def _post_only(url: str, mix: int, events: int, users: int) -> None:
+    """What runs under callgrind: the app on `url`, warmed up, then the first `events` of
+    the `mix`-event stream posted."""
+    import logging
+    import tempfile
+
+    from bot.config import Settings
+    from bot.web import create_app
+    from zalo_client import SIGNATURE_HEADER
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        filename=str(Path(tempfile.gettempdir()) / "sipas-bench-instructions.log"),
+    )
+    settings = Settings(
+        zalo_app_id=APP_ID, zalo_oa_secret_key=OA_SECRET, zalo_sandbox=True, database_url=url
+    )
+    client = create_app(settings).test_client()
+    _post_all(
+        client,
+        ingest_mix(200, 50, seed=99, id_base=8_000_000_000_000_000_000),
+        SIGNATURE_HEADER,
+    )
+    _post_all(client, ingest_mix(mix, users)[:events], SIGNATURE_HEADER)
+
+
+def _callgrind_total(path: Path) -> int:
+    for line in path.read_text("utf-8", errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ValueError(f"no total in {path}")
+
+
+def instructions(
+    backend: str, n_events: int, users: int, out_dir: Path, *, base: int
+) -> dict[str, Any]:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    totals: dict[int, int] = {}
+    for events in (base, base + n_events):
+        with BenchDatabase(backend) as database:
+            out = out_dir / f"callgrind-{backend}-{events}.out"
+            command = [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.profile_ingest",
+                "post-only",
+                "--url",
+                database.url,
+                "--mix",
+                str(base + n_events),
+                "--events",
+                str(events),
+                "--users",
+                str(users),
+            ]
+            started = time.perf_counter()
+            subprocess.run(
+                command,
+                check=True,
+                capture_output=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            totals[events] = _callgrind_total(out)
+            log(
+                f"callgrind, {events} events: {totals[events]:,} instructions, "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+    per_event = (totals[base + n_events] - totals[base]) / n_events
+    log(f"instructions per event ({backend}): {per_event / 1e6:.2f} million")
+    return {
+        "backend": backend,
+        "events": n_events,
+        "base_events": base,
+        "instructions": totals,
+        "million_instructions_per_event": round(per_event / 1e6, 3),
+    }
+
+
 # --- py-spy on a gunicorn worker ------------------------------------------------------------
 
 
@@ -319,7 +416,7 @@ def summarise_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("mode", choices=["inprocess", "pyspy"])
+    parser.add_argument("mode", choices=["inprocess", "pyspy", "instructions", "post-only"])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--users", type=int, default=400)
@@ -332,7 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         default="pyinstrument",
         help="inprocess: pyinstrument (wall time, a call tree) or cProfile (CPU time)",
     )
+    parser.add_argument("--base", type=int, default=100, help="instructions: events not counted")
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--mix", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.mode == "post-only":  # run by `instructions` under valgrind
+        _post_only(args.url, args.mix, args.events, args.users)
+        return 0
     if args.backend == "postgresql" and not postgres_available():
         log("PostgreSQL does not answer")
         return 2
@@ -347,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             passes=args.passes,
             profile=None if args.no_profile else args.profiler,
         )
+    elif args.mode == "instructions":
+        result = instructions(args.backend, args.events, args.users, out_dir, base=args.base)
     else:
         result = pyspy(args.backend, args.seconds, out_dir)
     result["machine"] = machine_info()
