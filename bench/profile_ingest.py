@@ -22,8 +22,9 @@ valgrind's callgrind, which does not depend on what else runs on the machine (CP
 through caches and shared cores). The app is run in-process twice under callgrind, on two
 fresh databases, once with `--base` events (100) and once with `--base` + `--events`; the
 difference divided by `--events` is the cost of an event without the start-up (imports, app,
-warm-up). PostgreSQL's own work is not counted (another process). Slow: about a minute per
-20 events under valgrind on a quiet machine; needs `apt-get install valgrind`.
+a warm-up of 50 events). PostgreSQL's own work is not counted (another process). Slow (every
+instruction of the start-up is counted too): 6 minutes for `--events 100` on a quiet
+machine; needs `apt-get install valgrind`.
 
 They need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
 """
@@ -252,7 +253,7 @@ def _post_only(url: str, mix: int, events: int, users: int) -> None:
     client = create_app(settings).test_client()
     _post_all(
         client,
-        ingest_mix(200, 50, seed=99, id_base=8_000_000_000_000_000_000),
+        ingest_mix(50, 20, seed=99, id_base=8_000_000_000_000_000_000),
         SIGNATURE_HEADER,
     )
     _post_all(client, ingest_mix(mix, users)[:events], SIGNATURE_HEADER)
