@@ -4,7 +4,7 @@ takes a session; none commits."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,6 +31,12 @@ _CLAIM_EVENT = {
     .returning(_processed.c.dedupe_key)
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+
+
+def claim_statement(dialect: str) -> Any:
+    """The INSERT … ON CONFLICT DO NOTHING RETURNING of `claim_event` for a dialect (the
+    conversation's lock makes it a CTE of its own statement on PostgreSQL)."""
+    return _CLAIM_EVENT[dialect]
 
 
 def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -> bool:

@@ -31,12 +31,11 @@ from storage.models import (
     Answer,
     Conversation,
     Counter,
-    ProcessedEvent,
     SurveyResponse,
     Unit,
     UTCDateTime,
 )
-from storage.repositories.events import claim_event
+from storage.repositories.events import claim_event, claim_statement
 from survey_flow.states import SurveyStatus
 
 # --- conversations and responses -----------------------------------------------------------
@@ -71,7 +70,6 @@ class LockedConversation:
 
 
 _conversations = cast(Table, Conversation.__table__)
-_processed = cast(Table, ProcessedEvent.__table__)
 # What `LockedConversation` holds.
 _LOCKED_COLUMNS = (
     _conversations.c.user_id,
@@ -132,17 +130,7 @@ def lock_conversation(session: Session, user_id: str, *, now: datetime) -> Locke
 def _claim_and_lock_statement() -> Any:
     """PostgreSQL: the event's claim (`claim_event`) and the conversation's lock
     (`lock_conversation`) in one statement; no row when the event was claimed before."""
-    claimed = (
-        postgresql.insert(_processed)
-        .values(
-            dedupe_key=bindparam("key"),
-            event_name=bindparam("event_name"),
-            received_at=bindparam("now"),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(_processed.c.dedupe_key)
-        .cte("claimed")
-    )
+    claimed = claim_statement("postgresql").cte("claimed")
     now = bindparam("now", type_=UTCDateTime())
     user_id = bindparam("user_id", type_=_conversations.c.user_id.type)
     lock = postgresql.insert(_conversations).from_select(
