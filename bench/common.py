@@ -62,6 +62,8 @@ SERVICE_ENV_PREFIXES = (
     "DIGEST_",
     "ALERT_",
     "REPORT_",
+    "CONSOLE_",
+    "DIRECTORY_",
 )
 
 
@@ -232,6 +234,8 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
             "ZALO_OA_SECRET_KEY": OA_SECRET,
             "ZALO_SANDBOX": "1",
             "PRIVACY_PEPPER": PEPPER,
+            # `serve` refuses to start without it (the console's cookies)
+            "CONSOLE_SECRET_KEY": "bench-console-secret-key-of-32-characters-or-more",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "0",
         }

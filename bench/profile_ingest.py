@@ -2,11 +2,14 @@
 
     python -m bench.profile_ingest inprocess [--backend postgresql] [--events 3000]
     python -m bench.profile_ingest pyspy [--backend postgresql] [--seconds 20]
+    python -m bench.profile_ingest instructions [--backend postgresql] [--events 200]
 
 `inprocess`: the app built in this process (sandbox mode), the ingest mix posted through
-Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under
-pyinstrument (a call tree, written as text). No HTTP server: this is the application's own
-cost.
+Flask's test client in a loop, once timed (CPU ms per event, no profiler) and once under a
+profiler: pyinstrument (a call tree of wall time, written as text) or, with `--profiler
+cprofile`, cProfile timed by the process's CPU clock (`time.process_time`: what the event
+costs in CPU whatever else runs on the machine), summed by function and by area. No HTTP
+server: this is the application's own cost.
 
 `pyspy`: the production web set-up (`sipas-bot serve --workers 2 --no-background`) under
 wrk load, with `py-spy record --gil` on one gunicorn worker (samples of the thread holding
@@ -14,13 +17,23 @@ the GIL only, i.e. Python running on a CPU; waits for PostgreSQL are left out);
 the samples are summed by function (self and total) and by area (signature, JSON, Flask,
 SQLAlchemy, the database driver, logging, the survey engine...).
 
-Both need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
+`instructions`: the machine instructions the web process executes per event, counted by
+valgrind's callgrind, which does not depend on what else runs on the machine (CPU time does,
+through caches and shared cores). The app is run in-process twice under callgrind, on two
+fresh databases, once with `--base` events (100) and once with `--base` + `--events`; the
+difference divided by `--events` is the cost of an event without the start-up (imports, app,
+a warm-up of 50 events). PostgreSQL's own work is not counted (another process). Slow (every
+instruction of the start-up is counted too): 6 minutes for `--events 100` on a quiet
+machine; needs `apt-get install valgrind`.
+
+They need the bench tools: pip install pyinstrument py-spy (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,17 +60,21 @@ from bench.common import (
 from bench.events import Signed, ingest_mix, write_wrk_file
 
 AREAS = [
-    ("signature check", ("zalo_client/signature",)),
+    ("signature check", ("zalo_client/signature", "hmac", "_hashlib")),
     ("survey engine (survey_flow)", ("survey_flow/",)),
-    ("conversations (bot/conversations, leaders)", ("bot/conversations", "bot/leaders")),
-    ("flows registry", ("bot/flows",)),
+    ("flows registry", ("bot/conversation/registry",)),
+    ("conversation service (bot/conversation, cases)", ("bot/conversation/", "bot/cases/")),
+    ("privacy (pseudonyms, scrubbing)", ("bot/privacy/",)),
+    ("webhook and web app (bot/web)", ("bot/web/",)),
+    ("zalo_client (events, text)", ("zalo_client/",)),
     ("repositories (query building)", ("storage/repositories",)),
+    ("storage models (types)", ("storage/models",)),
     ("logging", ("logging/",)),
     ("psycopg (driver)", ("psycopg",)),
     ("sqlite3 (driver)", ("sqlite3",)),
     ("SQLAlchemy ORM", ("sqlalchemy/orm",)),
     ("SQLAlchemy core/engine/sql", ("sqlalchemy/",)),
-    ("json", ("json/",)),
+    ("json", ("json/", "_json")),
     ("Flask/Werkzeug", ("flask/", "werkzeug/")),
     ("gunicorn", ("gunicorn/",)),
 ]
@@ -87,8 +104,34 @@ def _post_all(client: Any, events: Sequence[Signed], header: str) -> None:
         assert response.status_code == 200, response.data
 
 
+def _write_cprofile(profiler: Any, stem: Path, n_events: int) -> None:
+    """The CPU profile as pstats text (by own time and by cumulative time) and by area:
+    `<stem>.txt`, `<stem>-areas.txt`, and the raw `<stem>.pstats` (snakeviz, gprof2dot)."""
+    import io
+    import pstats
+
+    profiler.dump_stats(str(stem.with_suffix(".pstats")))
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(60)
+    stats.sort_stats("cumulative").print_stats(80)
+    stem.with_suffix(".txt").write_text(text.getvalue(), "utf-8")
+    by_area: Counter[str] = Counter()
+    total = 0.0
+    for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        own = row[2]
+        total += own
+        by_area[area_of(f"{filename}:{name}") or "other"] += own
+    lines = [f"CPU per event {1000 * total / n_events:.3f} ms (under cProfile), by own time:"]
+    lines += [
+        f"{area:45} {1000 * own / n_events:7.3f} ms  {100 * own / total:5.1f}%"
+        for area, own in by_area.most_common()
+    ]
+    Path(f"{stem}-areas.txt").write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def _inprocess_pass(
-    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: bool
+    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: str | None
 ) -> dict[str, Any]:
     """One pass on a fresh database: CPU and wall time per event, and the SQL statements
     sent (counted, not timed); with `profile`, under pyinstrument."""
@@ -122,21 +165,29 @@ def _inprocess_pass(
             SIGNATURE_HEADER,
         )
         profiler: Any = None
-        if profile:
+        if profile == "pyinstrument":
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.001)
             profiler.start()
+        elif profile == "cprofile":
+            import cProfile
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
         counting = True
         cpu0, wall0 = time.process_time(), time.perf_counter()
         _post_all(client, events, SIGNATURE_HEADER)
         cpu1, wall1 = time.process_time(), time.perf_counter()
         counting = False
-        if profiler is not None:
+        if profile == "pyinstrument":
             profiler.stop()
             (out_dir / f"pyinstrument-{backend}.txt").write_text(
                 profiler.output_text(unicode=True, color=False, show_all=False), "utf-8"
             )
+        elif profile == "cprofile":
+            profiler.disable()
+            _write_cprofile(profiler, out_dir / f"cprofile-{backend}", len(events))
         engine.dispose()
     n = len(events)
     return {
@@ -148,7 +199,7 @@ def _inprocess_pass(
 
 
 def inprocess(
-    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: bool
+    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: str | None
 ) -> dict[str, Any]:
     import logging
 
@@ -159,7 +210,7 @@ def inprocess(
         filename=str(out_dir / "inprocess.log"),
     )
     events = ingest_mix(n_events, users)
-    runs = [_inprocess_pass(backend, events, out_dir, profile=False) for _ in range(passes)]
+    runs = [_inprocess_pass(backend, events, out_dir, profile=None) for _ in range(passes)]
     result: dict[str, Any] = {
         "backend": backend,
         "events": len(events),
@@ -174,8 +225,95 @@ def inprocess(
         f"{result['statements_per_event']} statements/event (+ COMMIT)"
     )
     if profile:
-        _inprocess_pass(backend, events, out_dir, profile=True)
+        _inprocess_pass(backend, events, out_dir, profile=profile)
     return result
+
+
+# --- instructions per event (callgrind) ------------------------------------------------------
+
+
+def _post_only(url: str, mix: int, events: int, users: int) -> None:
+    """What runs under callgrind: the app on `url`, warmed up, then the first `events` of
+    the `mix`-event stream posted."""
+    import logging
+    import tempfile
+
+    from bot.config import Settings
+    from bot.web import create_app
+    from zalo_client import SIGNATURE_HEADER
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        filename=str(Path(tempfile.gettempdir()) / "sipas-bench-instructions.log"),
+    )
+    settings = Settings(
+        zalo_app_id=APP_ID, zalo_oa_secret_key=OA_SECRET, zalo_sandbox=True, database_url=url
+    )
+    client = create_app(settings).test_client()
+    _post_all(
+        client,
+        ingest_mix(50, 20, seed=99, id_base=8_000_000_000_000_000_000),
+        SIGNATURE_HEADER,
+    )
+    _post_all(client, ingest_mix(mix, users)[:events], SIGNATURE_HEADER)
+
+
+def _callgrind_total(path: Path) -> int:
+    for line in path.read_text("utf-8", errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ValueError(f"no total in {path}")
+
+
+def instructions(
+    backend: str, n_events: int, users: int, out_dir: Path, *, base: int
+) -> dict[str, Any]:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    totals: dict[int, int] = {}
+    for events in (base, base + n_events):
+        with BenchDatabase(backend) as database:
+            out = out_dir / f"callgrind-{backend}-{events}.out"
+            command = [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.profile_ingest",
+                "post-only",
+                "--url",
+                database.url,
+                "--mix",
+                str(base + n_events),
+                "--events",
+                str(events),
+                "--users",
+                str(users),
+            ]
+            started = time.perf_counter()
+            subprocess.run(
+                command,
+                check=True,
+                capture_output=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            totals[events] = _callgrind_total(out)
+            log(
+                f"callgrind, {events} events: {totals[events]:,} instructions, "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+    per_event = (totals[base + n_events] - totals[base]) / n_events
+    log(f"instructions per event ({backend}): {per_event / 1e6:.2f} million")
+    return {
+        "backend": backend,
+        "events": n_events,
+        "base_events": base,
+        "instructions": totals,
+        "million_instructions_per_event": round(per_event / 1e6, 3),
+    }
 
 
 # --- py-spy on a gunicorn worker ------------------------------------------------------------
@@ -279,14 +417,26 @@ def summarise_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("mode", choices=["inprocess", "pyspy"])
+    parser.add_argument("mode", choices=["inprocess", "pyspy", "instructions", "post-only"])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--passes", type=int, default=3, help="inprocess: timed passes")
     parser.add_argument("--no-profile", action="store_true", help="inprocess: time only")
+    parser.add_argument(
+        "--profiler",
+        choices=["pyinstrument", "cprofile"],
+        default="pyinstrument",
+        help="inprocess: pyinstrument (wall time, a call tree) or cProfile (CPU time)",
+    )
+    parser.add_argument("--base", type=int, default=100, help="instructions: events not counted")
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--mix", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.mode == "post-only":  # run by `instructions` under valgrind
+        _post_only(args.url, args.mix, args.events, args.users)
+        return 0
     if args.backend == "postgresql" and not postgres_available():
         log("PostgreSQL does not answer")
         return 2
@@ -299,8 +449,10 @@ def main(argv: list[str] | None = None) -> int:
             args.users,
             out_dir,
             passes=args.passes,
-            profile=not args.no_profile,
+            profile=None if args.no_profile else args.profiler,
         )
+    elif args.mode == "instructions":
+        result = instructions(args.backend, args.events, args.users, out_dir, base=args.base)
     else:
         result = pyspy(args.backend, args.seconds, out_dir)
     result["machine"] = machine_info()

@@ -162,6 +162,10 @@ class Settings:
     # Many OAs (the units file's `oas`, docs/deploy.md): where `file:NAME` secrets are read.
     zalo_secrets_file: str = ""
 
+    # How often a server process checks that its cached units and counters are current
+    # (bot/directory.py): a units import is seen within this many seconds; 0: every lookup.
+    directory_check_seconds: int = 5
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -176,6 +180,8 @@ class Settings:
                 values[f.name] = with_psycopg_driver(raw)
             elif f.type == "bool":
                 values[f.name] = _boolean(name, raw)
+            elif f.type == "int" and f.name in _ZERO_ALLOWED and raw == "0":
+                values[f.name] = 0
             elif f.type == "int":
                 values[f.name] = _positive_int(name, raw)
             else:
@@ -366,6 +372,10 @@ def _boolean(name: str, raw: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+# Whole-number settings for which 0 means something (else every one must be above 0).
+_ZERO_ALLOWED = frozenset({"directory_check_seconds"})
 
 
 def _positive_int(name: str, raw: str) -> int:

@@ -33,6 +33,7 @@ from bot.delivery.mailer import Mailer
 from bot.delivery.sender import Deliver, OutboxSender, RateLimiter, sandbox_delivery, zalo_delivery
 from bot.delivery.sign_in_links import SignInLinks
 from bot.delivery.tokens import TokenStore
+from bot.directory import CounterDirectory
 from bot.privacy import Pseudonymizer
 from bot.reporting.alerts import AlertService
 from bot.reporting.digests import DigestService
@@ -184,6 +185,9 @@ class Runtime:
                 default_zone=settings.timezone,
             ),
             intake=case_intake,
+            directory=CounterDirectory(
+                check_every=timedelta(seconds=settings.directory_check_seconds)
+            ),
         )
         forms = FormSurveys(
             service,

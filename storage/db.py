@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -25,6 +27,36 @@ def _first_line_only(context: Any) -> None:
         wrapped.args = (wrapped.args[0].replace(message, first), *wrapped.args[1:])
 
 
+# A pooled PostgreSQL connection unused for longer than this is tested before it is handed
+# out (a restarted server, a firewall's idle timeout); one in constant use is not.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """`pool_pre_ping`, for connections idle longer than `idle_seconds` only.
+
+    SQLAlchemy's `pool_pre_ping` costs a round trip on every checkout: one more for each
+    webhook event (docs/benchmarks.md, 1). A connection in constant use has just shown it
+    works; one that has waited in the pool is tested (a dead one is replaced, as with
+    `pool_pre_ping`). A server restarted while connections are busy fails the statements in
+    flight either way, and SQLAlchemy then replaces every connection of the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("a pooled connection no longer answers") from exc
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; on SQLite, one that is safe for a threaded server.
 
@@ -37,8 +69,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # parameters: they hold Zalo ids and citizens' comments.
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
         event.listen(engine, "handle_error", _first_line_only)
         # A forked child (a gunicorn worker) must not use, nor close, the parent's
         # connections: it starts with an empty pool of its own.

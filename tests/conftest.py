@@ -218,6 +218,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "privacy_pepper": "test-pepper-0123456789",
         "console_secret_key": "test-console-secret-key-of-32-characters-or-more",
         "zalo_oa_name": "Dịch vụ công Phường Thử",
+        # Cached units and counters checked at every lookup: a test's change is seen at once
+        # (tests/test_directory.py tests the interval).
+        "directory_check_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

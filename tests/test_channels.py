@@ -4,6 +4,7 @@ idempotent resubmission, the channel recorded, and the index counting every chan
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -179,7 +180,10 @@ def test_the_web_link_stores_a_web_survey_and_follows_the_presence_rules(
     from storage.models import Unit
 
     with runtime.session_factory.begin() as session:
-        session.scalars(select(Unit).where(Unit.code == "HVT")).one().require_verified = True
+        unit = session.scalars(select(Unit).where(Unit.code == "HVT")).one()
+        # As every write to a unit does (upsert_units): a new `updated_at` tells the server
+        # processes' caches of units and counters (bot/directory.py) to read it again.
+        unit.require_verified, unit.updated_at = True, unit.updated_at + timedelta(seconds=1)
     refused = client.post("/s/HVT01")
     assert refused.status_code == 403
     assert index(runtime, clock).channels["web"].responses == 1

@@ -25,6 +25,7 @@ from bot.conversation.limits import Allowance, MessageBucket
 from bot.conversation.presence import CodeCheck, RotatingCodes, visit_code_key
 from bot.conversation.registry import FlowRegistry
 from bot.delivery.sign_in_links import SignInLinks
+from bot.directory import CounterDirectory
 from bot.privacy import Pseudonymizer
 from storage import repositories as repo
 from storage.models import ENVIRONMENT_OA, QUARANTINE_IN_INDEX, Counter, QuarantineState
@@ -94,8 +95,12 @@ class SurveyService:
         intake: CaseIntake,
         new_token: Callable[[], str] = lambda: secrets.token_hex(6),
         sign_in_links: SignInLinks | None = None,
+        directory: CounterDirectory | None = None,
     ) -> None:
         self.intake = intake
+        # Counters by code and id, kept between events (checked against the database's
+        # stamp at every lookup unless the Runtime gives one checked less often).
+        self.directory = directory or CounterDirectory(check_every=timedelta(0))
         self.texts = texts
         self.flows = flows
         self.policy = policy
@@ -122,14 +127,26 @@ class SurveyService:
             log.info("event=%s outcome=ignored", event.name)
             return Outcome(TurnStatus.IGNORED)
         key = dedupe_key(event, raw_body)
-        if not repo.claim_event(session, key=key, event_name=event.name, now=now):
+        row = repo.claim_and_lock(
+            session, key=key, event_name=event.name, user_id=event.user_id, now=now, oa=oa
+        )
+        if row is None:
             log.info(
                 "event=%s user=%s outcome=duplicate",
                 event.name,
                 self.pseudonyms.user_tag(event.user_id),
             )
             return Outcome(TurnStatus.DUPLICATE)
-        row = repo.lock_conversation(session, event.user_id, now=now, oa=oa)
+        outcome = self._turn(session, row, event, now)
+        # The allowance taken and any other change to the conversation: one UPDATE at most.
+        repo.save_conversation(
+            session, row, language=row.language, open_response_id=row.open_response_id
+        )
+        return outcome
+
+    def _turn(
+        self, session: Session, row: LockedConversation, event: InboundEvent, now: datetime
+    ) -> Outcome:
         if event.name == "unfollow":
             return Outcome(TurnStatus.HANDLED)
         if not self._allowed(session, row, now):
@@ -149,9 +166,7 @@ class SurveyService:
             Allowance(row.allowance_tokens, row.allowance_at, row.throttled), now
         )
         kept = verdict.allowance
-        repo.save_allowance(
-            session, row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled
-        )
+        repo.take_allowance(row, tokens=kept.tokens or 0.0, at=now, throttled=kept.throttled)
         if verdict.accepted:
             return True
         if verdict.notify:
@@ -253,13 +268,13 @@ class SurveyService:
 
         A printed code wins over the other shapes (a counter code may itself hold a dash).
         """
-        counter = repo.find_counter(session, code)
+        counter = self.directory.by_code(session, code)
         if counter is not None:
             refusal = Refusal.VERIFIED_REQUIRED if counter.unit.require_verified else None
             return StartCode(counter, StartMethod.STATIC, refusal)
         rotating = self.rotating.check(code, now)
         if rotating is not None and rotating.check is not CodeCheck.WRONG:
-            counter = repo.find_counter(session, rotating.counter)
+            counter = self.directory.by_code(session, rotating.counter)
             if counter is not None:
                 expired = rotating.check is CodeCheck.EXPIRED
                 refusal = Refusal.CODE_EXPIRED if expired else None
@@ -267,7 +282,7 @@ class SurveyService:
         key = visit_code_key(code)
         visit = repo.peek_visit_code(session, key, now=now) if key else None
         if key is not None and visit is not None:
-            counter = repo.find_counter_by_id(session, visit.counter_id)
+            counter = self.directory.by_id(session, visit.counter_id)
             refusal = (
                 Refusal.CODE_USED if visit.used else Refusal.CODE_EXPIRED if visit.expired else None
             )

@@ -4,7 +4,7 @@ takes a session; none commits."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +33,12 @@ _CLAIM_EVENT = {
 }
 
 
+def claim_statement(dialect: str) -> Any:
+    """The INSERT … ON CONFLICT DO NOTHING RETURNING of `claim_event` for a dialect (the
+    conversation's lock makes it a CTE of its own statement on PostgreSQL)."""
+    return _CLAIM_EVENT[dialect]
+
+
 def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -> bool:
     """Record a delivery; False when the same delivery was recorded before.
 
@@ -42,7 +48,7 @@ def claim_event(session: Session, *, key: str, event_name: str, now: datetime) -
     statement = _CLAIM_EVENT[session.get_bind().dialect.name]
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT.
     parameters = {"key": key, "event_name": event_name, "now": now}
-    return session.execute(statement, parameters).first() is not None
+    return session.connection().execute(statement, parameters).first() is not None
 
 
 def forget_processed_events(session: Session, *, before: datetime) -> None:

@@ -41,6 +41,9 @@ def _pending_message(
     }
 
 
+_ENQUEUE = insert(_outbox)
+
+
 def enqueue_replies(
     session: Session,
     user_id: str,
@@ -52,7 +55,8 @@ def enqueue_replies(
     """Queue messages for one user of an OA, in order (their ids are the order they go out
     in)."""
     if bodies:
-        session.execute(insert(_outbox), [_pending_message(user_id, b, now, oa) for b in bodies])
+        rows = [_pending_message(user_id, b, now, oa) for b in bodies]
+        session.connection().execute(_ENQUEUE, rows)
 
 
 def enqueue_message(

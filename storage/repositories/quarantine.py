@@ -24,8 +24,15 @@ def lock_counter(session: Session, counter_id: int) -> None:
     """Take the counter's row lock until the transaction ends, so that the surveys of one
     counter are weighed against each other one at a time (a burst counted by two
     transactions at once would each see one survey fewer). SQLite writes one at a time
-    anyway and ignores FOR UPDATE."""
-    session.execute(select(Counter.id).where(Counter.id == counter_id).with_for_update())
+    anyway and ignores FOR UPDATE.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still excludes another transaction weighing the
+    same counter, but not the FOR KEY SHARE lock that inserting a survey of that counter
+    takes (its foreign key). With FOR UPDATE, a turn weighing a counter and turns inserting
+    surveys of it deadlocked under load (docs/benchmarks.md, 1)."""
+    session.execute(
+        select(Counter.id).where(Counter.id == counter_id).with_for_update(key_share=True)
+    )
 
 
 def first_started(session: Session, respondent_hash: str) -> datetime | None:

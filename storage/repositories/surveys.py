@@ -5,11 +5,22 @@ session; none commits."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,6 +36,7 @@ from storage.models import (
     Unit,
     UTCDateTime,
 )
+from storage.repositories.events import claim_event, claim_statement
 from storage.repositories.officers import OFFICER_ON_SHIFT
 from storage.repositories.rollup import put_in
 from survey_flow.states import SurveyStatus
@@ -34,7 +46,10 @@ from survey_flow.states import SurveyStatus
 
 @dataclass
 class LockedConversation:
-    """A user's conversation row, as read under its lock (see `lock_conversation`)."""
+    """A user's conversation row, as read under its lock (see `lock_conversation`).
+
+    A turn changes it in memory (`take_allowance`, `save_conversation`); what differs from
+    the row as stored is written by one UPDATE (`save_conversation`)."""
 
     user_id: str
     language: str
@@ -43,9 +58,32 @@ class LockedConversation:
     allowance_at: datetime | None = None
     throttled: bool = False
     oa_id: str = ENVIRONMENT_OA  # the OA the user talks to (the row is per OA and user)
+    stored: tuple[object, ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.stored = self._values()
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            self.language,
+            self.open_response_id,
+            self.allowance_tokens,
+            self.allowance_at,
+            self.throttled,
+        )
 
 
 _conversations = cast(Table, Conversation.__table__)
+# What `LockedConversation` holds.
+_LOCKED_COLUMNS = (
+    _conversations.c.user_id,
+    _conversations.c.language,
+    _conversations.c.open_response_id,
+    _conversations.c.allowance_tokens,
+    _conversations.c.allowance_at,
+    _conversations.c.throttled,
+    _conversations.c.oa_id,
+)
 
 
 def _lock_conversation_statement(dialect_insert: Any) -> Any:
@@ -64,15 +102,7 @@ def _lock_conversation_statement(dialect_insert: Any) -> Any:
             "last_interaction_at": statement.excluded.last_interaction_at,
             "updated_at": statement.excluded.updated_at,
         },
-    ).returning(
-        _conversations.c.user_id,
-        _conversations.c.language,
-        _conversations.c.open_response_id,
-        _conversations.c.allowance_tokens,
-        _conversations.c.allowance_at,
-        _conversations.c.throttled,
-        _conversations.c.oa_id,
-    )
+    ).returning(*_LOCKED_COLUMNS)
 
 
 _LOCK_CONVERSATION = {
@@ -83,52 +113,106 @@ _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.user_id == bindparam("conversation_user"),
     _conversations.c.oa_id == bindparam("conversation_oa"),
 )
+_SAVE_CONVERSATION = _UPDATE_CONVERSATION.values(
+    language=bindparam("language"),
+    open_response_id=bindparam("open_response_id"),
+    allowance_tokens=bindparam("tokens"),
+    allowance_at=bindparam("at"),
+    throttled=bindparam("throttled"),
+)
 
 
 def lock_conversation(
     session: Session, user_id: str, *, now: datetime, oa: str = ENVIRONMENT_OA
 ) -> LockedConversation:
-    """The user's conversation row, created if new, touched (`last_interaction_at`,
-    `updated_at` = now) and locked until the transaction ends.
+    """The user's conversation row with this OA, created if new, touched
+    (`last_interaction_at`, `updated_at` = now) and locked until the transaction ends.
 
     One round trip: INSERT … ON CONFLICT DO UPDATE … RETURNING both creates the row and
     takes the row lock that a second delivery for the same user waits on.
     """
     statement = _LOCK_CONVERSATION[session.get_bind().dialect.name]
-    row = session.execute(statement, {"user_id": user_id, "oa_id": oa, "now": now}).one()
+    parameters = {"user_id": user_id, "oa_id": oa, "now": now}
+    row = session.connection().execute(statement, parameters).one()
     return LockedConversation(**row._asdict())
 
 
-def save_allowance(
-    session: Session,
-    conversation: LockedConversation,
-    *,
-    tokens: float,
-    at: datetime,
-    throttled: bool,
-) -> None:
-    """Store the user's message allowance (bot/conversation/limits.py)."""
-    session.execute(
-        _UPDATE_CONVERSATION.values(allowance_tokens=tokens, allowance_at=at, throttled=throttled),
-        {"conversation_user": conversation.user_id, "conversation_oa": conversation.oa_id},
+def _claim_and_lock_statement() -> Any:
+    """PostgreSQL: the event's claim (`claim_event`) and the conversation's lock
+    (`lock_conversation`) in one statement; no row when the event was claimed before."""
+    claimed = claim_statement("postgresql").cte("claimed")
+    now = bindparam("now", type_=UTCDateTime())
+    user_id = bindparam("user_id", type_=_conversations.c.user_id.type)
+    oa_id = bindparam("oa_id", type_=_conversations.c.oa_id.type)
+    lock = postgresql.insert(_conversations).from_select(
+        [
+            "user_id",
+            "oa_id",
+            "language",
+            "created_at",
+            "updated_at",
+            "last_interaction_at",
+            "throttled",
+        ],
+        select(user_id, oa_id, literal("vi"), now, now, now, false()).select_from(claimed),
+        include_defaults=False,
     )
+    return (
+        lock.on_conflict_do_update(
+            index_elements=["user_id", "oa_id"],
+            set_={
+                "last_interaction_at": lock.excluded.last_interaction_at,
+                "updated_at": lock.excluded.updated_at,
+            },
+        )
+        .returning(*_LOCKED_COLUMNS)
+        .add_cte(claimed, nest_here=True)
+    )
+
+
+_CLAIM_AND_LOCK = _claim_and_lock_statement()
+
+
+def claim_and_lock(
+    session: Session,
+    *,
+    key: str,
+    event_name: str,
+    user_id: str,
+    now: datetime,
+    oa: str = ENVIRONMENT_OA,
+) -> LockedConversation | None:
+    """`claim_event` then `lock_conversation`: None when the delivery was recorded before
+    (and then no conversation is touched). One round trip on PostgreSQL (the claim is a
+    data-modifying CTE of the lock), two on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        if not claim_event(session, key=key, event_name=event_name, now=now):
+            return None
+        return lock_conversation(session, user_id, now=now, oa=oa)
+    parameters = {
+        "key": key,
+        "event_name": event_name,
+        "user_id": user_id,
+        "oa_id": oa,
+        "now": now,
+    }
+    row = session.connection().execute(_CLAIM_AND_LOCK, parameters).first()
+    return None if row is None else LockedConversation(**row._asdict())
+
+
+def take_allowance(
+    conversation: LockedConversation, *, tokens: float, at: datetime, throttled: bool
+) -> None:
+    """Set the user's message allowance (bot/conversation/limits.py); stored with the rest of
+    the turn's changes by `save_conversation`, in the same transaction."""
     conversation.allowance_tokens, conversation.allowance_at = tokens, at
     conversation.throttled = throttled
 
 
 def surveys_started_since(session: Session, *, respondent_hash: str, since: datetime) -> int:
     """How many surveys this respondent started since the given time (any counter, status)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(_responses)
-            .where(
-                _responses.c.respondent_hash == respondent_hash,
-                _responses.c.started_at >= since,
-            )
-        )
-        or 0
-    )
+    parameters = {"respondent_hash": respondent_hash, "since": since}
+    return int(session.connection().execute(_STARTED_SINCE, parameters).scalar_one())
 
 
 def save_conversation(
@@ -138,14 +222,26 @@ def save_conversation(
     language: str,
     open_response_id: int | None,
 ) -> None:
-    """Store the conversation's language and open survey; no statement when neither changed."""
-    if (language, open_response_id) == (conversation.language, conversation.open_response_id):
-        return
-    session.execute(
-        _UPDATE_CONVERSATION.values(language=language, open_response_id=open_response_id),
-        {"conversation_user": conversation.user_id, "conversation_oa": conversation.oa_id},
-    )
+    """Store the conversation's language and open survey, and the allowance taken this turn
+    (`take_allowance`): one UPDATE, or no statement when nothing differs from the row as
+    stored (a second call writes only what changed since the first)."""
     conversation.language, conversation.open_response_id = language, open_response_id
+    values = conversation._values()
+    if values == conversation.stored:
+        return
+    session.connection().execute(
+        _SAVE_CONVERSATION,
+        {
+            "conversation_user": conversation.user_id,
+            "conversation_oa": conversation.oa_id,
+            "language": language,
+            "open_response_id": open_response_id,
+            "tokens": conversation.allowance_tokens,
+            "at": conversation.allowance_at,
+            "throttled": conversation.throttled,
+        },
+    )
+    conversation.stored = values
 
 
 @dataclass(frozen=True)
@@ -242,11 +338,38 @@ _DELETE_ANSWERS = delete(_answers).where(
     _answers.c.response_id == bindparam("response_id"),
     _answers.c.item_id.in_(bindparam("item_ids", expanding=True)),
 )
+_STARTED_SINCE = (
+    select(func.count())
+    .select_from(_responses)
+    .where(
+        _responses.c.respondent_hash == bindparam("respondent_hash"),
+        _responses.c.started_at >= bindparam("since"),
+    )
+)
+_COUNTED_SINCE = (
+    select(_responses.c.id)
+    .where(
+        _responses.c.respondent_hash == bindparam("respondent_hash"),
+        _responses.c.counter_id == bindparam("counter_id"),
+        _responses.c.counted.is_(True),
+        _responses.c.qualified_at >= bindparam("since"),
+    )
+    .limit(1)
+)
+_SET_COUNTING = (
+    update(_responses)
+    .where(_responses.c.id == bindparam("response_id"))
+    .values(
+        counted=bindparam("counted"),
+        is_repeat=bindparam("is_repeat"),
+        qualified_at=bindparam("qualified_at"),
+    )
+)
 
 
 def load_survey(session: Session, response_id: int) -> StoredSurvey | None:
     """A survey with its counter, unit and answers, in one query."""
-    rows = session.execute(_LOAD_SURVEY, {"response_id": response_id}).all()
+    rows = session.connection().execute(_LOAD_SURVEY, {"response_id": response_id}).all()
     if not rows:
         return None
     survey = rows[0]._asdict()
@@ -265,15 +388,16 @@ def insert_survey(
     officer whose shift at its counter holds its `started_at` (docs/channels.md), looked up
     inside the INSERT itself (no statement of its own)."""
     if not officer_on_shift:
-        return int(session.execute(_INSERT_SURVEY, values).scalar_one())
+        return int(session.connection().execute(_INSERT_SURVEY, values).scalar_one())
     shift = {"shift_counter": values["counter_id"], "shift_at": values["started_at"]}
-    return int(session.execute(_INSERT_SURVEY_ON_SHIFT, {**values, **shift}).scalar_one())
+    statement = _INSERT_SURVEY_ON_SHIFT
+    return int(session.connection().execute(statement, {**values, **shift}).scalar_one())
 
 
 def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
     """Set the columns a turn changes (language, status, position, updated_at, completed_at)."""
     parameters = {f"new_{name}": values[name] for name in _TURN_COLUMNS}
-    session.execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
+    session.connection().execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
 
 
 def write_answers(
@@ -286,10 +410,11 @@ def write_answers(
 ) -> None:
     """Apply a turn's answer changes: new rows, new values for kept items, removed items
     (`changed` rows: item_id, value, text, answered_at)."""
+    connection = session.connection()
     if removed:
-        session.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
+        connection.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
     if changed:
-        session.execute(
+        connection.execute(
             _UPDATE_ANSWER,
             [
                 {
@@ -303,7 +428,7 @@ def write_answers(
             ],
         )
     if added:
-        session.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
+        connection.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 
 def counted_since(
@@ -311,17 +436,8 @@ def counted_since(
 ) -> bool:
     """Whether this respondent has a survey of this counter counted since the given time
     (whatever its status: the counting decision is taken when a survey qualifies)."""
-    found = session.scalar(
-        select(SurveyResponse.id)
-        .where(
-            SurveyResponse.respondent_hash == respondent_hash,
-            SurveyResponse.counter_id == counter_id,
-            SurveyResponse.counted.is_(True),
-            SurveyResponse.qualified_at >= since,
-        )
-        .limit(1)
-    )
-    return found is not None
+    parameters = {"respondent_hash": respondent_hash, "counter_id": counter_id, "since": since}
+    return session.connection().execute(_COUNTED_SINCE, parameters).first() is not None
 
 
 def set_counting(
@@ -333,10 +449,14 @@ def set_counting(
     qualified_at: datetime | None,
 ) -> None:
     """Store a survey's counting decision (or withdraw it: all false and None)."""
-    session.execute(
-        update(_responses)
-        .where(_responses.c.id == response_id)
-        .values(counted=counted, is_repeat=repeat, qualified_at=qualified_at)
+    session.connection().execute(
+        _SET_COUNTING,
+        {
+            "response_id": response_id,
+            "counted": counted,
+            "is_repeat": repeat,
+            "qualified_at": qualified_at,
+        },
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
@@ -232,3 +233,20 @@ def list_units(session: Session) -> Sequence[Unit]:
     return session.scalars(
         select(Unit).order_by(Unit.code).options(selectinload(Unit.counters))
     ).all()
+
+
+_units = cast(Table, Unit.__table__)
+_counters = cast(Table, Counter.__table__)
+_DIRECTORY_STAMP = select(
+    select(func.count()).select_from(_units).scalar_subquery(),
+    select(func.max(_units.c.updated_at)).scalar_subquery(),
+    select(func.count()).select_from(_counters).scalar_subquery(),
+    select(func.max(_counters.c.updated_at)).scalar_subquery(),
+)
+
+
+def directory_stamp(session: Session) -> tuple[object, ...]:
+    """What changes whenever a unit or a counter is added or changed: the number of rows and
+    the latest `updated_at` of both tables (every write sets `updated_at`; none deletes).
+    The per-process caches of units and counters (bot/directory.py) compare it."""
+    return tuple(session.execute(_DIRECTORY_STAMP).one())
