@@ -28,8 +28,17 @@ from playwright.sync_api import Browser, sync_playwright
 from bot.jobs import dispatch_alerts
 from bot.runtime import Runtime
 from bot.web import create_app, runtime_of
+from storage import repositories as repo
 from storage.db import make_engine
-from tests.browser import LiveServer, Watched, launch_chromium, open_page, sign_in_with_link
+from tests.browser import (
+    LiveServer,
+    Watched,
+    launch_chromium,
+    open_page,
+    sign_in_with_link,
+    sign_in_with_password,
+    type_paper_line,
+)
 from tests.channels_browser import COMMENT_KEYS, SurveyPage, open_tablet, visit_code
 from tests.conftest import FakeClock, make_settings, make_signed_post, migrate_with_example_units
 from tests.console_support import PASSWORD, add_user, seed, sign_in_link
@@ -39,6 +48,7 @@ from tests.test_leaders import register
 NOW = datetime(2026, 3, 14, 2, 0, tzinfo=UTC)
 MONTH = "period=month&date=2026-03-14"
 OPERATOR = "so-noi-vu@tinh.example.vn"
+CLERK = "mot-cua@phuong.example.vn"
 PUBLISHED = "https://dichvucong.example.vn"
 
 
@@ -110,12 +120,7 @@ def make_screenshots(browser: Browser, server: LiveServer, out: Path) -> list[Pa
 
         assert add_user(app, OPERATOR, "operator").exit_code == 0
         watched = open_page(browser, 1280)
-        page = watched.page
-        page.goto(f"{server.url}/console/login")
-        page.fill("input[name=email]", OPERATOR)
-        page.fill("input[name=password]", PASSWORD)
-        page.locator("form button[type=submit]").click()
-        page.wait_for_load_state()
+        sign_in_with_password(watched, server.url, OPERATOR, PASSWORD)
         made.append(
             shoot(watched, f"{server.url}/console/province?{MONTH}", out / "province.png", charts=1)
         )
@@ -188,11 +193,36 @@ def zalo_shots(scene: ChannelScene) -> list[Path]:
     return made
 
 
+def paper_shots(scene: ChannelScene) -> list[Path]:
+    """The paper forms' entry page in the console, at a desktop's width: two forms typed with
+    the keyboard only, then a line with a level out of range, refused with its problem."""
+    runtime = runtime_of(scene.app)
+    with runtime.session_factory.begin() as db:
+        unit = repo.find_unit(db, "HVT")
+        assert unit is not None
+        runtime.paper.allocate(db, unit, 3)
+    assert add_user(scene.app, CLERK, "operator", "HVT").exit_code == 0
+    watched = scene.page(1280, 900)
+    page = watched.page
+    sign_in_with_password(watched, scene.server.url, CLERK, PASSWORD)
+    page.goto(f"{scene.server.url}/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short")
+    type_paper_line(page, "1", ["5", "4", "5", "4", "0", "Cán bộ tận tình"])
+    type_paper_line(page, "2", ["3", "4", "", "", "", ""])
+    made = [photograph(watched, scene.out / "paper-entry.png")]
+    type_paper_line(page, "3", ["5", "6", "", "", "", ""])
+    assert page.locator(".paper-problems").count() == 1
+    watched.problems.clear()  # the refused line's answer is a 422, as it should be
+    made.append(photograph(watched, scene.out / "paper-refused.png"))
+    watched.page.context.close()
+    return made
+
+
 # The channels' shots, in the order docs/channels.md shows them: add a channel's function here.
 CHANNEL_SHOTS: list[Callable[[ChannelScene], list[Path]]] = [
     zalo_shots,
     kiosk_shots,
     weblink_shots,
+    paper_shots,
 ]
 
 

@@ -10,7 +10,7 @@ points."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +143,28 @@ def open_page(browser: Browser, width: int, *, height: int = 900) -> Watched:
         viewport={"width": width, "height": height}, accept_downloads=True, locale="vi-VN"
     )
     return watch(context.new_page())
+
+
+def sign_in_with_password(watched: Watched, server_url: str, email: str, password: str) -> None:
+    """Sign in at the console's sign-in page with an account's e-mail and password."""
+    page = watched.page
+    page.goto(f"{server_url}/console/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def type_paper_line(page: Page, number: str, cells: Sequence[str]) -> None:
+    """One paper form on the entry page, with the keyboard only: the number (which has the
+    focus), Tab, a cell, … then Enter to save."""
+    page.keyboard.type(number)
+    for cell in cells:
+        page.keyboard.press("Tab")
+        if cell:
+            page.keyboard.type(cell)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
 
 
 def sign_in_with_link(watched: Watched, link: str) -> None:

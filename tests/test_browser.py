@@ -20,7 +20,15 @@ from bot.jobs import dispatch_alerts
 from bot.runtime import Runtime
 from storage.models import AlertAcknowledgement
 from tests import browser as browser_support
-from tests.browser import WIDTHS, LiveServer, launch_chromium, open_page, sign_in_with_link
+from tests.browser import (
+    WIDTHS,
+    LiveServer,
+    launch_chromium,
+    open_page,
+    sign_in_with_link,
+    sign_in_with_password,
+    type_paper_line,
+)
 from tests.conftest import FakeClock, make_settings
 from tests.console_support import PASSWORD, Post, add_user, seed, sign_in_link
 from tests.test_leaders import register
@@ -182,23 +190,13 @@ def test_a_clerk_types_two_forms_with_the_keyboard_only(
     watched = open_page(browser, width)
     page = watched.page
     try:
-        page.goto(f"{server.url}/console/login")
-        page.fill("input[name=email]", "clerk@phuong.gov.vn")
-        page.fill("input[name=password]", PASSWORD)
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        sign_in_with_password(watched, server.url, "clerk@phuong.gov.vn", PASSWORD)
         page.goto(f"{server.url}/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short")
         watched.check()
         for number, cells in PAPER_LINES:
             # The form number has the focus: nothing is clicked from here on.
             assert page.evaluate("document.activeElement.name") == "number"
-            page.keyboard.type(number)
-            for cell in cells:
-                page.keyboard.press("Tab")
-                if cell:
-                    page.keyboard.type(cell)
-            with page.expect_navigation():
-                page.keyboard.press("Enter")
+            type_paper_line(page, number, cells)
             assert page.locator(".paper-problems").count() == 0, page.content()
             watched.check()
         rows = page.locator("table.paper-saved tbody tr")
