@@ -129,8 +129,9 @@ class CaseIntake:
             for case in self._open_notes(session, user_id, language, notes, survey_place, now)
         ]
         bodies += replies
+        respondent = self.pseudonyms.respondent_hash(user_id)
         for survey in ended:
-            case = self._open_survey_case(session, user_id, survey, now)
+            case = self._open_survey_case(session, survey, respondent, user_id, now)
             if case is None:
                 continue
             ack = self.desk.acknowledgement(case)
@@ -166,13 +167,23 @@ class CaseIntake:
                     if a.factor is not None and a.value is not None
                 },
             )
-            case = self._open_survey_case(session, user_id, survey, now)
+            respondent = self.pseudonyms.respondent_hash(user_id)
+            case = self._open_survey_case(session, survey, respondent, user_id, now)
             if case is None:
                 continue
             opened += 1
             if not window_closed(seen, now):
                 repo.enqueue_replies(session, user_id, [self.desk.acknowledgement(case)], now=now)
         return opened
+
+    def open_for_form(
+        self, session: Session, survey: EndedSurvey, *, respondent_hash: str, now: datetime
+    ) -> Case | None:
+        """The case of a survey answered on a form (kiosk, web link, paper), by the rule of a
+        survey that ends in the chat. Nobody is messaged: the page shows the reference (kiosk,
+        web link), and a paper form has no one to tell. The case has no Zalo id to answer to
+        (`CaseDesk.reply` refuses it: no channel to reply)."""
+        return self._open_survey_case(session, survey, respondent_hash, None, now)
 
     def _open_notes(
         self,
@@ -217,7 +228,12 @@ class CaseIntake:
         return opened
 
     def _open_survey_case(
-        self, session: Session, user_id: str, survey: EndedSurvey, now: datetime
+        self,
+        session: Session,
+        survey: EndedSurvey,
+        respondent_hash: str,
+        user_id: str | None,
+        now: datetime,
     ) -> Case | None:
         """The survey's case when it has a comment, or is counted with a factor rated low (one
         case per survey: the comment's, kind phản ánh at least when rated low); None when it
@@ -249,7 +265,7 @@ class CaseIntake:
                 kind=kind.value,
                 text=text,
                 scores=survey.scores or None,
-                respondent_hash=self.pseudonyms.respondent_hash(user_id),
+                respondent_hash=respondent_hash,
                 language=survey.language,
                 user_id=user_id,
             ),

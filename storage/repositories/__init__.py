@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from storage.repositories.cases import (
     REFERENCE_PREFIX,
+    CaseOrigin,
     NewCase,
     add_case_event,
     allocate_case_number,
     case_contact_counts,
+    case_of_response,
+    case_origin,
     cases_past_due,
     cases_received,
     chat_surveys,
@@ -220,6 +223,7 @@ from storage.repositories.units import (
 __all__ = [
     "ERASED_HASH_PREFIX",
     "REFERENCE_PREFIX",
+    "CaseOrigin",
     "CounterSpec",
     "Difference",
     "FormSurveyRow",
@@ -252,6 +256,8 @@ __all__ = [
     "allocate_paper_numbers",
     "approve_subscriptions",
     "case_contact_counts",
+    "case_of_response",
+    "case_origin",
     "cases_past_due",
     "cases_received",
     "channels_of",

@@ -6,7 +6,8 @@
   open, unanswered one out again), at most KIOSK_SURVEYS_PER_HOUR an hour; JSON with the
   survey token and the questionnaire the page asks.
 - `POST /kiosk/<counter>/surveys`: JSON `{"token", "answers"}`: the answers, stored once per
-  token (201 stored, 200 already stored); the page resends until it gets either.
+  token (201 stored, 200 already stored); the page resends until it gets either. The answer
+  carries the reference of the case the survey opened (`"reference"`, else null).
 - `GET /kiosk/<counter>/manifest.webmanifest` and `GET /kiosk/sw.js`: installable as a
   full-screen app whose shell works offline.
 """
@@ -18,10 +19,10 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
-from bot.conversation.forms import KioskRefusal, SubmitStatus
+from bot.conversation.forms import KioskRefusal
 from bot.web.current import runtime_of
 from bot.web.presence import paired_device
-from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
+from bot.web.survey_form import clean_token, form_data, parse_answers, submit_answer, ui_texts
 from storage.models import Channel, DeviceKind
 
 blueprint = Blueprint(
@@ -31,13 +32,6 @@ blueprint = Blueprint(
     static_folder="static",
     static_url_path="/kiosk-static",
 )
-
-SUBMIT_CODES = {
-    SubmitStatus.STORED: 201,
-    SubmitStatus.DUPLICATE: 200,
-    SubmitStatus.UNKNOWN: 404,
-    SubmitStatus.TOO_LATE: 410,
-}
 
 
 def _unpaired() -> ResponseReturnValue:
@@ -107,7 +101,7 @@ def submit(code: str) -> ResponseReturnValue:
             device_id=device.id,
             now=runtime.clock(),
         )
-    return {"status": done.status.value, "completed": done.completed}, SUBMIT_CODES[done.status]
+    return submit_answer(done)
 
 
 @blueprint.get("/kiosk/<code>/manifest.webmanifest")

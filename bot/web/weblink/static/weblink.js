@@ -16,7 +16,8 @@
     root.textContent = "";
     root.setAttribute("data-state", "thanks");
     root.appendChild(SipasForm.el("p", { class: "thanks", text: config.ui.strings.thanks }));
-    flush();
+    SipasForm.showReference(root, config.form.token, config.ui.strings.form_case_reference,
+      function () { return true; }).then(flush);
   }, function () {});
   window.addEventListener("online", flush);
   flush();
