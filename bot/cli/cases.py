@@ -135,7 +135,9 @@ def cases_assign(reference: str, assignee: str, actor: str) -> None:
 @click.option("--text", required=True, help="The answer the citizen receives in Zalo.")
 @_BY
 def cases_reply(reference: str, text: str, actor: str) -> None:
-    """Answer the citizen in Zalo (through the outbox); the same reply twice is sent once."""
+    """Answer the citizen in Zalo (through the outbox); the same reply twice is sent once.
+    A case from the counter's tablet, the web link or a paper form is refused: its citizen
+    has no Zalo conversation (no channel to reply); close it with a resolution."""
     runtime = current_runtime()
     require_schema(runtime)
     with runtime.session_factory.begin() as session:
