@@ -204,20 +204,27 @@ var SipasForm = (function () {
     show();
   }
 
-  /* On the thank-you screen of survey `token` in `root`: once the answers are sent, the
-   * reference of the case they opened, if any. Offline, nothing: the answers wait, and the
-   * screen is not told later. `stillShown()` says whether the screen is still this survey's. */
+  /* The reference of the case survey `token` opened, added once to `root` (a thank-you
+   * screen) when the server's answer gave one; whether it is there. */
+  function addReference(root, token, template) {
+    var ref = reference(token);
+    if (ref && !root.querySelector(".reference")) {
+      root.appendChild(el("p", { class: "reference", text: fill(template, { reference: ref }) }));
+    }
+    return !!root.querySelector(".reference");
+  }
+
+  /* On the thank-you screen of survey `token` in `root`: send the answers, then show the
+   * reference of the case they opened, if any. Offline, nothing: the answers wait in the
+   * outbox. `stillShown()` says whether the screen is still this survey's. */
   function showReference(root, token, template, stillShown) {
     function queued() { return outbox().some(function (e) { return e.token === token; }); }
     // A sending under way may have ended just before this survey was queued: one more try.
     return flush().then(function () { return queued() ? flush() : null; }).then(function () {
-      var ref = reference(token);
-      if (ref && stillShown()) {
-        root.appendChild(el("p", { class: "reference", text: fill(template, { reference: ref }) }));
-      }
+      if (stillShown()) addReference(root, token, template);
     });
   }
 
   return { Survey: Survey, queue: queue, flush: flush, outbox: outbox, el: el, fill: fill,
-           reference: reference, showReference: showReference };
+           reference: reference, addReference: addReference, showReference: showReference };
 })();
