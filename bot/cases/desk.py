@@ -234,7 +234,7 @@ class CaseDesk:
         it) with `resolution`; the trail says it was withdrawn. None when the survey opened
         no case or its case is closed already. A withdrawn case leaves the published figures
         (`repo.cases_received`)."""
-        case = repo.case_of_response(session, response_id)
+        case = repo.case_of_response(session, response_id, for_update=True)
         if case is None or case.status == CaseStatus.CLOSED:
             return None
         case.resolution = resolution

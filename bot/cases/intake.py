@@ -185,6 +185,13 @@ class CaseIntake:
         (`CaseDesk.reply` refuses it: no channel to reply)."""
         return self._open_survey_case(session, survey, respondent_hash, None, now)
 
+    def withdraw_form(
+        self, session: Session, response_id: int, *, actor: str, resolution: str, now: datetime
+    ) -> Case | None:
+        """A form survey taken back (a paper form undone): its case, if it opened one, is
+        closed as withdrawn (`CaseDesk.withdraw`)."""
+        return self.desk.withdraw(session, response_id, actor=actor, resolution=resolution, now=now)
+
     def _open_notes(
         self,
         session: Session,

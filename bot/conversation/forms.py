@@ -397,7 +397,7 @@ class FormSurveys:
             now=now,
         )
         repo.drop_pending_alert(session, response.id)
-        self.intake.desk.withdraw(session, response.id, actor=actor, resolution=resolution, now=now)
+        self.intake.withdraw_form(session, response.id, actor=actor, resolution=resolution, now=now)
 
     def _write(
         self,

@@ -193,11 +193,14 @@ def list_cases(
     return session.scalars(query).all()
 
 
-def case_of_response(session: Session, response_id: int) -> Case | None:
-    """The case a survey opened, if any, locked for the caller's change."""
-    return session.scalars(
-        select(Case).where(Case.response_id == response_id).with_for_update()
-    ).one_or_none()
+def case_of_response(
+    session: Session, response_id: int, *, for_update: bool = False
+) -> Case | None:
+    """The case a survey opened, if any (locked for the caller's change with `for_update`)."""
+    query = select(Case).where(Case.response_id == response_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
 
 
 @dataclass(frozen=True)
