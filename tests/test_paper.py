@@ -386,6 +386,15 @@ def save_line(client: FlaskClient, number: str, *cells: str, csrf: bool = True) 
     return client.post("/console/units/HVT/paper", data=data)
 
 
+def undo_line(client: FlaskClient) -> Any:
+    """The entry page's "Hoàn tác" of one's last line at HVT01."""
+    page = client.get(ENTRY)
+    return client.post(
+        "/console/units/HVT/paper/undo",
+        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
+    )
+
+
 def test_entry_page_saves_a_line_and_lists_it(
     app: Flask, client: FlaskClient, runtime: Runtime
 ) -> None:
@@ -435,12 +444,7 @@ def test_undo_takes_back_the_last_line_and_frees_its_number(
     allocate(runtime, 3)
     operator(app, client, "HVT")
     assert save_line(client, "1", "1", "1", "1", "1", "1", "").status_code == 303
-    page = client.get(ENTRY)
-    undone = client.post(
-        "/console/units/HVT/paper/undo",
-        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
-    )
-    assert undone.status_code == 303
+    assert undo_line(client).status_code == 303
     (survey,) = paper_surveys(runtime)
     assert survey.status == "cancelled" and not survey.counted
     with runtime.session_factory() as db:
@@ -517,6 +521,8 @@ def test_a_paper_form_opens_its_case_once_with_no_channel_to_reply_and_undo_with
     assert (case.source, case.kind, case.response_id) == ("comment", "phan_anh", survey.id)
     assert (case.unit_id, case.counter_id) == (survey.unit_id, survey.counter_id)
     assert "0912345678" not in case.text and case.scores and 1 in case.scores.values()
+    listing = client.get(ENTRY).text  # the clerk sees the reference beside the line
+    assert f"data-case-reference>{case.reference}</a>" in listing
     # The same form number again stores nothing and opens nothing.
     assert save_line(client, "HVT-000001", "5", "5", "5", "5", "5", "").status_code == 422
     assert len(paper_cases(runtime)) == 1
@@ -540,12 +546,7 @@ def test_a_paper_form_opens_its_case_once_with_no_channel_to_reply_and_undo_with
         assert db.scalars(select(CaseReply)).all() == []
         assert db.scalars(select(OutboxMessage)).all() == []
     # The clerk takes the form back: its case closes as withdrawn, out of the figures.
-    page = client.get(ENTRY)
-    undone = client.post(
-        "/console/units/HVT/paper/undo",
-        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
-    )
-    assert undone.status_code == 303
+    assert undo_line(client).status_code == 303
     (case,) = paper_cases(runtime)
     assert case.status == "da_dong" and case.resolution and "HVT-000001" in case.resolution
     last = case.events[-1]

@@ -203,6 +203,16 @@ def case_of_response(
     return session.scalars(query).one_or_none()
 
 
+def case_references_of(session: Session, response_ids: Collection[int]) -> dict[int, str]:
+    """The references of the cases these surveys opened: response id → reference."""
+    if not response_ids:
+        return {}
+    rows = session.execute(
+        select(Case.response_id, Case.reference).where(Case.response_id.in_(list(response_ids)))
+    ).all()
+    return {row[0]: row[1] for row in rows if row[0] is not None}
+
+
 @dataclass(frozen=True)
 class CaseOrigin:
     """Where a case's survey was answered: its channel (None: no survey, a chat message),
