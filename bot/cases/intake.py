@@ -129,8 +129,8 @@ class CaseIntake:
             for case in self._open_notes(session, user_id, language, notes, survey_place, now)
         ]
         bodies += replies
-        respondent = self.pseudonyms.respondent_hash(user_id)
         for survey in ended:
+            respondent = self.pseudonyms.respondent_hash(user_id)
             case = self._open_survey_case(session, survey, respondent, user_id, now)
             if case is None:
                 continue
