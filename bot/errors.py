@@ -37,3 +37,8 @@ class NotReady(OperatorError):
 
 class CaseClosed(OperatorError):
     """A closed case is not changed any more."""
+
+
+class NoReplyChannel(OperatorError):
+    """A case answered on a form (the counter's tablet, the web link, a paper form) has no
+    Zalo conversation to send a reply to."""

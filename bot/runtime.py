@@ -191,6 +191,7 @@ class Runtime:
         )
         forms = FormSurveys(
             service,
+            intake=case_intake,
             kiosk_per_hour=settings.kiosk_surveys_per_hour,
             submit_window=timedelta(hours=settings.form_submit_hours),
         )

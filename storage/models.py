@@ -146,6 +146,7 @@ class CaseAction(StrEnum):
     CLOSED = "closed"
     CONTACT_GIVEN = "contact_given"
     OVERDUE_ALERT = "overdue_alert"
+    WITHDRAWN = "withdrawn"  # closed because its survey was taken back (a paper form undone)
 
 
 class ReplyDelivery(StrEnum):

@@ -58,6 +58,7 @@ class SurveyPage:
         self.question = page.locator("#survey h1")
         self.comment_box = page.locator("#survey textarea")
         self.pending = page.locator("#pending")
+        self.reference = page.locator("#survey .reference")  # the case's, on the thank-you
 
     def expect_state(self, state: str) -> None:
         expect(self.survey).to_have_attribute("data-state", state)

@@ -7,6 +7,7 @@ console error and nothing wider than the window; time is Playwright's clock, nev
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from tests.channels_browser import (
 from tests.conftest import make_settings
 from tests.test_channels import stored
 
+REFERENCE_SHOWN = re.compile(r"^Ý kiến của Ông/Bà đã được ghi nhận, mã PA-\d{4}-\d{6}\.$")
 THANKS_MS = 6_000  # kiosk.html's thanks_seconds: the thank-you stays this long
 IDLE = "01:01"  # a minute without a touch, and a second
 
@@ -113,6 +115,8 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
         watched.check()
         kiosk.send_comment()
         kiosk.expect_state("thanks")
+        # Online: the thank-you shows the reference of the case the comment opened.
+        expect(kiosk.reference).to_have_text(REFERENCE_SHOWN)
         page.clock.run_for(THANKS_MS)
         kiosk.expect_reset(gone=[COMMENT])
         kiosk.expect_nothing_waiting()
@@ -128,6 +132,7 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
             expect(kiosk.comment_box).to_have_value("")  # not the first citizen's words
             kiosk.send_comment()
             kiosk.expect_state("thanks")
+            expect(kiosk.reference).to_have_count(0)  # offline: the thank-you alone
             waiting = kiosk.outbox()
             assert len(waiting) == 1
             page.clock.run_for(THANKS_MS)
@@ -147,6 +152,7 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
         expect(kiosk.question).to_have_text(first_question)
         kiosk.rate_until_comment(2)
         kiosk.finish()
+        expect(kiosk.reference).to_have_text(REFERENCE_SHOWN)  # a low rating's case
         page.clock.run_for(THANKS_MS)
         kiosk.expect_reset()
         watched.check()
@@ -161,7 +167,7 @@ def test_three_citizens_in_a_row_on_the_tablet_with_the_network_dropped_in_one(
                }""",
             waiting[0],
         )
-        assert again == [200, {"status": "duplicate", "completed": True}]
+        assert again == [200, {"status": "duplicate", "completed": True, "reference": None}]
         page.evaluate("entry => SipasForm.queue(entry.url, entry.token, entry.answers)", waiting[0])
         page.evaluate("SipasForm.flush()")
         kiosk.expect_nothing_waiting()
@@ -283,9 +289,12 @@ def test_a_citizen_answers_the_web_link_on_a_phone_through_a_network_drop(
             form.send_comment()
             form.expect_state("thanks")
             expect(form.pending).not_to_have_text("")
+            expect(form.reference).to_have_count(0)
             (waiting,) = form.outbox()
             assert stored(runtime)[0].status == "active"
         form.expect_nothing_waiting()
+        # Sent once the network is back: the thank-you, still up, gets the reference.
+        expect(form.reference).to_have_text(REFERENCE_SHOWN)
         watched.check()
         again = page.evaluate(
             """async entry => (await fetch(entry.url, {method: "POST",

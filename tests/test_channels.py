@@ -3,6 +3,7 @@ idempotent resubmission, the channel recorded, and the index counting every chan
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -12,8 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.cli.main import cli
+from bot.errors import NoReplyChannel
 from bot.runtime import Runtime
-from storage.models import Answer, SurveyResponse
+from storage.models import Answer, Case, CaseContact, CaseReply, SurveyResponse
 from tests.conftest import FakeClock
 from tests.integrity_support import index
 
@@ -164,8 +166,6 @@ def test_the_web_link_stores_a_web_survey_and_follows_the_presence_rules(
         re.S,
     )
     assert config is not None
-    import json
-
     form = json.loads(config.group(1))["form"]
     body = {"token": form["token"], "answers": all_fives(form)}
     assert client.post("/s/surveys", json=body).status_code == 201
@@ -187,3 +187,69 @@ def test_the_web_link_stores_a_web_survey_and_follows_the_presence_rules(
     refused = client.post("/s/HVT01")
     assert refused.status_code == 403
     assert index(runtime, clock).channels["web"].responses == 1
+
+
+def form_cases(runtime: Runtime) -> list[Case]:
+    with runtime.session_factory() as session:
+        return list(session.scalars(select(Case).order_by(Case.id)).all())
+
+
+def test_kiosk_and_web_surveys_open_their_cases_once_and_answer_with_the_reference(
+    app: Flask, client: FlaskClient, runtime: Runtime
+) -> None:
+    pair_kiosk(app, client)
+    # A kiosk survey with a comment: one case, its reference in the answer, every time.
+    form = client.post("/kiosk/HVT01/open").get_json()
+    body = {"token": form["token"], "answers": all_fives(form)}
+    first = client.post("/kiosk/HVT01/surveys", json=body)
+    reference = first.get_json()["reference"]
+    assert first.status_code == 201 and re.fullmatch(r"PA-\d{4}-\d{6}", reference)
+    again = client.post("/kiosk/HVT01/surveys", json=body)
+    assert again.status_code == 200 and again.get_json()["reference"] == reference
+    (case,) = form_cases(runtime)
+    survey = stored(runtime)[0]
+    assert (case.reference, case.source, case.response_id) == (reference, "comment", survey.id)
+    assert (case.unit_id, case.counter_id) == (survey.unit_id, survey.counter_id)
+    assert case.respondent_hash == survey.respondent_hash
+    assert "0912345678" not in case.text and case.scores and set(case.scores.values()) == {5}
+    with runtime.session_factory() as session:
+        contact = session.get(CaseContact, case.id)
+        assert contact is not None and contact.user_id is None  # no Zalo id to answer to
+    # No comment and nothing rated low: no case, no reference.
+    form = client.post("/kiosk/HVT01/open").get_json()
+    quiet = {k: v for k, v in all_fives(form).items() if "text" not in v}
+    plain = client.post("/kiosk/HVT01/surveys", json={"token": form["token"], "answers": quiet})
+    assert plain.status_code == 201 and plain.get_json()["reference"] is None
+    assert len(form_cases(runtime)) == 1
+
+    # The web link: a counted low rating without a comment is a complaint of its own.
+    started = client.post("/s/HVT01")
+    config = re.search(
+        r'<script id="web-config" type="application/json">(.*?)</script>', started.text, re.S
+    )
+    assert config is not None
+    web = json.loads(config.group(1))["form"]
+    answers = {k: v for k, v in all_fives(web).items() if "text" not in v}
+    first_scale = next(item["id"] for item in web["items"] if item["kind"] == "scale")
+    answers[first_scale] = {"value": 1}
+    posted = client.post("/s/surveys", json={"token": web["token"], "answers": answers})
+    web_reference = posted.get_json()["reference"]
+    assert posted.status_code == 201 and web_reference not in (None, reference)
+    resent = client.post("/s/surveys", json={"token": web["token"], "answers": answers})
+    assert resent.status_code == 200 and resent.get_json()["reference"] == web_reference
+    cases = form_cases(runtime)
+    assert [c.reference for c in cases] == [reference, web_reference]
+    low = cases[1]
+    assert (low.source, low.kind) == ("low_rating", "phan_anh")
+    assert low.scores is not None and low.scores[first_scale] == 1
+    assert f"{first_scale} = 1" in low.text
+    # Their citizens have no Zalo conversation: a reply is refused in one line.
+    result = app.test_cli_runner().invoke(
+        cli, ["cases", "reply", web_reference, "--text", "Cảm ơn Ông/Bà"]
+    )
+    assert isinstance(result.exception, NoReplyChannel)  # one line from main(), no traceback
+    line = str(result.exception)
+    assert "\n" not in line
+    assert line.startswith(f"case {web_reference} came from the web link: no channel to reply")
+    with runtime.session_factory() as session:
+        assert session.scalars(select(CaseReply)).all() == []

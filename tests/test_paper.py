@@ -17,11 +17,19 @@ from sqlalchemy.orm import selectinload
 
 from bot.cli import cli
 from bot.conversation.paper import PaperLine, parse_form_number, parse_visit_date
+from bot.reporting.cases import case_figures
 from bot.reporting.periods import period_containing
 from bot.reporting.report import build_report
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.models import PaperForm, QuarantineState, SurveyResponse
+from storage.models import (
+    Case,
+    CaseReply,
+    OutboxMessage,
+    PaperForm,
+    QuarantineState,
+    SurveyResponse,
+)
 from survey_flow.engine import Answer, StartMethod
 from survey_flow.paper import LineProblem, PaperProblem, read_cells, untaken_answers
 from survey_flow.questionnaire import Questionnaire, load_shipped
@@ -68,6 +76,13 @@ def paper_surveys(runtime: Runtime) -> list[SurveyResponse]:
                 .options(selectinload(SurveyResponse.counter))
                 .order_by(SurveyResponse.id)
             )
+        )
+
+
+def paper_cases(runtime: Runtime) -> list[Case]:
+    with runtime.session_factory() as db:
+        return list(
+            db.scalars(select(Case).options(selectinload(Case.events)).order_by(Case.id)).all()
         )
 
 
@@ -304,11 +319,20 @@ def test_import_stores_a_good_file_once_counted_in_the_report(
         period = period_containing("month", clock(), runtime.settings.tz)
         report = build_report(db, unit_codes=["HVT"], period=period, min_answers=1)
     assert report.channels["paper"].responses == 3
-    # Again: nothing new, and it says so.
+    # The first form's comment opened a case.
+    (case,) = paper_cases(runtime)
+    assert f"opened 1 case(s): {case.reference}" in output
+    assert (case.source, case.response_id, case.text) == (
+        "comment",
+        surveys[0].id,
+        "Cán bộ nhiệt tình",
+    )
+    # Again: nothing new, and it says so; no case either.
     code, output = invoke(app, "paper", "import", str(path))
     assert code == 0, output
     assert "nothing new" in output and "3 form(s) were stored already" in output
     assert len(paper_surveys(runtime)) == 3
+    assert len(paper_cases(runtime)) == 1 and "opened" not in output
 
 
 def test_import_with_one_bad_row_stores_nothing_and_names_the_row(
@@ -362,6 +386,15 @@ def save_line(client: FlaskClient, number: str, *cells: str, csrf: bool = True) 
     return client.post("/console/units/HVT/paper", data=data)
 
 
+def undo_line(client: FlaskClient) -> Any:
+    """The entry page's "Hoàn tác" of one's last line at HVT01."""
+    page = client.get(ENTRY)
+    return client.post(
+        "/console/units/HVT/paper/undo",
+        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
+    )
+
+
 def test_entry_page_saves_a_line_and_lists_it(
     app: Flask, client: FlaskClient, runtime: Runtime
 ) -> None:
@@ -411,12 +444,7 @@ def test_undo_takes_back_the_last_line_and_frees_its_number(
     allocate(runtime, 3)
     operator(app, client, "HVT")
     assert save_line(client, "1", "1", "1", "1", "1", "1", "").status_code == 303
-    page = client.get(ENTRY)
-    undone = client.post(
-        "/console/units/HVT/paper/undo",
-        data={"counter": "HVT01", "csrf_token": csrf_token(page.text)},
-    )
-    assert undone.status_code == 303
+    assert undo_line(client).status_code == 303
     (survey,) = paper_surveys(runtime)
     assert survey.status == "cancelled" and not survey.counted
     with runtime.session_factory() as db:
@@ -479,3 +507,58 @@ def test_entry_page_speaks_english_and_prints_numbered_forms(
     assert 'data-form-number="HVT-000003"' in printed.text
     with runtime.session_factory() as db:
         assert repo.last_paper_number(db, repo.find_unit(db, "HVT").id) == 3  # type: ignore[union-attr]
+
+
+def test_a_paper_form_opens_its_case_once_with_no_channel_to_reply_and_undo_withdraws_it(
+    app: Flask, client: FlaskClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    allocate(runtime, 3)
+    operator(app, client, "HVT")
+    comment = "Thái độ cán bộ chưa tốt, gọi tôi 0912345678"
+    assert save_line(client, "1", "1", "4", "5", "4", "0", comment).status_code == 303
+    (survey,) = paper_surveys(runtime)
+    (case,) = paper_cases(runtime)
+    assert (case.source, case.kind, case.response_id) == ("comment", "phan_anh", survey.id)
+    assert (case.unit_id, case.counter_id) == (survey.unit_id, survey.counter_id)
+    assert "0912345678" not in case.text and case.scores and 1 in case.scores.values()
+    listing = client.get(ENTRY).text  # the clerk sees the reference beside the line
+    assert f"data-case-reference>{case.reference}</a>" in listing
+    # The same form number again stores nothing and opens nothing.
+    assert save_line(client, "HVT-000001", "5", "5", "5", "5", "5", "").status_code == 422
+    assert len(paper_cases(runtime)) == 1
+    # The case shows its form number, and offers no reply: its citizen has no Zalo.
+    page = client.get(f"/console/cases/{case.reference}")
+    assert "data-paper-form>HVT-000001<" in page.text
+    assert "data-no-reply-channel" in page.text and 'data-form="reply"' not in page.text
+    assert 'data-form="close"' in page.text
+    refused = client.post(
+        f"/console/cases/{case.reference}/reply",
+        data={"csrf_token": csrf_token(page.text), "key": "k1", "text": "Cảm ơn Ông/Bà"},
+        follow_redirects=True,
+    )
+    assert f"case {case.reference} came from a paper form: no channel to reply" in refused.text
+    code, shown = invoke(app, "cases", "show", case.reference)
+    assert code == 0 and "channel: paper, form HVT-000001 (no channel to reply)" in shown
+    code, output = invoke(app, "cases", "reply", case.reference, "--text", "Cảm ơn")
+    assert code == 2 and output.startswith("NoReplyChannel: case")
+    assert "no channel to reply" in output and "\n" not in output
+    with runtime.session_factory() as db:
+        assert db.scalars(select(CaseReply)).all() == []
+        assert db.scalars(select(OutboxMessage)).all() == []
+    # The clerk takes the form back: its case closes as withdrawn, out of the figures.
+    assert undo_line(client).status_code == 303
+    (case,) = paper_cases(runtime)
+    assert case.status == "da_dong" and case.resolution and "HVT-000001" in case.resolution
+    last = case.events[-1]
+    assert last.action == "withdrawn" and last.actor.startswith("operator-hvt@phuong.gov.vn")
+    with runtime.session_factory() as db:
+        period = period_containing("month", clock(), runtime.settings.tz)
+        assert case_figures(db, unit_ids=None, period=period).received == 0
+    trail = client.get(f"/console/cases/{case.reference}").text
+    assert "Rút (phiếu giấy được hoàn tác)" in trail
+    # Entered again, as a low rating without a comment: a new case of its own.
+    assert save_line(client, "1", "2", "5", "5", "5", "5", "").status_code == 303
+    cases = paper_cases(runtime)
+    assert len(cases) == 2 and (cases[1].source, cases[1].kind) == ("low_rating", "phan_anh")
+    with runtime.session_factory() as db:
+        assert case_figures(db, unit_ids=None, period=period).received == 1

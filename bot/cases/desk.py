@@ -19,7 +19,7 @@ from bot.cases.deadlines import WorkingCalendar
 from bot.cases.kinds import KIND_LABELS
 from bot.delivery.leader_messages import Post, post_to_leader
 from bot.delivery.window import window_closed
-from bot.errors import BadArguments, CaseClosed, UnknownCode
+from bot.errors import BadArguments, CaseClosed, NoReplyChannel, UnknownCode
 from storage import repositories as repo
 from storage.models import (
     ENVIRONMENT_OA,
@@ -27,6 +27,7 @@ from storage.models import (
     CaseAction,
     CaseKind,
     CaseStatus,
+    Channel,
     DeadReason,
     OutboxStatus,
     ReplyDelivery,
@@ -42,6 +43,12 @@ STATUS_LABELS: dict[CaseStatus, str] = {
     CaseStatus.IN_PROGRESS: "đang xử lý",
     CaseStatus.ANSWERED: "đã trả lời",
     CaseStatus.CLOSED: "đã đóng",
+}
+# Where a survey answered on a form came from, as a refused reply names it.
+FORM_CHANNELS: dict[Channel, str] = {
+    Channel.KIOSK: "the counter's tablet",
+    Channel.WEB: "the web link",
+    Channel.PAPER: "a paper form",
 }
 _REPLY_ROOM = 1600  # of Zalo's 2000 characters: the rest is the line naming the case
 _NAME_MAX = 200
@@ -163,6 +170,12 @@ class CaseDesk:
         once (the key, by default the case and the text, is unique: a retry, a double click
         or a second worker finds the reply written and sends nothing)."""
         case = self._open_case(session, reference)
+        channel = repo.case_origin(session, case).channel
+        if channel in FORM_CHANNELS:
+            raise NoReplyChannel(
+                f"case {case.reference} came from {FORM_CHANNELS[channel]}: no channel to reply"
+                " to its citizen; close it with a resolution"
+            )
         body = _clean_text(text, "the reply", _REPLY_ROOM)
         author = _clean_line(author, "the author")
         reply_key = key or hashlib.sha256(f"{case.id}\n{body}".encode()).hexdigest()
@@ -214,6 +227,25 @@ class CaseDesk:
             detail=case.resolution,
             at=now,
         )
+        return case
+
+    def withdraw(
+        self, session: Session, response_id: int, *, actor: str, resolution: str, now: datetime
+    ) -> Case | None:
+        """Close the case of a survey taken back (a paper form undone by the clerk who entered
+        it) with `resolution`; the trail says it was withdrawn. None when the survey opened
+        no case or its case is closed already. A withdrawn case leaves the published figures
+        (`repo.cases_received`)."""
+        case = repo.case_of_response(session, response_id, for_update=True)
+        if case is None or case.status == CaseStatus.CLOSED:
+            return None
+        case.resolution = resolution
+        case.status = CaseStatus.CLOSED
+        case.closed_at = case.updated_at = now
+        repo.add_case_event(
+            session, case, actor=actor, action=CaseAction.WITHDRAWN, detail=resolution, at=now
+        )
+        log.info("event=case_withdrawn case=%s", case.reference)
         return case
 
     def _open_case(self, session: Session, reference: str) -> Case:

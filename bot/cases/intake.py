@@ -130,7 +130,8 @@ class CaseIntake:
         ]
         bodies += replies
         for survey in ended:
-            case = self._open_survey_case(session, user_id, survey, now)
+            respondent = self.pseudonyms.respondent_hash(user_id)
+            case = self._open_survey_case(session, survey, respondent, user_id, now)
             if case is None:
                 continue
             ack = self.desk.acknowledgement(case)
@@ -166,7 +167,8 @@ class CaseIntake:
                     if a.factor is not None and a.value is not None
                 },
             )
-            case = self._open_survey_case(session, user_id, survey, now)
+            respondent = self.pseudonyms.respondent_hash(user_id)
+            case = self._open_survey_case(session, survey, respondent, user_id, now)
             if case is None:
                 continue
             opened += 1
@@ -175,6 +177,22 @@ class CaseIntake:
                     session, user_id, [self.desk.acknowledgement(case)], now=now, oa=oa
                 )
         return opened
+
+    def open_for_form(
+        self, session: Session, survey: EndedSurvey, *, respondent_hash: str, now: datetime
+    ) -> Case | None:
+        """The case of a survey answered on a form (kiosk, web link, paper), by the rule of a
+        survey that ends in the chat. Nobody is messaged: the page shows the reference (kiosk,
+        web link), and a paper form has no one to tell. The case has no Zalo id to answer to
+        (`CaseDesk.reply` refuses it: no channel to reply)."""
+        return self._open_survey_case(session, survey, respondent_hash, None, now)
+
+    def withdraw_form(
+        self, session: Session, response_id: int, *, actor: str, resolution: str, now: datetime
+    ) -> Case | None:
+        """A form survey taken back (a paper form undone): its case, if it opened one, is
+        closed as withdrawn (`CaseDesk.withdraw`)."""
+        return self.desk.withdraw(session, response_id, actor=actor, resolution=resolution, now=now)
 
     def _open_notes(
         self,
@@ -219,7 +237,12 @@ class CaseIntake:
         return opened
 
     def _open_survey_case(
-        self, session: Session, user_id: str, survey: EndedSurvey, now: datetime
+        self,
+        session: Session,
+        survey: EndedSurvey,
+        respondent_hash: str,
+        user_id: str | None,
+        now: datetime,
     ) -> Case | None:
         """The survey's case when it has a comment, or is counted with a factor rated low (one
         case per survey: the comment's, kind phản ánh at least when rated low); None when it
@@ -251,7 +274,7 @@ class CaseIntake:
                 kind=kind.value,
                 text=text,
                 scores=survey.scores or None,
-                respondent_hash=self.pseudonyms.respondent_hash(user_id),
+                respondent_hash=respondent_hash,
                 language=survey.language,
                 user_id=user_id,
             ),

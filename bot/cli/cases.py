@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from bot.cases.desk import STATUS_LABELS
+from bot.cases.desk import FORM_CHANNELS, STATUS_LABELS
 from bot.cases.kinds import KIND_LABELS
 from bot.cli.context import current_runtime, require_schema
+from bot.conversation.paper import format_form_number
 from bot.directory import require_unit
 from bot.errors import UnknownCode
 from storage import repositories as repo
@@ -81,6 +82,14 @@ def cases_show(reference: str) -> None:
         click.echo(f"{case.reference}  {STATUS_LABELS[CaseStatus(case.status)]}")
         click.echo(f"kind: {KIND_LABELS[CaseKind(case.kind)]} (from {case.source})")
         click.echo(f"unit: {case.unit.name if case.unit else '-'}")
+        origin = repo.case_origin(session, case)
+        if origin.channel in FORM_CHANNELS:
+            form = (
+                f", form {format_form_number(case.unit.code, origin.paper_number)}"
+                if origin.paper_number is not None and case.unit is not None
+                else ""
+            )
+            click.echo(f"channel: {origin.channel}{form} (no channel to reply)")
         click.echo(f"received: {case.received_at.astimezone(zone):%d/%m/%Y %H:%M}")
         click.echo(f"due: {case.due_on:%d/%m/%Y}")
         click.echo(f"assignee: {case.assignee or '-'}")
@@ -126,7 +135,9 @@ def cases_assign(reference: str, assignee: str, actor: str) -> None:
 @click.option("--text", required=True, help="The answer the citizen receives in Zalo.")
 @_BY
 def cases_reply(reference: str, text: str, actor: str) -> None:
-    """Answer the citizen in Zalo (through the outbox); the same reply twice is sent once."""
+    """Answer the citizen in Zalo (through the outbox); the same reply twice is sent once.
+    A case from the counter's tablet, the web link or a paper form is refused: its citizen
+    has no Zalo conversation (no channel to reply); close it with a resolution."""
     runtime = current_runtime()
     require_schema(runtime)
     with runtime.session_factory.begin() as session:

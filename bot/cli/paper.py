@@ -113,7 +113,8 @@ def paper_import(file: Path) -> None:
     printed with its row ("row 7: Q3 = 6 is not a level 1–5") and then nothing is stored.
     A form whose number is stored already is skipped and said so: importing the same file
     again stores nothing new. Each form is recorded as entered by
-    `import:FILE (cli:USER)`.
+    `import:FILE (cli:USER)`. A form with a comment, or counted with a factor rated 1–2,
+    opens a case (docs/cases.md); their references are printed.
 
     \b
     Example:
@@ -160,6 +161,9 @@ def paper_import(file: Path) -> None:
         )
     if stored:
         click.echo(f"stored {len(stored)} paper form(s) of {unit.code} from {file}", err=True)
+        opened = [form.reference for form in stored if form.reference is not None]
+        if opened:
+            click.echo(f"opened {len(opened)} case(s): {', '.join(opened)}", err=True)
     else:
         click.echo(f"nothing new: no form of {file} was stored now", err=True)
 

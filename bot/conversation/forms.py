@@ -7,7 +7,9 @@ POST with that token, which is the idempotency key: the answers are replayed thr
 engine (survey_flow/forms.py), stored through the same `SurveyService.record_answers` as a
 Zalo survey's, and counted by the same rule; a second delivery of the same token finds the
 survey closed and stores nothing. A tablet that lost its network keeps the answers and sends
-them later, up to FORM_SUBMIT_HOURS after the survey was opened.
+them later, up to FORM_SUBMIT_HOURS after the survey was opened. A stored survey with a
+comment, or counted with a factor rated low, opens its case in the same transaction, by the
+chat's rule (bot/cases/intake.py); the reference goes back to the page.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from bot.cases.intake import CaseIntake, EndedSurvey
 from bot.conversation.service import StartCode, SurveyService, Written
 from storage import repositories as repo
-from storage.models import Channel, Counter, Device, SurveyResponse
+from storage.models import Case, Channel, Counter, Device, SurveyResponse
 from storage.repositories import FormSurveyRow
 from survey_flow.engine import (
     COMPLETED,
+    PARTIAL,
     Answer,
     Conversation,
     CounterInfo,
@@ -74,6 +78,16 @@ class Submitted:
     status: SubmitStatus
     completed: bool = False
     counted: bool = False
+    reference: str | None = None  # the case the survey opened, if any
+
+
+@dataclass(frozen=True)
+class StoredForm:
+    """A form survey as stored: the survey, whether it counts, and the case it opened."""
+
+    survey: SurveyState
+    counted: bool
+    case: Case | None
 
 
 class FormSurveys:
@@ -83,12 +97,14 @@ class FormSurveys:
         self,
         service: SurveyService,
         *,
+        intake: CaseIntake,
         kiosk_per_hour: int,
         submit_window: timedelta,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(12),
         new_respondent: Callable[[], str] = lambda: secrets.token_hex(32),
     ) -> None:
         self.service = service
+        self.intake = intake
         self.kiosk_per_hour = kiosk_per_hour
         self.submit_window = submit_window
         self.new_token = new_token
@@ -234,18 +250,30 @@ class FormSurveys:
             row.status == SurveyStatus.PARTIAL and not row.has_answers
         )
         if not open_:
-            return Submitted(SubmitStatus.DUPLICATE, completed=row.status == COMPLETED)
+            # The same answer as the first delivery's, stored nothing, opened nothing.
+            case = repo.case_of_response(session, row.id)
+            return Submitted(
+                SubmitStatus.DUPLICATE,
+                completed=row.status == COMPLETED,
+                reference=case.reference if case is not None else None,
+            )
         if now - row.started_at > self.submit_window:
             return Submitted(SubmitStatus.TOO_LATE)
-        survey, counted = self.store(session, row, answers, now=now)
+        stored = self.store(session, row, answers, now=now)
         log.info(
-            "event=form_submit channel=%s counter_id=%d status=%s counted=%s",
+            "event=form_submit channel=%s counter_id=%d status=%s counted=%s case=%s",
             channel,
             row.counter_id,
-            survey.status,
-            counted,
+            stored.survey.status,
+            stored.counted,
+            stored.case is not None,
         )
-        return Submitted(SubmitStatus.STORED, completed=survey.status == COMPLETED, counted=counted)
+        return Submitted(
+            SubmitStatus.STORED,
+            completed=stored.survey.status == COMPLETED,
+            counted=stored.counted,
+            reference=stored.case.reference if stored.case is not None else None,
+        )
 
     def replay(
         self,
@@ -282,10 +310,11 @@ class FormSurveys:
         answers: Mapping[str, Answer],
         *,
         now: datetime,
-    ) -> tuple[SurveyState, bool]:
+    ) -> StoredForm:
         """Replay a form survey's answers and store what the engine keeps, through the same
-        `SurveyService.record_answers` as a Zalo survey's; returns the survey and whether it
-        counts. The row is the caller's, open and locked (`repo.lock_form_survey`)."""
+        `SurveyService.record_answers` as a Zalo survey's, and open its case by the chat's
+        rule (a comment, or counted with a factor rated low). The row is the caller's, open
+        and locked (`repo.lock_form_survey`): a survey is stored, and opens its case, once."""
         questionnaire = self.service.flows.version(
             session, row.questionnaire_id, row.questionnaire_version
         )
@@ -313,13 +342,37 @@ class FormSurveys:
             Written(row.id, row.unit_id, row.counter_id, counted),
             now=now,
         )
-        return survey, counted
+        case = None
+        if survey.status in (COMPLETED, PARTIAL):
+            case = self.intake.open_for_form(
+                session,
+                EndedSurvey.of_state(
+                    survey,
+                    questionnaire,
+                    response_id=row.id,
+                    unit_id=row.unit_id,
+                    counter_id=row.counter_id,
+                    in_index=counted,
+                ),
+                respondent_hash=row.respondent_hash,
+                now=now,
+            )
+        return StoredForm(survey, counted, case)
 
-    def withdraw(self, session: Session, response: SurveyResponse, *, now: datetime) -> None:
+    def withdraw(
+        self,
+        session: Session,
+        response: SurveyResponse,
+        *,
+        actor: str,
+        resolution: str,
+        now: datetime,
+    ) -> None:
         """Withdraw a stored form survey (a paper form taken back by the clerk who entered
         it): no answers replayed make it cancelled, as a citizen's cancel does, its answers
         are removed and its counting decision undone by the same `record_answers`; an alert
-        not sent yet is dropped. It leaves the roll-up of counts first, as any stored survey
+        not sent yet is dropped, and its case closed with `resolution` (withdrawn: out of
+        the published figures). It leaves the roll-up of counts first, as any stored survey
         that changes does."""
         self.service.counting.before_change(
             session,
@@ -345,6 +398,7 @@ class FormSurveys:
             now=now,
         )
         repo.drop_pending_alert(session, response.id)
+        self.intake.withdraw_form(session, response.id, actor=actor, resolution=resolution, now=now)
 
     def _write(
         self,

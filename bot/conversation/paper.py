@@ -36,6 +36,8 @@ log = logging.getLogger("sipas_bot.paper")
 PAPER_LANGUAGE = "vi"  # the form is printed in Vietnamese
 MAX_PRINT = 1000  # form numbers one printing may take
 UNDO_WINDOW = timedelta(minutes=30)  # how long the last line entered may be taken back
+# What closes the case of a form taken back (its trail says "withdrawn", by the clerk).
+WITHDRAWN_RESOLUTION = "Phiếu giấy {number} đã được hoàn tác (nhập nhầm): ý kiến được rút."
 _NUMBER = re.compile(r"^(?:([A-Za-z0-9_]+)\s*-\s*)?0*(\d{1,9})$")
 
 
@@ -87,6 +89,7 @@ class EnteredForm:
     response_id: int
     status: SurveyStatus
     counted: bool
+    reference: str | None = None  # the case the form opened (a comment, a counted low rating)
 
 
 class PaperForms:
@@ -185,7 +188,7 @@ class PaperForms:
         )
         row = repo.lock_form_survey(session, token)
         assert row is not None
-        survey, counted = self.forms.store(session, row, answers, now=now)
+        stored = self.forms.store(session, row, answers, now=now)
         form_id = repo.add_paper_form(
             session,
             unit_id=counter.unit_id,
@@ -198,10 +201,17 @@ class PaperForms:
             "event=paper_enter counter=%s number=%d status=%s counted=%s",
             counter.code,
             number,
-            survey.status,
-            counted,
+            stored.survey.status,
+            stored.counted,
         )
-        return EnteredForm(form_id, number, response_id, SurveyStatus(survey.status), counted)
+        return EnteredForm(
+            form_id,
+            number,
+            response_id,
+            SurveyStatus(stored.survey.status),
+            stored.counted,
+            stored.case.reference if stored.case is not None else None,
+        )
 
     def _number(
         self, session: Session, unit: Unit, text: str, problems: list[LineProblem]
@@ -252,14 +262,22 @@ class PaperForms:
         self, session: Session, unit: Unit, *, entered_by: str, now: datetime
     ) -> PaperForm | None:
         """Take back the last form `entered_by` entered in the unit, if within UNDO_WINDOW:
-        its survey is withdrawn (cancelled, out of every count, its answers removed) and its
-        number may be entered again. None when there is nothing to take back."""
+        its survey is withdrawn (cancelled, out of every count, its answers removed), its case
+        closed as withdrawn, and its number may be entered again. None when there is nothing
+        to take back."""
         last = next(
             iter(repo.recent_paper_forms(session, unit.id, entered_by=entered_by, limit=1)), None
         )
         if last is None or not undoable(last, now):
             return None
-        self.forms.withdraw(session, last.response, now=now)
+        shown = format_form_number(unit.code, last.number)
+        self.forms.withdraw(
+            session,
+            last.response,
+            actor=entered_by,
+            resolution=WITHDRAWN_RESOLUTION.format(number=shown),
+            now=now,
+        )
         repo.remove_paper_form(session, last.id)
         log.info("event=paper_undo unit=%s number=%d", unit.code, last.number)
         return last

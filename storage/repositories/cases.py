@@ -21,7 +21,9 @@ from storage.models import (
     CaseReply,
     CaseSequence,
     CaseStatus,
+    Channel,
     Conversation,
+    PaperForm,
     ReplyDelivery,
     SurveyResponse,
     Unit,
@@ -191,6 +193,48 @@ def list_cases(
     return session.scalars(query).all()
 
 
+def case_of_response(
+    session: Session, response_id: int, *, for_update: bool = False
+) -> Case | None:
+    """The case a survey opened, if any (locked for the caller's change with `for_update`)."""
+    query = select(Case).where(Case.response_id == response_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def case_references_of(session: Session, response_ids: Collection[int]) -> dict[int, str]:
+    """The references of the cases these surveys opened: response id → reference."""
+    if not response_ids:
+        return {}
+    rows = session.execute(
+        select(Case.response_id, Case.reference).where(Case.response_id.in_(list(response_ids)))
+    ).all()
+    return {row[0]: row[1] for row in rows if row[0] is not None}
+
+
+@dataclass(frozen=True)
+class CaseOrigin:
+    """Where a case's survey was answered: its channel (None: no survey, a chat message),
+    and the number of its paper form while the form stays entered."""
+
+    channel: Channel | None
+    paper_number: int | None
+
+
+def case_origin(session: Session, case: Case) -> CaseOrigin:
+    if case.response_id is None:
+        return CaseOrigin(None, None)
+    row = session.execute(
+        select(SurveyResponse.channel, PaperForm.number)
+        .outerjoin(PaperForm, PaperForm.response_id == SurveyResponse.id)
+        .where(SurveyResponse.id == case.response_id)
+    ).first()
+    if row is None:
+        return CaseOrigin(None, None)
+    return CaseOrigin(Channel(row[0]), row[1])
+
+
 def latest_place_of(session: Session, respondent_hash: str) -> tuple[int, int] | None:
     """(unit id, counter id) of the citizen's most recent survey, if any."""
     row = session.execute(
@@ -309,8 +353,14 @@ def cases_past_due(session: Session, *, before: date) -> Sequence[Case]:
 def cases_received(
     session: Session, *, unit_ids: Collection[int] | None, start: datetime, end: datetime
 ) -> Sequence[Case]:
-    """The cases received in [start, end), of these units (None: all)."""
-    query = select(Case).where(Case.received_at >= start, Case.received_at < end)
+    """The cases received in [start, end), of these units (None: all); a case withdrawn
+    with its survey (a paper form undone: it was never the citizen's) is not one."""
+    withdrawn = select(CaseEvent.id).where(
+        CaseEvent.case_id == Case.id, CaseEvent.action == CaseAction.WITHDRAWN.value
+    )
+    query = select(Case).where(
+        Case.received_at >= start, Case.received_at < end, ~withdrawn.exists()
+    )
     if unit_ids is not None:
         query = query.where(Case.unit_id.in_(list(unit_ids)))
     return session.scalars(query.order_by(Case.id)).all()

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from bot.cases.desk import FORM_CHANNELS
 from bot.cases.references import parse_reference
+from bot.conversation.paper import format_form_number
 from bot.errors import OperatorError
 from bot.reporting.periods import period_containing
 from bot.web.console.accounts import Principal
@@ -181,6 +183,12 @@ def case_page(reference: str) -> ResponseReturnValue:
         assign = AssignForm()
         assign.assignee.choices = [(n, n) for n in _assignees(db, case)]
         reply = ReplyForm(key=secrets.token_hex(16))
+        origin = repo.case_origin(db, case)
+        paper_form = (
+            format_form_number(case.unit.code, origin.paper_number)
+            if origin.paper_number is not None and case.unit is not None
+            else None
+        )
         extra = {}
         if case.unit is not None:  # the unit's tabs
             extra = {"unit": case.unit, "units": visible_units(db, current_user), "period_args": {}}
@@ -189,6 +197,10 @@ def case_page(reference: str) -> ResponseReturnValue:
             case=case,
             closed=case.status == CaseStatus.CLOSED,
             overdue=runtime.cases.is_overdue(case, today),
+            channel=origin.channel,
+            paper_form=paper_form,
+            # A survey answered on a form has no Zalo conversation: no reply form.
+            no_reply_channel=origin.channel in FORM_CHANNELS,
             assign_form=assign,
             reply_form=reply,
             close_form=CloseForm(),

@@ -123,6 +123,7 @@ class SavedLine:
     status: str
     entered_at: datetime
     visit: date
+    reference: str | None  # the case the form opened (a comment, a counted low rating)
 
 
 def _saved_lines(
@@ -130,6 +131,7 @@ def _saved_lines(
 ) -> list[SavedLine]:
     """The forms as typed: one cell per question of the questionnaire each was entered with."""
     zone = unit_zone(unit, runtime.settings.tz)
+    references = repo.case_references_of(db, [form.response_id for form in forms])
     lines = []
     for form in forms:
         response = form.response
@@ -152,6 +154,7 @@ def _saved_lines(
                 status=response.status,
                 entered_at=form.entered_at.astimezone(zone),
                 visit=response.started_at.astimezone(zone).date(),
+                reference=references.get(form.response_id),
             )
         )
     return lines

@@ -6,7 +6,8 @@
   open, unanswered one out again), at most KIOSK_SURVEYS_PER_HOUR an hour; JSON with the
   survey token and the questionnaire the page asks.
 - `POST /kiosk/<counter>/surveys`: JSON `{"token", "answers"}`: the answers, stored once per
-  token (201 stored, 200 already stored); the page resends until it gets either.
+  token (201 stored, 200 already stored); the page resends until it gets either. The answer
+  carries the reference of the case the survey opened (`"reference"`, else null).
 - `POST /kiosk/<counter>/officer`: the "Cán bộ" control (form field `officer`: a code of the
   unit's officers starts their shift at the counter; empty ends the open shift); back to the
   page (303). Shown only when the unit lists officers (docs/channels.md).
@@ -29,11 +30,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from bot.conversation.forms import KioskRefusal, SubmitStatus
+from bot.conversation.forms import KioskRefusal
 from bot.conversation.shifts import end_shift, sign_in
 from bot.web.current import runtime_of
 from bot.web.presence import paired_device
-from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
+from bot.web.survey_form import clean_token, form_data, parse_answers, submit_answer, ui_texts
 from storage import repositories as repo
 from storage.models import Channel, DeviceKind, ShiftSource
 
@@ -44,13 +45,6 @@ blueprint = Blueprint(
     static_folder="static",
     static_url_path="/kiosk-static",
 )
-
-SUBMIT_CODES = {
-    SubmitStatus.STORED: 201,
-    SubmitStatus.DUPLICATE: 200,
-    SubmitStatus.UNKNOWN: 404,
-    SubmitStatus.TOO_LATE: 410,
-}
 
 
 def _unpaired() -> ResponseReturnValue:
@@ -158,7 +152,7 @@ def submit(code: str) -> ResponseReturnValue:
             device_id=device.id,
             now=runtime.clock(),
         )
-    return {"status": done.status.value, "completed": done.completed}, SUBMIT_CODES[done.status]
+    return submit_answer(done)
 
 
 @blueprint.get("/kiosk/<code>/manifest.webmanifest")

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
-from bot.conversation.forms import OpenedSurvey
+from bot.conversation.forms import OpenedSurvey, SubmitStatus, Submitted
 from survey_flow.engine import TEXT_ANSWER_MAX, Answer
 from survey_flow.texts import Texts
 
@@ -42,10 +43,25 @@ UI_TEXTS = (
     "keyboard_backspace",
     "keyboard_shift",
     "thanks",
+    "form_case_reference",
     "not_applicable",
     "skip",
     "progress",
 )
+
+SUBMIT_CODES = {
+    SubmitStatus.STORED: 201,
+    SubmitStatus.DUPLICATE: 200,
+    SubmitStatus.UNKNOWN: 404,
+    SubmitStatus.TOO_LATE: 410,
+}
+
+
+def submit_answer(done: Submitted) -> ResponseReturnValue:
+    """What a page is told of answers it sent: stored (201) or stored already (200), with the
+    reference of the case the survey opened (null when none), or why not."""
+    body = {"status": done.status.value, "completed": done.completed, "reference": done.reference}
+    return body, SUBMIT_CODES[done.status]
 
 
 def _label(labels: Mapping[str, str], language: str) -> str:

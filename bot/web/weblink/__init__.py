@@ -5,7 +5,8 @@
 - `POST /s/<code>`: starts the survey by the same rules as `#code` in the chat (only a
   rotating or visit code is a verified start; a static code follows the unit's
   require_verified; ACCOUNT_STARTS_PER_DAY) and shows the form.
-- `POST /s/surveys`: JSON `{"token", "answers"}`, stored once per token.
+- `POST /s/surveys`: JSON `{"token", "answers"}`, stored once per token; the answer carries
+  the reference of the case the survey opened (`"reference"`, else null).
 
 The respondent is a first-party cookie holding a random id (`sipas_respondent`, a year): its
 keyed hash stands for the citizen beside the answers, as a Zalo id's does (docs/privacy.md).
@@ -20,10 +21,9 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from bot.conversation.forms import SubmitStatus
 from bot.web.current import runtime_of
 from bot.web.presence import clean_secret
-from bot.web.survey_form import clean_token, form_data, parse_answers, ui_texts
+from bot.web.survey_form import clean_token, form_data, parse_answers, submit_answer, ui_texts
 from storage.models import Channel
 from survey_flow.engine import Refusal, parse_start_code
 
@@ -37,12 +37,6 @@ blueprint = Blueprint(
 
 RESPONDENT_COOKIE = "sipas_respondent"
 RESPONDENT_DAYS = 365
-SUBMIT_CODES = {
-    SubmitStatus.STORED: 201,
-    SubmitStatus.DUPLICATE: 200,
-    SubmitStatus.UNKNOWN: 404,
-    SubmitStatus.TOO_LATE: 410,
-}
 
 
 def _respondent_id() -> tuple[str, bool]:
@@ -136,4 +130,4 @@ def submit() -> ResponseReturnValue:
             respondent=_respondent_hash(respondent_id),
             now=runtime.clock(),
         )
-    return {"status": done.status.value, "completed": done.completed}, SUBMIT_CODES[done.status]
+    return submit_answer(done)

@@ -9,6 +9,7 @@
   var pending = document.getElementById("pending");
   var current = null; // {token, survey}
   var idleTimer = null;
+  var shown = 0; // which thank-you screen is up: a late answer never reaches the next one
 
   function showPending() {
     var n = SipasForm.outbox().length;
@@ -34,6 +35,7 @@
 
   function waiting(notice) {
     current = null;
+    shown++;
     if (idleTimer) clearTimeout(idleTimer);
     root.textContent = "";
     root.setAttribute("data-state", "waiting");
@@ -44,13 +46,18 @@
     showPending();
   }
 
-  function thanks() {
+  function thanks(token) {
     current = null;
+    var screen = ++shown;
     root.textContent = "";
     root.setAttribute("data-state", "thanks");
     root.appendChild(SipasForm.el("p", { class: "thanks", text: s.thanks }));
     if (!navigator.onLine) root.appendChild(SipasForm.el("p", { class: "notice", text: s.form_queued }));
-    setTimeout(function () { if (!current) waiting(); }, config.thanks_seconds * 1000);
+    setTimeout(function () { if (!current && shown === screen) waiting(); },
+      config.thanks_seconds * 1000);
+    SipasForm.showReference(root, token, s.form_case_reference, function () {
+      return shown === screen && root.getAttribute("data-state") === "thanks";
+    }).then(showPending);
   }
 
   async function invite() {
@@ -67,8 +74,7 @@
     current = { token: data.token };
     current.survey = new SipasForm.Survey(root, data, config.ui, function (answers) {
       SipasForm.queue(config.submit_url, data.token, answers);
-      thanks();
-      flush();
+      thanks(data.token);
     }, touch, { textBox: function (box) { SipasKeyboard.attach(box, s); } });
     touch();
   }

@@ -63,6 +63,11 @@ var SipasForm = (function () {
     saveOutbox(list);
   }
 
+  // The server's answer to each survey it took while this page was open (the case's
+  // reference, if the survey opened one); a survey sent later by another page has none here.
+  var stored = {};
+  function reference(token) { return (stored[token] && stored[token].reference) || null; }
+
   var flushing = null;
   /* Send the queued surveys one by one; resolves to how many are left when the queue is as
    * empty as it can get. One sending at a time: a call meanwhile gets the same promise. */
@@ -87,6 +92,9 @@ var SipasForm = (function () {
       } catch (e) { break; } // offline: try again later
       if (response.status >= 500) break;
       // Stored, already stored, or refused for good (unknown, too late): done with it.
+      if (response.ok) {
+        try { stored[entry.token] = await response.json(); } catch (e) { /* no body */ }
+      }
       list = outbox().filter(function (e) { return e.token !== entry.token; });
       saveOutbox(list);
     }
@@ -196,5 +204,27 @@ var SipasForm = (function () {
     show();
   }
 
-  return { Survey: Survey, queue: queue, flush: flush, outbox: outbox, el: el, fill: fill };
+  /* The reference of the case survey `token` opened, added once to `root` (a thank-you
+   * screen) when the server's answer gave one; whether it is there. */
+  function addReference(root, token, template) {
+    var ref = reference(token);
+    if (ref && !root.querySelector(".reference")) {
+      root.appendChild(el("p", { class: "reference", text: fill(template, { reference: ref }) }));
+    }
+    return !!root.querySelector(".reference");
+  }
+
+  /* On the thank-you screen of survey `token` in `root`: send the answers, then show the
+   * reference of the case they opened, if any. Offline, nothing: the answers wait in the
+   * outbox. `stillShown()` says whether the screen is still this survey's. */
+  function showReference(root, token, template, stillShown) {
+    function queued() { return outbox().some(function (e) { return e.token === token; }); }
+    // A sending under way may have ended just before this survey was queued: one more try.
+    return flush().then(function () { return queued() ? flush() : null; }).then(function () {
+      if (stillShown()) addReference(root, token, template);
+    });
+  }
+
+  return { Survey: Survey, queue: queue, flush: flush, outbox: outbox, el: el, fill: fill,
+           reference: reference, addReference: addReference, showReference: showReference };
 })();
