@@ -694,3 +694,89 @@ def monthly_reports(
             )
         )
     return reports
+
+
+def province_report(
+    session: Session,
+    *,
+    unit_codes: Sequence[str],
+    period: Period,
+    min_answers: int,
+    with_previous: bool = True,
+) -> Report:
+    """The index of these units over `period` with each unit's figure, and the same for the
+    period before: the province view, which ranks units and shows no counter.
+
+    Read from the roll-up when it covers the units, summed per unit in SQL (two queries a
+    period, a few rows per unit); the report then holds the index, factors, criteria, units
+    and counts, not the counters, the verified-presence figure, the channel split, comments
+    or cases, which the province view does not show. Otherwise `build_report`."""
+    return _province(
+        session,
+        find_units(session, unit_codes),
+        period,
+        min_answers=min_answers,
+        with_previous=with_previous,
+    )
+
+
+def _province(
+    session: Session,
+    units: Sequence[Unit],
+    period: Period,
+    *,
+    min_answers: int,
+    with_previous: bool,
+) -> Report:
+    scope = _scope(units, None, period, False)
+    if not repo.rollup_covers(session, scope):
+        return _build(
+            session,
+            units,
+            None,
+            period,
+            min_answers=min_answers,
+            include_repeats=False,
+            with_previous=with_previous,
+            comment_limit=0,
+        )
+    by_unit = repo.unit_tallies(session, scope)
+    counts = repo.unit_counts(session, scope)
+    rows = [tally for unit in units for tally in by_unit.get(unit.id, [])]
+    index = _index(rows, min_answers)
+    unit_figures = []
+    for unit in units:
+        unit_index = _index(by_unit.get(unit.id, []), min_answers)
+        unit_figures.append(
+            UnitFigure(
+                code=unit.code,
+                name=unit.name,
+                overall=unit_index.overall,
+                factors=unit_index.factors,
+                responses=counts.by_counter.get(unit.id, 0),
+            )
+        )
+    return Report(
+        unit_codes=tuple(u.code for u in units),
+        counter_code=None,
+        period=period,
+        overall=index.overall,
+        factors=index.factors,
+        criteria=index.criteria,
+        counters=[],
+        completed=counts.completed,
+        partial=counts.partial,
+        repeats=counts.repeats,
+        comments=[],
+        previous=(
+            _province(
+                session, units, period.previous(), min_answers=min_answers, with_previous=False
+            )
+            if with_previous
+            else None
+        ),
+        units=unit_figures,
+        unit_names={u.code: u.name for u in units},
+        min_answers=min_answers,
+        held=counts.held,
+    )

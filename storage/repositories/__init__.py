@@ -187,6 +187,8 @@ from storage.repositories.rollup import (
     rollup_zones,
     take_out,
     tallies_of,
+    unit_counts,
+    unit_tallies,
 )
 from storage.repositories.surveys import (
     LockedConversation,
@@ -389,6 +391,8 @@ __all__ = [
     "surveys_started_since",
     "take_out",
     "tallies_of",
+    "unit_counts",
+    "unit_tallies",
     "units_with_leaders",
     "units_with_registration_code",
     "unlink_surveys",

@@ -28,6 +28,7 @@ from bot.reporting.report import (
     build_report,
     change,
     monthly_reports,
+    province_report,
     report_scope,
 )
 from bot.web.console.accounts import PrincipalKind
@@ -153,12 +154,11 @@ def province() -> ResponseReturnValue:
         if not units:
             abort(404)
         choice = chosen_period(runtime.settings.tz, now)
-        report = build_report(
+        report = province_report(
             db,
             unit_codes=[u.code for u in units],
             period=choice.period,
             min_answers=runtime.settings.report_min_answers,
-            comment_limit=0,
         )
         previous = report.previous.figures_by_key if report.previous else {}
         return render_template(
