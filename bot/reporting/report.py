@@ -699,25 +699,19 @@ def monthly_reports(
 def province_report(
     session: Session,
     *,
-    unit_codes: Sequence[str],
+    units: Sequence[Unit],
     period: Period,
     min_answers: int,
-    with_previous: bool = True,
 ) -> Report:
     """The index of these units over `period` with each unit's figure, and the same for the
-    period before: the province view, which ranks units and shows no counter.
+    period before: the province view, which ranks units and shows no counter (the units are
+    the page's own: a province has a thousand, not looked up twice).
 
     Read from the roll-up when it covers the units, summed per unit in SQL (two queries a
     period, a few rows per unit); the report then holds the index, factors, criteria, units
     and counts, not the counters, the verified-presence figure, the channel split, comments
-    or cases, which the province view does not show. Otherwise `build_report`."""
-    return _province(
-        session,
-        find_units(session, unit_codes),
-        period,
-        min_answers=min_answers,
-        with_previous=with_previous,
-    )
+    or cases, which the province view does not show. Otherwise `build_report`'s figures."""
+    return _province(session, units, period, min_answers=min_answers, with_previous=True)
 
 
 def _province(

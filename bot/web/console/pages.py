@@ -156,7 +156,7 @@ def province() -> ResponseReturnValue:
         choice = chosen_period(runtime.settings.tz, now)
         report = province_report(
             db,
-            unit_codes=[u.code for u in units],
+            units=units,
             period=choice.period,
             min_answers=runtime.settings.report_min_answers,
         )
