@@ -354,21 +354,30 @@ def _unit_condition(unit_id: int, span: Span | None) -> ColumnElement[bool]:
     )
 
 
+def _unit_rows(
+    model: type[RollupSurveys] | type[RollupTally], unit_id: int, span: Span | None
+) -> list[ColumnElement[bool]]:
+    """The unit's roll-up rows (in `span`, or all), every grain named: the primary key
+    starts with the grain, so the rows are found by the key, not by reading the table."""
+    found = [model.grain.in_([grain.value for grain in RollupGrain]), model.unit_id == unit_id]
+    if span is not None:
+        found += [model.day >= span.first, model.day < span.end]
+    return found
+
+
 def _stored(session: Session, unit_id: int, span: Span | None) -> Contribution:
     """The unit's roll-up rows as stored (in `span`, or all), zero rows left out."""
 
-    def where(model: type[RollupSurveys] | type[RollupTally]) -> list[ColumnElement[bool]]:
-        found = [model.unit_id == unit_id]
-        if span is not None:
-            found += [model.day >= span.first, model.day < span.end]
-        return found
-
     found = Contribution.empty()
-    for row in session.scalars(select(RollupSurveys).where(*where(RollupSurveys))):
+    for row in session.scalars(
+        select(RollupSurveys).where(*_unit_rows(RollupSurveys, unit_id, span))
+    ):
         if row.surveys:
             key = cast(SurveyKey, tuple(getattr(row, name) for name in _SURVEY_KEYS))
             found.surveys[key] = row.surveys
-    for tally in session.scalars(select(RollupTally).where(*where(RollupTally))):
+    for tally in session.scalars(
+        select(RollupTally).where(*_unit_rows(RollupTally, unit_id, span))
+    ):
         if tally.valid or tally.satisfied or tally.total:
             key2 = cast(TallyKey, tuple(getattr(tally, name) for name in _TALLY_KEYS))
             found.tallies[key2] = [tally.valid, tally.satisfied, tally.total]
@@ -390,10 +399,7 @@ def rebuild_unit(
     On PostgreSQL the rows are grouped in SQL (`_rebuild_in_sql`: a few statements however
     many surveys the unit has); on SQLite, which knows no time zones, each survey's local
     day is found in Python (`_contribution`), as the writers do."""
-    rows = {model: [model.unit_id == unit_id] for model in (RollupSurveys, RollupTally)}
-    if span is not None:
-        for model, condition in rows.items():
-            condition += [model.day >= span.first, model.day < span.end]
+    rows = {model: _unit_rows(model, unit_id, span) for model in (RollupSurveys, RollupTally)}
     for model, condition in rows.items():
         session.execute(delete(model).where(*condition))
     if session.get_bind().dialect.name == "postgresql":
