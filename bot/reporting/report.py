@@ -581,17 +581,23 @@ def _counter_and_unit_figures(
                     responses=per_counter.get(c.id, 0),
                 )
             )
-        unit_index = _index(unit_rows, min_answers)
-        unit_figures.append(
-            UnitFigure(
-                code=unit.code,
-                name=unit.name,
-                overall=unit_index.overall,
-                factors=unit_index.factors,
-                responses=sum(per_counter.get(c.id, 0) for c in unit.counters),
-            )
-        )
+        responses = sum(per_counter.get(c.id, 0) for c in unit.counters)
+        unit_figures.append(_unit_figure(unit, unit_rows, responses, min_answers))
     return counters, unit_figures
+
+
+def _unit_figure(
+    unit: Unit, rows: Iterable[stats.CriterionTally], responses: int, min_answers: int
+) -> UnitFigure:
+    """A unit's figure from the tallies of its counters (or of the unit as a whole)."""
+    index = _index(rows, min_answers)
+    return UnitFigure(
+        code=unit.code,
+        name=unit.name,
+        overall=index.overall,
+        factors=index.factors,
+        responses=responses,
+    )
 
 
 def change(current: Figure, previous: Figure | None) -> float | None:
@@ -738,18 +744,10 @@ def _province(
     counts = repo.unit_counts(session, scope)
     rows = [tally for unit in units for tally in by_unit.get(unit.id, [])]
     index = _index(rows, min_answers)
-    unit_figures = []
-    for unit in units:
-        unit_index = _index(by_unit.get(unit.id, []), min_answers)
-        unit_figures.append(
-            UnitFigure(
-                code=unit.code,
-                name=unit.name,
-                overall=unit_index.overall,
-                factors=unit_index.factors,
-                responses=counts.by_counter.get(unit.id, 0),
-            )
-        )
+    unit_figures = [
+        _unit_figure(unit, by_unit.get(unit.id, []), counts.by_counter.get(unit.id, 0), min_answers)
+        for unit in units
+    ]
     return Report(
         unit_codes=tuple(u.code for u in units),
         counter_code=None,
