@@ -171,7 +171,7 @@ def build(schema: str, responses: int, *, seed: int) -> dict[str, Any]:
 
 def _rollup(schema: str) -> None:
     """The roll-up of counts of the loaded surveys (COPY bypasses the service that writes
-    it), in SQL: bench/rollup_fill.py."""
+    it), with the product's rebuild: bench/rollup_fill.py."""
     from bench.rollup_fill import fill
     from storage.db import make_engine
 

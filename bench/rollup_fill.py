@@ -1,11 +1,9 @@
-"""Fill the roll-up of counts of a large bench dataset in two SQL statements (PostgreSQL),
-for a dataset built before migration 0014 whose back-fill (the product's per-unit
-`rebuild_unit`, Python) is too slow on a busy 2-core machine; then check units against the
-product's own recomputation (`compare_unit`).
+"""Fill the roll-up of counts of a large bench dataset with the product's rebuild (PostgreSQL:
+`rebuild_unit` groups each unit's rows in SQL, one transaction per unit, as `sipas-bot rollup
+rebuild` and migration 0014's back-fill do), timed; then check units against the product's
+per-survey recomputation (`compare_unit`).
 
     python -m bench.rollup_fill [--responses 2000000] [--check 20]
-
-Bench only: the service never runs this; `sipas-bot rollup rebuild` is the product's way.
 """
 
 from __future__ import annotations
@@ -13,64 +11,38 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from bench import dataset
-from bench.common import log
+from bench.common import load_average, log
 
-SURVEYS = """
-INSERT INTO rollup_surveys
-SELECT g.grain, s.unit_id,
-       CASE WHEN g.grain = 'day' THEN s.day ELSE date_trunc('month', s.day)::date END,
-       s.counter_id, s.channel, s.start_method, s.is_repeat, s.status, s.quarantine, count(*)
-FROM (
-  SELECT r.unit_id, r.counter_id, r.channel, r.start_method, r.is_repeat, r.status,
-         r.quarantine, (r.started_at AT TIME ZONE z.zone)::date AS day
-  FROM survey_responses r JOIN rollup_units z ON z.unit_id = r.unit_id
-  WHERE r.status IN ('completed', 'partial') AND r.qualified_at IS NOT NULL
-    AND r.quarantine IN ('none', 'released', 'held')
-) s CROSS JOIN (VALUES ('day'), ('month')) AS g(grain)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-"""
-
-TALLIES = """
-INSERT INTO rollup_tallies
-SELECT g.grain, s.unit_id,
-       CASE WHEN g.grain = 'day' THEN s.day ELSE date_trunc('month', s.day)::date END,
-       s.counter_id, s.channel, s.start_method, s.is_repeat, s.factor, s.criterion, s.item_key,
-       count(*), sum(s.satisfied), sum(s.value)
-FROM (
-  SELECT r.unit_id, r.counter_id, r.channel, r.start_method, r.is_repeat,
-         (r.started_at AT TIME ZONE z.zone)::date AS day, a.factor,
-         coalesce(a.criterion, 0) AS criterion,
-         CASE WHEN a.criterion IS NULL THEN a.item_id ELSE '' END AS item_key,
-         CASE WHEN a.value >= 4 THEN 1 ELSE 0 END AS satisfied, a.value
-  FROM answers a JOIN survey_responses r ON r.id = a.response_id
-  JOIN rollup_units z ON z.unit_id = r.unit_id
-  WHERE r.status IN ('completed', 'partial') AND r.qualified_at IS NOT NULL
-    AND r.quarantine IN ('none', 'released')
-    AND a.factor IS NOT NULL AND a.value BETWEEN 1 AND 5
-) s CROSS JOIN (VALUES ('day'), ('month')) AS g(grain)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-"""
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 
 def fill(engine: Any) -> None:
     """Every unit's roll-up, in its own time zone or Asia/Ho_Chi_Minh, from the raw rows."""
     from sqlalchemy import text
 
-    with engine.begin() as conn:
-        t0 = time.monotonic()
-        conn.execute(text("TRUNCATE rollup_tallies, rollup_surveys, rollup_units"))
-        conn.execute(
-            text(
-                "INSERT INTO rollup_units SELECT id, coalesce(timezone, 'Asia/Ho_Chi_Minh'),"
-                " now() FROM units"
+    from storage import repositories as repo
+    from storage.db import make_session_factory
+
+    factory = make_session_factory(engine)
+    with factory() as session:
+        units = list(session.execute(text("SELECT id, code, timezone FROM units ORDER BY id")))
+    t0 = time.monotonic()
+    total = 0
+    for n, (unit_id, code, own) in enumerate(units, start=1):
+        with factory.begin() as session:
+            total += repo.rebuild_unit(
+                session, unit_id, zone=own or DEFAULT_ZONE, span=None, now=datetime.now(UTC)
             )
-        )
-        conn.execute(text(SURVEYS))
-        conn.execute(text(TALLIES))
-        log(f"roll-up filled in {time.monotonic() - t0:.0f} s")
+        if n % 100 == 0 or n == len(units) or code == dataset.BIG_UNIT:
+            log(
+                f"{n}/{len(units)} units rebuilt ({code}), {total:,} surveys, "
+                f"{time.monotonic() - t0:.0f} s, load {load_average()}"
+            )
+    log(f"roll-up rebuilt in {time.monotonic() - t0:.0f} s ({total:,} surveys counted)")
     with engine.begin() as conn:
         for table in ("rollup_units", "rollup_surveys", "rollup_tallies"):
             conn.execute(text(f"ANALYZE {table}"))
@@ -90,17 +62,14 @@ def main() -> int:
     from storage import migrate
     from storage import repositories as repo
     from storage.db import make_engine, make_session_factory
-    from storage.models import Base
 
     data = dataset.ensure(args.responses)
     engine = make_engine(data.url)
     try:
         if not migrate.is_up_to_date(engine):
-            names = ("rollup_units", "rollup_surveys", "rollup_tallies")
-            Base.metadata.create_all(engine, tables=[Base.metadata.tables[n] for n in names])
-            with engine.begin() as conn:
-                conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": "0014"})
-            assert migrate.is_up_to_date(engine)
+            t0 = time.monotonic()
+            migrate.upgrade(engine)  # 0014 back-fills with the same rebuild
+            log(f"dataset migrated to the current schema in {time.monotonic() - t0:.0f} s")
         fill(engine)
         factory = make_session_factory(engine)
         with factory() as session:

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from bot.cli import cli
 from bot.errors import BadArguments
 from bot.reporting.periods import period_between, period_containing
-from bot.reporting.report import Report, build_report, monthly_reports, report_scope
+from bot.reporting.report import (
+    Report,
+    build_report,
+    find_units,
+    monthly_reports,
+    province_report,
+    report_scope,
+)
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage import stats
@@ -255,6 +262,69 @@ def test_figures_from_the_rollup_equal_those_from_the_raw_answers(
     assert [(r.overall, r.factors, r.counters, r.responses, r.held) for r in trend] == [
         (r.overall, r.factors, r.counters, r.responses, r.held) for r in raw_trend
     ]
+
+
+def _province_figures(report: Report) -> tuple[Any, ...]:
+    """What the province view shows: the headline, the factors, each unit's line."""
+    return (
+        report.overall,
+        report.factors,
+        report.criteria,
+        report.units,
+        (report.completed, report.partial, report.repeats, report.held),
+        report.previous and _province_figures(report.previous),
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_province_figures_summed_per_unit_equal_those_from_the_raw_answers(
+    runtime: Runtime, clock: FakeClock, seed: int
+) -> None:
+    _seed(runtime, seed, clock)
+    rng = random.Random(seed)
+    with runtime.session_factory.begin() as session:
+        # A third unit with a single survey of two rated answers: thin at 3 answers.
+        repo.upsert_units(
+            session,
+            [repo.UnitSpec("THN", "UBND Thin", [repo.CounterSpec("THN01", "Quầy 1")])],
+            now=clock(),
+        )
+        counter = session.scalars(select(Counter).where(Counter.code == "THN01")).one()
+        survey = _random_survey(rng, counter)
+        survey.status, survey.counted, survey.is_repeat = "completed", True, False
+        survey.quarantine, survey.qualified_at = QuarantineState.NONE.value, survey.started_at
+        survey.started_at = datetime(2026, 3, 10, tzinfo=HANOI)
+        survey.answers[:] = [
+            Answer(item_id=f"t{n}", factor=n, value=5 - n, answered_at=survey.started_at)
+            for n in (1, 2)
+        ]
+        session.add(survey)
+        session.flush()
+        repo.put_in(session, [survey.id], default_zone="Asia/Ho_Chi_Minh")
+    with runtime.session_factory.begin() as session:
+        # A rebuild (grouped in SQL on PostgreSQL) makes the rows the writers made.
+        for unit in session.scalars(select(Unit)):
+            zone = unit.timezone or "Asia/Ho_Chi_Minh"
+            repo.rebuild_unit(session, unit.id, zone=zone, span=None, now=clock())
+            assert repo.compare_unit(session, unit.id, span=None) == [], unit.code
+    codes = ["HVT", "TKY", "THN"]
+    with runtime.session_factory() as session:
+        rolled = [
+            province_report(session, units=find_units(session, codes), period=period, min_answers=3)
+            for period in PERIODS
+        ]
+    _raw(runtime)
+    with runtime.session_factory() as session:
+        raw = [
+            build_report(session, unit_codes=codes, period=period, min_answers=3, comment_limit=0)
+            for period in PERIODS
+        ]
+    assert [_province_figures(r) for r in rolled] == [_province_figures(r) for r in raw]
+    # Read from the per-unit sums (no counter figures), with a thin unit and ranked ones.
+    assert all(r.counters == [] for r in rolled) and all(r.counters for r in raw)
+    march = rolled[1].ranked_units()
+    assert [u.code for rank, u in march if rank is None] == ["THN"]
+    assert any(rank is not None for rank, _ in march)
 
 
 def test_a_unit_kept_in_another_zone_is_read_raw_and_check_says_so(

@@ -62,7 +62,8 @@ def _span(dates: tuple[str, str] | None, zone: str) -> repo.Span | None:
 def rollup_rebuild(unit_codes: tuple[str, ...], date_from: str | None, date_to: str | None) -> None:
     """Recompute the roll-up from the stored surveys: every unit (or those named), all their
     days (or the months holding --from to --to), one transaction per unit, in the unit's
-    time zone (or TIMEZONE). Progress on standard error.
+    time zone (or TIMEZONE). Progress on standard error. On PostgreSQL each unit's rows
+    are grouped in SQL; on SQLite each survey is read (docs/reports.md).
 
     Needed after a unit's time zone or TIMEZONE changed (reports read the raw rows of such
     a unit until then; `sipas-bot rollup check` tells which); safe at any time, also while

@@ -675,17 +675,23 @@ def _counter_and_unit_figures(
                     responses=per_counter.get(c.id, 0),
                 )
             )
-        unit_index = _index(unit_rows, min_answers)
-        unit_figures.append(
-            UnitFigure(
-                code=unit.code,
-                name=unit.name,
-                overall=unit_index.overall,
-                factors=unit_index.factors,
-                responses=sum(per_counter.get(c.id, 0) for c in unit.counters),
-            )
-        )
+        responses = sum(per_counter.get(c.id, 0) for c in unit.counters)
+        unit_figures.append(_unit_figure(unit, unit_rows, responses, min_answers))
     return counters, unit_figures
+
+
+def _unit_figure(
+    unit: Unit, rows: Iterable[stats.CriterionTally], responses: int, min_answers: int
+) -> UnitFigure:
+    """A unit's figure from the tallies of its counters (or of the unit as a whole)."""
+    index = _index(rows, min_answers)
+    return UnitFigure(
+        code=unit.code,
+        name=unit.name,
+        overall=index.overall,
+        factors=index.factors,
+        responses=responses,
+    )
 
 
 def change(current: Figure, previous: Figure | None) -> float | None:
@@ -788,3 +794,75 @@ def monthly_reports(
             )
         )
     return reports
+
+
+def province_report(
+    session: Session,
+    *,
+    units: Sequence[Unit],
+    period: Period,
+    min_answers: int,
+) -> Report:
+    """The index of these units over `period` with each unit's figure, and the same for the
+    period before: the province view, which ranks units and shows no counter (the units are
+    the page's own: a province has a thousand, not looked up twice).
+
+    Read from the roll-up when it covers the units, summed per unit in SQL (two queries a
+    period, a few rows per unit); the report then holds the index, factors, criteria, units
+    and counts, not the counters, the verified-presence figure, the channel split, comments
+    or cases, which the province view does not show. Otherwise `build_report`'s figures."""
+    return _province(session, units, period, min_answers=min_answers, with_previous=True)
+
+
+def _province(
+    session: Session,
+    units: Sequence[Unit],
+    period: Period,
+    *,
+    min_answers: int,
+    with_previous: bool,
+) -> Report:
+    scope = _scope(units, None, period, False)
+    if not repo.rollup_covers(session, scope):
+        return _build(
+            session,
+            units,
+            None,
+            period,
+            min_answers=min_answers,
+            include_repeats=False,
+            with_previous=with_previous,
+            comment_limit=0,
+        )
+    by_unit = repo.unit_tallies(session, scope)
+    counts = repo.unit_counts(session, scope)
+    rows = [tally for unit in units for tally in by_unit.get(unit.id, [])]
+    index = _index(rows, min_answers)
+    unit_figures = [
+        _unit_figure(unit, by_unit.get(unit.id, []), counts.by_counter.get(unit.id, 0), min_answers)
+        for unit in units
+    ]
+    return Report(
+        unit_codes=tuple(u.code for u in units),
+        counter_code=None,
+        period=period,
+        overall=index.overall,
+        factors=index.factors,
+        criteria=index.criteria,
+        counters=[],
+        completed=counts.completed,
+        partial=counts.partial,
+        repeats=counts.repeats,
+        comments=[],
+        previous=(
+            _province(
+                session, units, period.previous(), min_answers=min_answers, with_previous=False
+            )
+            if with_previous
+            else None
+        ),
+        units=unit_figures,
+        unit_names={u.code: u.name for u in units},
+        min_answers=min_answers,
+        held=counts.held,
+    )

@@ -203,6 +203,8 @@ from storage.repositories.rollup import (
     rollup_zones,
     take_out,
     tallies_of,
+    unit_counts,
+    unit_tallies,
 )
 from storage.repositories.surveys import (
     LockedConversation,
@@ -430,7 +432,9 @@ __all__ = [
     "take_out",
     "tallies_of",
     "token_row_id",
+    "unit_counts",
     "unit_officers",
+    "unit_tallies",
     "units_with_leaders",
     "units_with_registration_code",
     "unlink_surveys",

@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Date, Subquery, and_, delete, func, literal, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from storage import stats
@@ -197,6 +198,12 @@ _TALLY_KEYS = (
 )
 
 
+_KEYS: dict[type[RollupSurveys] | type[RollupTally], tuple[str, ...]] = {
+    RollupSurveys: _SURVEY_KEYS,
+    RollupTally: _TALLY_KEYS,
+}
+
+
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), _CHUNK):
         yield rows[start : start + _CHUNK]
@@ -347,21 +354,30 @@ def _unit_condition(unit_id: int, span: Span | None) -> ColumnElement[bool]:
     )
 
 
+def _unit_rows(
+    model: type[RollupSurveys] | type[RollupTally], unit_id: int, span: Span | None
+) -> list[ColumnElement[bool]]:
+    """The unit's roll-up rows (in `span`, or all), every grain named: the primary key
+    starts with the grain, so the rows are found by the key, not by reading the table."""
+    found = [model.grain.in_([grain.value for grain in RollupGrain]), model.unit_id == unit_id]
+    if span is not None:
+        found += [model.day >= span.first, model.day < span.end]
+    return found
+
+
 def _stored(session: Session, unit_id: int, span: Span | None) -> Contribution:
     """The unit's roll-up rows as stored (in `span`, or all), zero rows left out."""
 
-    def where(model: type[RollupSurveys] | type[RollupTally]) -> list[ColumnElement[bool]]:
-        found = [model.unit_id == unit_id]
-        if span is not None:
-            found += [model.day >= span.first, model.day < span.end]
-        return found
-
     found = Contribution.empty()
-    for row in session.scalars(select(RollupSurveys).where(*where(RollupSurveys))):
+    for row in session.scalars(
+        select(RollupSurveys).where(*_unit_rows(RollupSurveys, unit_id, span))
+    ):
         if row.surveys:
             key = cast(SurveyKey, tuple(getattr(row, name) for name in _SURVEY_KEYS))
             found.surveys[key] = row.surveys
-    for tally in session.scalars(select(RollupTally).where(*where(RollupTally))):
+    for tally in session.scalars(
+        select(RollupTally).where(*_unit_rows(RollupTally, unit_id, span))
+    ):
         if tally.valid or tally.satisfied or tally.total:
             key2 = cast(TallyKey, tuple(getattr(tally, name) for name in _TALLY_KEYS))
             found.tallies[key2] = [tally.valid, tally.satisfied, tally.total]
@@ -378,19 +394,108 @@ def rebuild_unit(
 ) -> int:
     """Recompute the unit's roll-up (its months in `span`, or all of it) from the stored
     surveys, in `zone`; returns how many surveys it counts. The caller commits (one
-    transaction per unit: readers see the old rows or the new ones, never a half)."""
-    for model in (RollupSurveys, RollupTally):
-        condition = [model.unit_id == unit_id]
-        if span is not None:
-            condition += [model.day >= span.first, model.day < span.end]
+    transaction per unit: readers see the old rows or the new ones, never a half).
+
+    On PostgreSQL the rows are grouped in SQL (`_rebuild_in_sql`: a few statements however
+    many surveys the unit has); on SQLite, which knows no time zones, each survey's local
+    day is found in Python (`_contribution`), as the writers do."""
+    rows = {model: _unit_rows(model, unit_id, span) for model in (RollupSurveys, RollupTally)}
+    for model, condition in rows.items():
         session.execute(delete(model).where(*condition))
-    found = _contribution(session, _unit_condition(unit_id, span), {unit_id: ZoneInfo(zone)})
-    _apply(session, found, 1)
+    if session.get_bind().dialect.name == "postgresql":
+        _rebuild_in_sql(session, _unit_condition(unit_id, span), ZoneInfo(zone), rows)
+    else:
+        found = _contribution(session, _unit_condition(unit_id, span), {unit_id: ZoneInfo(zone)})
+        _apply(session, found, 1)
     kept = dialect_insert(session, RollupUnit).values(unit_id=unit_id, zone=zone, built_at=now)
     session.execute(
         kept.on_conflict_do_update(index_elements=["unit_id"], set_={"zone": zone, "built_at": now})
     )
-    return sum(n for key, n in found.surveys.items() if key[0] == RollupGrain.DAY.value)
+    counted = select(func.coalesce(func.sum(RollupSurveys.surveys), 0)).where(
+        *rows[RollupSurveys], RollupSurveys.grain == RollupGrain.DAY.value
+    )
+    return int(session.scalar(counted) or 0)
+
+
+def _rebuild_in_sql(
+    session: Session,
+    condition: ColumnElement[bool],
+    zone: ZoneInfo,
+    emptied: Mapping[type[RollupSurveys] | type[RollupTally], list[ColumnElement[bool]]],
+) -> None:
+    """PostgreSQL: put back the roll-up rows `emptied` selects (just deleted), from the
+    surveys meeting `condition` (of one unit, kept in `zone`), in four INSERT … SELECT …
+    GROUP BY statements: the day rows from the surveys and their answers, the local day
+    being `started_at AT TIME ZONE zone` (the day `_local_day` finds in Python), then the
+    month rows from those day rows."""
+    day = sql_cast(func.timezone(zone.key, SurveyResponse.started_at), Date).label("day")
+    place = [
+        SurveyResponse.unit_id,
+        day,
+        SurveyResponse.counter_id,
+        SurveyResponse.channel,
+        SurveyResponse.start_method,
+        SurveyResponse.is_repeat,
+    ]
+    surveys = select(
+        *place,
+        SurveyResponse.status,
+        SurveyResponse.quarantine,
+        literal(1).label("surveys"),
+    ).where(*_rolled_up(condition))
+    tallies = (
+        select(
+            *place,
+            Answer.factor,
+            func.coalesce(Answer.criterion, 0).label("criterion"),
+            func.coalesce(stats.ITEM_KEY, "").label("item_key"),
+            literal(1).label("valid"),
+            stats.SATISFIED.label("satisfied"),
+            Answer.value.label("total"),
+        )
+        .join(Answer, Answer.response_id == SurveyResponse.id)
+        .where(
+            *_rolled_up(condition),
+            SurveyResponse.quarantine.in_(stats.IN_INDEX),
+            *stats.RATED_ANSWER,
+        )
+    )
+    for model, rows, sums in (
+        (RollupSurveys, surveys, ("surveys",)),
+        (RollupTally, tallies, ("valid", "satisfied", "total")),
+    ):
+        _add_sums(session, model, rows.subquery(), RollupGrain.DAY, sums)
+        month = sql_cast(func.date_trunc("month", model.day), Date).label("day")
+        day_rows = select(
+            *(month if name == "day" else getattr(model, name) for name in _KEYS[model][1:]),
+            *(getattr(model, name) for name in sums),
+        ).where(*emptied[model], model.grain == RollupGrain.DAY.value)
+        _add_sums(session, model, day_rows.subquery(), RollupGrain.MONTH, sums)
+
+
+def _add_sums(
+    session: Session,
+    model: type[RollupSurveys] | type[RollupTally],
+    found: Subquery,
+    grain: RollupGrain,
+    sums: Sequence[str],
+) -> None:
+    """INSERT INTO model SELECT grain, keys…, sum(sums)… FROM (found) GROUP BY keys…, adding
+    to rows already there. `found` names its columns as the model's; grouping the columns of
+    a subquery, not expressions holding parameters (which PostgreSQL would not match)."""
+    keys = [found.c[name] for name in _KEYS[model][1:]]
+    insert = dialect_insert(session, model).from_select(
+        [*_KEYS[model], *sums],
+        select(literal(grain.value), *keys, *(func.sum(found.c[name]) for name in sums)).group_by(
+            *keys
+        ),
+    )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=list(_KEYS[model]),
+            set_={name: getattr(model, name) + getattr(insert.excluded, name) for name in sums},
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -628,6 +733,91 @@ def rolled_surveys(
     return found
 
 
+def unit_tallies(session: Session, scope: stats.Scope) -> dict[int, list[stats.CriterionTally]]:
+    """The scope's answer tallies summed per unit and criterion in SQL, by unit id (what
+    `tallies_of` gives summed over each unit's counters; `counter_id` is 0 in them): the
+    province view ranks units, not counters, and reads a few rows per unit."""
+    keys: list[Any] = [
+        RollupTally.unit_id,
+        RollupTally.factor,
+        RollupTally.criterion,
+        RollupTally.item_key,
+    ]
+    repeats = [] if scope.include_repeats else [RollupTally.is_repeat.is_(False)]
+    query = (
+        select(
+            *keys,
+            func.sum(RollupTally.valid),
+            func.sum(RollupTally.satisfied),
+            func.sum(RollupTally.total),
+        )
+        .where(*_in_scope(RollupTally, scope), *repeats)
+        .group_by(*keys)
+    )
+    found: dict[int, list[stats.CriterionTally]] = {}
+    for row in session.execute(query):
+        unit_id, factor, criterion, item_key, valid, satisfied, total = list(row)
+        if valid:
+            found.setdefault(int(unit_id), []).append(
+                stats.CriterionTally(
+                    counter_id=0,
+                    factor=int(factor),
+                    criterion=int(criterion) or None,
+                    item_id=item_key or None,
+                    valid=int(valid),
+                    satisfied=int(satisfied or 0),
+                    total=int(total or 0),
+                )
+            )
+    return found
+
+
+def unit_counts(session: Session, scope: stats.Scope) -> stats.ResponseCounts:
+    """What stats.response_counts gives for `scope`, summed in SQL per unit: `by_counter`
+    holds each unit's responses by unit id (the province view's column)."""
+    keys: list[Any] = [
+        RollupSurveys.unit_id,
+        RollupSurveys.is_repeat,
+        RollupSurveys.status,
+        RollupSurveys.quarantine,
+    ]
+    counts = _Counting(scope.include_repeats)
+    for row in session.execute(
+        select(*keys, func.sum(RollupSurveys.surveys))
+        .where(*_in_scope(RollupSurveys, scope))
+        .group_by(*keys)
+    ):
+        unit_id, is_repeat, status, quarantine, n = list(row)
+        counts.add(int(unit_id), str(status), str(quarantine), bool(is_repeat), int(n or 0))
+    return counts.result()
+
+
+class _Counting:
+    """stats.response_counts's rule on summed roll-up rows: held ones apart, repeats counted
+    and left out of the index unless included."""
+
+    def __init__(self, include_repeats: bool) -> None:
+        self.include_repeats = include_repeats
+        self.counts = {"completed": 0, "partial": 0, "repeats": 0, "held": 0}
+        self.by_key: dict[int, int] = {}
+
+    def add(self, key: int, status: str, quarantine: str, is_repeat: bool, n: int) -> None:
+        if not n:
+            return
+        if quarantine == QuarantineState.HELD:
+            self.counts["held"] += n
+            return
+        if is_repeat:
+            self.counts["repeats"] += n
+            if not self.include_repeats:
+                return
+        self.counts[status] += n
+        self.by_key[key] = self.by_key.get(key, 0) + n
+
+    def result(self) -> stats.ResponseCounts:
+        return stats.ResponseCounts(**self.counts, by_counter=self.by_key)
+
+
 def _kept(scope: stats.Scope, *, channel: str, start_method: str, is_repeat: bool) -> bool:
     """Whether a roll-up row of this kind is in `scope`'s figures (stats._response_filter's
     rule on the rolled-up columns)."""
@@ -660,23 +850,14 @@ def tallies_of(rows: Iterable[RolledTally], scope: stats.Scope) -> list[stats.Cr
 
 def counts_of(rows: Iterable[RolledSurveys], scope: stats.Scope) -> stats.ResponseCounts:
     """What stats.response_counts gives for `scope`, from rows read for a wider one."""
-    counts = {"completed": 0, "partial": 0, "repeats": 0, "held": 0}
-    by_counter: dict[int, int] = {}
+    counts = _Counting(scope.include_repeats)
     for row in rows:
         if (scope.channel is not None and row.channel != scope.channel) or (
             scope.verified_only and row.start_method not in stats.VERIFIED_METHODS
         ):
             continue
-        if row.quarantine == QuarantineState.HELD:
-            counts["held"] += row.surveys
-            continue
-        if row.is_repeat:
-            counts["repeats"] += row.surveys
-            if not scope.include_repeats:
-                continue
-        counts[row.status] += row.surveys
-        by_counter[row.counter_id] = by_counter.get(row.counter_id, 0) + row.surveys
-    return stats.ResponseCounts(**counts, by_counter=by_counter)
+        counts.add(row.counter_id, row.status, row.quarantine, row.is_repeat, row.surveys)
+    return counts.result()
 
 
 def channels_of(rows: Iterable[RolledSurveys], scope: stats.Scope) -> list[str]:

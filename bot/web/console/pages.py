@@ -31,6 +31,7 @@ from bot.reporting.report import (
     channel_figures,
     monthly_reports,
     officer_figures,
+    province_report,
     rank_figures,
     report_scope,
 )
@@ -175,12 +176,11 @@ def province() -> ResponseReturnValue:
         if not units:
             abort(404)
         choice = chosen_period(runtime.settings.tz, now)
-        report = build_report(
+        report = province_report(
             db,
-            unit_codes=[u.code for u in units],
+            units=units,
             period=choice.period,
             min_answers=runtime.settings.report_min_answers,
-            comment_limit=0,
         )
         previous = report.previous.figures_by_key if report.previous else {}
         return render_template(

@@ -81,7 +81,8 @@ def upgrade() -> None:
 
 
 def _back_fill() -> None:
-    """Every unit's roll-up from its stored surveys, as `sipas-bot rollup rebuild` makes it."""
+    """Every unit's roll-up from its stored surveys, as `sipas-bot rollup rebuild` makes it
+    (on PostgreSQL grouped in SQL, a few statements per unit; on SQLite per survey)."""
     from sqlalchemy.orm import Session
 
     from storage.repositories.rollup import rebuild_unit
