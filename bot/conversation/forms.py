@@ -4,7 +4,7 @@ The server opens a form survey (the officer's tap of "Mời đánh giá" on a pa
 citizen's start on `/s/<code>`): its row is stored at once, active, under a fresh random token
 that the page keeps. The page asks the questions itself and sends every answer back in one
 POST with that token, which is the idempotency key: the answers are replayed through the pure
-engine (survey_flow/forms.py), stored through the same `SurveyService.record_answers` as a
+engine (survey_flow/forms.py), stored through the same `Counting.record_answers` as a
 Zalo survey's, and counted by the same rule; a second delivery of the same token finds the
 survey closed and stores nothing. A tablet that lost its network keeps the answers and sends
 them later, up to FORM_SUBMIT_HOURS after the survey was opened. A stored survey with a
@@ -312,7 +312,7 @@ class FormSurveys:
         now: datetime,
     ) -> StoredForm:
         """Replay a form survey's answers and store what the engine keeps, through the same
-        `SurveyService.record_answers` as a Zalo survey's, and open its case by the chat's
+        `Counting.record_answers` as a Zalo survey's, and open its case by the chat's
         rule (a comment, or counted with a factor rated low). The row is the caller's, open
         and locked (`repo.lock_form_survey`): a survey is stored, and opens its case, once."""
         questionnaire = self.service.flows.version(
@@ -433,7 +433,7 @@ class FormSurveys:
                 "completed_at": now if survey.status == COMPLETED else None,
             },
         )
-        in_index = self.service.record_answers(
+        in_index = self.service.counting.record_answers(
             session,
             survey,
             questionnaire,

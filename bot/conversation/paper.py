@@ -7,7 +7,7 @@ yet (the unique (unit, number) of `paper_forms` holds even against two clerks at
 Each form is one citizen: its survey has a random respondent of its own, channel `paper`,
 start method `paper` (it proves no presence, and no quarantine rule weighs it), and is
 stored as a kiosk's or a web link's is (FormSurveys: the answers replayed through the
-engine, stored by `SurveyService.record_answers`, counted by the same rule). A line is
+engine, stored by `Counting.record_answers`, counted by the same rule). A line is
 stored whole or not at all: every answer the engine would not keep is a problem of the line.
 """
 

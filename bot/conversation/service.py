@@ -467,7 +467,7 @@ class SurveyService:
             )
             kept = {}
             decided = counted = False
-        counted = self.record_answers(
+        counted = self.counting.record_answers(
             session,
             survey,
             questionnaire,
@@ -480,36 +480,6 @@ class SurveyService:
             now=now,
         )
         return Written(response_id, unit_id, counter_id, counted)
-
-    def record_answers(
-        self,
-        session: Session,
-        survey: SurveyState,
-        questionnaire: Questionnaire,
-        *,
-        response_id: int,
-        kept: Mapping[str, tuple[int | None, str | None]],
-        respondent: str,
-        counter_id: int,
-        decided: bool,
-        counted: bool,
-        now: datetime,
-    ) -> bool:
-        """Write the survey's answers and take its counting decision; returns whether it is
-        counted. Every channel stores its answers through here (bot/conversation/forms.py
-        for the tablet and the web link): the rule is bot/conversation/counting.py's."""
-        return self.counting.record_answers(
-            session,
-            survey,
-            questionnaire,
-            response_id=response_id,
-            kept=kept,
-            respondent=respondent,
-            counter_id=counter_id,
-            decided=decided,
-            counted=counted,
-            now=now,
-        )
 
     def alert_if_low(
         self,
