@@ -24,8 +24,17 @@ def lock_counter(session: Session, counter_id: int) -> None:
     """Take the counter's row lock until the transaction ends, so that the surveys of one
     counter are weighed against each other one at a time (a burst counted by two
     transactions at once would each see one survey fewer). SQLite writes one at a time
-    anyway and ignores FOR UPDATE."""
-    session.execute(select(Counter.id).where(Counter.id == counter_id).with_for_update())
+    anyway and ignores FOR UPDATE.
+
+    FOR NO KEY UPDATE (`key_share=True`), not FOR UPDATE: the transaction has already written
+    rows that refer to the counter (the survey, its answers), which take FOR KEY SHARE on the
+    counter's row; FOR UPDATE conflicts with that, so two surveys of one counter decided at
+    once each waited for the other (PostgreSQL: deadlock detected, the webhook a 500; seen
+    by bench/province_day.py). FOR NO KEY UPDATE leaves key-share locks alone and still
+    makes the lockers of one counter take turns."""
+    session.execute(
+        select(Counter.id).where(Counter.id == counter_id).with_for_update(key_share=True)
+    )
 
 
 def first_started(session: Session, respondent_hash: str) -> datetime | None:
