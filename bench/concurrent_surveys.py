@@ -111,7 +111,7 @@ class Expectations:
         from zalo_client.api import render_message
 
         self._n += 1
-        user = f"expect{self._n}"
+        user = str(8_100_000_000_000_000_000 + self._n)  # numeric, as Zalo's ids are
         for text in script:
             event = self.signer.text_event(user, text, "x")
             response = self.client.post(
