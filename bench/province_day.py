@@ -45,11 +45,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.common import (
+    PEPPER,
     RESULTS,
     SIPAS_BOT,
     BenchDatabase,
@@ -69,6 +69,7 @@ from bench.common import (
 from bench.concurrent_surveys import Expectations, check_deliveries, check_responses
 from bench.events import Signed, Signer, post_signed, user_ids
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
+from bot.privacy import Pseudonymizer
 from survey_flow.sipas import LOW_RATINGS
 
 # Relative arrivals per hour of the office day (07:30–17:00): a morning peak at 9–10 h, a
@@ -190,13 +191,17 @@ def place_name(counter: str) -> str:
     return f"Quầy {counter[5:]} – UBND phường {counter[1:4]}"
 
 
+class Steps(Protocol):
+    def __call__(
+        self, counter: str, values: tuple[int, ...], case: bool | None = None
+    ) -> list[list[str]]: ...
+
+
 def script_for(counter: str, values: tuple[int, ...]) -> list[str]:
     return [f"#{counter}", *map(str, values), "bỏ qua"]
 
 
-def expected_steps(
-    oas: list[Oa], workdir: Path
-) -> Callable[[str, tuple[int, ...]], list[list[str]]]:
+def expected_steps(oas: list[Oa], workdir: Path) -> Steps:
     """The texts the OA sends after each event of a survey, from the app itself (sandbox,
     SQLite, in this process): `steps(counter, values)`. An answer's acknowledgement names
     the answer, so the texts are computed for each answer given five times, and a survey's
@@ -228,12 +233,17 @@ def expected_steps(
         first = oas[0].counters[0]
         uniform = {v: run(first, (v,) * ANSWERS) for v in range(1, 6)}
 
-        def steps(counter: str, values: tuple[int, ...]) -> list[list[str]]:
+        def steps(
+            counter: str, values: tuple[int, ...], case: bool | None = None
+        ) -> list[list[str]]:
             out = list(uniform[values[0]])
             for i, value in enumerate(values, start=1):
                 out[i] = uniform[value][i]
-            # the closing words: with a case's code when any answer is low
-            out[-1] = uniform[1 if any(v in LOW_RATINGS for v in values) else 5][-1]
+            # The closing words: with a case's code when a case was opened, which is when an
+            # answer is low (`case` None) and the survey is counted and not held for review.
+            if case is None:
+                case = any(v in LOW_RATINGS for v in values)
+            out[-1] = uniform[1 if case else 5][-1]
             ours, theirs = place_name(first), place_name(counter)
             return [[normalise(t).replace(ours, theirs) for t in step] for step in out]
 
@@ -253,6 +263,25 @@ def expected_steps(
         return steps
     finally:
         expectations.close()
+
+
+def respondents_with_a_case(url: str) -> set[str]:
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT r.respondent_hash FROM cases c "
+                    "JOIN survey_responses r ON r.id = c.response_id"
+                )
+            )
+            return {str(row[0]) for row in rows}
+    finally:
+        engine.dispose()
 
 
 # --- the day ----------------------------------------------------------------------------------
@@ -293,7 +322,7 @@ class Day:
         self,
         citizens: list[Citizen],
         starts: list[float],
-        steps: Callable[[str, tuple[int, ...]], list[list[str]]],
+        steps: Steps,
         *,
         port: int,
         fake_base: str,
@@ -631,8 +660,27 @@ def main(argv: list[str] | None = None) -> int:
                 "survey_responses": "SELECT count(*) FROM survey_responses",
             },
         )
+        surveys = count_rows(
+            database.url,
+            {
+                "held": "SELECT count(*) FROM survey_responses WHERE quarantine <> 'none'",
+                "not_counted": "SELECT count(*) FROM survey_responses WHERE NOT counted",
+                "cases": "SELECT count(*) FROM cases WHERE response_id IS NOT NULL",
+            },
+        )
+        with_case = respondents_with_a_case(database.url)
         scripts = {c.user: (script_for(c.counter, c.values), c.values) for c in citizens}
         response_problems, response_tally = check_responses(database.url, scripts)
+    hashes = Pseudonymizer(PEPPER)
+    expected = {
+        c.user: [
+            t
+            for step in steps(c.counter, c.values, hashes.respondent_hash(c.user) in with_case)
+            for t in step
+        ]
+        for c in citizens
+    }
+    low = {c.user for c in citizens if any(v in LOW_RATINGS for v in c.values)}
     delivery_problems, delivery_tally = check_deliveries(
         [(user_id, normalise(text), t) for user_id, text, t in calls], expected
     )
@@ -677,6 +725,10 @@ def main(argv: list[str] | None = None) -> int:
     checks["every message carried its citizen's OA's access token"] = wrong_tokens == 0 and len(
         tokens
     ) == len(calls)
+    checks["a case for a low rating unless the survey was held or not counted"] = (
+        len(with_case) <= len(low)
+        and len(low) - len(with_case) <= surveys["held"] + surveys["not_counted"]
+    )
     checks["every survey stored, completed, with the answers sent"] = (
         not response_problems and response_tally.get("completed_with_answers_sent") == len(citizens)
     )
@@ -707,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
             "response_tally": response_tally,
             "response_problems": response_problems,
             "schema_size": sizes,
+            "surveys_held_not_counted_cases": surveys,
+            "low_rated_surveys": len(low),
             "cpu_cores": cpu,
             "loadavg_during": loads.summary(),
             "loadavg_after": load_average(),
