@@ -39,7 +39,6 @@ import os
 import queue
 import random
 import re
-import secrets
 import statistics
 import sys
 import threading
@@ -51,22 +50,23 @@ from typing import Any, Protocol
 from bench.common import (
     PEPPER,
     RESULTS,
-    SIPAS_BOT,
     BenchDatabase,
     CpuMeter,
     Processes,
     count_rows,
-    free_port,
     load_average,
     log,
     machine_info,
-    pids_named,
     postgres_available,
-    process_tree,
-    wait_http,
     write_result,
 )
-from bench.concurrent_surveys import Expectations, check_deliveries, check_responses
+from bench.concurrent_surveys import (
+    Expectations,
+    check_deliveries,
+    check_responses,
+    start_service,
+    wait_outbox_empty,
+)
 from bench.events import Signed, Signer, post_signed, user_ids
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
 from bot.privacy import Pseudonymizer
@@ -583,45 +583,21 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **live_env(database.url, fake_base, rate_per_minute=args.rate_per_minute),
             **oa_env(oas),
-            "CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),  # `serve` refuses to start without
         }
-        port = free_port()
-        web_log = logdir / "web.log"
-        web = procs.spawn(
-            "web",
-            [
-                *(SIPAS_BOT, "serve", "--workers", str(args.web_workers), "--no-background"),
-                *("--port", str(port)),
-            ],
-            env=env,
-            cwd=logdir,
-            log_path=web_log,
+        service = start_service(
+            procs,
+            env,
+            logdir,
+            web_workers=args.web_workers,
+            workers=args.workers,
+            concurrency=args.concurrency,
         )
-        wait_http(f"http://127.0.0.1:{port}/healthz", process=web, log_path=web_log)
-        workers = [
-            procs.spawn(
-                f"worker{i}",
-                [SIPAS_BOT, "worker", "--concurrency", str(args.concurrency)],
-                env=env,
-                cwd=logdir,
-                log_path=logdir / f"worker-{i}.log",
-            )
-            for i in range(args.workers)
-        ]
-        meter = CpuMeter(
-            {
-                "web": lambda: process_tree(web.pid),
-                "workers": lambda: [p for w in workers for p in process_tree(w.pid)],
-                "fake_zalo": lambda: [fake.pid],
-                "postgres_all": lambda: pids_named("postgres"),
-                "load_generator": lambda: [os.getpid()],
-            }
-        )
+        meter = CpuMeter(service.cpu_groups(fake))
         day = Day(
             citizens,
             starts,
             steps,
-            port=port,
+            port=service.port,
             fake_base=fake_base,
             think=args.think,
             seed=args.seed,
@@ -632,21 +608,9 @@ def main(argv: list[str] | None = None) -> int:
             day.run(threads=args.threads, deadline=started + timeout)
             run_seconds = time.monotonic() - started
             log(f"day over after {run_seconds:.1f} s: {day.done}/{len(citizens)} citizens done")
-            pending = None
-            while time.monotonic() < started + timeout + 60:
-                pending = count_rows(database.url, {"p": OUTBOX_COUNTS["pending"]})["p"]
-                if pending == 0:
-                    break
-                time.sleep(0.5)
+            wait_outbox_empty(database.url, started + timeout + 60)
             cpu = meter.stop()
-        exited = {
-            name: process.returncode
-            for name, process in [("web", web)] + [(f"worker{i}", w) for i, w in enumerate(workers)]
-            if process.poll() is not None
-        }
-        for worker in workers:
-            procs.stop(worker)
-        procs.stop(web)
+        exited = service.stop(procs)
         calls = fake_get(fake_base, "/_calls")
         tokens = fake_get(fake_base, "/_tokens")
         outbox = count_rows(database.url, OUTBOX_COUNTS)
