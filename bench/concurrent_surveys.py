@@ -567,12 +567,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  outbox   {outbox}; deliveries per user {delivery_tally}")
     print(f"  surveys  {response_tally}")
+    return print_verdict(
+        checks, citizens.failures[:5] + delivery_problems + response_problems, path, logdir
+    )
+
+
+def print_verdict(checks: dict[str, bool], problems: list[str], path: Path, logdir: Path) -> int:
+    """Each check's PASS/FAIL, the first problems, the verdict; the exit status."""
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
-    for problem in (citizens.failures[:5] + delivery_problems + response_problems)[:15]:
+    for problem in problems[:15]:
         print(f"         {problem}")
-    print(f"  {'PASSED' if result['passed'] else 'FAILED'} (raw results: {path}; logs: {logdir})")
-    return 0 if result["passed"] else 1
+    passed = all(checks.values())
+    print(f"  {'PASSED' if passed else 'FAILED'} (raw results: {path}; logs: {logdir})")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ from bench.concurrent_surveys import (
     Expectations,
     check_deliveries,
     check_responses,
+    print_verdict,
     start_service,
     wait_outbox_empty,
 )
@@ -750,12 +751,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  CPU (cores): {cpu}")
     print(f"  load average during the run: {result['loadavg_during']}")
-    for name, ok in checks.items():
-        print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
-    for problem in (day.failures[:5] + delivery_problems + response_problems)[:15]:
-        print(f"         {problem}")
-    print(f"  {'PASSED' if result['passed'] else 'FAILED'} (raw results: {path}; logs: {logdir})")
-    return 0 if result["passed"] else 1
+    return print_verdict(
+        checks, day.failures[:5] + delivery_problems + response_problems, path, logdir
+    )
 
 
 if __name__ == "__main__":
