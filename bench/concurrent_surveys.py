@@ -25,13 +25,18 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import random
+import secrets
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
@@ -111,7 +116,7 @@ class Expectations:
         from zalo_client.api import render_message
 
         self._n += 1
-        user = f"expect{self._n}"
+        user = str(8_100_000_000_000_000_000 + self._n)  # numeric, as Zalo's ids are
         for text in script:
             event = self.signer.text_event(user, text, "x")
             response = self.client.post(
@@ -244,6 +249,78 @@ def send_all(port: int, citizens: Citizens, *, threads: int, deadline: float) ->
 def _retry(citizens: Citizens, user: str) -> None:
     with citizens.lock:
         citizens.available.append(user)
+
+
+# --- the service under test ------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """`sipas-bot serve --workers N --no-background` and the `sipas-bot worker` processes."""
+
+    web: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+    port: int
+
+    def cpu_groups(self, fake: subprocess.Popen[bytes]) -> dict[str, Callable[[], list[int]]]:
+        """Process groups for CpuMeter: the web server, the workers, the fake Zalo, every
+        PostgreSQL backend on the machine (other people's too) and this process."""
+        return {
+            "web": lambda: process_tree(self.web.pid),
+            "workers": lambda: [p for w in self.workers for p in process_tree(w.pid)],
+            "fake_zalo": lambda: [fake.pid],
+            "postgres_all": lambda: pids_named("postgres"),
+            "load_generator": lambda: [os.getpid()],
+        }
+
+    def stop(self, procs: Processes) -> dict[str, int | None]:
+        """Stop them all; returns those that had exited before (name: exit code)."""
+        named = [("web", self.web), *((f"worker{i}", w) for i, w in enumerate(self.workers))]
+        exited = {name: p.returncode for name, p in named if p.poll() is not None}
+        for worker in self.workers:
+            procs.stop(worker)
+        procs.stop(self.web)
+        return exited
+
+
+def start_service(
+    procs: Processes,
+    env: dict[str, str],
+    logdir: Path,
+    *,
+    web_workers: int,
+    workers: int,
+    concurrency: int,
+) -> Service:
+    # `serve` refuses to start without a console key (it signs the console's cookies).
+    env = {"CONSOLE_SECRET_KEY": secrets.token_urlsafe(32), **env}
+    port = free_port()
+    web_log = logdir / "web.log"
+    command = [SIPAS_BOT, "serve", "--workers", str(web_workers), "--no-background"]
+    web = procs.spawn("web", [*command, "--port", str(port)], env=env, cwd=logdir, log_path=web_log)
+    wait_http(f"http://127.0.0.1:{port}/healthz", process=web, log_path=web_log)
+    spawned = [
+        procs.spawn(
+            f"worker{i}",
+            [SIPAS_BOT, "worker", "--concurrency", str(concurrency)],
+            env=env,
+            cwd=logdir,
+            log_path=logdir / f"worker-{i}.log",
+        )
+        for i in range(workers)
+    ]
+    return Service(web, spawned, port)
+
+
+def wait_outbox_empty(database_url: str, deadline: float) -> int | None:
+    """Wait until no outbox message is pending or `deadline` passes; the last count."""
+    pending = None
+    while time.monotonic() < deadline:
+        pending = count_rows(database_url, {"p": OUTBOX_COUNTS["pending"]})["p"]
+        if pending == 0:
+            break
+        time.sleep(0.5)
+    return pending
 
 
 # --- the checks -----------------------------------------------------------------------------
@@ -387,42 +464,16 @@ def main(argv: list[str] | None = None) -> int:
     ):
         fake, fake_base = start_fake(procs, logdir, delay=args.delay)
         env = live_env(database.url, fake_base, rate_per_minute=args.rate_per_minute)
-        port = free_port()
-        web_log = logdir / "web.log"
-        web = procs.spawn(
-            "web",
-            [
-                SIPAS_BOT,
-                "serve",
-                "--workers",
-                str(args.web_workers),
-                "--no-background",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=logdir,
-            log_path=web_log,
+        service = start_service(
+            procs,
+            env,
+            logdir,
+            web_workers=args.web_workers,
+            workers=args.workers,
+            concurrency=args.concurrency,
         )
-        wait_http(f"http://127.0.0.1:{port}/healthz", process=web, log_path=web_log)
-        workers = [
-            procs.spawn(
-                f"worker{i}",
-                [SIPAS_BOT, "worker", "--concurrency", str(args.concurrency)],
-                env=env,
-                cwd=logdir,
-                log_path=logdir / f"worker-{i}.log",
-            )
-            for i in range(args.workers)
-        ]
-        meter = CpuMeter(
-            {
-                "web": lambda: process_tree(web.pid),
-                "workers": lambda: [p for w in workers for p in process_tree(w.pid)],
-                "fake_zalo": lambda: [fake.pid],
-                "postgres_all": lambda: pids_named("postgres"),
-            }
-        )
+        port = service.port
+        meter = CpuMeter(service.cpu_groups(fake))
         citizens = Citizens(events, seed=args.seed)
         meter.start()
         t_send = time.monotonic()
@@ -432,23 +483,11 @@ def main(argv: list[str] | None = None) -> int:
             f"sent {sum(citizens.outcomes.values())} events in {send_seconds:.1f} s: "
             f"{dict(citizens.outcomes)}; failures {len(citizens.failures)}"
         )
-        pending = None
-        while time.monotonic() < deadline:
-            pending = count_rows(database.url, {"p": OUTBOX_COUNTS["pending"]})["p"]
-            if pending == 0:
-                break
-            time.sleep(0.5)
+        pending = wait_outbox_empty(database.url, deadline)
         drain_seconds = time.monotonic() - t_send
         cpu = meter.stop()
         log(f"outbox empty after {drain_seconds:.1f} s (pending {pending})")
-        exited = {
-            name: process.returncode
-            for name, process in [("web", web)] + [(f"worker{i}", w) for i, w in enumerate(workers)]
-            if process.poll() is not None
-        }
-        for worker in workers:
-            procs.stop(worker)
-        procs.stop(web)
+        exited = service.stop(procs)
         stats = fake_get(fake_base, "/_stats")
         calls = fake_get(fake_base, "/_calls")
         outbox = count_rows(database.url, OUTBOX_COUNTS)
@@ -528,12 +567,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  outbox   {outbox}; deliveries per user {delivery_tally}")
     print(f"  surveys  {response_tally}")
+    return print_verdict(
+        checks, citizens.failures[:5] + delivery_problems + response_problems, path, logdir
+    )
+
+
+def print_verdict(checks: dict[str, bool], problems: list[str], path: Path, logdir: Path) -> int:
+    """Each check's PASS/FAIL, the first problems, the verdict; the exit status."""
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
-    for problem in (citizens.failures[:5] + delivery_problems + response_problems)[:15]:
+    for problem in problems[:15]:
         print(f"         {problem}")
-    print(f"  {'PASSED' if result['passed'] else 'FAILED'} (raw results: {path}; logs: {logdir})")
-    return 0 if result["passed"] else 1
+    passed = all(checks.values())
+    print(f"  {'PASSED' if passed else 'FAILED'} (raw results: {path}; logs: {logdir})")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

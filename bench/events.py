@@ -11,6 +11,7 @@ as a duplicate. Users are interleaved so that one user's events are far apart in
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import random
 import time
@@ -65,11 +66,16 @@ def user_ids(n: int, *, base: int = 7_000_000_000_000_000_000) -> list[str]:
     return [str(base + i * 7919) for i in range(n)]
 
 
+# One numbering for every Signer of a process: msg_ids stay unique with one Signer per OA.
+_EVENT_NUMBERS = itertools.count(1)
+
+
 class Signer:
-    def __init__(self, app_id: str = APP_ID, secret: str = OA_SECRET) -> None:
+    def __init__(self, app_id: str = APP_ID, secret: str = OA_SECRET, oa_id: str = OA_ID) -> None:
         from zalo_client import SignatureVerifier
 
         self._verifier = SignatureVerifier(app_id, secret)
+        self.app_id, self.oa_id = app_id, oa_id
         self._n = 0
         # Now, in Zalo's epoch milliseconds: the webhook ignores events outside its replay
         # window (WEBHOOK_REPLAY_WINDOW_HOURS), so a fixed date would measure nothing.
@@ -77,13 +83,13 @@ class Signer:
 
     def text_event(self, user_id: str, text: str, kind: str) -> Signed:
         """A `user_send_text` event shaped like Zalo's, with a fresh msg_id and timestamp."""
-        self._n += 1
+        self._n = next(_EVENT_NUMBERS)
         timestamp = str(self._base_timestamp + self._n)
         event: dict[str, Any] = {
-            "app_id": APP_ID,
+            "app_id": self.app_id,
             "sender": {"id": user_id},
             "user_id_by_app": "552177279717587730",
-            "recipient": {"id": OA_ID},
+            "recipient": {"id": self.oa_id},
             "event_name": "user_send_text",
             "message": {"text": text, "msg_id": f"bench{self._n:012d}{user_id[-6:]}"},
             "timestamp": timestamp,

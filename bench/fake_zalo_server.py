@@ -8,7 +8,10 @@ and `GET /v2.0/oa/getoa`, so no process under test ever reaches out.
     python -m bench.fake_zalo_server --port 9100 [--delay 0.05]
 
 Read what it received with `GET /_calls` (JSON: [[user_id, text, t], ...], t in seconds on
-this server's monotonic clock), `GET /_stats`, and clear it with `POST /_reset`.
+this server's monotonic clock; `?since=N` for the calls after the first N), `GET /_tokens`
+(the `access_token` header of each call, in the same order), `GET /_stats`, and clear it
+with `POST /_reset`. A refreshed access token is named after the refresh token it was
+refreshed with, so a benchmark with several OAs can tell whose token a call carried.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 
 class Record:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: list[tuple[str, str, float]] = []
+        self.tokens: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.refreshes = 0
@@ -34,6 +39,7 @@ class Record:
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
+            self.tokens.clear()
             self.max_in_flight = 0
             self.refreshes = 0
 
@@ -96,6 +102,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             with record.lock:
                 record.calls.append((user_id, text, time.monotonic()))
+                record.tokens.append(self.headers.get("access_token") or "")
                 record.in_flight += 1
                 record.max_in_flight = max(record.max_in_flight, record.in_flight)
                 message_id = f"{next(record.ids):020x}"
@@ -120,11 +127,13 @@ class Handler(BaseHTTPRequestHandler):
             with record.lock:
                 record.refreshes += 1
                 n = record.refreshes
+            form = parse_qs(raw.decode("utf-8", errors="replace"))
+            old = form.get("refresh_token", ["bench-refresh"])[0]
             self._answer(
                 200,
                 {
-                    "access_token": f"bench-access-{n}",
-                    "refresh_token": f"bench-refresh-{n}",
+                    "access_token": f"{old}.access-{n}",
+                    "refresh_token": f"{old}.refresh-{n}",
                     "expires_in": "90000",
                 },
             )
@@ -137,10 +146,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         record = self.server.record
+        query = parse_qs(self.path.partition("?")[2])
+        since = int(query.get("since", ["0"])[0])
         if path == "/_calls":
             with record.lock:
-                calls = list(record.calls)
+                calls = record.calls[since:]
             self._answer(200, calls)
+        elif path == "/_tokens":
+            with record.lock:
+                tokens = record.tokens[since:]
+            self._answer(200, tokens)
         elif path == "/_stats":
             self._answer(200, record.stats())
         elif path == "/v2.0/oa/getoa":
