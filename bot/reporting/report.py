@@ -511,7 +511,6 @@ def _build(
     source = _Counts.of(session, scope)
     rows = source.tallies(scope)
     counts = source.counts(scope)
-    index = _index(rows, min_answers)
     verified_scope = replace(scope, verified_only=True)
     verified_counts = source.counts(verified_scope)
     verified = _index(
@@ -523,9 +522,6 @@ def _build(
 
     channels = source.channels(scope, min_answers)
 
-    counters, unit_figures = _counter_and_unit_figures(
-        units, counter, rows, counts.by_counter, min_answers
-    )
     comments = (
         []
         if comment_limit == 0 or counts.completed + counts.partial == 0
@@ -555,26 +551,18 @@ def _build(
         if with_previous
         else None
     )
-    return Report(
-        unit_codes=tuple(u.code for u in units),
-        counter_code=counter.code if counter is not None else None,
-        period=period,
-        overall=index.overall,
-        factors=index.factors,
-        criteria=index.criteria,
-        counters=counters,
-        completed=counts.completed,
-        partial=counts.partial,
-        repeats=counts.repeats,
-        comments=comments,
-        previous=previous,
-        units=unit_figures,
-        unit_names={u.code: u.name for u in units},
+    return _report(
+        units,
+        counter,
+        period,
+        rows,
+        counts,
         min_answers=min_answers,
         include_repeats=include_repeats,
+        comments=comments,
+        previous=previous,
         verified=verified,
         verified_responses=verified_counts.completed + verified_counts.partial,
-        held=counts.held,
         channels=channels,
         cases=case_figures(session, unit_ids=[u.id for u in units], period=period),
         officers=(
@@ -769,31 +757,58 @@ def monthly_reports(
         month = period.first_day
         rows = repo.tallies_of((t for t in tallies if t.month == month), scope)
         counts = repo.counts_of((c for c in surveys if c.month == month), scope)
-        index = _index(rows, min_answers)
-        counters, unit_figures = _counter_and_unit_figures(
-            units, counter, rows, counts.by_counter, min_answers
-        )
         reports.append(
-            Report(
-                unit_codes=tuple(u.code for u in units),
-                counter_code=counter.code if counter is not None else None,
-                period=period,
-                overall=index.overall,
-                factors=index.factors,
-                criteria=index.criteria,
-                counters=counters,
-                completed=counts.completed,
-                partial=counts.partial,
-                repeats=counts.repeats,
+            _report(
+                units,
+                counter,
+                period,
+                rows,
+                counts,
+                min_answers=min_answers,
+                include_repeats=False,
                 comments=[],
                 previous=None,
-                units=unit_figures,
-                unit_names={u.code: u.name for u in units},
-                min_answers=min_answers,
-                held=counts.held,
             )
         )
     return reports
+
+
+def _report(
+    units: Sequence[Unit],
+    counter: Counter | None,
+    period: Period,
+    rows: Sequence[stats.CriterionTally],
+    counts: stats.ResponseCounts,
+    *,
+    min_answers: int,
+    include_repeats: bool,
+    **extra: Any,
+) -> Report:
+    """A period's report from its tallies and counts (raw or rolled up): the index, the
+    counters' and units' figures and the counts; `extra` holds what only a full report has
+    (comments, the previous period, the verified figure, channels, cases, officers)."""
+    index = _index(rows, min_answers)
+    counters, unit_figures = _counter_and_unit_figures(
+        units, counter, rows, counts.by_counter, min_answers
+    )
+    return Report(
+        unit_codes=tuple(u.code for u in units),
+        counter_code=counter.code if counter is not None else None,
+        period=period,
+        overall=index.overall,
+        factors=index.factors,
+        criteria=index.criteria,
+        counters=counters,
+        completed=counts.completed,
+        partial=counts.partial,
+        repeats=counts.repeats,
+        units=unit_figures,
+        unit_names={u.code: u.name for u in units},
+        min_answers=min_answers,
+        include_repeats=include_repeats,
+        held=counts.held,
+        **extra,
+    )
 
 
 def province_report(
