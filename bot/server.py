@@ -23,7 +23,8 @@ log = logging.getLogger("sipas_bot.server")
 
 
 class Background:
-    """The outbox sender thread and the job scheduler of one process."""
+    """The outbox sender thread and the job scheduler of one process, and with
+    WEBHOOK_INTAKE=queued its inbox threads (they run the turns the webhook stored)."""
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 4) -> None:
         self.runtime = runtime
@@ -35,10 +36,26 @@ class Background:
             name="outbox-sender",
             daemon=True,
         )
+        settings = runtime.settings
+        self.inbox_threads = [
+            threading.Thread(
+                target=runtime.inbox.run_forever,
+                args=(self.stop_event, runtime.inbox_wakeup),
+                kwargs={
+                    "replies": runtime.sender_wakeup,
+                    "idle_seconds": settings.webhook_inbox_poll_ms / 1000,
+                },
+                name=f"inbox-{n}",
+                daemon=True,
+            )
+            for n in range(settings.webhook_inbox_threads if settings.queued_intake else 0)
+        ]
         self.scheduler: Any = None
 
     def start(self) -> None:
         self.thread.start()
+        for thread in self.inbox_threads:
+            thread.start()
         self.scheduler = start_scheduler(self.runtime)
 
     def stop(self) -> None:
@@ -46,6 +63,9 @@ class Background:
             self.scheduler.shutdown(wait=False)
         self.stop_event.set()
         self.runtime.sender_wakeup.set()
+        self.runtime.inbox_wakeup.set()
+        for thread in self.inbox_threads:  # a turn is short; one cut off rolls back
+            thread.join(timeout=5)
         self.thread.join(timeout=15)
 
 
