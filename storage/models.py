@@ -488,7 +488,8 @@ class InboxEvent(Base):
 
     __table_args__ = (
         Index("ix_inbox_events_status_oa_user", "status", "oa_id", "user_id", "id"),
-        Index("ix_inbox_events_status_due", "status", "next_attempt_at"),
+        # The claim's scan: the pending events in arrival order (not every event run).
+        Index("ix_inbox_events_status_id", "status", "id"),
     )
 
 

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from bot.cli import cli
+from bot.config import ConfigError, Settings
 from bot.conversation.inbox import MAX_ATTEMPTS
 from bot.jobs import forget_old_deliveries
 from bot.runtime import Runtime
@@ -312,3 +313,10 @@ def test_events_run_are_forgotten_with_the_dedupe_records(
     clock.advance(hours=queued.settings.dedupe_retention.total_seconds() / 3600 + 1)
     forget_old_deliveries(queued)
     assert inbox_rows(queued) == [(OTHER, InboxStatus.PENDING, 0)]
+
+
+def test_an_unknown_intake_is_a_config_error_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_INTAKE must be one of inline, queued"):
+        Settings.from_env({"WEBHOOK_INTAKE": "async"})
+    assert Settings.from_env({"WEBHOOK_INTAKE": "queued"}).queued_intake
+    assert not Settings.from_env({}).queued_intake

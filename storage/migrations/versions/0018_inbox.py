@@ -44,12 +44,10 @@ def upgrade() -> None:
         ["status", "oa_id", "user_id", "id"],
         unique=False,
     )
-    op.create_index(
-        "ix_inbox_events_status_due", "inbox_events", ["status", "next_attempt_at"], unique=False
-    )
+    op.create_index("ix_inbox_events_status_id", "inbox_events", ["status", "id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_inbox_events_status_due", table_name="inbox_events")
+    op.drop_index("ix_inbox_events_status_id", table_name="inbox_events")
     op.drop_index("ix_inbox_events_status_oa_user", table_name="inbox_events")
     op.drop_table("inbox_events")
