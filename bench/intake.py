@@ -173,6 +173,8 @@ def one_run(
             sent = loadgen.run(port, events, connections=connections, max_seconds=600)
             drain_s = _wait_drained(engine, workers) if intake == "queued" else 0.0
             cpu = meter.stop(extra={"postgres_service": pg_backend_pids()})
+            # the load generator's processes have exited: the CPU they reported
+            cpu["loadgen"] = round(sent["children_cpu_s"] / cpu["wall_s"], 3)
             turns = _turns(engine, after_id) if intake == "queued" else None
         finally:
             procs.stop(server)
@@ -209,7 +211,8 @@ def markdown(label: str, connections: int, per_intake: dict[str, list[dict[str, 
         f"{label}, {connections} connections:",
         "",
         "| intake | answers/s | answer p50 / p99 / max, ms | all turns done, s | reply queued "
-        "after arrival p50 / p99, ms | turns/s (worker) | CPU web / worker / PostgreSQL | "
+        "after arrival p50 / p99, ms | turns/s (workers) | CPU, cores: web / workers / "
+        "PostgreSQL / load generator / machine | "
         "load average before → after |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -232,6 +235,10 @@ def markdown(label: str, connections: int, per_intake: dict[str, list[dict[str, 
             if queued
             else "within the answer"
         )
+        cpu = " / ".join(
+            f"{med(['cpu', key])['median']:.2f}"
+            for key in ("web", "worker", "postgres_all", "loadgen", "machine_busy")
+        )
         loads = "; ".join(
             f"{r['loadavg_before'][0]:.1f} → {r['loadavg_after'][0]:.1f}" for r in results
         )
@@ -241,8 +248,7 @@ def markdown(label: str, connections: int, per_intake: dict[str, list[dict[str, 
             f"{fmt_spread(med(['latency_ms', 'p99']))} / {fmt_spread(med(['latency_ms', 'max']))} "
             f"| {fmt_spread(med(['all_done_s']), digits=1)} | {delay} "
             f"| {fmt_spread(med(['turns', 'turns_per_s'])) if queued else '–'} "
-            f"| {med(['cpu', 'web'])['median']:.2f} / {med(['cpu', 'worker'])['median']:.2f} / "
-            f"{med(['cpu', 'postgres_all'])['median']:.2f} | {loads} |"
+            f"| {cpu} | {loads} |"
         )
     return "\n".join(lines)
 
@@ -258,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=2, help="`sipas-bot worker` processes (as many as web)"
     )
     parser.add_argument(
-        "--worker-threads", type=int, default=2, help="WEBHOOK_INBOX_THREADS of each worker"
+        "--worker-threads", type=int, default=8, help="WEBHOOK_INBOX_THREADS of each worker"
     )
     parser.add_argument("--label", default="burst")
     args = parser.parse_args(argv)

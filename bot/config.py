@@ -147,7 +147,7 @@ class Settings:
     # workers' inbox threads (WEBHOOK_INBOX_THREADS per process) run it, woken at once in
     # the process that stored it, polling every WEBHOOK_INBOX_POLL_MS in any other.
     webhook_intake: str = WebhookIntake.INLINE.value
-    webhook_inbox_threads: int = 2
+    webhook_inbox_threads: int = 8
     webhook_inbox_poll_ms: int = 200
     sandbox_allowed_hosts: str = "127.0.0.1,::1"
     zalo_rate_per_minute: int = 4000
