@@ -3,7 +3,7 @@ how soon the reply is queued, and how fast a burst is taken in and worked off.
 
     python -m bench.intake [--events N] [--users U] [--connections C] [--runs R]
                            [--intakes inline,queued] [--workers W] [--worker-threads T]
-                           [--label L]
+                           [--worker-nice N] [--label L]
 
 On PostgreSQL, per run and intake: a fresh schema, `sipas-bot serve --workers 2 --threads 8
 --no-background` (the web) and W (2) `sipas-bot worker` processes (the outbox sender, sandbox
@@ -132,6 +132,7 @@ def one_run(
     connections: int,
     worker_processes: int,
     worker_threads: int,
+    worker_nice: int,
     logdir: Path,
 ) -> dict[str, Any]:
     from bench import loadgen
@@ -145,12 +146,13 @@ def one_run(
             database.url, WEBHOOK_INTAKE=intake, WEBHOOK_INBOX_THREADS=str(worker_threads)
         )
         workers = []
+        nice = ["nice", "-n", str(worker_nice)] if worker_nice else []
         for n in range(worker_processes):
             worker_log = logdir / f"worker-{intake}-{port}-{n}.log"
             workers.append(
                 procs.spawn(
                     f"worker{n}",
-                    [SIPAS_BOT, "worker", "--concurrency", "4"],
+                    [*nice, SIPAS_BOT, "worker", "--concurrency", "4"],
                     env=env,
                     cwd=logdir,
                     log_path=worker_log,
@@ -266,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker-threads", type=int, default=8, help="WEBHOOK_INBOX_THREADS of each worker"
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the workers under `nice -n N`: the web answers first, the turns take the rest",
+    )
     parser.add_argument("--label", default="burst")
     args = parser.parse_args(argv)
     if not postgres_available():
@@ -293,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                         connections=args.connections,
                         worker_processes=args.workers,
                         worker_threads=args.worker_threads,
+                        worker_nice=args.worker_nice,
                         logdir=logdir,
                     )
                 )
