@@ -3,14 +3,16 @@ how soon the reply is queued, and how fast a burst is taken in and worked off.
 
     python -m bench.intake [--events N] [--users U] [--connections C] [--runs R]
                            [--intakes inline,queued] [--workers W] [--worker-threads T]
-                           [--worker-nice N] [--label L]
+                           [--worker-nice N] [--rate R] [--label L]
 
 On PostgreSQL, per run and intake: a fresh schema, `sipas-bot serve --workers 2 --threads 8
 --no-background` (the web) and W (2) `sipas-bot worker` processes (the outbox sender, sandbox
 mode; with queued intake also their WEBHOOK_INBOX_THREADS inbox threads), warmed up with
 300 events of other users (run to the end before the measurement). Then N events of the
 ingest mix are sent over C keep-alive connections as fast as they are answered (the Python
-load generator; a user's events share a connection, so they arrive in order).
+load generator; a user's events share a connection, so they arrive in order), or with
+`--rate R` at R events a second whatever the answers take (open loop: the reply's delay at a
+load the service keeps up with).
 
 Reported per intake: the answers' rate and p50/p99/max (the intake); when the last turn was
 done, counted from the first request ("all done"); the reply's delay, from the event's
@@ -23,6 +25,8 @@ The load average is written before and after every run: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import http.client
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +51,7 @@ from bench.common import (
     spread,
     write_result,
 )
-from bench.events import Signed, ingest_mix, mix_counts
+from bench.events import Signed, ingest_mix, mix_counts, post_signed
 from bench.ingest import WARMUP_EVENTS, WARMUP_ID_BASE, Config, start_server, warm_up
 from bench.outbox import wait_for_log
 
@@ -115,6 +119,51 @@ def _turns(engine: Any, after_id: int) -> dict[str, Any]:
     }
 
 
+def paced(port: int, events: Sequence[Signed], *, rate: float, connections: int) -> dict[str, Any]:
+    """Send the events at `rate` a second (open loop: event i is due i/rate s after the
+    start, whatever the answers take), a user's events on one of `connections` kept-alive
+    connections, in order. The same result keys as bench.loadgen.run."""
+    shares: list[list[tuple[int, Signed]]] = [[] for _ in range(connections)]
+    slot: dict[str, int] = {}
+    for index, event in enumerate(events):
+        shares[slot.setdefault(event.user_id, len(slot) % connections)].append((index, event))
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    start = time.monotonic() + 0.5
+
+    def send(share: list[tuple[int, Signed]]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for index, event in share:
+            time.sleep(max(0.0, start + index / rate - time.monotonic()))
+            began = time.perf_counter()
+            status, _ = post_signed(connection, event)
+            with lock:
+                latencies.append(time.perf_counter() - began)
+                failures[0] += status != 200
+        connection.close()
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    window = time.monotonic() - start
+    ms = [x * 1000 for x in latencies]
+    return {
+        "responses": len(ms),
+        "non200": failures[0],
+        "errors": {},
+        "window_s": window,
+        "latency_ms": {
+            "p50": _percentile(ms, 50),
+            "p99": _percentile(ms, 99),
+            "max": max(ms),
+        },
+        "children_cpu_s": 0.0,  # sent from this process: its CPU is not counted
+    }
+
+
 def _max_inbox_id(engine: Any) -> int:
     from sqlalchemy import text
 
@@ -133,6 +182,7 @@ def one_run(
     worker_processes: int,
     worker_threads: int,
     worker_nice: int,
+    rate: float,
     logdir: Path,
 ) -> dict[str, Any]:
     from bench import loadgen
@@ -172,7 +222,10 @@ def one_run(
                 }
             )
             meter.start()
-            sent = loadgen.run(port, events, connections=connections, max_seconds=600)
+            if rate:
+                sent = paced(port, events, rate=rate, connections=connections)
+            else:
+                sent = loadgen.run(port, events, connections=connections, max_seconds=600)
             drain_s = _wait_drained(engine, workers) if intake == "queued" else 0.0
             cpu = meter.stop(extra={"postgres_service": pg_backend_pids()})
             # the load generator's processes have exited: the CPU they reported
@@ -274,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="run the workers under `nice -n N`: the web answers first, the turns take the rest",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="send at this many events a second (open loop) instead of as fast as answered",
+    )
     parser.add_argument("--label", default="burst")
     args = parser.parse_args(argv)
     if not postgres_available():
@@ -302,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                         worker_processes=args.workers,
                         worker_threads=args.worker_threads,
                         worker_nice=args.worker_nice,
+                        rate=args.rate,
                         logdir=logdir,
                     )
                 )
