@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from bot.conversation.inbox import inbox_threads
 from bot.jobs import start_scheduler
 from bot.runtime import Runtime
 
@@ -37,19 +38,14 @@ class Background:
             daemon=True,
         )
         settings = runtime.settings
-        self.inbox_threads = [
-            threading.Thread(
-                target=runtime.inbox.run_forever,
-                args=(self.stop_event, runtime.inbox_wakeup),
-                kwargs={
-                    "replies": runtime.sender_wakeup,
-                    "idle_seconds": settings.webhook_inbox_poll_ms / 1000,
-                },
-                name=f"inbox-{n}",
-                daemon=True,
-            )
-            for n in range(settings.webhook_inbox_threads if settings.queued_intake else 0)
-        ]
+        self.inbox_threads = inbox_threads(
+            runtime.inbox,
+            self.stop_event,
+            runtime.inbox_wakeup,
+            replies=runtime.sender_wakeup,
+            count=settings.webhook_inbox_threads if settings.queued_intake else 0,
+            poll_seconds=settings.webhook_inbox_poll_ms / 1000,
+        )
         self.scheduler: Any = None
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from bot.cli import cli
 from bot.config import ConfigError, Settings
-from bot.conversation.inbox import MAX_ATTEMPTS
+from bot.conversation.inbox import MAX_ATTEMPTS, inbox_threads
 from bot.jobs import forget_old_deliveries
 from bot.runtime import Runtime
 from storage import repositories as repo
@@ -320,3 +321,31 @@ def test_an_unknown_intake_is_a_config_error_naming_the_setting() -> None:
         Settings.from_env({"WEBHOOK_INTAKE": "async"})
     assert Settings.from_env({"WEBHOOK_INTAKE": "queued"}).queued_intake
     assert not Settings.from_env({}).queued_intake
+
+
+def test_a_process_inbox_threads_run_the_turns_and_stop(signed_post: Post, queued: Runtime) -> None:
+    stop = threading.Event()
+    threads = inbox_threads(
+        queued.inbox,
+        stop,
+        queued.inbox_wakeup,
+        replies=queued.sender_wakeup,
+        count=3,
+        poll_seconds=0.05,
+    )
+    for thread in threads:
+        thread.start()
+    try:
+        for user in (USER, OTHER):
+            signed_post(text_event("#HVT01", user_id=user))
+        deadline = time.monotonic() + 30
+        while any(s == InboxStatus.PENDING for _u, s, _a in inbox_rows(queued)):
+            assert time.monotonic() < deadline, "the inbox threads ran no turn"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        queued.inbox_wakeup.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(replies(queued)) == len(replies(queued, OTHER)) == 2

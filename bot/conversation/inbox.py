@@ -133,15 +133,19 @@ class Inbox:
     def run_forever(
         self,
         stop: threading.Event,
-        wake: threading.Event,
+        wake: threading.Event | None,
         *,
         replies: threading.Event,
         idle_seconds: float,
+        first_wait: float = 0.0,
     ) -> None:
-        """Run turns until `stop` is set; when none is due, wait for `wake` (set by a webhook
-        of this process) or `idle_seconds` (an event stored by another process)."""
+        """Run turns until `stop` is set; when none is due, wait for `wake` (None: nothing
+        but `stop` wakes this thread) or `idle_seconds` (`first_wait` before the first
+        claim: the helpers of a process poll in turn)."""
+        stop.wait(first_wait)
         while not stop.is_set():
-            wake.clear()  # before the claim: an event stored after it sets it again
+            if wake is not None:
+                wake.clear()  # before the claim: an event stored after it sets it again
             try:
                 outcome = self.run_once()
             except Exception:  # a database hiccup must not kill the thread
@@ -149,6 +153,40 @@ class Inbox:
                 stop.wait(idle_seconds)
                 continue
             if outcome is None:
-                wake.wait(idle_seconds)
+                (wake or stop).wait(idle_seconds)
             elif outcome.replies:
                 replies.set()
+
+
+def inbox_threads(
+    inbox: Inbox,
+    stop: threading.Event,
+    wake: threading.Event,
+    *,
+    replies: threading.Event,
+    count: int,
+    poll_seconds: float,
+) -> list[threading.Thread]:
+    """A process's inbox threads (not started). The first, the lookout, is woken by `wake`
+    (set by a webhook of this process) and otherwise looks every `poll_seconds`; the others
+    look in turn, each every `count x poll_seconds`, and keep claiming while there is work.
+    So an idle process sends about two claims per `poll_seconds` whatever `count` is (every
+    thread polling would send `count`: the idle claims cost a worker half a core at 16
+    threads, docs/benchmarks.md, 1), and a burst has every thread at work within
+    `count x poll_seconds`. `stop` also ends the helpers' waits."""
+    threads = []
+    for n in range(count):
+        threads.append(
+            threading.Thread(
+                target=inbox.run_forever,
+                args=(stop, wake if n == 0 else None),
+                kwargs={
+                    "replies": replies,
+                    "idle_seconds": poll_seconds * (1 if n == 0 else count),
+                    "first_wait": poll_seconds * n,
+                },
+                name=f"inbox-{n}",
+                daemon=True,
+            )
+        )
+    return threads

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BindParameter, ColumnElement, func, select
 from sqlalchemy.orm import aliased
 
 
-def due_heads(model: Any, pending: str, *, now: datetime) -> tuple[ColumnElement[bool], ...]:
+def due_heads(
+    model: Any, pending: str, *, now: datetime | BindParameter[datetime]
+) -> tuple[ColumnElement[bool], ...]:
     """The conditions of a row that may be taken now: pending, due, and its (OA, user)'s
     oldest pending row (`model` has id, user_id, oa_id, status and next_attempt_at).
 

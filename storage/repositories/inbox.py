@@ -44,19 +44,22 @@ def store_inbox_event(
     return session.connection().execute(statement, parameters).first() is not None
 
 
+# Built once: an idle worker runs it every WEBHOOK_INBOX_POLL_MS.
+_CLAIM_NEXT = (
+    select(InboxEvent)
+    .where(*due_heads(InboxEvent, InboxStatus.PENDING, now=bindparam("now", type_=UTCDateTime())))
+    .order_by(InboxEvent.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+
+
 def claim_inbox_event(session: Session, *, now: datetime) -> InboxEvent | None:
     """Lock the oldest event whose turn has come, of a user with no older pending one, for
     the rest of the caller's transaction (FOR UPDATE SKIP LOCKED on PostgreSQL: another
     worker takes the next user's; SQLite has one writer). While it is locked, that user's
     later events are not eligible anywhere: its row is still their user's oldest pending."""
-    statement = (
-        select(InboxEvent)
-        .where(*due_heads(InboxEvent, InboxStatus.PENDING, now=now))
-        .order_by(InboxEvent.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return session.scalars(statement).first()
+    return session.scalars(_CLAIM_NEXT, {"now": now}).first()
 
 
 def finish_inbox_event(session: Session, event_id: int, *, now: datetime) -> None:
