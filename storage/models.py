@@ -467,6 +467,8 @@ class InboxEvent(Base):
     signed, received and checked by the webhook, which answered 200 at once.
 
     `dedupe_key` is the event's (as processed_events): a re-delivery is not stored twice.
+    A done event keeps only that key and its times (the body and user id are emptied); one
+    given up keeps its body for a look until it is forgotten with the dedupe records.
     A worker runs the turn, and marks the row done, in the transaction that locked the row
     (FOR UPDATE SKIP LOCKED): a worker killed meanwhile leaves it pending. Only a user's
     oldest pending event is ever eligible, so a user's events run in their arrival order.

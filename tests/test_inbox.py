@@ -19,6 +19,7 @@ from bot.cli import cli
 from bot.config import ConfigError, Settings
 from bot.conversation.inbox import MAX_ATTEMPTS, inbox_threads
 from bot.jobs import forget_old_deliveries
+from bot.privacy.retention import erase_person
 from bot.runtime import Runtime
 from storage import repositories as repo
 from storage.models import (
@@ -176,7 +177,7 @@ def test_a_crash_before_the_commit_leaves_the_event_pending_and_it_runs_once(
     assert len(replies(queued)) == 2
     assert count(queued, SurveyResponse) == 1
     assert queued.inbox.drain() == 0
-    assert inbox_rows(queued) == [(USER, InboxStatus.DONE, 0)]
+    assert inbox_rows(queued) == [("", InboxStatus.DONE, 0)]
 
 
 def test_a_turn_that_raises_is_retried_later_and_runs_once(
@@ -225,7 +226,7 @@ def test_a_turn_that_always_raises_is_given_up_and_the_users_next_event_runs(
             clock.advance(seconds=60)
     assert inbox_rows(queued) == [
         (USER, InboxStatus.DEAD, MAX_ATTEMPTS),
-        (USER, InboxStatus.DONE, 0),
+        ("", InboxStatus.DONE, 0),
     ]
     assert len(replies(queued)) == 2  # "#HVT01" ran once the first was given up
     failures = [r.getMessage() for r in caplog.records if "inbox_turn_failed" in r.getMessage()]
@@ -349,3 +350,17 @@ def test_a_process_inbox_threads_run_the_turns_and_stop(signed_post: Post, queue
             thread.join(timeout=15)
     assert not any(thread.is_alive() for thread in threads)
     assert len(replies(queued)) == len(replies(queued, OTHER)) == 2
+
+
+def test_an_erased_citizen_s_waiting_events_are_deleted_and_a_run_one_keeps_no_id(
+    signed_post: Post, queued: Runtime
+) -> None:
+    signed_post(text_event("#HVT01", user_id=OTHER))
+    queued.inbox.drain()
+    signed_post(text_event("#HVT01"))
+    with queued.session_factory() as session:
+        done = session.scalars(select(InboxEvent).where(InboxEvent.status == InboxStatus.DONE))
+        assert [(e.user_id, e.body) for e in done] == [("", b"")]
+    with queued.session_factory.begin() as session:
+        erase_person(session, pseudonyms=queued.pseudonyms, zalo_user_id=USER)
+    assert inbox_rows(queued) == [("", InboxStatus.DONE, 0)]

@@ -11,8 +11,8 @@ Every request gets a defined answer and one log line (docs/security.md):
          import the OA in the units file; Zalo re-sends it for about 2 hours)
     400  signed, but not a JSON object with a string event_name (not UTF-8, not JSON,
          nested deeper than MAX_DEPTH): no Zalo event looks like that
-    200  handled, a duplicate, or ignored (with WEBHOOK_INTAKE=queued: queued, i.e. stored
-         for a worker, or a duplicate, or ignored): a signed event that is not the citizen speaking,
+    200  handled (WEBHOOK_INTAKE=queued: queued, i.e. stored for a worker), a duplicate,
+         or ignored: a signed event that is not the citizen speaking,
          that Zalo cannot have sent (an id of the wrong shape, an over-long event name), or
          whose timestamp is outside the replay window. Zalo re-sends any non-2xx answer and
          disables the webhook after its last retry, so a signed event is never refused with
@@ -130,11 +130,17 @@ def _queue(
             stored = runtime.inbox.store(session, event, raw, oa=oa, now=now)
     except DataError as exc:
         return _data_error(exc)
-    if not stored:
-        log.info("event=%s outcome=duplicate stage=inbox", event.name)
-        return {"ok": True, "outcome": TurnStatus.DUPLICATE}, 200
-    runtime.inbox_wakeup.set()
-    return {"ok": True, "outcome": QUEUED}, 200
+    outcome = QUEUED if stored else TurnStatus.DUPLICATE
+    assert event.user_id is not None  # acts_on
+    log.info(
+        "event=%s user=%s outcome=%s",
+        event.name,
+        runtime.pseudonyms.user_tag(event.user_id),
+        outcome,
+    )
+    if stored:
+        runtime.inbox_wakeup.set()
+    return {"ok": True, "outcome": outcome}, 200
 
 
 def _data_error(exc: DataError) -> ResponseReturnValue:

@@ -63,11 +63,14 @@ def claim_inbox_event(session: Session, *, now: datetime) -> InboxEvent | None:
 
 
 def finish_inbox_event(session: Session, event_id: int, *, now: datetime) -> None:
-    """Mark an event's turn as run, in the turn's transaction."""
+    """Mark an event's turn as run, in the turn's transaction. Only its dedupe key is kept
+    (a re-delivery is not stored again): the body and the raw Zalo id go at once."""
     session.execute(
         update(_inbox)
         .where(_inbox.c.id == event_id)
-        .values(status=InboxStatus.DONE.value, handled_at=now, last_error=None)
+        .values(
+            status=InboxStatus.DONE.value, handled_at=now, last_error=None, body=b"", user_id=""
+        )
     )
 
 
