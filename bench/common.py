@@ -64,6 +64,7 @@ SERVICE_ENV_PREFIXES = (
     "REPORT_",
     "CONSOLE_",
     "DIRECTORY_",
+    "WEBHOOK_",
 )
 
 

@@ -6,6 +6,11 @@ PostgreSQL, and in the same run to a bare Flask endpoint under the same gunicorn
     python -m bench.ingest [--events N] [--users U] [--connections C] [--runs R]
                            [--targets sqlite,postgresql,bare] [--max-seconds S]
                            [--growth [--growth-events N] [--growth-runs R]]
+                           [--intake inline|queued]
+
+`--intake queued`: the server only verifies, stores the event in the inbox and answers (no
+worker runs, the inbox only fills): the intake alone. `python -m bench.intake` compares the
+two intakes with workers running the turns (reply latency, a burst).
 
 Each run gets a fresh database (a SQLite file, or a PostgreSQL schema dropped afterwards) and
 a fresh server, warmed up with a few hundred events of other users. The targets are
@@ -76,6 +81,7 @@ class Config:
     max_seconds: float = 240.0
     loadgen: str = "wrk"  # wrk | python
     prefill_events: int = 0  # rows already in the tables, as if that many events came before
+    intake: str = "inline"  # WEBHOOK_INTAKE: inline runs the turn, queued only stores it
 
 
 # --- servers --------------------------------------------------------------------------------
@@ -114,9 +120,8 @@ def start_server(
             "--port",
             str(port),
         ]
-        process = procs.spawn(
-            target, command, env=service_env(database_url), cwd=logdir, log_path=log_path
-        )
+        env = service_env(database_url, WEBHOOK_INTAKE=config.intake)
+        process = procs.spawn(target, command, env=env, cwd=logdir, log_path=log_path)
     wait_http(f"http://127.0.0.1:{port}/healthz", process=process, log_path=log_path)
     return process, port, log_path
 
@@ -247,6 +252,7 @@ def run_python(
 
 COUNTS = {
     "processed_events": "SELECT count(*) FROM processed_events",
+    "inbox_events": "SELECT count(*) FROM inbox_events",
     "outbox_messages": "SELECT count(*) FROM outbox_messages",
     "survey_responses": "SELECT count(*) FROM survey_responses",
     "completed": "SELECT count(*) FROM survey_responses WHERE status = 'completed'",
@@ -474,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--workers", type=int, default=2, help="web processes (gunicorn)")
     parser.add_argument("--threads", type=int, default=8, help="threads per web process")
+    parser.add_argument(
+        "--intake",
+        choices=["inline", "queued"],
+        default="inline",
+        help="WEBHOOK_INTAKE of the server: queued only stores each event (no worker runs "
+        "here, so this measures the intake alone; bench.intake measures the turns too)",
+    )
     args = parser.parse_args(argv)
 
     loadgen = args.loadgen
@@ -493,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         max_seconds=args.max_seconds,
         workers=args.workers,
         threads=args.threads,
+        intake=args.intake,
     )
     logdir = RESULTS / "logs" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}"
     logdir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,17 @@ from zalo_client.limits import ChoiceStyle
 
 MIN_REPLAY_WINDOW_HOURS = 3
 MIN_SECRET_CHARS = 32
+
+
+class WebhookIntake(StrEnum):
+    """What the webhook does before it answers Zalo (WEBHOOK_INTAKE; docs/benchmarks.md, 1).
+
+    inline: runs the conversation's turn and queues the replies, then answers 200.
+    queued: stores the raw event in the inbox and answers 200; the workers run the turn.
+    """
+
+    INLINE = "inline"
+    QUEUED = "queued"
 
 
 class ConfigError(Exception):
@@ -131,6 +143,12 @@ class Settings:
     outbox_max_age_hours: int = 24
     outbox_lease_seconds: int = 30
     webhook_replay_window_hours: int = 24
+    # inline: the webhook runs the turn before its 200; queued: it stores the event and the
+    # workers' inbox threads (WEBHOOK_INBOX_THREADS per process) run it, woken at once in
+    # the process that stored it, polling every WEBHOOK_INBOX_POLL_MS in any other.
+    webhook_intake: str = WebhookIntake.INLINE.value
+    webhook_inbox_threads: int = 8
+    webhook_inbox_poll_ms: int = 200
     sandbox_allowed_hosts: str = "127.0.0.1,::1"
     zalo_rate_per_minute: int = 4000
     report_min_answers: int = 10
@@ -218,6 +236,8 @@ class Settings:
                 f"WEBHOOK_REPLAY_WINDOW_HOURS must be at least {MIN_REPLAY_WINDOW_HOURS}: Zalo "
                 "re-sends a failed delivery with its first timestamp for about 2 hours"
             )
+        if self.webhook_intake not in set(WebhookIntake):
+            raise ConfigError(f"WEBHOOK_INTAKE must be one of {', '.join(WebhookIntake)}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if self.console_secret_key and len(self.console_secret_key) < MIN_SECRET_CHARS:
@@ -253,6 +273,11 @@ class Settings:
     def replay_window(self) -> timedelta:
         """How far a signed webhook timestamp may be from now (either way) to be processed."""
         return timedelta(hours=self.webhook_replay_window_hours)
+
+    @property
+    def queued_intake(self) -> bool:
+        """Whether the webhook stores events for the workers (WEBHOOK_INTAKE=queued)."""
+        return self.webhook_intake == WebhookIntake.QUEUED
 
     @property
     def dedupe_retention(self) -> timedelta:

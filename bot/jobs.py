@@ -50,11 +50,13 @@ def expire_idle_surveys(runtime: Runtime) -> int:
 
 
 def forget_old_deliveries(runtime: Runtime) -> None:
-    """Dedupe records are kept while the webhook's replay window may still admit a copy
-    (Settings.dedupe_retention), then forgotten."""
+    """Dedupe records, and the inbox's events run or given up, are kept while the webhook's
+    replay window may still admit a copy (Settings.dedupe_retention), then forgotten."""
     now = runtime.clock()
+    before = now - runtime.settings.dedupe_retention
     with runtime.session_factory.begin() as session:
-        repo.forget_processed_events(session, before=now - runtime.settings.dedupe_retention)
+        repo.forget_processed_events(session, before=before)
+        repo.forget_inbox_events(session, before=before)
         repo.forget_registration_failures(session, before=now - timedelta(days=1))
 
 

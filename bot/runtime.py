@@ -21,6 +21,7 @@ from bot.cases.intake import CaseIntake
 from bot.config import ConfigError, Settings, default_database_path
 from bot.conversation.counting import Counting
 from bot.conversation.forms import FormSurveys
+from bot.conversation.inbox import Inbox
 from bot.conversation.limits import MessageBucket
 from bot.conversation.paper import PaperForms
 from bot.conversation.presence import RotatingCodes
@@ -93,10 +94,13 @@ class Runtime:
     rotating: RotatingCodes
     sign_in_links: SignInLinks | None  # None while the console is not set up
     paper: PaperForms
+    inbox: Inbox  # WEBHOOK_INTAKE=queued: events stored by the webhook, run by the workers
     mail_problem: str | None = None  # half-configured SMTP: `check` says it, serving stops
     clock: Callable[[], datetime] = utc_now
     transport: RequestsTransport | None = None
     sender_wakeup: threading.Event = field(default_factory=threading.Event)
+    # Set by the webhook when it stored an event: this process's inbox threads run it now.
+    inbox_wakeup: threading.Event = field(default_factory=threading.Event)
     # The OAs served: the environment's one, or the units file's `oas` (docs/deploy.md).
     oas: OfficialAccounts | None = None
 
@@ -202,6 +206,7 @@ class Runtime:
             service=service,
             forms=forms,
             paper=PaperForms(forms, default_zone=settings.tz),
+            inbox=Inbox(session_factory, service, pseudonyms=pseudonyms, clock=clock),
             cases=cases,
             case_intake=case_intake,
             rotating=rotating,

@@ -16,16 +16,19 @@ from typing import Any
 
 from flask import Flask
 
+from bot.conversation.inbox import inbox_threads
 from bot.jobs import start_scheduler
 from bot.runtime import Runtime
-from storage.wakeups import OUTBOX_CHANNEL, Listener
+from storage.wakeups import INBOX_CHANNEL, OUTBOX_CHANNEL, Listener
 
 log = logging.getLogger("sipas_bot.server")
 
 
 class Background:
-    """The outbox sender thread and the job scheduler of one process, and on PostgreSQL the
-    listener that wakes the sender when another process queues a message (storage/wakeups)."""
+    """The outbox sender thread and the job scheduler of one process, with
+    WEBHOOK_INTAKE=queued its inbox threads (they run the turns the webhook stored), and on
+    PostgreSQL the listener that wakes both when another process queues a message or stores
+    an event (storage/wakeups)."""
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 4) -> None:
         self.runtime = runtime
@@ -37,8 +40,20 @@ class Background:
             name="outbox-sender",
             daemon=True,
         )
+        settings = runtime.settings
+        self.inbox_threads = inbox_threads(
+            runtime.inbox,
+            self.stop_event,
+            runtime.inbox_wakeup,
+            replies=runtime.sender_wakeup,
+            count=settings.webhook_inbox_threads if settings.queued_intake else 0,
+            poll_seconds=settings.webhook_inbox_poll_ms / 1000,
+        )
+        channels = {OUTBOX_CHANNEL: runtime.sender_wakeup}
+        if self.inbox_threads:
+            channels[INBOX_CHANNEL] = runtime.inbox_wakeup
         self.listener = (
-            Listener(runtime.engine.url, {OUTBOX_CHANNEL: runtime.sender_wakeup})
+            Listener(runtime.engine.url, channels)
             if runtime.engine.dialect.name == "postgresql"
             else None
         )
@@ -48,6 +63,8 @@ class Background:
         if self.listener is not None:
             self.listener.start()
         self.thread.start()
+        for thread in self.inbox_threads:
+            thread.start()
         self.scheduler = start_scheduler(self.runtime)
 
     def stop(self) -> None:
@@ -57,6 +74,9 @@ class Background:
             self.listener.stop()
         self.stop_event.set()
         self.runtime.sender_wakeup.set()
+        self.runtime.inbox_wakeup.set()
+        for thread in self.inbox_threads:  # a turn is short; one cut off rolls back
+            thread.join(timeout=5)
         self.thread.join(timeout=15)
 
 

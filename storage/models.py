@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -37,6 +38,12 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"  # waiting to be sent (or to be retried at next_attempt_at)
     SENT = "sent"
     DEAD = "dead"  # given up; `dead_reason` says why
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"  # stored by the webhook, its turn not run yet (or to be retried)
+    DONE = "done"  # its turn ran (kept while a re-delivery may come, as processed_events)
+    DEAD = "dead"  # its turn failed every attempt; logged, the user's later events go on
 
 
 class DeadReason(StrEnum):
@@ -453,6 +460,39 @@ class ProcessedEvent(Base):
     dedupe_key: Mapped[str] = mapped_column(String(80), primary_key=True)
     event_name: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class InboxEvent(Base):
+    """A webhook event stored to be run by a worker (WEBHOOK_INTAKE=queued): the raw body as
+    signed, received and checked by the webhook, which answered 200 at once.
+
+    `dedupe_key` is the event's (as processed_events): a re-delivery is not stored twice.
+    A done event keeps only that key and its times (the body and user id are emptied); one
+    given up keeps its body for a look until it is forgotten with the dedupe records.
+    A worker runs the turn, and marks the row done, in the transaction that locked the row
+    (FOR UPDATE SKIP LOCKED): a worker killed meanwhile leaves it pending. Only a user's
+    oldest pending event is ever eligible, so a user's events run in their arrival order.
+    """
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    oa_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the bytes Zalo signed, as they came
+    status: Mapped[str] = mapped_column(String(16), default=InboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_inbox_events_status_oa_user", "status", "oa_id", "user_id", "id"),
+        # The claim's scan: the pending events in arrival order (not every event run).
+        Index("ix_inbox_events_status_id", "status", "id"),
+    )
 
 
 class OutboxMessage(Base):

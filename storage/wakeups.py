@@ -1,13 +1,15 @@
 """Waking the workers of other processes when work arrives: PostgreSQL's LISTEN/NOTIFY.
 
-A web process that queues a reply wakes its own sender at once (`Runtime.sender_wakeup`);
-a worker process (`sipas-bot worker`, docs/deploy.md "Several processes") used to find it at
-its next poll, up to a second later. On PostgreSQL, a statement-level trigger on the table
-(migration 0019) sends `NOTIFY <channel>` with every INSERT, delivered when the inserting
-transaction commits, and each worker keeps one connection listening (`Listener`): the
-sender wakes within a round trip of the commit. A lost connection is opened again, and the
-events are set once then (what was notified meanwhile is found by the poll, which stays as
-the safety net). SQLite has one process: nothing to listen to.
+A web process that queues a reply, or stores an event for the inbox threads, wakes its own
+threads at once (`Runtime.sender_wakeup`, `Runtime.inbox_wakeup`); a worker process
+(`sipas-bot worker`, docs/deploy.md "Several processes") used to find it at its next poll,
+up to a second later (the inbox's lookout: WEBHOOK_INBOX_POLL_MS). On PostgreSQL, a
+statement-level trigger on the table (migration 0019) sends `NOTIFY <channel>` with every
+INSERT, delivered when the inserting transaction commits, and each worker keeps one
+connection listening (`Listener`): the sender or the inbox's lookout wakes within a round
+trip of the commit. A lost connection is opened again, and the events are set once then
+(what was notified meanwhile is found by the poll, which stays as the safety net). SQLite
+has one process: nothing to listen to.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from sqlalchemy.engine import URL
 
 log = logging.getLogger("sipas_bot.wakeups")
 
-# The channel that the trigger on `outbox_messages` notifies (migration 0019).
+# The channels that the triggers on `outbox_messages` and `inbox_events` notify (migration
+# 0019): a reply to send, an event stored by a queued webhook (WEBHOOK_INTAKE=queued).
 OUTBOX_CHANNEL = "sipas_outbox"
+INBOX_CHANNEL = "sipas_inbox"
 
 
 def libpq_conninfo(url: URL) -> str:

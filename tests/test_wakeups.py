@@ -1,7 +1,7 @@
-"""Workers of other processes woken when a message is queued (storage/wakeups.py, migration
-0019): on PostgreSQL an INSERT into the outbox notifies at commit, the listener sets the
-sender's event; a listener whose connection was cut listens again. SQLite has nothing to
-listen to (one process)."""
+"""Workers of other processes woken when a message is queued or an event stored
+(storage/wakeups.py, migration 0019): on PostgreSQL an INSERT into the outbox or the inbox
+notifies at commit, the listener sets the sender's or the inbox threads' event; a listener
+whose connection was cut listens again. SQLite has nothing to listen to (one process)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from sqlalchemy import create_engine, text
 
 from bot.runtime import Runtime
 from storage import repositories as repo
-from storage.wakeups import OUTBOX_CHANNEL, Listener
+from storage.wakeups import INBOX_CHANNEL, OUTBOX_CHANNEL, Listener
+from tests.conftest import reconfigure, text_event
+from tests.integrity_support import Post
 
 # An upper bound for what takes milliseconds: a wait that ends as soon as the event is set.
 WITHIN = 15.0
@@ -28,12 +30,15 @@ def pg_runtime(runtime: Runtime) -> Runtime:
 
 @pytest.fixture
 def woken(pg_runtime: Runtime) -> Iterator[tuple[Listener, threading.Event]]:
-    event = threading.Event()
-    listener = Listener(pg_runtime.engine.url, {OUTBOX_CHANNEL: event}, reconnect_seconds=0.1)
+    event, inbox = threading.Event(), threading.Event()
+    listener = Listener(
+        pg_runtime.engine.url, {OUTBOX_CHANNEL: event, INBOX_CHANNEL: inbox}, reconnect_seconds=0.1
+    )
     listener.start()
     try:
         assert listener.listening.wait(WITHIN)
         assert event.wait(WITHIN)  # set once on listening: what came while no one listened
+        assert inbox.wait(WITHIN)
         yield listener, event
     finally:
         listener.stop()
@@ -51,6 +56,22 @@ def test_a_message_queued_by_another_process_wakes_the_sender(
     event.clear()
     queue_message(pg_runtime)  # another connection, as another process's would be
     assert event.wait(WITHIN)
+
+
+def test_an_event_stored_by_a_queued_webhook_wakes_the_inbox_threads(
+    pg_runtime: Runtime, signed_post: Post
+) -> None:
+    reconfigure(pg_runtime, webhook_intake="queued")
+    inbox = threading.Event()
+    listener = Listener(pg_runtime.engine.url, {INBOX_CHANNEL: inbox})
+    listener.start()
+    try:
+        assert listener.listening.wait(WITHIN) and inbox.wait(WITHIN)
+        inbox.clear()
+        assert signed_post(text_event("#HVT01")).get_json()["outcome"] == "queued"
+        assert inbox.wait(WITHIN)
+    finally:
+        listener.stop()
 
 
 def test_a_listener_whose_connection_was_cut_listens_again(

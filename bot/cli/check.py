@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli.context import current_runtime, database_label, dotenv_read
 from bot.config import ConfigError
+from bot.conversation.inbox import INBOX_LAG_LIMIT
 from bot.delivery.accounts import ServedOA
 from bot.reporting.digests import schedules
 from bot.runtime import Runtime
@@ -296,6 +297,21 @@ def _zalo_api(runtime: Runtime, oa: ServedOA) -> list[Result]:
     return [Result(Outcome.OK, f"{what} (OA: {name})")]
 
 
+def inbox_backlog(runtime: Runtime) -> list[Result]:
+    """WEBHOOK_INTAKE=queued: the events stored and waiting for a worker's turn."""
+    if not runtime.settings.queued_intake:
+        return []
+    now = runtime.clock()
+    with runtime.session_factory() as session:
+        backlog = repo.inbox_backlog(session)
+    waited = int((now - backlog.oldest).total_seconds()) if backlog.oldest else 0
+    what = f"inbox (WEBHOOK_INTAKE=queued): {backlog.pending} event(s) waiting"
+    if backlog.oldest is not None and now - backlog.oldest > INBOX_LAG_LIMIT:
+        fix = "run `sipas-bot worker` (or `sipas-bot serve` without --no-background)"
+        return [Result(Outcome.WARN, f"{what}, the oldest for {waited} s", fix)]
+    return [Result(Outcome.OK, what + (f", the oldest for {waited} s" if waited else ""))]
+
+
 CHECKS: list[Check] = [
     Check("settings", settings_source),
     Check("addresses", public_addresses),
@@ -305,6 +321,7 @@ CHECKS: list[Check] = [
     Check("email", email_settings),
     Check("database", database_schema),
     Check("rollup", rollup_zones, needs=("database",)),
+    Check("inbox", inbox_backlog, needs=("database",)),
     Check("mode", zalo_mode),
     Check("oa_secrets", oa_secrets, needs=("database",)),
     Check("token_pair", token_pair, needs=("database",)),

@@ -123,9 +123,9 @@ class SurveyService:
     ) -> Outcome:
         """Process one webhook event once; a re-delivery of the same event does nothing.
         `oa`: the key of the OA the event came to (the conversation is per OA and user)."""
-        if event.user_id is None or not _from_user(event):
-            log.info("event=%s outcome=ignored", event.name)
+        if not self.acts_on(event):
             return Outcome(TurnStatus.IGNORED)
+        assert event.user_id is not None
         key = dedupe_key(event, raw_body)
         row = repo.claim_and_lock(
             session, key=key, event_name=event.name, user_id=event.user_id, now=now, oa=oa
@@ -143,6 +143,14 @@ class SurveyService:
             session, row, language=row.language, open_response_id=row.open_response_id
         )
         return outcome
+
+    def acts_on(self, event: InboundEvent) -> bool:
+        """Whether an event is a citizen speaking (or following, unfollowing); any other is
+        ignored, and logged so, before the database is touched."""
+        if event.user_id is None or not _from_user(event):
+            log.info("event=%s outcome=ignored", event.name)
+            return False
+        return True
 
     def _turn(
         self, session: Session, row: LockedConversation, event: InboundEvent, now: datetime

@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
+from bot.conversation.inbox import INBOX_LAG_LIMIT
 from bot.conversation.presence import CodeCheck
 from bot.units import is_code
 from bot.web.current import runtime_of
@@ -25,7 +26,8 @@ OUTBOX_LAG_LIMIT = timedelta(minutes=5)
 def healthz() -> ResponseReturnValue:
     """What a webhook would meet now: 503 when it could not store an event (the database is
     unreachable, unmigrated, read-only or full), "degraded" when events are stored but
-    replies would not go out soon (an outbox backlog, no usable Zalo token)."""
+    replies would not go out soon (an outbox backlog, an inbox backlog with
+    WEBHOOK_INTAKE=queued, no usable Zalo token)."""
     runtime = runtime_of(current_app)
     now = runtime.clock()
     try:
@@ -33,6 +35,7 @@ def healthz() -> ResponseReturnValue:
             repo.probe_writable(session, now=now)
             counts = repo.outbox_counts(session)
             oldest_due = repo.oldest_due_message(session, now=now)
+            inbox = repo.inbox_backlog(session) if runtime.settings.queued_intake else None
     except Exception as exc:  # the health check reports, it does not crash
         log.warning("event=healthz outcome=down error=%s", type(exc).__name__)
         return {
@@ -47,6 +50,12 @@ def healthz() -> ResponseReturnValue:
             f"outbox: a message has waited {int(lag.total_seconds())} s to be sent: is a "
             "sender running (`sipas-bot serve` or `sipas-bot worker`)?"
         )
+    inbox_lag = now - inbox.oldest if inbox is not None and inbox.oldest else timedelta(0)
+    if inbox_lag > INBOX_LAG_LIMIT:
+        problems.append(
+            f"inbox: an event has waited {int(inbox_lag.total_seconds())} s for its turn: is "
+            "a worker running (`sipas-bot serve` or `sipas-bot worker`)?"
+        )
     for oa in runtime.accounts.all():
         if oa.tokens is None:
             continue
@@ -59,7 +68,7 @@ def healthz() -> ResponseReturnValue:
             problems.append(f"Zalo token refresh failed{named}: {token.refresh_error}")
     # 200 even when degraded: the webhook still accepts and stores events; monitoring reads
     # `status`, while a load balancer keeps sending traffic.
-    return {
+    health: dict[str, object] = {
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "sandbox": runtime.settings.zalo_sandbox,
@@ -69,7 +78,13 @@ def healthz() -> ResponseReturnValue:
             "dead": counts.get("dead", 0),
             "oldest_due_seconds": int(lag.total_seconds()),
         },
-    }, 200
+    }
+    if inbox is not None:  # WEBHOOK_INTAKE=queued: the events waiting for a worker's turn
+        health["inbox"] = {
+            "pending": inbox.pending,
+            "oldest_seconds": int(inbox_lag.total_seconds()),
+        }
+    return health, 200
 
 
 @blueprint.get("/q/<code>")

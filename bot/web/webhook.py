@@ -1,4 +1,5 @@
-"""`POST /zalo/webhook`: verify, deduplicate, advance the conversation, answer 200 fast.
+"""`POST /zalo/webhook`: verify, deduplicate, advance the conversation (or, with
+WEBHOOK_INTAKE=queued, store the event for a worker), answer 200 fast.
 
 Every request gets a defined answer and one log line (docs/security.md):
 
@@ -10,7 +11,8 @@ Every request gets a defined answer and one log line (docs/security.md):
          import the OA in the units file; Zalo re-sends it for about 2 hours)
     400  signed, but not a JSON object with a string event_name (not UTF-8, not JSON,
          nested deeper than MAX_DEPTH): no Zalo event looks like that
-    200  handled, a duplicate, or ignored: a signed event that is not the citizen speaking,
+    200  handled (WEBHOOK_INTAKE=queued: queued, i.e. stored for a worker), a duplicate,
+         or ignored: a signed event that is not the citizen speaking,
          that Zalo cannot have sent (an id of the wrong shape, an over-long event name), or
          whose timestamp is outside the replay window. Zalo re-sends any non-2xx answer and
          disables the webhook after its last retry, so a signed event is never refused with
@@ -28,6 +30,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bot.conversation.service import TurnStatus
+from bot.runtime import Runtime
 from bot.web.current import runtime_of
 from zalo_client import (
     SIGNATURE_HEADER,
@@ -41,6 +45,8 @@ from zalo_client import (
 from zalo_client.text import for_log
 
 log = logging.getLogger("sipas_bot.webhook")
+# The answer's outcome when the event was stored for a worker (WEBHOOK_INTAKE=queued).
+QUEUED = "queued"
 blueprint = Blueprint("webhook", __name__)
 
 
@@ -100,20 +106,51 @@ def receive(app: int | None = None) -> ResponseReturnValue:
     if not within_window(event, now=now, window=runtime.settings.replay_window):
         return _ignored("outside_replay_window", f"event={event.name}")
 
+    if runtime.settings.queued_intake:
+        return _queue(runtime, event, raw, now=now, oa=oa.key)
     try:
         with runtime.session_factory.begin() as session:
             outcome = runtime.service.handle(session, event, raw, now=now, oa=oa.key)
     except DataError as exc:
-        # The database refused a value (a fence: the checks above should leave none). Zalo
-        # would re-send the same value forever, so it is acknowledged and logged.
-        log.error(
-            "event=webhook outcome=ignored status=200 reason=data_error error=%s",
-            type(exc.orig).__name__,
-        )
-        return {"ok": True, "outcome": "ignored"}, 200
+        return _data_error(exc)
     if outcome.replies:
         runtime.sender_wakeup.set()
     return {"ok": True, "outcome": outcome.status}, 200
+
+
+def _queue(
+    runtime: Runtime, event: InboundEvent, raw: bytes, *, now: datetime, oa: str
+) -> ResponseReturnValue:
+    """WEBHOOK_INTAKE=queued: store the checked event (one INSERT) and answer; a worker runs
+    its turn (bot/conversation/inbox.py). A re-delivery is stored once: "duplicate"."""
+    if not runtime.service.acts_on(event):
+        return {"ok": True, "outcome": TurnStatus.IGNORED}, 200
+    try:
+        with runtime.session_factory.begin() as session:
+            stored = runtime.inbox.store(session, event, raw, oa=oa, now=now)
+    except DataError as exc:
+        return _data_error(exc)
+    outcome = QUEUED if stored else TurnStatus.DUPLICATE
+    assert event.user_id is not None  # acts_on
+    log.info(
+        "event=%s user=%s outcome=%s",
+        event.name,
+        runtime.pseudonyms.user_tag(event.user_id),
+        outcome,
+    )
+    if stored:
+        runtime.inbox_wakeup.set()
+    return {"ok": True, "outcome": outcome}, 200
+
+
+def _data_error(exc: DataError) -> ResponseReturnValue:
+    # The database refused a value (a fence: the checks above should leave none). Zalo
+    # would re-send the same value forever, so it is acknowledged and logged.
+    log.error(
+        "event=webhook outcome=ignored status=200 reason=data_error error=%s",
+        type(exc.orig).__name__,
+    )
+    return {"ok": True, "outcome": "ignored"}, 200
 
 
 def within_window(event: InboundEvent, *, now: datetime, window: timedelta) -> bool:

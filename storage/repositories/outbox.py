@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, true, tuple_, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from storage.models import (
     ENVIRONMENT_OA,
@@ -20,6 +20,7 @@ from storage.models import (
     OutboxStatus,
     UTCDateTime,
 )
+from storage.repositories._queue import due_heads
 
 # --- outbox --------------------------------------------------------------------------------
 
@@ -90,32 +91,19 @@ def claim_due_messages(
     order and never two at a time; a user whose head message waits for a retry holds up
     nobody else. The lease makes a message killed mid-send eligible again once it lapses.
 
-    "The head" is a correlated MIN() (one index probe per candidate), not NOT EXISTS (an
-    older pending one): PostgreSQL planned that anti-join with an inner scan of every pending
-    row whenever its statistics undercounted them, as right after a burst was enqueued: 0.3 s
-    per claim at 1,200 pending in a fresh table, 3.6 s in one analysed before the burst
-    (docs/benchmarks.md, 2). This form stays linear in the pending rows whatever the plan.
+    "The head" is the user's oldest pending message (`due_heads`, shared with the inbox).
 
     A user is a user of one OA: the head is per (OA, user). With many OAs (`fair`), the due
     heads are taken round-robin over the OAs (each OA's oldest first, then each OA's second,
     …), so an OA with 10,000 queued takes only its share of `limit`; `skip_oas`: OAs whose
     app is paused (-32), not leased at all.
     """
-    older = aliased(OutboxMessage)
-    head = (
-        select(func.min(older.id))
-        .where(
-            older.user_id == OutboxMessage.user_id,
-            older.oa_id == OutboxMessage.oa_id,
-            older.status == OutboxStatus.PENDING,
-        )
-        .scalar_subquery()
-    )
+    pending, due_now, is_head = due_heads(OutboxMessage, OutboxStatus.PENDING, now=now)
     due = (
-        OutboxMessage.status == OutboxStatus.PENDING,
-        OutboxMessage.next_attempt_at <= now,
+        pending,
+        due_now,
         (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
-        OutboxMessage.id == head,
+        is_head,
         OutboxMessage.id.not_in(list(exclude)) if exclude else true(),
         OutboxMessage.oa_id.not_in(list(skip_oas)) if skip_oas else true(),
     )

@@ -17,6 +17,7 @@ from storage.models import (
     CaseReply,
     Conversation,
     Digest,
+    InboxEvent,
     Leader,
     LeaderMessage,
     LeaderMessageStatus,
@@ -61,8 +62,9 @@ def rekey_surveys(session: Session, new_hash_of: Mapping[str, str]) -> int:
 
 
 def drop_user_ids(session: Session, user_ids: Collection[str]) -> tuple[int, int]:
-    """Delete the conversations of `user_ids` and every outbox message to them (linked leader
-    messages keep their own text); returns (conversations, outbox messages) deleted."""
+    """Delete the conversations of `user_ids`, every outbox message to them (linked leader
+    messages keep their own text) and their inbox events; returns (conversations, outbox
+    messages) deleted."""
     if not user_ids:
         return 0, 0
     ids = list(user_ids)
@@ -74,6 +76,8 @@ def drop_user_ids(session: Session, user_ids: Collection[str]) -> tuple[int, int
             .values(outbox_message_id=None)
         )
     messages = session.execute(delete(OutboxMessage).where(OutboxMessage.user_id.in_(ids)))
+    # Events not run yet, or given up, still hold what they said (a done one holds no id).
+    session.execute(delete(InboxEvent).where(InboxEvent.user_id.in_(ids)))
     conversations = session.execute(delete(Conversation).where(Conversation.user_id.in_(ids)))
     return conversations.rowcount or 0, messages.rowcount or 0  # type: ignore[attr-defined]
 
@@ -174,12 +178,13 @@ def forget_registration_attempts(session: Session, user_id: str) -> int:
 
 
 def find_user_ids(session: Session, matches: Callable[[str], bool]) -> set[str]:
-    """Every Zalo id held in conversations, the outbox, the leaders or case contacts, for which
-    `matches(user_id)` is true (a scan: erasure by pseudonym only)."""
+    """Every Zalo id held in conversations, the outbox, the inbox, the leaders or case
+    contacts, for which `matches(user_id)` is true (a scan: erasure by pseudonym only)."""
     found: set[str] = set()
     for column in (
         Conversation.user_id,
         OutboxMessage.user_id,
+        InboxEvent.user_id,
         Leader.user_id,
         CaseContact.user_id,
     ):

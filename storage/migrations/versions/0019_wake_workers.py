@@ -1,8 +1,9 @@
 """wake workers: on PostgreSQL, every INSERT into outbox_messages notifies the channel
-`sipas_outbox` (delivered at commit), which the workers listen to (storage/wakeups.py)
+`sipas_outbox`, and into inbox_events `sipas_inbox` (delivered at commit), which the workers
+listen to (storage/wakeups.py)
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
@@ -35,10 +36,15 @@ def upgrade() -> None:
         "CREATE TRIGGER outbox_messages_notify AFTER INSERT ON outbox_messages "
         "FOR EACH STATEMENT EXECUTE FUNCTION sipas_notify('sipas_outbox')"
     )
+    op.execute(
+        "CREATE TRIGGER inbox_events_notify AFTER INSERT ON inbox_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION sipas_notify('sipas_inbox')"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS inbox_events_notify ON inbox_events")
     op.execute("DROP TRIGGER IF EXISTS outbox_messages_notify ON outbox_messages")
     op.execute("DROP FUNCTION IF EXISTS sipas_notify()")
