@@ -77,6 +77,7 @@ from bench.expected import (
 )
 from bench.expected import survey_script as script_for
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
+from bench.province import Oa, import_units, oa_env, province, units_yaml
 from bot.privacy import Pseudonymizer
 from survey_flow.sipas import LOW_RATINGS
 
@@ -95,91 +96,6 @@ DAY_PROFILE: tuple[tuple[float, float, float], ...] = (
     (15.0, 16.0, 0.9),
     (16.0, 17.0, 0.5),
 )
-
-
-# --- the province: OAs, wards, counters -------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Oa:
-    number: int
-    oa_id: str
-    app_id: str
-    oa_secret_key: str
-    access_token: str
-    refresh_token: str
-    counters: tuple[str, ...]
-
-
-def province(n_oas: int, counters_per_oa: int) -> list[Oa]:
-    return [
-        Oa(
-            number=k,
-            oa_id=str(3_100_000_000_000_000_000 + k),
-            app_id=str(3_200_000_000_000_000_000 + k),
-            oa_secret_key=f"province-oa-secret-{k:03d}",
-            access_token=f"access-oa{k:03d}-0",
-            refresh_token=f"refresh-oa{k:03d}-0",
-            counters=tuple(f"W{k:03d}Q{c:02d}" for c in range(1, counters_per_oa + 1)),
-        )
-        for k in range(1, n_oas + 1)
-    ]
-
-
-def units_yaml(oas: list[Oa], *, with_oas: bool) -> str:
-    """The units file: with `oas` for the service; without, every ward the environment's
-    OA's (for computing the expected texts in the sandbox)."""
-    lines = ["oas:"] if with_oas else []
-    for oa in oas if with_oas else []:
-        k = oa.number
-        lines += [
-            f'  - id: "{oa.oa_id}"',
-            f"    name: UBND phường {k:03d}",
-            f'    app_id: "{oa.app_id}"',
-            f"    app_secret: env:OA{k:03d}_APP_SECRET",
-            f"    oa_secret_key: env:OA{k:03d}_OA_SECRET_KEY",
-            f"    access_token: env:OA{k:03d}_ACCESS_TOKEN",
-            f"    refresh_token: env:OA{k:03d}_REFRESH_TOKEN",
-        ]
-    lines.append("units:")
-    for oa in oas:
-        k = oa.number
-        lines.append(f"  - code: W{k:03d}")
-        if with_oas:
-            lines.append(f'    oa: "{oa.oa_id}"')
-        lines += [f"    name: UBND phường {k:03d}", "    counters:"]
-        for c, code in enumerate(oa.counters, start=1):
-            lines += [f"      - code: {code}", f"        name: Quầy {c:02d}"]
-    return "\n".join(lines) + "\n"
-
-
-def oa_env(oas: list[Oa]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for oa in oas:
-        k = oa.number
-        env[f"OA{k:03d}_APP_SECRET"] = f"province-app-secret-{k:03d}"
-        env[f"OA{k:03d}_OA_SECRET_KEY"] = oa.oa_secret_key
-        env[f"OA{k:03d}_ACCESS_TOKEN"] = oa.access_token
-        env[f"OA{k:03d}_REFRESH_TOKEN"] = oa.refresh_token
-    return env
-
-
-def import_units(url: str, path: Path) -> None:
-    import datetime as dt
-
-    from bot.units import read_units_source
-    from storage import repositories as repo
-    from storage.db import make_engine, make_session_factory
-
-    source = read_units_source(path)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            now = dt.datetime.now(dt.UTC)
-            repo.upsert_oas(session, source.oas, now=now)
-            repo.upsert_units(session, source.units, now=now)
-    finally:
-        engine.dispose()
 
 
 # --- what each citizen should receive -------------------------------------------------------
@@ -485,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     command = "python -m bench.province_day " + " ".join(argv if argv is not None else sys.argv[1:])
     rng = random.Random(args.seed)
-    oas = province(args.oas, args.counters_per_oa)
+    oas = province(args.oas, counters_per_unit=args.counters_per_oa)
     units_path = logdir / "units.yaml"
     units_path.write_text(units_yaml(oas, with_oas=True), "utf-8")
     log("computing the expected replies")
