@@ -98,9 +98,7 @@ class Signer:
         return Signed(user_id, kind, text, body, self._verifier.sign(body, timestamp))
 
 
-def survey_script(
-    rng: random.Random, counters: Sequence[str] = COUNTERS
-) -> list[tuple[str, str]]:
+def survey_script(rng: random.Random, counters: Sequence[str] = COUNTERS) -> list[tuple[str, str]]:
     """One survey as (kind, text): start at one of `counters`, five answers, skip the
     comment."""
     script = [("start", f"#{rng.choice(counters)}")]
