@@ -216,10 +216,10 @@ from storage.repositories.surveys import (
     load_survey,
     lock_conversation,
     save_conversation,
+    save_conversation_and_reply,
     set_counting,
     surveys_started_since,
     take_allowance,
-    update_survey,
     write_answers,
 )
 from storage.repositories.tokens import (
@@ -420,6 +420,7 @@ __all__ = [
     "rollup_zones",
     "row_counts",
     "save_conversation",
+    "save_conversation_and_reply",
     "set_counting",
     "set_unit_api_key",
     "sole_unit_id",
@@ -439,7 +440,6 @@ __all__ = [
     "units_with_registration_code",
     "unlink_surveys",
     "unsubscribe",
-    "update_survey",
     "upsert_oas",
     "upsert_officers",
     "upsert_units",
