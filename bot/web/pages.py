@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from bot.conversation.presence import CodeCheck
+from bot.delivery.tokens import token_statuses
 from bot.units import is_code
 from bot.web.current import runtime_of
 from storage import repositories as repo
@@ -47,10 +48,9 @@ def healthz() -> ResponseReturnValue:
             f"outbox: a message has waited {int(lag.total_seconds())} s to be sent: is a "
             "sender running (`sipas-bot serve` or `sipas-bot worker`)?"
         )
-    for oa in runtime.accounts.all():
-        if oa.tokens is None:
-            continue
-        token = oa.tokens.status()
+    with_tokens = [(oa, oa.tokens) for oa in runtime.accounts.all() if oa.tokens is not None]
+    statuses = token_statuses(runtime.session_factory, [tokens for _oa, tokens in with_tokens])
+    for (oa, _tokens), token in zip(with_tokens, statuses, strict=True):
         named = f" for OA {oa.oa_id}" if oa.key else ""
         if not token.stored:
             option = f" --oa {oa.oa_id}" if oa.key else ""

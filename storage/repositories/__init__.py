@@ -225,6 +225,7 @@ from storage.repositories.surveys import (
 from storage.repositories.tokens import (
     insert_token_pair_if_missing,
     token_row_id,
+    token_rows,
 )
 from storage.repositories.units import (  # many OAs (docs/deploy.md)
     CounterSpec,
@@ -433,6 +434,7 @@ __all__ = [
     "take_out",
     "tallies_of",
     "token_row_id",
+    "token_rows",
     "unit_counts",
     "unit_officers",
     "unit_tallies",
