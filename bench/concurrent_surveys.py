@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import expected as expect
 from bench.common import (
     PEPPER,
     QUICK,
@@ -58,15 +59,6 @@ from bench.common import (
     write_result,
 )
 from bench.events import Signed, Signer, post_signed, user_ids
-from bench.expected import (
-    ANSWERS,
-    Expectations,
-    Steps,
-    expected_steps,
-    normalise,
-    respondents_with_a_case,
-    survey_script,
-)
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
 from bot.privacy import Pseudonymizer
 
@@ -74,19 +66,19 @@ COUNTER = "HVT01"
 
 
 def script_for(rng: random.Random) -> tuple[list[str], tuple[int, ...]]:
-    values = tuple(rng.randint(1, 5) for _ in range(ANSWERS))
-    return survey_script(COUNTER, values), values
+    values = tuple(rng.randint(1, 5) for _ in range(expect.ANSWERS))
+    return expect.survey_script(COUNTER, values), values
 
 
 # --- what each user should receive ----------------------------------------------------------
 
 
-def counter_steps() -> Steps:
+def counter_steps() -> expect.Steps:
     """`expected_steps` at COUNTER, checked with very different answers."""
-    expectations = Expectations()
+    expectations = expect.Expectations()
     try:
         samples = [(COUNTER, v) for v in [(1, 2, 3, 4, 5), (2, 5, 1, 4, 3), (5, 5, 5, 5, 2)]]
-        return expected_steps(expectations, COUNTER, samples=samples)
+        return expect.expected_steps(expectations, COUNTER, samples=samples)
     finally:
         expectations.close()
 
@@ -422,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         outbox = count_rows(database.url, OUTBOX_COUNTS)
         processed = count_rows(database.url, {"n": "SELECT count(*) FROM processed_events"})["n"]
         response_problems, response_tally = check_responses(database.url, scripts)
-        with_case = respondents_with_a_case(database.url)
+        with_case = expect.respondents_with_a_case(database.url)
     hashes = Pseudonymizer(PEPPER)
     expected = {
         user: [
@@ -433,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         for user, (_script, values) in scripts.items()
     }
     delivery_problems, delivery_tally = check_deliveries(
-        [(user_id, normalise(text), t) for user_id, text, t in calls], expected
+        [(user_id, expect.normalise(text), t) for user_id, text, t in calls], expected
     )
 
     latencies = sorted(citizens.latencies)
