@@ -2,10 +2,12 @@
 bench/dataset.py: a unit's overview (HVT, a tenth of the responses) and the province view of
 1,000 units, each for October 2026, requested through the app as a signed-in operator.
 
-    python -m bench.console_speed [--responses 2000000] [--runs 3]
+    python -m bench.console_speed [--responses 2000000] [--runs 3] [--profile]
 
 Each page is requested once untimed, then `--runs` times; the median and min–max are
-reported, with the number of SQL statements and their time (SQLAlchemy cursor events). The
+reported, with the number of SQL statements and their time (SQLAlchemy cursor events);
+`--profile` adds one request of each page under cProfile, written by function to
+bench/results/logs/console-profile-*.txt. The
 target of issue 14 is 300 ms for both. A dataset built before the roll-up (migration 0014)
 is migrated first, which back-fills it (timed); the pages then read the roll-up of counts
 (docs/benchmarks.md section 7).
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import dataset
 from bench.common import (
+    RESULTS,
     fmt_spread,
     load_average,
     log,
@@ -74,10 +78,36 @@ def time_page(client: Any, engine: Any, path: str) -> dict[str, float]:
     }
 
 
+def profile_page(client: Any, name: str, path: str) -> Path:
+    """One request of `path` under cProfile; its 40 costliest functions (own and cumulative
+    time) written to a text file, whose path is returned."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    response = client.get(path)
+    profiler.disable()
+    assert response.status_code == 200, (path, response.status_code)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    for order in ("cumulative", "tottime"):
+        stats.sort_stats(order).print_stats(40)
+    slug = name.split(" (")[0].replace(" ", "-")
+    target = RESULTS / "logs" / f"console-profile-{slug}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(out.getvalue())
+    return target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--responses", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one request of each page (cProfile)"
+    )
     args = parser.parse_args()
     if not postgres_available():
         log("PostgreSQL does not answer on BENCH_PG_URL: skipped")
@@ -123,6 +153,8 @@ def main() -> int:
                 f"{name}: {fmt_spread(page['ms'], ' ms')} (SQL {fmt_spread(page['sql_ms'], ' ms')}"
                 f", {page['statements']} statements; first {page['first_ms']} ms)"
             )
+            if args.profile:
+                log(f"{name}: profile written to {profile_page(client, name, path)}")
     finally:
         engine.dispose()
     log(f"wrote {write_result('console-speed', result)}")

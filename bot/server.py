@@ -18,12 +18,14 @@ from flask import Flask
 
 from bot.jobs import start_scheduler
 from bot.runtime import Runtime
+from storage.wakeups import OUTBOX_CHANNEL, Listener
 
 log = logging.getLogger("sipas_bot.server")
 
 
 class Background:
-    """The outbox sender thread and the job scheduler of one process."""
+    """The outbox sender thread and the job scheduler of one process, and on PostgreSQL the
+    listener that wakes the sender when another process queues a message (storage/wakeups)."""
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 4) -> None:
         self.runtime = runtime
@@ -35,15 +37,24 @@ class Background:
             name="outbox-sender",
             daemon=True,
         )
+        self.listener = (
+            Listener(runtime.engine.url, {OUTBOX_CHANNEL: runtime.sender_wakeup})
+            if runtime.engine.dialect.name == "postgresql"
+            else None
+        )
         self.scheduler: Any = None
 
     def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
         self.thread.start()
         self.scheduler = start_scheduler(self.runtime)
 
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if self.listener is not None:
+            self.listener.stop()
         self.stop_event.set()
         self.runtime.sender_wakeup.set()
         self.thread.join(timeout=15)

@@ -57,6 +57,23 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError("a pooled connection no longer answers") from exc
 
 
+def _without_jit(engine: Engine) -> None:
+    """PostgreSQL's JIT compiler off on every connection of `engine`.
+
+    PostgreSQL compiles a query to machine code when its estimated cost passes
+    `jit_above_cost` (100,000): the console's and the reports' grouped reads over a month of
+    a large unit pass it, and compiling took 110-130 ms of a 220 ms statement whose rows
+    take 80 ms to read (docs/benchmarks.md, section 7); no query of this service runs long
+    enough to win that back. The webhook's statements are far below the threshold.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        dbapi_connection.commit()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; on SQLite, one that is safe for a threaded server.
 
@@ -72,6 +89,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         if not kwargs.get("pool_pre_ping"):
             _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+        if parsed.get_backend_name() == "postgresql":
+            _without_jit(engine)
         event.listen(engine, "handle_error", _first_line_only)
         # A forked child (a gunicorn worker) must not use, nor close, the parent's
         # connections: it starts with an empty pool of its own.

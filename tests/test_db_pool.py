@@ -68,3 +68,24 @@ def test_a_connection_in_constant_use_is_not_pinged(
             _backend_pid(engine)
         assert failed.value.connection_invalidated
         assert _backend_pid(engine) != killed
+
+
+def test_the_jit_compiler_is_off_on_every_connection_and_nothing_is_left_open(
+    postgresql_url: str,
+) -> None:
+    """PostgreSQL's JIT compiled the console's month reads for longer than they ran
+    (docs/benchmarks.md, section 7): every connection of the service's engine has it off,
+    and it was committed: a rollback of the first transaction does not undo it."""
+    engine = db.make_engine(postgresql_url, pool_size=2, max_overflow=0)
+    plain = create_engine(postgresql_url)
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                assert connection.execute(text("SHOW jit")).scalar_one() == "off"
+                connection.rollback()
+                assert connection.execute(text("SHOW jit")).scalar_one() == "off"
+        with plain.connect() as connection:  # the server's default is untouched
+            assert connection.execute(text("SHOW jit")).scalar_one() == "on"
+    finally:
+        engine.dispose()
+        plain.dispose()

@@ -459,7 +459,10 @@ def test_wrong_codes_naming_a_unit_from_many_accounts_lock_its_registration(
     # The right code, from a new account, is now refused without being compared.
     say(signed_post, f"DANGKY {CODE}")
     assert subscriptions(runtime) == []
-    assert "quá nhiều lần" in replies(runtime)[-1]
+    assert replies(runtime)[-1] == (  # the unit's lockout lasts a day, and the reply says so
+        "Đăng ký nhận báo cáo đang tạm khóa vì mã đăng ký bị nhập sai quá nhiều lần. Vui lòng"
+        " thử lại sau 24 giờ hoặc liên hệ quản trị viên của đơn vị."
+    )
     assert any(
         r.levelname == "ERROR" and "event=registration_locked scope=unit unit=HVT" in r.message
         for r in caplog.records
@@ -492,6 +495,7 @@ def test_too_many_wrong_codes_in_all_lock_every_registration(
         say(signed_post, f"DANGKY nothing-{n:04d}", user_id=f"81000000000000{n:04d}")
     say(signed_post, f"DANGKY {CODE}")
     assert subscriptions(runtime) == []
+    assert "thử lại sau 1 giờ" in replies(runtime)[-1]  # every unit's lockout lasts an hour
     clock.advance(hours=1, minutes=1)
     say(signed_post, f"DANGKY {CODE}")
     assert subscriptions(runtime) == ["HVT"]

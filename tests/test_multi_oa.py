@@ -478,3 +478,27 @@ def test_the_landing_page_and_posters_name_the_units_own_oa(
         assert ward_b is not None and hvt is not None
         assert two_oas.oa_shown(ward_b) == (OA_B, "UBND phường B")
         assert two_oas.oa_shown(hvt) == ("388613280878808645", "Dịch vụ công Phường Thử")
+
+
+def test_a_message_outside_a_survey_is_the_case_of_the_ward_whose_oa_it_came_to(
+    two_oas: Runtime, client: FlaskClient, fake: FakeZalo
+) -> None:
+    """A citizen who never took a survey writes to ward B's OA: the deployment has three
+    units, but B's OA serves one, so the case is B's and its reply goes out through B's OA
+    (it used to have no unit and to be answered through the environment's OA)."""
+    from storage.models import Case
+
+    text = "Thủ tục cấp giấy xác nhận cư trú phải chờ quá lâu, đề nghị phường xem lại."
+    assert post_b(client, text, user_id="246845883529197999").json["outcome"] == "handled"
+    with two_oas.session_factory() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.unit is not None and case.unit.code == "WB"
+        reference = case.reference
+    with two_oas.session_factory.begin() as session:
+        two_oas.cases.reply(
+            session, reference, text="Phường đã bố trí thêm quầy.", author="op", now=two_oas.clock()
+        )
+    two_oas.sender().drain()
+    sent = fake.by_token()
+    assert set(sent) == {"access-b-0"}
+    assert "bố trí thêm quầy" in json.dumps(sent["access-b-0"], ensure_ascii=False)

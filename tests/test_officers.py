@@ -210,3 +210,49 @@ def test_a_unit_without_officers_has_no_officer_control_on_its_tablet(
     assert page.status_code == 200 and "kiosk-officer" not in page.text
     # HVT's officers cannot sign in at another unit's counter.
     assert client.post("/kiosk/BDH01/officer", data={"officer": "CB01"}).status_code == 404
+
+
+def test_signing_in_at_another_counter_ends_the_shift_at_the_first(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """One person serves at one counter at a time: CB01 moving from HVT01 to HVT02 leaves
+    HVT01 with no one on shift (its surveys must not record CB01), and CB02 taking HVT02
+    over ends CB01's shift there."""
+    from bot.conversation.shifts import sign_in
+    from storage.models import ShiftSource
+
+    def on_shift(code: str) -> str | None:
+        with runtime.session_factory() as session:
+            counter = repo.find_counter(session, code)
+            assert counter is not None
+            shift = repo.current_shift(session, counter.id, now=clock.now)
+            return None if shift is None else shift.officer.code
+
+    def start(counter_code: str, officer: str) -> None:
+        with runtime.session_factory.begin() as session:
+            counter = repo.find_counter(session, counter_code)
+            assert counter is not None
+            started = sign_in(
+                session,
+                counter,
+                officer,
+                via=ShiftSource.CONSOLE,
+                now=clock.now,
+                default_zone=runtime.settings.tz,
+            )
+            assert started is not None
+        clock.advance(minutes=5)
+
+    start("HVT01", "CB01")
+    assert (on_shift("HVT01"), on_shift("HVT02")) == ("CB01", None)
+    start("HVT02", "CB01")
+    assert (on_shift("HVT01"), on_shift("HVT02")) == (None, "CB01")
+    start("HVT02", "CB02")
+    assert (on_shift("HVT01"), on_shift("HVT02")) == (None, "CB02")
+    with runtime.session_factory() as session:
+        shifts = session.scalars(select(Shift).order_by(Shift.started_at)).all()
+        assert [(s.officer.code, s.ended_at > s.started_at) for s in shifts] == [
+            ("CB01", True),
+            ("CB01", True),
+            ("CB02", True),
+        ]

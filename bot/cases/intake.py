@@ -109,6 +109,7 @@ class CaseIntake:
         session: Session,
         *,
         user_id: str,
+        oa: str,
         language: str,
         notes: Sequence[str],
         survey_place: tuple[int, int] | None,
@@ -122,11 +123,12 @@ class CaseIntake:
 
         `survey_place` is the (unit, counter) of the survey the turn began in, if any: notes
         typed during it are its unit's; a message outside one belongs to the unit and counter
-        of the citizen's latest survey, or to the only unit (none when that cannot be told).
+        of the citizen's latest survey, or to the only unit of the OA `oa` it came to (none
+        when that cannot be told).
         """
         bodies = [
             self.desk.acknowledgement(case)
-            for case in self._open_notes(session, user_id, language, notes, survey_place, now)
+            for case in self._open_notes(session, user_id, oa, language, notes, survey_place, now)
         ]
         bodies += replies
         for survey in ended:
@@ -198,6 +200,7 @@ class CaseIntake:
         self,
         session: Session,
         user_id: str,
+        oa: str,
         language: str,
         notes: Sequence[str],
         survey_place: tuple[int, int] | None,
@@ -211,7 +214,10 @@ class CaseIntake:
             place: tuple[int | None, int | None] = survey_place
             source = CaseSource.NOTE
         else:
-            place = repo.latest_place_of(session, respondent) or (repo.sole_unit_id(session), None)
+            place = repo.latest_place_of(session, respondent) or (
+                repo.sole_unit_id(session, oa=oa),
+                None,
+            )
             source = CaseSource.MESSAGE
         opened = []
         for text in notes:

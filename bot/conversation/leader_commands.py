@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,16 +151,18 @@ class LeaderCommands:
         candidates = repo.units_with_registration_code(session)
         named = named_unit_code(code)
         target = next((u for u in candidates if fold(u.code) == named), None)
-        if repo.active_lockout(session, unit_id=None, now=now) is not None or (
-            target is not None
-            and repo.active_lockout(session, unit_id=target.id, now=now) is not None
-        ):
+        lockout = repo.active_lockout(session, unit_id=None, now=now) or (
+            repo.active_lockout(session, unit_id=target.id, now=now) if target else None
+        )
+        if lockout is not None:
             log.warning(
                 "event=leader_register outcome=locked user=%s unit=%s",
                 tag,
                 target.code if target else "-",
             )
-            return t("leader_rate_limited")
+            # A unit's lockout lasts a day, the one of every unit an hour: say which.
+            hours = math.ceil((lockout.locked_until - now) / timedelta(hours=1))
+            return t("leader_registration_locked", hours=hours)
         # A leader reads their digests in the chat of the OA they registered on: only the
         # units of that OA (with many OAs, another OA's code counts as a wrong one).
         units = [u for u in candidates if same_code(u.registration_code, code) and u.oa_key == oa]

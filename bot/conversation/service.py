@@ -228,6 +228,7 @@ class SurveyService:
         bodies = self.intake.open_for_turn(
             session,
             user_id=row.user_id,
+            oa=row.oa_id,
             language=row.language,
             notes=step.notes,
             survey_place=(loaded.unit_id, loaded.counter_id) if loaded is not None else None,

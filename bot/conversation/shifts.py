@@ -1,5 +1,6 @@
 """Officers' shifts at counters (docs/channels.md, "Who served the citizen"): one open shift
-per counter (starting one ends the one before), and none past the end of the unit's day. The
+per counter (starting one ends the one before) and per officer (signing in at another
+counter ends the shift at the first), and none past the end of the unit's day. The
 kiosk's "Cán bộ" control, the console's counter page and `POST /api/shifts` all come here."""
 
 from __future__ import annotations
@@ -33,13 +34,18 @@ def start_shift(
     zone: ZoneInfo,
 ) -> Shift:
     """Sign `officer` in at `counter` from `now` until the end of the day in `zone`, ending
-    the counter's open shift (whoever held it). The officer must be of the counter's unit."""
+    the counter's open shift (whoever held it) and the officer's open shift at any other
+    counter (one person serves at one counter at a time). The officer must be of the
+    counter's unit."""
     if officer.unit_id != counter.unit_id:
         raise ValueError("an officer signs in only at a counter of their own unit")
-    # The counter's row lock: two starts at one counter, on any processes, run one after the
-    # other and leave one open shift.
+    # The counter's row lock, then the officer's (always in this order): two starts at one
+    # counter, or of one officer at two counters, on any processes, run one after the other
+    # and leave one open shift per counter and per officer.
     repo.lock_counter(session, counter.id)
+    repo.lock_officer(session, officer.id)
     repo.end_shifts(session, counter.id, now=now)
+    repo.end_officer_shifts(session, officer.id, now=now)
     shift = repo.add_shift(
         session,
         officer_id=officer.id,

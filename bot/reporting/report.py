@@ -566,14 +566,8 @@ def _build(
         channels=channels,
         cases=case_figures(session, unit_ids=[u.id for u in units], period=period),
         officers=(
-            officer_figures(
-                session,
-                units,
-                scope,
-                # the roll-up keeps no officer: theirs are counted from the surveys
-                source.response_ids or stats.response_id_range(session, scope),
-                min_answers,
-            )
+            # the roll-up keeps no officer: theirs are counted from the surveys
+            officer_figures(session, units, scope, source.response_ids, min_answers)
             if with_officers
             else []
         ),
@@ -608,9 +602,9 @@ def officer_figures(
     min_answers: int,
 ) -> list[OfficerFigure]:
     """The index per officer recorded on the scope's counted surveys (two grouped
-    statements, and one for the officers' names), by unit and code."""
-    if response_ids is None:
-        return []
+    statements, and one for the officers' names), by unit and code. `response_ids` bounds
+    the answers read; None: split_tallies looks it up, once an officer is found (most units
+    record none)."""
     counts = stats.split_response_counts(session, scope, "officer")
     if not counts:
         return []

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
+    ENVIRONMENT_OA,
     Case,
     CaseAction,
     CaseContact,
@@ -268,9 +269,13 @@ def chat_surveys(
     return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
-def sole_unit_id(session: Session) -> int | None:
-    """The unit's id when the deployment has exactly one."""
-    ids = session.scalars(select(Unit.id).limit(2)).all()
+def sole_unit_id(session: Session, *, oa: str | None = None) -> int | None:
+    """The unit's id when the deployment has exactly one; with `oa` (a key of
+    `Unit.oa_key`), when that OA serves exactly one (a ward on its own OA, beside others)."""
+    query = select(Unit.id)
+    if oa is not None:
+        query = query.where(Unit.oa_id.is_(None) if oa == ENVIRONMENT_OA else Unit.oa_id == oa)
+    ids = session.scalars(query.limit(2)).all()
     return ids[0] if len(ids) == 1 else None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Officer, Shift, ShiftSource
@@ -111,13 +111,32 @@ def current_shift(session: Session, counter_id: int, *, now: datetime) -> Shift 
 
 def end_shifts(session: Session, counter_id: int, *, now: datetime) -> int:
     """End the counter's shift that holds `now` (if any) at `now`; returns how many ended."""
+    return _end_shifts(session, Shift.counter_id == counter_id, now=now)
+
+
+def end_officer_shifts(session: Session, officer_id: int, *, now: datetime) -> int:
+    """End the officer's shifts that hold `now`, at any counter, at `now` (one person serves
+    at one counter at a time); returns how many ended."""
+    return _end_shifts(session, Shift.officer_id == officer_id, now=now)
+
+
+def _end_shifts(session: Session, condition: ColumnElement[bool], *, now: datetime) -> int:
     result = session.execute(
         update(Shift)
-        .where(Shift.counter_id == counter_id, Shift.ended_at > now, Shift.started_at <= now)
+        .where(condition, Shift.ended_at > now, Shift.started_at <= now)
         .values(ended_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def lock_officer(session: Session, officer_id: int) -> None:
+    """Take the officer's row lock until the transaction ends: two sign-ins of one officer at
+    two counters, on any processes, run one after the other (each ends the other's shift).
+    FOR NO KEY UPDATE, as `lock_counter`: a survey recording the officer is not blocked."""
+    session.execute(
+        select(Officer.id).where(Officer.id == officer_id).with_for_update(key_share=True)
+    )
 
 
 def add_shift(

@@ -590,7 +590,9 @@ def rollup_covers(session: Session, scope: stats.Scope) -> bool:
         return False
     kept = dict(
         session.execute(
-            select(RollupUnit.unit_id, RollupUnit.zone).where(RollupUnit.unit_id.in_(list(wanted)))
+            select(RollupUnit.unit_id, RollupUnit.zone).where(
+                stats.ids_in(RollupUnit.unit_id, wanted)
+            )
         ).all()
     )
     return all(kept.get(unit_id) == zone for unit_id, zone in wanted.items())
@@ -620,7 +622,7 @@ def _in_scope(model: type[RollupSurveys] | type[RollupTally], scope: stats.Scope
             parts.append(
                 and_(
                     model.grain == grain.value,
-                    model.unit_id.in_(list(window.unit_ids)),
+                    stats.ids_in(model.unit_id, window.unit_ids),
                     model.day >= start,
                     model.day < stop,
                 )

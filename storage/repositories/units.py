@@ -229,10 +229,14 @@ def find_units_by_code(session: Session, codes: Sequence[str]) -> dict[str, Unit
     return {unit.code: unit for unit in units}
 
 
-def list_units(session: Session) -> Sequence[Unit]:
-    return session.scalars(
-        select(Unit).order_by(Unit.code).options(selectinload(Unit.counters))
-    ).all()
+def list_units(session: Session, *, counters: bool = True) -> Sequence[Unit]:
+    """Every unit by code, with its counters loaded (`counters=False`: the units alone, their
+    counters loaded on first use; a province's list of a thousand units does not need its
+    three thousand counters)."""
+    query = select(Unit).order_by(Unit.code)
+    if counters:
+        query = query.options(selectinload(Unit.counters))
+    return session.scalars(query).all()
 
 
 _units = cast(Table, Unit.__table__)

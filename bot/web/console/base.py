@@ -120,8 +120,8 @@ def _template_values() -> dict[str, Any]:
 
 
 def visible_units(db: Any, principal: Principal) -> list[Unit]:
-    """The units this principal may see, by code."""
-    units = list(repo.list_units(db))
+    """The units this principal may see, by code (their counters loaded on first use)."""
+    units = list(repo.list_units(db, counters=False))
     if principal.unit_ids is None:
         return units
     return [u for u in units if u.id in principal.unit_ids]

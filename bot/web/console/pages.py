@@ -28,11 +28,8 @@ from bot.reporting.report import (
     Report,
     build_report,
     change,
-    channel_figures,
     monthly_reports,
-    officer_figures,
     province_report,
-    rank_figures,
     report_scope,
 )
 from bot.web.console.accounts import PrincipalKind
@@ -135,21 +132,13 @@ def _charts(report: Report, trend: list[Report]) -> dict[str, str]:
     }
 
 
-def split_context(db: Session, unit: Unit, scope: stats.Scope) -> dict[str, Any]:
-    """The index and counts by channel, and by officer for the unit's leaders and operators
-    (`can_act`; never a viewer): the response-id range, then two grouped statements per
-    split over the scope's (unit, started_at) index and the answers in that id range, and
-    one for the officers' names (_split.html)."""
-    min_answers = console_runtime().settings.report_min_answers
-    response_ids = stats.response_id_range(db, scope)
-    officers = (
-        officer_figures(db, [unit], scope, response_ids, min_answers)
-        if current_user.can_act
-        else []
-    )
+def split_context(report: Report) -> dict[str, Any]:
+    """The index and counts by channel (from the report's own rows: the roll-up's, when it
+    covers the period), and by officer when the report was built `with_officers` (the unit's
+    leaders and operators; never a viewer) (_split.html)."""
     return {
-        "split_channels": channel_figures(db, scope, response_ids, min_answers),
-        "split_officers": rank_figures(officers),
+        "split_channels": dict(sorted(report.channels.items())),
+        "split_officers": report.ranked_officers(),
     }
 
 
@@ -210,7 +199,12 @@ def overview(code: str) -> ResponseReturnValue:
         period: Period = context["choice"].period
         min_answers = runtime.settings.report_min_answers
         report = build_report(
-            db, unit_codes=[unit.code], period=period, min_answers=min_answers, comment_limit=0
+            db,
+            unit_codes=[unit.code],
+            period=period,
+            min_answers=min_answers,
+            comment_limit=0,
+            with_officers=current_user.can_act,
         )
         trend = monthly_reports(
             db, unit_codes=[unit.code], last=period, months=TREND_MONTHS, min_answers=min_answers
@@ -235,7 +229,7 @@ def overview(code: str) -> ResponseReturnValue:
             **context,
             **_figures(report),
             **_charts(report, trend),
-            **split_context(db, unit, scope),
+            **split_context(report),
         )
 
 
@@ -258,6 +252,7 @@ def counter(code: str, counter_code: str) -> ResponseReturnValue:
             period=period,
             min_answers=min_answers,
             comment_limit=0,
+            with_officers=current_user.can_act,
         )
         trend = monthly_reports(
             db,
@@ -282,7 +277,7 @@ def counter(code: str, counter_code: str) -> ResponseReturnValue:
             **context,
             **_figures(report),
             **_charts(report, trend),
-            **split_context(db, unit, scope),
+            **split_context(report),
             **shift_context(db, unit, found.id),
         )
 
