@@ -11,7 +11,8 @@ drained and the run is checked:
 
 - every webhook answered 200 and was handled (none a duplicate);
 - the fake Zalo received, per user, exactly the expected messages (computed by running the
-  same script through the app in this process), once each and in order;
+  same script through the app in this process; the closing words carry a case's code when
+  the survey opened one, bench/expected.py), once each and in order;
 - every SurveyResponse is completed, with the five answers that were sent;
 - every outbox message is sent (none dead or pending).
 
@@ -22,7 +23,6 @@ worker: docs/deploy.md's advice (Zalo's 4,000 a minute for the app, shared by tw
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.client
 import json
 import os
@@ -30,7 +30,6 @@ import random
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -39,9 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import expected as expect
 from bench.common import (
-    APP_ID,
-    OA_SECRET,
     PEPPER,
     QUICK,
     RESULTS,
@@ -62,103 +60,25 @@ from bench.common import (
 )
 from bench.events import Signed, Signer, post_signed, user_ids
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
+from bot.privacy import Pseudonymizer
 
 COUNTER = "HVT01"
 
 
 def script_for(rng: random.Random) -> tuple[list[str], tuple[int, ...]]:
-    values = tuple(rng.randint(1, 5) for _ in range(5))
-    return [f"#{COUNTER}", *map(str, values), "bỏ qua"], values
+    values = tuple(rng.randint(1, 5) for _ in range(expect.ANSWERS))
+    return expect.survey_script(COUNTER, values), values
 
 
 # --- what each user should receive ----------------------------------------------------------
 
 
-class Expectations:
-    """The texts the OA sends for a script, from the app itself (sandbox, SQLite, in this
-    process), as Zalo would receive them (rendered in the configured choice style)."""
-
-    def __init__(self) -> None:
-        from bot.config import Settings
-        from bot.units import read_units_file
-        from bot.web import create_app, runtime_of
-        from storage import migrate
-        from storage import repositories as repo
-        from zalo_client import SIGNATURE_HEADER
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="sipas-bench-expect-")
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.settings = Settings(
-            zalo_app_id=APP_ID,
-            zalo_oa_secret_key=OA_SECRET,
-            zalo_sandbox=True,
-            database_url=f"sqlite:///{self._tmp.name}/expect.db",
-        )
-
-        def capture(user_id: str, body: dict[str, Any]) -> str | None:
-            self.sent.append((user_id, body))
-            return None
-
-        self.app = create_app(self.settings, deliver=capture)
-        self.runtime = runtime_of(self.app)
-        migrate.upgrade(self.runtime.engine)
-        with self.runtime.session_factory.begin() as session:
-            from bench.common import EXAMPLE_UNITS
-
-            repo.upsert_units(session, read_units_file(EXAMPLE_UNITS), now=dt.datetime.now(dt.UTC))
-        self.client = self.app.test_client()
-        self.header = SIGNATURE_HEADER
-        self.signer = Signer()
-        self._n = 0
-
-    def texts(self, script: Sequence[str]) -> list[str]:
-        from zalo_client import QueryButton
-        from zalo_client.api import render_message
-
-        self._n += 1
-        user = str(8_100_000_000_000_000_000 + self._n)  # numeric, as Zalo's ids are
-        for text in script:
-            event = self.signer.text_event(user, text, "x")
-            response = self.client.post(
-                "/zalo/webhook",
-                data=event.body,
-                headers={self.header: event.signature},
-                content_type="application/json",
-            )
-            assert response.status_code == 200, response.data
-        self.sent.clear()
-        self.runtime.sender().drain()
-        out = []
-        for user_id, body in self.sent:
-            assert user_id == user
-            buttons = [QueryButton(b["title"], b["payload"]) for b in body.get("buttons", [])]
-            message = render_message(body["text"], buttons, self.settings.zalo_choice_style)
-            out.append(str(message.get("text", "")))
-        return out
-
-    def close(self) -> None:
-        self.runtime.engine.dispose()
-        self._tmp.cleanup()
-
-
-def expected_texts(scripts: dict[str, tuple[list[str], tuple[int, ...]]]) -> dict[str, list[str]]:
-    """Per user; computed once if a sample of very different answers gives the same texts."""
-    expectations = Expectations()
+def counter_steps() -> expect.Steps:
+    """`expected_steps` at COUNTER, checked with very different answers."""
+    expectations = expect.Expectations()
     try:
-        samples = [(5, 5, 5, 5, 5), (1, 1, 1, 1, 1), (1, 2, 3, 4, 5), (2, 5, 1, 4, 3)]
-        sample_texts = [
-            expectations.texts([f"#{COUNTER}", *map(str, v), "bỏ qua"]) for v in samples
-        ]
-        if all(t == sample_texts[0] for t in sample_texts):
-            return {user: sample_texts[0] for user in scripts}
-        log("the replies depend on the answers: computing them for every user")
-        cache: dict[tuple[int, ...], list[str]] = {}
-        result = {}
-        for user, (script, values) in scripts.items():
-            if values not in cache:
-                cache[values] = expectations.texts(script)
-            result[user] = cache[values]
-        return result
+        samples = [(COUNTER, v) for v in [(1, 2, 3, 4, 5), (2, 5, 1, 4, 3), (5, 5, 5, 5, 2)]]
+        return expect.expected_steps(expectations, COUNTER, samples=samples)
     finally:
         expectations.close()
 
@@ -369,7 +289,6 @@ def check_responses(
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from bot.privacy import Pseudonymizer
     from storage.db import make_engine, make_session_factory
     from storage.models import SurveyResponse
 
@@ -447,9 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         for user, (script, _values) in scripts.items()
     }
     log(f"computing the expected messages for {len(users)} users")
-    expected = expected_texts(scripts)
+    steps = counter_steps()
     total_events = sum(len(e) for e in events.values())
-    total_messages = sum(len(t) for t in expected.values())
+    total_messages = sum(
+        len(texts) for _s, values in scripts.values() for texts in steps(COUNTER, values)
+    )
     log(
         f"{len(users)} users, {total_events} events, {total_messages} messages expected; "
         f"web {args.web_workers} processes, {args.workers} worker(s) x concurrency "
@@ -493,7 +414,19 @@ def main(argv: list[str] | None = None) -> int:
         outbox = count_rows(database.url, OUTBOX_COUNTS)
         processed = count_rows(database.url, {"n": "SELECT count(*) FROM processed_events"})["n"]
         response_problems, response_tally = check_responses(database.url, scripts)
-    delivery_problems, delivery_tally = check_deliveries(calls, expected)
+        with_case = expect.respondents_with_a_case(database.url)
+    hashes = Pseudonymizer(PEPPER)
+    expected = {
+        user: [
+            text
+            for step in steps(COUNTER, values, hashes.respondent_hash(user) in with_case)
+            for text in step
+        ]
+        for user, (_script, values) in scripts.items()
+    }
+    delivery_problems, delivery_tally = check_deliveries(
+        [(user_id, expect.normalise(text), t) for user_id, text, t in calls], expected
+    )
 
     latencies = sorted(citizens.latencies)
 

@@ -98,9 +98,10 @@ class Signer:
         return Signed(user_id, kind, text, body, self._verifier.sign(body, timestamp))
 
 
-def survey_script(rng: random.Random) -> list[tuple[str, str]]:
-    """One survey as (kind, text): start, five answers, skip the comment."""
-    script = [("start", f"#{rng.choice(COUNTERS)}")]
+def survey_script(rng: random.Random, counters: Sequence[str] = COUNTERS) -> list[tuple[str, str]]:
+    """One survey as (kind, text): start at one of `counters`, five answers, skip the
+    comment."""
+    script = [("start", f"#{rng.choice(counters)}")]
     script += [("answer", str(rng.randint(1, 5))) for _ in range(SURVEY_ANSWERS)]
     script.append(("skip", "bỏ qua"))
     return script
@@ -115,6 +116,7 @@ def ingest_mix(
     duplicate_rate: float = 0.05,
     id_base: int = 7_000_000_000_000_000_000,
     active: int = 400,
+    accounts: Sequence[tuple[Signer, Sequence[str]]] = (),
 ) -> list[Signed]:
     """`n_events` signed events of `n_users` users.
 
@@ -123,23 +125,28 @@ def ingest_mix(
     events apart, and a user who finishes is replaced by the next one (all users used, they
     come back for another survey). Any prefix of the stream has the same mix as the whole,
     so a run cut short by its time limit still measures the realistic mix.
+
+    `accounts`: (the OA's signer, its counters) for many OAs; user i writes to account
+    i % len(accounts), at its counters, signed with its secret (default: the environment's
+    OA and COUNTERS).
     """
     rng = random.Random(seed)
-    signer = Signer()
     users = user_ids(n_users, base=id_base)
+    accounts = accounts or [(Signer(), COUNTERS)]
+    account = {user: accounts[i % len(accounts)] for i, user in enumerate(users)}
     originals = max(1, round(n_events / (1 + duplicate_rate)))
     waiting = list(reversed(users))
 
-    def one_survey() -> list[tuple[str, str]]:
+    def one_survey(user: str) -> list[tuple[str, str]]:
         script: list[tuple[str, str]] = []
-        for kind, text in survey_script(rng):
+        for kind, text in survey_script(rng, account[user][1]):
             if kind == "answer" and rng.random() < junk_rate:
                 script.append(("junk", rng.choice(JUNK)))
             script.append((kind, text))
         return script
 
     pool: list[tuple[str, list[tuple[str, str]]]] = [
-        (waiting.pop(), one_survey()) for _ in range(min(active, n_users))
+        (user, one_survey(user)) for user in (waiting.pop() for _ in range(min(active, n_users)))
     ]
     stream: list[Signed] = []
     while len(stream) < originals:
@@ -147,12 +154,13 @@ def ingest_mix(
         next_pool = []
         for user, script in pool:
             kind, text = script.pop(0)
-            stream.append(signer.text_event(user, text, kind))
+            stream.append(account[user][0].text_event(user, text, kind))
             if script:
                 next_pool.append((user, script))
             else:
                 waiting.insert(0, user)  # back of the line, for another survey later
-                next_pool.append((waiting.pop(), one_survey()))
+                following = waiting.pop()
+                next_pool.append((following, one_survey(following)))
         pool = next_pool
     stream = stream[:originals]
     # Re-deliveries: the same signed body again, a little later in the stream.

@@ -7,6 +7,7 @@ PostgreSQL, and in the same run to a bare Flask endpoint under the same gunicorn
                            [--targets sqlite,postgresql,bare] [--max-seconds S]
                            [--growth [--growth-events N] [--growth-runs R]]
                            [--intake inline|queued]
+                           [--oas 100 --units 1000 [--counters-per-unit 3]]
 
 `--intake queued`: the server only verifies, stores the event in the inbox and answers (no
 worker runs, the inbox only fills): the intake alone. `python -m bench.intake` compares the
@@ -18,6 +19,12 @@ interleaved run by run so that background noise spreads over all of them. Report
 (responses over the time from the first request to the last answer), latency p50/p99/max,
 the ratio to the bare endpoint, and the CPU each party used (server processes, PostgreSQL,
 the load generator, the rest of the machine), which tells what the limit was.
+
+With `--oas N --units M` (issue 17), the database holds N Official Accounts (a units file's
+`oas` section, each its own Zalo app with its own secrets from the server's environment) and
+M units (M/N per OA) with `--counters-per-unit` counters each, and the events are spread
+over them: user i writes to OA i % N, at that OA's counters, each event signed with that
+OA's secret.
 """
 
 from __future__ import annotations
@@ -62,7 +69,8 @@ from bench.common import (
     wait_http,
     write_result,
 )
-from bench.events import Signed, ingest_mix, mix_counts, post_signed, write_wrk_file
+from bench.events import Signed, Signer, ingest_mix, mix_counts, post_signed, write_wrk_file
+from bench.province import Oa, import_units, oa_env, province, units_yaml
 
 LUA = ROOT / "bench" / "wrk_events.lua"
 WARMUP_EVENTS = 300
@@ -82,13 +90,39 @@ class Config:
     loadgen: str = "wrk"  # wrk | python
     prefill_events: int = 0  # rows already in the tables, as if that many events came before
     intake: str = "inline"  # WEBHOOK_INTAKE: inline runs the turn, queued only stores it
+    oas: int = 0  # OAs in the database (0: the environment's only), with `units` units
+    units: int = 0
+    counters_per_unit: int = 3
+
+    def province(self) -> list[Oa]:
+        """The OAs and units of `--oas`/`--units` (none without)."""
+        if not self.oas:
+            return []
+        return province(
+            self.oas,
+            units_per_oa=self.units // self.oas,
+            counters_per_unit=self.counters_per_unit,
+        )
+
+    def mix(self, events: int, users: int, **kwargs: Any) -> list[Signed]:
+        """`ingest_mix`, spread over the OAs' counters and signed with their secrets."""
+        accounts = [
+            (Signer(oa.app_id, oa.oa_secret_key, oa.oa_id), oa.counters) for oa in self.province()
+        ]
+        return ingest_mix(events, users, accounts=accounts, **kwargs)
 
 
 # --- servers --------------------------------------------------------------------------------
 
 
 def start_server(
-    procs: Processes, target: str, database_url: str, config: Config, logdir: Path
+    procs: Processes,
+    target: str,
+    database_url: str,
+    config: Config,
+    logdir: Path,
+    *,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """The service (or the bare app) on a free port, answering /healthz."""
     port = free_port()
@@ -120,8 +154,13 @@ def start_server(
             "--port",
             str(port),
         ]
-        env = service_env(database_url, WEBHOOK_INTAKE=config.intake)
-        process = procs.spawn(target, command, env=env, cwd=logdir, log_path=log_path)
+        process = procs.spawn(
+            target,
+            command,
+            env=service_env(database_url, WEBHOOK_INTAKE=config.intake, **(env or {})),
+            cwd=logdir,
+            log_path=log_path,
+        )
     wait_http(f"http://127.0.0.1:{port}/healthz", process=process, log_path=log_path)
     return process, port, log_path
 
@@ -275,7 +314,14 @@ def one_run(
     with BenchDatabase(backend) as database:
         if config.prefill_events and target != "bare":
             prefill_volume(database.url, backend, config.prefill_events, config.users)
-        server, port, server_log = start_server(procs, target, database.url, config, logdir)
+        oas = config.province() if target != "bare" else []
+        if oas:
+            units_path = logdir / "units.yaml"
+            units_path.write_text(units_yaml(oas, with_oas=True), "utf-8")
+            import_units(database.url, units_path)
+        server, port, server_log = start_server(
+            procs, target, database.url, config, logdir, env=oa_env(oas)
+        )
         try:
             warm_up(port, warmup)
             meter = CpuMeter(
@@ -385,8 +431,8 @@ def series(
     logdir: Path,
     label: str,
 ) -> dict[str, Any]:
-    events = ingest_mix(config.events, config.users)
-    warmup = ingest_mix(WARMUP_EVENTS, 100, seed=99, id_base=WARMUP_ID_BASE)
+    events = config.mix(config.events, config.users)
+    warmup = config.mix(WARMUP_EVENTS, 100, seed=99, id_base=WARMUP_ID_BASE)
     slug = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-")
     events_file = logdir / f"events-{slug}.txt"
     write_wrk_file(events, events_file, threads=config.wrk_threads)
@@ -487,7 +533,17 @@ def main(argv: list[str] | None = None) -> int:
         help="WEBHOOK_INTAKE of the server: queued only stores each event (no worker runs "
         "here, so this measures the intake alone; bench.intake measures the turns too)",
     )
+    parser.add_argument(
+        "--oas",
+        type=int,
+        default=0,
+        help="Official Accounts in the database, the events spread over them (with --units)",
+    )
+    parser.add_argument("--units", type=int, default=0, help="units, --units/--oas per OA")
+    parser.add_argument("--counters-per-unit", type=int, default=3)
     args = parser.parse_args(argv)
+    if bool(args.oas) != bool(args.units) or (args.oas and args.units % args.oas):
+        parser.error("--oas and --units go together, --units a multiple of --oas")
 
     loadgen = args.loadgen
     if loadgen == "auto":
@@ -507,13 +563,23 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         threads=args.threads,
         intake=args.intake,
+        oas=args.oas,
+        units=args.units,
+        counters_per_unit=args.counters_per_unit,
     )
     logdir = RESULTS / "logs" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}"
     logdir.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     with Processes() as procs:
         results.append(
-            series(procs, targets=targets, config=base, runs=args.runs, logdir=logdir, label="base")
+            series(
+                procs,
+                targets=targets,
+                config=base,
+                runs=args.runs,
+                logdir=logdir,
+                label=f"{args.oas} OAs, {args.units} units" if args.oas else "base",
+            )
         )
         if args.growth:
             growth_runs = args.growth_runs or args.runs

@@ -1,6 +1,7 @@
 """Where the webhook's time goes.
 
     python -m bench.profile_ingest inprocess [--backend postgresql] [--events 3000]
+                                             [--oas 100 --units 1000]
     python -m bench.profile_ingest pyspy [--backend postgresql] [--seconds 20]
     python -m bench.profile_ingest instructions [--backend postgresql] [--events 200]
 
@@ -9,7 +10,8 @@ Flask's test client in a loop, once timed (CPU ms per event, no profiler) and on
 profiler: pyinstrument (a call tree of wall time, written as text) or, with `--profiler
 cprofile`, cProfile timed by the process's CPU clock (`time.process_time`: what the event
 costs in CPU whatever else runs on the machine), summed by function and by area. No HTTP
-server: this is the application's own cost.
+server: this is the application's own cost. `--oas N --units M`: the database holds N OAs
+and M units and the events are spread over them, as `bench.ingest --oas N --units M` does.
 
 `pyspy`: the production web set-up (`sipas-bot serve --workers 2 --no-background`) under
 wrk load, with `py-spy record --gil` on one gunicorn worker (samples of the thread holding
@@ -58,6 +60,8 @@ from bench.common import (
     write_result,
 )
 from bench.events import Signed, ingest_mix, write_wrk_file
+from bench.ingest import Config
+from bench.province import Oa, import_units, oa_env, units_yaml
 
 AREAS = [
     ("signature check", ("zalo_client/signature", "hmac", "_hashlib")),
@@ -131,7 +135,13 @@ def _write_cprofile(profiler: Any, stem: Path, n_events: int) -> None:
 
 
 def _inprocess_pass(
-    backend: str, events: Sequence[Signed], out_dir: Path, *, profile: str | None
+    backend: str,
+    events: Sequence[Signed],
+    out_dir: Path,
+    *,
+    profile: str | None,
+    warmup: Sequence[Signed],
+    oas: Sequence[Oa] = (),
 ) -> dict[str, Any]:
     """One pass on a fresh database: CPU and wall time per event, and the SQL statements
     sent (counted, not timed); with `profile`, under pyinstrument."""
@@ -149,6 +159,10 @@ def _inprocess_pass(
             statements[" ".join(statement.split())[:110]] += 1
 
     with BenchDatabase(backend) as database:
+        if oas:
+            units_path = out_dir / "units.yaml"
+            units_path.write_text(units_yaml(list(oas), with_oas=True), "utf-8")
+            import_units(database.url, units_path)
         settings = Settings(
             zalo_app_id=APP_ID,
             zalo_oa_secret_key=OA_SECRET,
@@ -159,11 +173,7 @@ def _inprocess_pass(
         engine = runtime_of(app).engine
         sa_event.listen(engine, "before_cursor_execute", count)
         client = app.test_client()
-        _post_all(
-            client,
-            ingest_mix(200, 50, seed=99, id_base=8_000_000_000_000_000_000),
-            SIGNATURE_HEADER,
-        )
+        _post_all(client, warmup, SIGNATURE_HEADER)
         profiler: Any = None
         if profile == "pyinstrument":
             from pyinstrument import Profiler
@@ -199,7 +209,15 @@ def _inprocess_pass(
 
 
 def inprocess(
-    backend: str, n_events: int, users: int, out_dir: Path, *, passes: int, profile: str | None
+    backend: str,
+    n_events: int,
+    users: int,
+    out_dir: Path,
+    *,
+    passes: int,
+    profile: str | None,
+    oas: int = 0,
+    units: int = 0,
 ) -> dict[str, Any]:
     import logging
 
@@ -209,10 +227,19 @@ def inprocess(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         filename=str(out_dir / "inprocess.log"),
     )
-    events = ingest_mix(n_events, users)
-    runs = [_inprocess_pass(backend, events, out_dir, profile=None) for _ in range(passes)]
+    config = Config(events=n_events, users=users, connections=1, oas=oas, units=units)
+    province = config.province()
+    os.environ.update(oa_env(province))  # the units file's `env:` references
+    events = config.mix(n_events, users)
+    warmup = config.mix(200, 50, seed=99, id_base=8_000_000_000_000_000_000)
+    runs = [
+        _inprocess_pass(backend, events, out_dir, profile=None, warmup=warmup, oas=province)
+        for _ in range(passes)
+    ]
     result: dict[str, Any] = {
         "backend": backend,
+        "oas": oas,
+        "units": units,
         "events": len(events),
         "cpu_ms_per_event": spread([r["cpu_ms_per_event"] for r in runs]),
         "wall_ms_per_event": spread([r["wall_ms_per_event"] for r in runs]),
@@ -225,7 +252,7 @@ def inprocess(
         f"{result['statements_per_event']} statements/event (+ COMMIT)"
     )
     if profile:
-        _inprocess_pass(backend, events, out_dir, profile=profile)
+        _inprocess_pass(backend, events, out_dir, profile=profile, warmup=warmup, oas=province)
     return result
 
 
@@ -431,9 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         help="inprocess: pyinstrument (wall time, a call tree) or cProfile (CPU time)",
     )
     parser.add_argument("--base", type=int, default=100, help="instructions: events not counted")
+    parser.add_argument("--oas", type=int, default=0, help="inprocess: OAs in the database")
+    parser.add_argument("--units", type=int, default=0, help="inprocess: units (--oas per OA)")
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--mix", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if bool(args.oas) != bool(args.units) or (args.oas and args.units % args.oas):
+        parser.error("--oas and --units go together, --units a multiple of --oas")
     if args.mode == "post-only":  # run by `instructions` under valgrind
         _post_only(args.url, args.mix, args.events, args.users)
         return 0
@@ -450,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             out_dir,
             passes=args.passes,
             profile=None if args.no_profile else args.profiler,
+            oas=args.oas,
+            units=args.units,
         )
     elif args.mode == "instructions":
         result = instructions(args.backend, args.events, args.users, out_dir, base=args.base)

@@ -38,14 +38,13 @@ import json
 import os
 import queue
 import random
-import re
 import statistics
 import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bench.common import (
     PEPPER,
@@ -61,7 +60,6 @@ from bench.common import (
     write_result,
 )
 from bench.concurrent_surveys import (
-    Expectations,
     check_deliveries,
     check_responses,
     print_verdict,
@@ -69,7 +67,17 @@ from bench.concurrent_surveys import (
     wait_outbox_empty,
 )
 from bench.events import Signed, Signer, post_signed, user_ids
+from bench.expected import (
+    ANSWERS,
+    Expectations,
+    Steps,
+    expected_steps,
+    normalise,
+    respondents_with_a_case,
+)
+from bench.expected import survey_script as script_for
 from bench.outbox import OUTBOX_COUNTS, fake_get, live_env, start_fake
+from bench.province import Oa, import_units, oa_env, province, units_yaml
 from bot.privacy import Pseudonymizer
 from survey_flow.sipas import LOW_RATINGS
 
@@ -88,103 +96,9 @@ DAY_PROFILE: tuple[tuple[float, float, float], ...] = (
     (15.0, 16.0, 0.9),
     (16.0, 17.0, 0.5),
 )
-ANSWERS = 5
-
-
-# --- the province: OAs, wards, counters -------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Oa:
-    number: int
-    oa_id: str
-    app_id: str
-    oa_secret_key: str
-    access_token: str
-    refresh_token: str
-    counters: tuple[str, ...]
-
-
-def province(n_oas: int, counters_per_oa: int) -> list[Oa]:
-    return [
-        Oa(
-            number=k,
-            oa_id=str(3_100_000_000_000_000_000 + k),
-            app_id=str(3_200_000_000_000_000_000 + k),
-            oa_secret_key=f"province-oa-secret-{k:03d}",
-            access_token=f"access-oa{k:03d}-0",
-            refresh_token=f"refresh-oa{k:03d}-0",
-            counters=tuple(f"W{k:03d}Q{c:02d}" for c in range(1, counters_per_oa + 1)),
-        )
-        for k in range(1, n_oas + 1)
-    ]
-
-
-def units_yaml(oas: list[Oa], *, with_oas: bool) -> str:
-    """The units file: with `oas` for the service; without, every ward the environment's
-    OA's (for computing the expected texts in the sandbox)."""
-    lines = ["oas:"] if with_oas else []
-    for oa in oas if with_oas else []:
-        k = oa.number
-        lines += [
-            f'  - id: "{oa.oa_id}"',
-            f"    name: UBND phường {k:03d}",
-            f'    app_id: "{oa.app_id}"',
-            f"    app_secret: env:OA{k:03d}_APP_SECRET",
-            f"    oa_secret_key: env:OA{k:03d}_OA_SECRET_KEY",
-            f"    access_token: env:OA{k:03d}_ACCESS_TOKEN",
-            f"    refresh_token: env:OA{k:03d}_REFRESH_TOKEN",
-        ]
-    lines.append("units:")
-    for oa in oas:
-        k = oa.number
-        lines.append(f"  - code: W{k:03d}")
-        if with_oas:
-            lines.append(f'    oa: "{oa.oa_id}"')
-        lines += [f"    name: UBND phường {k:03d}", "    counters:"]
-        for c, code in enumerate(oa.counters, start=1):
-            lines += [f"      - code: {code}", f"        name: Quầy {c:02d}"]
-    return "\n".join(lines) + "\n"
-
-
-def oa_env(oas: list[Oa]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for oa in oas:
-        k = oa.number
-        env[f"OA{k:03d}_APP_SECRET"] = f"province-app-secret-{k:03d}"
-        env[f"OA{k:03d}_OA_SECRET_KEY"] = oa.oa_secret_key
-        env[f"OA{k:03d}_ACCESS_TOKEN"] = oa.access_token
-        env[f"OA{k:03d}_REFRESH_TOKEN"] = oa.refresh_token
-    return env
-
-
-def import_units(url: str, path: Path) -> None:
-    import datetime as dt
-
-    from bot.units import read_units_source
-    from storage import repositories as repo
-    from storage.db import make_engine, make_session_factory
-
-    source = read_units_source(path)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            now = dt.datetime.now(dt.UTC)
-            repo.upsert_oas(session, source.oas, now=now)
-            repo.upsert_units(session, source.units, now=now)
-    finally:
-        engine.dispose()
 
 
 # --- what each citizen should receive -------------------------------------------------------
-
-
-CASE_CODE = re.compile(r"\b[A-Z]{2}-\d{4}-\d{6}\b")
-
-
-def normalise(text: str) -> str:
-    """A text with its case code (numbered in the order cases open) left out."""
-    return CASE_CODE.sub("<case>", text)
 
 
 def place_name(counter: str) -> str:
@@ -192,97 +106,31 @@ def place_name(counter: str) -> str:
     return f"Quầy {counter[5:]} – UBND phường {counter[1:4]}"
 
 
-class Steps(Protocol):
-    def __call__(
-        self, counter: str, values: tuple[int, ...], case: bool | None = None
-    ) -> list[list[str]]: ...
+def province_steps(oas: list[Oa], workdir: Path) -> Steps:
+    """`expected_steps` for the province's counters, checked with mixed answers at counters
+    of different wards."""
+    import datetime as dt
 
-
-def script_for(counter: str, values: tuple[int, ...]) -> list[str]:
-    return [f"#{counter}", *map(str, values), "bỏ qua"]
-
-
-def expected_steps(oas: list[Oa], workdir: Path) -> Steps:
-    """The texts the OA sends after each event of a survey, from the app itself (sandbox,
-    SQLite, in this process): `steps(counter, values)`. An answer's acknowledgement names
-    the answer, so the texts are computed for each answer given five times, and a survey's
-    are put together from them (answer i's texts from the run where every answer was that
-    one); checked against mixed answers at counters of different wards, and refused if the
-    counter or the earlier answers change the texts."""
+    from bot.units import read_units_file
     from storage import repositories as repo
 
     plain = workdir / "units-plain.yaml"
     plain.write_text(units_yaml(oas, with_oas=False), "utf-8")
     expectations = Expectations()
     try:
-        import datetime as dt
-
-        from bot.units import read_units_file
-
         with expectations.runtime.session_factory.begin() as session:
             repo.upsert_units(session, read_units_file(plain), now=dt.datetime.now(dt.UTC))
-
-        def run(counter: str, values: tuple[int, ...]) -> list[list[str]]:
-            script = script_for(counter, values)
-            cumulative = [expectations.texts(script[: i + 1]) for i in range(len(script))]
-            out, before = [], 0
-            for texts in cumulative:
-                out.append(texts[before:])
-                before = len(texts)
-            return out
-
-        first = oas[0].counters[0]
-        uniform = {v: run(first, (v,) * ANSWERS) for v in range(1, 6)}
-
-        def steps(
-            counter: str, values: tuple[int, ...], case: bool | None = None
-        ) -> list[list[str]]:
-            out = list(uniform[values[0]])
-            for i, value in enumerate(values, start=1):
-                out[i] = uniform[value][i]
-            # The closing words: with a case's code when a case was opened, which is when an
-            # answer is low (`case` None) and the survey is counted and not held for review.
-            if case is None:
-                case = any(v in LOW_RATINGS for v in values)
-            out[-1] = uniform[1 if case else 5][-1]
-            ours, theirs = place_name(first), place_name(counter)
-            return [[normalise(t).replace(ours, theirs) for t in step] for step in out]
-
-        for counter, values in [
+        samples = [
             (oas[-1].counters[-1], (1, 2, 3, 4, 5)),
             (oas[len(oas) // 2].counters[0], (2, 5, 1, 4, 3)),
             (oas[len(oas) // 2].counters[-1], (3, 4, 5, 4, 3)),
             (oas[0].counters[-1], (5, 5, 5, 5, 2)),
-        ]:
-            got = [[normalise(t) for t in step] for step in run(counter, values)]
-            if got != steps(counter, values):
-                raise RuntimeError(
-                    f"the replies at {counter} for {values} are not the expected ones: {got}"
-                )
-        if any(not step for step in steps(first, (3,) * ANSWERS)):
-            raise RuntimeError("an event the OA does not answer: a citizen would wait forever")
-        return steps
+        ]
+        return expected_steps(
+            expectations, oas[0].counters[0], samples=samples, place_name=place_name
+        )
     finally:
         expectations.close()
-
-
-def respondents_with_a_case(url: str) -> set[str]:
-    from sqlalchemy import text
-
-    from storage.db import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT r.respondent_hash FROM cases c "
-                    "JOIN survey_responses r ON r.id = c.response_id"
-                )
-            )
-            return {str(row[0]) for row in rows}
-    finally:
-        engine.dispose()
 
 
 # --- the day ----------------------------------------------------------------------------------
@@ -553,11 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     command = "python -m bench.province_day " + " ".join(argv if argv is not None else sys.argv[1:])
     rng = random.Random(args.seed)
-    oas = province(args.oas, args.counters_per_oa)
+    oas = province(args.oas, counters_per_unit=args.counters_per_oa)
     units_path = logdir / "units.yaml"
     units_path.write_text(units_yaml(oas, with_oas=True), "utf-8")
     log("computing the expected replies")
-    steps = expected_steps(oas, logdir)
+    steps = province_steps(oas, logdir)
     users = user_ids(args.surveys, base=4_000_000_000_000_000_000)
     citizens = []
     for user in users:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.config import Settings
 from bot.runtime import Runtime
@@ -366,6 +366,30 @@ def test_units_import_stores_the_oas_and_their_units(tmp_path: Path, database_ur
     assert "the environment variable A_APP_SECRET is not set" in result.stderr
     again = run_cli("units", "import", str(path), env=env)
     assert "no change" in again.stdout
+
+
+def test_healthz_reads_every_oas_token_pair_in_one_query_and_names_the_failing_oa(
+    two_oas: Runtime, client: FlaskClient
+) -> None:
+    assert client.get("/healthz").get_json()["status"] == "ok"  # stores the pairs given
+    with two_oas.session_factory.begin() as session:
+        row = session.scalar(select(ZaloToken).where(ZaloToken.oa_id == OA_B))
+        assert row is not None
+        row.refresh_failed_at, row.refresh_error = two_oas.clock(), "invalid_grant"
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(two_oas.engine, "before_cursor_execute", record)
+    try:
+        health = client.get("/healthz").get_json()
+    finally:
+        event.remove(two_oas.engine, "before_cursor_execute", record)
+    assert health["status"] == "degraded"
+    assert health["problems"] == [f"Zalo token refresh failed for OA {OA_B}: invalid_grant"]
+    assert len(two_oas.accounts.all()) == 3  # the environment's OA, A and B
+    assert sum("zalo_tokens" in statement for statement in statements) == 1
 
 
 def test_tokens_and_check_name_the_oa_that_needs_attention(

@@ -54,6 +54,7 @@ class Counting:
         questionnaire: Questionnaire,
         *,
         response_id: int,
+        columns: Mapping[str, Any] | None,
         kept: Mapping[str, tuple[int | None, str | None]],
         respondent: str,
         counter_id: int,
@@ -61,9 +62,10 @@ class Counting:
         counted: bool,
         now: datetime,
     ) -> bool:
-        """Write the survey's answers over those `kept` from before, take its counting
-        decision (see `decide`) and put it in the roll-up when it ended; returns whether it
-        is counted."""
+        """Write the survey's row (`columns`: language, status, position, updated_at,
+        completed_at; None when the caller has just inserted it) and its answers over those
+        `kept` from before, take its counting decision (see `decide`) and put it in the
+        roll-up when it ended; returns whether it is counted."""
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for item_id, answer in survey.answers.items():
@@ -84,7 +86,9 @@ class Counting:
             elif kept[item_id] != (answer.value, text):
                 changed.append({"item_id": item_id, **values})
         removed = [item_id for item_id in kept if item_id not in survey.answers]
-        repo.write_answers(session, response_id, added=added, changed=changed, removed=removed)
+        repo.write_answers(
+            session, response_id, columns=columns, added=added, changed=changed, removed=removed
+        )
         in_index = self.decide(
             session,
             survey,

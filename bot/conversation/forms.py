@@ -422,22 +422,18 @@ class FormSurveys:
         survey = self.replay(
             counter, questionnaire, answers, token=token, method=method, language=language, now=now
         )
-        repo.update_survey(
+        in_index = self.service.counting.record_answers(
             session,
-            response_id,
-            {
+            survey,
+            questionnaire,
+            response_id=response_id,
+            columns={
                 "language": survey.language,
                 "status": survey.status,
                 "position": survey.position,
                 "updated_at": now,
                 "completed_at": now if survey.status == COMPLETED else None,
             },
-        )
-        in_index = self.service.counting.record_answers(
-            session,
-            survey,
-            questionnaire,
-            response_id=response_id,
             kept=kept,
             respondent=respondent,
             counter_id=counter.id,

@@ -232,7 +232,7 @@ class SurveyService:
             now=now,
             policy=self.policy,
         )
-        ended = self._save(session, row, step, counter, loaded, now)
+        ended, open_response_id = self._save(session, row, step, counter, loaded, now)
         bodies = self.intake.open_for_turn(
             session,
             user_id=row.user_id,
@@ -260,7 +260,16 @@ class SurveyService:
             ],
             now=now,
         )
-        repo.enqueue_replies(session, row.user_id, bodies, now=now, oa=row.oa_id)
+        # The conversation's changes (`lock_conversation` already set updated_at; a plain
+        # answer changes the allowance only) and the replies: one statement on PostgreSQL.
+        repo.save_conversation_and_reply(
+            session,
+            row,
+            bodies,
+            language=step.conversation.language,
+            open_response_id=open_response_id,
+            now=now,
+        )
         log.info(
             "event=turn user=%s kind=%s counter=%s open=%s replies=%d",
             self.pseudonyms.user_tag(row.user_id),
@@ -395,8 +404,9 @@ class SurveyService:
         counter: Counter | None,
         loaded: StoredSurvey | None,
         now: datetime,
-    ) -> list[_Ended]:
-        """Write the turn's surveys; returns those that ended (completed or partial)."""
+    ) -> tuple[list[_Ended], int | None]:
+        """Write the turn's surveys; returns those that ended (completed or partial) and the
+        id of the survey left open (the conversation is written with the replies)."""
         ended: list[_Ended] = []
         for survey in step.closed:
             questionnaire = self._questionnaire_of(session, survey)
@@ -413,11 +423,7 @@ class SurveyService:
             open_response_id = self._write_survey(
                 session, row.user_id, open_survey, questionnaire, counter, loaded, now
             ).id
-        # `lock_conversation` already set updated_at: a plain answer writes nothing more here.
-        repo.save_conversation(
-            session, row, language=step.conversation.language, open_response_id=open_response_id
-        )
-        return ended
+        return ended, open_response_id
 
     def _questionnaire_of(self, session: Session, survey: SurveyState) -> Questionnaire:
         return self.flows.version(session, survey.questionnaire_id, survey.questionnaire_version)
@@ -450,7 +456,7 @@ class SurveyService:
                 status=loaded.status,
                 decided=loaded.qualified_at is not None,
             )
-            repo.update_survey(session, response_id, changing)
+            columns: dict[str, object] | None = changing
             kept = loaded.answers
             decided = loaded.qualified_at is not None
             counted = loaded.counted and QuarantineState(loaded.quarantine) in QUARANTINE_IN_INDEX
@@ -474,13 +480,14 @@ class SurveyService:
                 },
                 officer_on_shift=True,
             )
-            kept = {}
+            columns, kept = None, {}
             decided = counted = False
         counted = self.counting.record_answers(
             session,
             survey,
             questionnaire,
             response_id=response_id,
+            columns=columns,
             kept=kept,
             respondent=self.pseudonyms.respondent_hash(user_id),
             counter_id=counter_id,

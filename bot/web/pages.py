@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from bot.conversation.inbox import INBOX_LAG_LIMIT
 from bot.conversation.presence import CodeCheck
+from bot.delivery.tokens import token_statuses
 from bot.units import is_code
 from bot.web.current import runtime_of
 from storage import repositories as repo
@@ -56,10 +57,9 @@ def healthz() -> ResponseReturnValue:
             f"inbox: an event has waited {int(inbox_lag.total_seconds())} s for its turn: is "
             "a worker running (`sipas-bot serve` or `sipas-bot worker`)?"
         )
-    for oa in runtime.accounts.all():
-        if oa.tokens is None:
-            continue
-        token = oa.tokens.status()
+    with_tokens = [(oa, oa.tokens) for oa in runtime.accounts.all() if oa.tokens is not None]
+    statuses = token_statuses(runtime.session_factory, [tokens for _oa, tokens in with_tokens])
+    for (oa, _tokens), token in zip(with_tokens, statuses, strict=True):
         named = f" for OA {oa.oa_id}" if oa.key else ""
         if not token.stored:
             option = f" --oa {oa.oa_id}" if oa.key else ""

@@ -227,15 +227,16 @@ from storage.repositories.surveys import (
     load_survey,
     lock_conversation,
     save_conversation,
+    save_conversation_and_reply,
     set_counting,
     surveys_started_since,
     take_allowance,
-    update_survey,
     write_answers,
 )
 from storage.repositories.tokens import (
     insert_token_pair_if_missing,
     token_row_id,
+    token_rows,
 )
 from storage.repositories.units import (  # many OAs (docs/deploy.md)
     CounterSpec,
@@ -439,6 +440,7 @@ __all__ = [
     "rollup_zones",
     "row_counts",
     "save_conversation",
+    "save_conversation_and_reply",
     "set_counting",
     "set_unit_api_key",
     "sole_unit_id",
@@ -452,6 +454,7 @@ __all__ = [
     "take_out",
     "tallies_of",
     "token_row_id",
+    "token_rows",
     "unit_counts",
     "unit_officers",
     "unit_tallies",
@@ -459,7 +462,6 @@ __all__ = [
     "units_with_registration_code",
     "unlink_surveys",
     "unsubscribe",
-    "update_survey",
     "upsert_oas",
     "upsert_officers",
     "upsert_units",

@@ -28,6 +28,25 @@ from storage.repositories._queue import due_heads
 _outbox = cast(Table, OutboxMessage.__table__)
 
 
+# The columns of a queued message's row (`pending_messages`).
+PENDING_COLUMNS = (
+    "user_id",
+    "oa_id",
+    "body",
+    "status",
+    "attempts",
+    "created_at",
+    "next_attempt_at",
+)
+
+
+def pending_messages(
+    user_id: str, bodies: Sequence[dict[str, Any]], *, now: datetime, oa: str = ENVIRONMENT_OA
+) -> list[dict[str, Any]]:
+    """The rows that queue `bodies` for one user of an OA, in order (`enqueue_replies`)."""
+    return [_pending_message(user_id, body, now, oa) for body in bodies]
+
+
 def _pending_message(
     user_id: str, body: dict[str, Any], now: datetime, oa: str = ENVIRONMENT_OA
 ) -> dict[str, Any]:
@@ -56,8 +75,7 @@ def enqueue_replies(
     """Queue messages for one user of an OA, in order (their ids are the order they go out
     in)."""
     if bodies:
-        rows = [_pending_message(user_id, b, now, oa) for b in bodies]
-        session.connection().execute(_ENQUEUE, rows)
+        session.connection().execute(_ENQUEUE, pending_messages(user_id, bodies, now=now, oa=oa))
 
 
 def enqueue_message(

@@ -4,7 +4,7 @@ session; none commits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -32,12 +32,15 @@ from storage.models import (
     Answer,
     Conversation,
     Counter,
+    OutboxMessage,
     SurveyResponse,
     Unit,
     UTCDateTime,
 )
+from storage.repositories._dialect import UpdateWithInsert
 from storage.repositories.events import claim_event, claim_statement
 from storage.repositories.officers import OFFICER_ON_SHIFT
+from storage.repositories.outbox import PENDING_COLUMNS, enqueue_replies, pending_messages
 from storage.repositories.rollup import put_in
 from survey_flow.states import SurveyStatus
 
@@ -119,6 +122,9 @@ _SAVE_CONVERSATION = _UPDATE_CONVERSATION.values(
     allowance_tokens=bindparam("tokens"),
     allowance_at=bindparam("at"),
     throttled=bindparam("throttled"),
+)
+_SAVE_CONVERSATION_QUEUEING_REPLIES = UpdateWithInsert(
+    "conversation", _SAVE_CONVERSATION, cast(Table, OutboxMessage.__table__), PENDING_COLUMNS
 )
 
 
@@ -225,23 +231,59 @@ def save_conversation(
     """Store the conversation's language and open survey, and the allowance taken this turn
     (`take_allowance`): one UPDATE, or no statement when nothing differs from the row as
     stored (a second call writes only what changed since the first)."""
-    conversation.language, conversation.open_response_id = language, open_response_id
-    values = conversation._values()
-    if values == conversation.stored:
+    parameters = _conversation_changes(conversation, language, open_response_id)
+    if parameters is not None:
+        session.connection().execute(_SAVE_CONVERSATION, parameters)
+        conversation.stored = conversation._values()
+
+
+def save_conversation_and_reply(
+    session: Session,
+    conversation: LockedConversation,
+    bodies: Sequence[dict[str, Any]],
+    *,
+    language: str,
+    open_response_id: int | None,
+    now: datetime,
+) -> None:
+    """`save_conversation`, then queue `bodies` to the conversation's user with its OA
+    (`enqueue_replies`). One statement on PostgreSQL when both write (the conversation's
+    UPDATE a data-modifying CTE of the outbox's INSERT: neither reads the other's table, and
+    neither's result is needed); two on SQLite."""
+    connection = session.connection()
+    user, oa = conversation.user_id, conversation.oa_id
+    if connection.dialect.name != "postgresql" or not bodies:
+        save_conversation(
+            session, conversation, language=language, open_response_id=open_response_id
+        )
+        enqueue_replies(session, user, bodies, now=now, oa=oa)
         return
-    session.connection().execute(
-        _SAVE_CONVERSATION,
-        {
-            "conversation_user": conversation.user_id,
-            "conversation_oa": conversation.oa_id,
-            "language": language,
-            "open_response_id": open_response_id,
-            "tokens": conversation.allowance_tokens,
-            "at": conversation.allowance_at,
-            "throttled": conversation.throttled,
-        },
-    )
-    conversation.stored = values
+    parameters = _conversation_changes(conversation, language, open_response_id)
+    if parameters is None:
+        enqueue_replies(session, user, bodies, now=now, oa=oa)
+        return
+    rows = pending_messages(user, bodies, now=now, oa=oa)
+    _SAVE_CONVERSATION_QUEUEING_REPLIES.execute(connection, parameters, rows)
+    conversation.stored = conversation._values()
+
+
+def _conversation_changes(
+    conversation: LockedConversation, language: str, open_response_id: int | None
+) -> dict[str, Any] | None:
+    """Set the conversation's language and open survey; the parameters of its UPDATE, or None
+    when nothing differs from the row as stored."""
+    conversation.language, conversation.open_response_id = language, open_response_id
+    if conversation._values() == conversation.stored:
+        return None
+    return {
+        "conversation_user": conversation.user_id,
+        "conversation_oa": conversation.oa_id,
+        "language": language,
+        "open_response_id": open_response_id,
+        "tokens": conversation.allowance_tokens,
+        "at": conversation.allowance_at,
+        "throttled": conversation.throttled,
+    }
 
 
 @dataclass(frozen=True)
@@ -322,6 +364,12 @@ _UPDATE_SURVEY = (
     .values({name: bindparam(f"new_{name}") for name in _TURN_COLUMNS})
 )
 _INSERT_ANSWERS = insert(_answers)
+_UPDATE_SURVEY_INSERTING_ANSWERS = UpdateWithInsert(
+    "survey",
+    _UPDATE_SURVEY,
+    _answers,
+    ("response_id", "item_id", "factor", "criterion", "value", "text", "answered_at"),
+)
 _UPDATE_ANSWER = (
     update(_answers)
     .where(
@@ -394,23 +442,28 @@ def insert_survey(
     return int(session.connection().execute(statement, {**values, **shift}).scalar_one())
 
 
-def update_survey(session: Session, response_id: int, values: dict[str, Any]) -> None:
-    """Set the columns a turn changes (language, status, position, updated_at, completed_at)."""
-    parameters = {f"new_{name}": values[name] for name in _TURN_COLUMNS}
-    session.connection().execute(_UPDATE_SURVEY, {"response_id": response_id, **parameters})
-
-
 def write_answers(
     session: Session,
     response_id: int,
     *,
+    columns: Mapping[str, Any] | None,
     added: Sequence[dict[str, Any]],
     changed: Sequence[dict[str, Any]],
     removed: Sequence[str],
 ) -> None:
-    """Apply a turn's answer changes: new rows, new values for kept items, removed items
-    (`changed` rows: item_id, value, text, answered_at)."""
+    """Write a turn's changes to a stored survey: the columns a turn changes (`columns`:
+    language, status, position, updated_at, completed_at; None for a row just inserted with
+    them) and its answers: new rows, new values for kept items, removed items (`changed`
+    rows: item_id, value, text, answered_at). On PostgreSQL the survey's UPDATE and the new
+    answers' INSERT are one statement (the UPDATE a data-modifying CTE of the INSERT); on
+    SQLite, two."""
     connection = session.connection()
+    survey: dict[str, Any] = {"response_id": response_id}
+    if columns is not None:
+        survey.update({f"new_{name}": columns[name] for name in _TURN_COLUMNS})
+    together = columns is not None and bool(added) and connection.dialect.name == "postgresql"
+    if columns is not None and not together:
+        connection.execute(_UPDATE_SURVEY, survey)
     if removed:
         connection.execute(_DELETE_ANSWERS, {"response_id": response_id, "item_ids": list(removed)})
     if changed:
@@ -427,7 +480,10 @@ def write_answers(
                 for row in changed
             ],
         )
-    if added:
+    if together:
+        rows = [{"response_id": response_id, **row} for row in added]
+        _UPDATE_SURVEY_INSERTING_ANSWERS.execute(connection, survey, rows)
+    elif added:
         connection.execute(_INSERT_ANSWERS, [{"response_id": response_id, **row} for row in added])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -20,6 +21,14 @@ def token_row_id(session: Session, oa: str) -> int:
     if oa == ENVIRONMENT_OA:
         return 1
     return max(int(session.scalar(select(func.max(ZaloToken.id))) or 0), 1) + 1
+
+
+def token_rows(session: Session, oas: Collection[str]) -> dict[str, ZaloToken]:
+    """The stored pairs of these OAs, by OA key, in one query (an OA without one is left out)."""
+    if not oas:
+        return {}
+    rows = session.scalars(select(ZaloToken).where(ZaloToken.oa_id.in_(list(oas))))
+    return {row.oa_id: row for row in rows}
 
 
 def insert_token_pair_if_missing(
