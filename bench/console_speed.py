@@ -131,6 +131,9 @@ def main() -> int:
     app = create_app(settings, clock=lambda: dataset.NOW)
     engine = runtime_of(app).engine
     client = signed_in_client(app)
+    from bot.server import freeze_startup_objects
+
+    freeze_startup_objects()  # as `serve` does once the app is built (bot/server.py)
     result: dict[str, Any] = {
         "responses": args.responses,
         "machine": machine_info(),
