@@ -449,8 +449,11 @@ def test_two_writers_add_to_the_same_rows_at_once(runtime: Runtime, clock: FakeC
         repo.put_in(first, [ids[0]], default_zone="Asia/Ho_Chi_Minh")
         thread.start()
         # Wait (no fixed sleep) until the second writer is blocked on the first one's rows.
+        # Each look in a transaction of its own: PostgreSQL keeps one snapshot of
+        # pg_stat_activity per transaction, so a second writer whose connection was opened
+        # after the first look would never be seen (the test failed that way under load).
         waiting = 0
-        with runtime.engine.connect() as watcher:
+        with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
             for _ in range(4000):
                 waiting = watcher.execute(
                     text(
