@@ -502,3 +502,45 @@ def test_a_message_outside_a_survey_is_the_case_of_the_ward_whose_oa_it_came_to(
     sent = fake.by_token()
     assert set(sent) == {"access-b-0"}
     assert "bố trí thêm quầy" in json.dumps(sent["access-b-0"], ensure_ascii=False)
+
+
+def test_a_case_with_no_unit_is_answered_in_the_chat_it_came_from(
+    two_oas: Runtime, client: FlaskClient, fake: FakeZalo
+) -> None:
+    """A case that no unit could be told for (an OA serving several units, no survey) is
+    answered through the OA the citizen wrote to, not the environment's."""
+    from storage.models import CaseKind, CaseSource
+
+    citizen = "246845883529197998"
+    assert post_b(client, "#WB01", user_id=citizen).json["outcome"] == "handled"
+    two_oas.sender().drain()
+    with two_oas.session_factory.begin() as session:
+        case = two_oas.cases.open(
+            session,
+            repo.NewCase(
+                unit_id=None,
+                counter_id=None,
+                response_id=None,
+                source=CaseSource.MESSAGE.value,
+                kind=CaseKind.SUGGESTION.value,
+                text="Đề nghị mở thêm quầy vào buổi sáng.",
+                scores=None,
+                respondent_hash=two_oas.pseudonyms.respondent_hash(citizen),
+                language="vi",
+                user_id=citizen,
+            ),
+            now=two_oas.clock(),
+        )
+        assert case is not None and case.unit is None
+        reference = case.reference
+    with two_oas.session_factory.begin() as session:
+        two_oas.cases.reply(
+            session, reference, text="Đã chuyển đề nghị.", author="op", now=two_oas.clock()
+        )
+    two_oas.sender().drain()
+    carried = {
+        token
+        for token, bodies in fake.by_token().items()
+        if "Đã chuyển đề nghị" in json.dumps(bodies, ensure_ascii=False)
+    }
+    assert carried == {"access-b-0"}

@@ -208,6 +208,18 @@ def last_interactions(
     return {user_id: seen for user_id, seen in rows if seen is not None}
 
 
+def latest_oa_of_user(session: Session, user_id: str) -> str | None:
+    """The OA this Zalo user last interacted with (a user id is an OA's own: with many OAs,
+    the one whose chat it is), or None when they have no conversation."""
+    oa: str | None = session.scalar(
+        select(Conversation.oa_id)
+        .where(Conversation.user_id == user_id)
+        .order_by(Conversation.last_interaction_at.desc().nulls_last())
+        .limit(1)
+    )
+    return oa
+
+
 def last_interactions_by_oa(
     session: Session, users: set[tuple[str, str]]
 ) -> dict[tuple[str, str], datetime]:
