@@ -192,10 +192,11 @@ class CaseDesk:
             return ReplyOutcome(case, False, ReplyDelivery.QUEUED)
         contact = repo.contact_of(session, case.id)
         user_id = contact.user_id if contact else None
-        # A case with no unit is answered in the chat it came from (a user id is one OA's).
-        oa = case.unit.oa_key if case.unit is not None else None
-        if oa is None:
-            oa = (repo.latest_oa_of_user(session, user_id) if user_id else None) or ENVIRONMENT_OA
+        if case.unit is not None:
+            oa = case.unit.oa_key
+        else:  # answered in the chat it came from (a Zalo user id is one OA's)
+            latest = repo.latest_oa_of_user(session, user_id) if user_id else None
+            oa = ENVIRONMENT_OA if latest is None else latest
         seen = repo.last_interactions(session, {user_id}, oa=oa).get(user_id) if user_id else None
         if user_id is None or window_closed(seen, now):
             reply.delivery, reply.settled_at = ReplyDelivery.UNDELIVERABLE, now
