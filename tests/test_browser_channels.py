@@ -252,9 +252,11 @@ def test_the_tablet_installs_as_a_full_screen_app_whose_shell_works_offline(
             "navigator.serviceWorker.ready.then(registration => registration.scope)"
         )
         assert scope == f"{server.url}/kiosk/"
-        # The worker keeps the page once it is active (the page asks it to).
+        # The worker keeps the page once it is active (the page asks it to), and it has
+        # taken the page over.
         page.wait_for_function(
-            """async () => (await caches.keys()).length > 0 &&
+            """async () => !!navigator.serviceWorker.controller &&
+                 (await caches.keys()).length > 0 &&
                  !!(await caches.match(location.pathname))"""
         )
         with watched.offline():

@@ -3,7 +3,7 @@
  * while it is down). Only GETs of the same origin are cached; answers are POSTs and go to
  * the network (the page queues them). */
 "use strict";
-var CACHE = "sipas-kiosk-v2";
+var CACHE = "sipas-kiosk-v3";
 var SHELL = ["/form-static/form.js", "/form-static/form.css", "/kiosk-static/kiosk.js",
              "/kiosk-static/keyboard.js", "/kiosk-static/kiosk.css", "/kiosk-static/icon.svg"];
 
@@ -38,6 +38,11 @@ self.addEventListener("fetch", function (event) {
     }
     return response;
   }).catch(function () {
-    return caches.match(request).then(function (hit) { return hit || Response.error(); });
+    // The page answers "Vary: Cookie" (its session); the shell is the same whatever the
+    // cookie, and a navigation's request is not the one the page asked to keep, so the
+    // cached copy is looked up by address alone.
+    return caches.match(request, { ignoreVary: true }).then(function (hit) {
+      return hit || caches.match(new URL(request.url).pathname, { ignoreVary: true });
+    }).then(function (hit) { return hit || Response.error(); });
   }));
 });
