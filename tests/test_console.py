@@ -10,13 +10,14 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.delivery.sign_in_links import token_hash
 from bot.jobs import build_scheduler, dispatch_alerts, forget_old_sign_ins
 from bot.runtime import Runtime
+from bot.web.console.base import links_to
 from storage import repositories as repo
 from storage.models import (
     AlertAcknowledgement,
@@ -365,6 +366,15 @@ def test_an_operator_signs_in_with_a_password_and_sees_the_province(
     page = client.get("/console/province?period=month&date=2026-03-14").text
     assert "UBND phường Hoàng Văn Thụ" in page and "UBND phường BDH" in page
     assert client.get("/console/units/BDH").status_code == 200
+
+
+@pytest.mark.parametrize("code", ["HVT", "BDH-2", "Phường Ư/1", "a b?c&d=e#f", "%41"])
+def test_links_built_once_are_the_addresses_url_for_builds(app: Flask, code: str) -> None:
+    with app.test_request_context("/console/province"):
+        link = links_to("console.overview", "code", period="month", date="2026-03-14")
+        assert link(code) == url_for(
+            "console.overview", code=code, period="month", date="2026-03-14"
+        )
 
 
 def test_a_wrong_password_fails_and_the_sixth_try_is_refused_even_when_right(

@@ -129,11 +129,17 @@ class _Index:
     criteria: list[CriterionFigure]
 
 
-def _index(rows: Iterable[stats.CriterionTally], min_answers: int) -> _Index:
-    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures.
+def _index(
+    rows: Iterable[stats.CriterionTally], min_answers: int, *, criteria: bool = True
+) -> _Index:
+    """Combine per-criterion tallies (of any set of counters) into the SIPAS figures;
+    `criteria=False` leaves out the criteria's figures (a counter's or unit's row shows its
+    factors and overall, and the shares they need are computed all the same).
 
     Called for every counter and unit of a report (4,000 times for a province's month and
-    the month before), hence plain lists of counts rather than objects.
+    the month before), hence plain lists of counts rather than objects, and the means of
+    shares summed as they come (in the criteria's order, so that the figure does not depend
+    on which rows were asked for).
     """
     tallies: dict[tuple[int, int, str], list[int]] = {}
     for row in rows:
@@ -145,29 +151,44 @@ def _index(rows: Iterable[stats.CriterionTally], min_answers: int) -> _Index:
             counts[0] += row.valid
             counts[1] += row.satisfied
             counts[2] += row.total
-    criteria: list[CriterionFigure] = []
-    # per factor: valid, satisfied, total, and its criteria's shares
-    by_factor: dict[int, tuple[list[int], list[float | None]]] = {}
-    for (factor, criterion, item_id), (valid, satisfied, total) in sorted(tallies.items()):
-        figure = _figure(valid, satisfied, total, min_answers)
-        criteria.append(CriterionFigure(factor, criterion or None, item_id or None, figure))
-        sums, shares = by_factor.setdefault(factor, ([0, 0, 0], []))
+    figures: list[CriterionFigure] = []
+    # per factor: valid, satisfied, total, the sum of its criteria's shares and their number
+    by_factor: dict[int, list[Any]] = {}
+    for key in sorted(tallies):
+        valid, satisfied, total = tallies[key]
+        sums = by_factor.get(key[0])
+        if sums is None:
+            sums = by_factor[key[0]] = [0, 0, 0, 0.0, 0]
         sums[0] += valid
         sums[1] += satisfied
         sums[2] += total
-        shares.append(figure.share)
+        if valid:
+            sums[3] += 100 * satisfied / valid
+            sums[4] += 1
+        if criteria:
+            figure = _figure(valid, satisfied, total, min_answers)
+            figures.append(CriterionFigure(key[0], key[1] or None, key[2] or None, figure))
     factors: dict[int, Figure] = {}
     everything = [0, 0, 0]
+    share_sum, shares = 0.0, 0
     for factor in FACTORS:
-        sums, shares = by_factor.get(factor, ([0, 0, 0], []))
-        factors[factor] = _figure(sums[0], sums[1], sums[2], min_answers, _mean(shares))
-        for n in range(3):
-            everything[n] += sums[n]
+        valid, satisfied, total, criteria_sum, criteria_n = by_factor.get(factor, _NO_COUNTS)
+        figure = _figure(
+            valid, satisfied, total, min_answers, criteria_sum / criteria_n if criteria_n else None
+        )
+        factors[factor] = figure
+        everything[0] += valid
+        everything[1] += satisfied
+        everything[2] += total
+        if figure.share is not None:
+            share_sum += figure.share
+            shares += 1
     valid, satisfied, total = everything
-    overall = _figure(
-        valid, satisfied, total, min_answers, _mean(f.share for f in factors.values())
-    )
-    return _Index(overall, factors, criteria)
+    overall = _figure(valid, satisfied, total, min_answers, share_sum / shares if shares else None)
+    return _Index(overall, factors, figures)
+
+
+_NO_COUNTS = (0, 0, 0, 0.0, 0)
 
 
 def _weakest_key(figure: Figure) -> tuple[float, float]:
@@ -487,7 +508,7 @@ class _Counts:
             channel_counts = self.counts(channel_scope)
             figures[channel] = ChannelFigure(
                 channel,
-                _index(self.tallies(channel_scope), min_answers).overall,
+                _index(self.tallies(channel_scope), min_answers, criteria=False).overall,
                 channel_counts.completed + channel_counts.partial,
             )
         return figures
@@ -518,6 +539,7 @@ def _build(
         if verified_counts.completed + verified_counts.partial
         else [],
         min_answers,
+        criteria=False,
     ).overall
 
     channels = source.channels(scope, min_answers)
@@ -588,7 +610,9 @@ def channel_figures(
     tallies = stats.split_tallies(session, scope, "channel", response_ids=response_ids)
     return {
         channel: ChannelFigure(
-            channel, _index(tallies.get(channel, []), min_answers).overall, counts[channel]
+            channel,
+            _index(tallies.get(channel, []), min_answers, criteria=False).overall,
+            counts[channel],
         )
         for channel in sorted(counts)
     }
@@ -612,7 +636,7 @@ def officer_figures(
     unit_codes = {u.id: u.code for u in units}
     figures = []
     for officer in repo.officers_by_id(session, counts).values():
-        index = _index(tallies.get(officer.id, []), min_answers)
+        index = _index(tallies.get(officer.id, []), min_answers, criteria=False)
         figures.append(
             OfficerFigure(
                 code=officer.code,
@@ -645,7 +669,7 @@ def _counter_and_unit_figures(
         for c in unit.counters:
             if counter is not None and c.id != counter.id:
                 continue
-            counter_index = _index(rows_by_counter.get(c.id, []), min_answers)
+            counter_index = _index(rows_by_counter.get(c.id, []), min_answers, criteria=False)
             unit_rows += rows_by_counter.get(c.id, [])
             counters.append(
                 CounterFigure(
@@ -666,7 +690,7 @@ def _unit_figure(
     unit: Unit, rows: Iterable[stats.CriterionTally], responses: int, min_answers: int
 ) -> UnitFigure:
     """A unit's figure from the tallies of its counters (or of the unit as a whole)."""
-    index = _index(rows, min_answers)
+    index = _index(rows, min_answers, criteria=False)
     return UnitFigure(
         code=unit.code,
         name=unit.name,

@@ -22,7 +22,7 @@ from bot.web.console.accounts import (
     check_totp,
     dummy_password_check,
 )
-from bot.web.console.base import LANGUAGES, blueprint, console_runtime, text
+from bot.web.console.base import LANGUAGES, blueprint, console_runtime, set_language, text
 from storage import repositories as repo
 
 log = logging.getLogger("sipas_bot.console")
@@ -50,7 +50,7 @@ def _sign_in(principal: Principal) -> None:
     chosen = session.get("lang")
     session.clear()  # a fresh session: nothing from before signing in carries over
     if chosen in LANGUAGES:
-        session["lang"] = chosen
+        set_language(chosen)
     login_user(principal)
     session.permanent = True
     session["signed_in_at"] = console_runtime().clock().isoformat()
@@ -164,7 +164,7 @@ def logout() -> ResponseReturnValue:
 def choose_language(code: str) -> ResponseReturnValue:
     if code not in LANGUAGES:
         abort(404)
-    session["lang"] = code
+    set_language(code)
     return redirect(_safe_next(request.args.get("next")))
 
 

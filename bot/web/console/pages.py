@@ -37,6 +37,7 @@ from bot.web.console.base import (
     blueprint,
     console_runtime,
     language,
+    links_to,
     text,
     unit_or_404,
     visible_units,
@@ -180,6 +181,7 @@ def province() -> ResponseReturnValue:
             period_links=_period_links(choice, now),
             period_kinds=PERIOD_KINDS,
             min_answers=runtime.settings.report_min_answers,
+            unit_link=links_to("console.overview", "code", **choice.args()),
             ranked=[
                 (rank, u, change(u.overall, previous.get(("unit", u.code))))
                 for rank, u in report.ranked_units()
