@@ -23,11 +23,13 @@ from bot.runtime import Runtime
 from storage.wakeups import INBOX_CHANNEL, OUTBOX_CHANNEL, Listener
 
 log = logging.getLogger("sipas_bot.server")
+INLINE_INBOX_POLL_SECONDS = 30.0
 
 
 class Background:
-    """The outbox sender thread and the job scheduler of one process, with
-    WEBHOOK_INTAKE=queued its inbox threads (they run the turns the webhook stored), and on
+    """The outbox sender thread and the job scheduler of one process, its inbox threads
+    (they run the turns the webhook stored with WEBHOOK_INTAKE=queued; with inline, one
+    runs what was left waiting), and on
     PostgreSQL the listener that wakes both when another process queues a message or stores
     an event (storage/wakeups)."""
 
@@ -47,12 +49,16 @@ class Background:
             self.stop_event,
             runtime.inbox_wakeup,
             replies=runtime.sender_wakeup,
-            count=settings.webhook_inbox_threads if settings.queued_intake else 0,
-            poll_seconds=settings.webhook_inbox_poll_ms / 1000,
+            # inline: one thread, looking seldom, runs what a queued intake left behind
+            # (the setting changed with events waiting, or a web process not yet restarted)
+            count=settings.webhook_inbox_threads if settings.queued_intake else 1,
+            poll_seconds=(
+                settings.webhook_inbox_poll_ms / 1000
+                if settings.queued_intake
+                else max(settings.webhook_inbox_poll_ms / 1000, INLINE_INBOX_POLL_SECONDS)
+            ),
         )
-        channels = {OUTBOX_CHANNEL: runtime.sender_wakeup}
-        if self.inbox_threads:
-            channels[INBOX_CHANNEL] = runtime.inbox_wakeup
+        channels = {OUTBOX_CHANNEL: runtime.sender_wakeup, INBOX_CHANNEL: runtime.inbox_wakeup}
         self.listener = (
             Listener(runtime.engine.url, channels)
             if runtime.engine.dialect.name == "postgresql"

@@ -21,6 +21,7 @@ from bot.conversation.inbox import MAX_ATTEMPTS, inbox_threads
 from bot.jobs import forget_old_deliveries
 from bot.privacy.retention import erase_person
 from bot.runtime import Runtime
+from bot.server import Background
 from storage import repositories as repo
 from storage.models import (
     Conversation,
@@ -350,6 +351,33 @@ def test_a_process_inbox_threads_run_the_turns_and_stop(signed_post: Post, queue
             thread.join(timeout=15)
     assert not any(thread.is_alive() for thread in threads)
     assert len(replies(queued)) == len(replies(queued, OTHER)) == 2
+
+
+def test_events_left_by_a_queued_intake_run_after_the_switch_to_inline(
+    app: Flask, signed_post: Post, queued: Runtime
+) -> None:
+    for user in (USER, OTHER):
+        signed_post(text_event("#HVT01", user_id=user))
+    reconfigure(queued, webhook_intake="inline")
+    output = app.test_cli_runner().invoke(cli, ["check"]).output
+    assert "inbox (WEBHOOK_INTAKE=inline, left from queued): 2 event(s) waiting" in output
+    background = Background(queued)
+    assert len(background.inbox_threads) == 1  # one looks seldom, woken at once here
+    for thread in background.inbox_threads:
+        thread.start()
+    try:
+        queued.inbox_wakeup.set()
+        deadline = time.monotonic() + 30
+        while any(s == InboxStatus.PENDING for _u, s, _a in inbox_rows(queued)):
+            assert time.monotonic() < deadline, "the inline process ran no waiting turn"
+            time.sleep(0.05)
+    finally:
+        background.stop_event.set()
+        queued.inbox_wakeup.set()
+        for thread in background.inbox_threads:
+            thread.join(timeout=15)
+    assert len(replies(queued)) == len(replies(queued, OTHER)) == 2
+    assert "inbox" not in app.test_cli_runner().invoke(cli, ["check"]).output
 
 
 def test_an_erased_citizen_s_waiting_events_are_deleted_and_a_run_one_keeps_no_id(

@@ -298,14 +298,16 @@ def _zalo_api(runtime: Runtime, oa: ServedOA) -> list[Result]:
 
 
 def inbox_backlog(runtime: Runtime) -> list[Result]:
-    """WEBHOOK_INTAKE=queued: the events stored and waiting for a worker's turn."""
-    if not runtime.settings.queued_intake:
-        return []
+    """The events stored and waiting for a worker's turn: WEBHOOK_INTAKE=queued's, or with
+    inline those a queued intake left (said only when there are some)."""
     now = runtime.clock()
     with runtime.session_factory() as session:
         backlog = repo.inbox_backlog(session)
+    if not runtime.settings.queued_intake and not backlog.pending:
+        return []
     waited = int((now - backlog.oldest).total_seconds()) if backlog.oldest else 0
-    what = f"inbox (WEBHOOK_INTAKE=queued): {backlog.pending} event(s) waiting"
+    intake = "queued" if runtime.settings.queued_intake else "inline, left from queued"
+    what = f"inbox (WEBHOOK_INTAKE={intake}): {backlog.pending} event(s) waiting"
     if backlog.oldest is not None and now - backlog.oldest > INBOX_LAG_LIMIT:
         fix = "run `sipas-bot worker` (or `sipas-bot serve` without --no-background)"
         return [Result(Outcome.WARN, f"{what}, the oldest for {waited} s", fix)]
