@@ -531,6 +531,9 @@ class OutboxMessage(Base):
         Index("ix_outbox_messages_status_user", "status", "user_id", "id"),
         Index("ix_outbox_messages_status_due", "status", "next_attempt_at"),
         Index("ix_outbox_messages_status_oa_user", "status", "oa_id", "user_id", "id"),
+        # a claim walks the pending ones in id order (per OA with many) and stops at `limit`
+        Index("ix_outbox_messages_status_id", "status", "id"),
+        Index("ix_outbox_messages_status_oa_id", "status", "oa_id", "id"),
     )
 
 

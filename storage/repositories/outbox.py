@@ -9,8 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, true, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Table, bindparam, func, insert, select, true, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
     ENVIRONMENT_OA,
@@ -91,6 +91,56 @@ def enqueue_message(
     return int(session.execute(statement, _pending_message(user_id, body, now, oa)).scalar_one())
 
 
+def _round_robin(session: Session, due: Sequence[Any], limit: int) -> Select[Any]:
+    """The ids of the first `limit` due heads taken round-robin over the OAs: each OA's
+    oldest, then each OA's second, and so on.
+
+    PostgreSQL: each OA's first `limit` heads only (LATERAL, walking the OA's pending
+    messages in id order: ix_outbox_messages_status_oa_id), over the OAs that have pending
+    messages (found by skipping from one to the next in the index, not by reading every
+    pending row). So a claim reads at most OAs x `limit` heads whatever the backlog; ranking
+    every due head instead made a claim grow with the backlog (132 ms at 50,000 pending),
+    and a province's morning peak then spent PostgreSQL on claims (docs/benchmarks.md, 2).
+    SQLite (one process, small queues): every due head ranked."""
+    if session.get_bind().dialect.name != "postgresql":
+        turn = (
+            func.row_number()
+            .over(partition_by=OutboxMessage.oa_id, order_by=OutboxMessage.id)
+            .label("turn")
+        )
+        ranked = select(OutboxMessage.id, turn).where(*due).subquery()
+    else:
+        pending = OutboxMessage.status == OutboxStatus.PENDING.value
+        first = select(func.min(OutboxMessage.oa_id).label("oa_id")).where(pending)
+        oas = first.cte("pending_oas", recursive=True)
+        later = aliased(OutboxMessage)
+        oas = oas.union_all(
+            select(
+                select(func.min(later.oa_id))
+                .where(later.status == OutboxStatus.PENDING.value, later.oa_id > oas.c.oa_id)
+                .scalar_subquery()
+            ).where(oas.c.oa_id.is_not(None))
+        )
+        heads = (
+            select(OutboxMessage.id, OutboxMessage.oa_id)
+            .where(OutboxMessage.oa_id == oas.c.oa_id, *due)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .lateral("heads")
+        )
+        ranked = (
+            select(
+                heads.c.id,
+                func.row_number()
+                .over(partition_by=heads.c.oa_id, order_by=heads.c.id)
+                .label("turn"),
+            )
+            .select_from(oas.join(heads, true()))
+            .subquery()
+        )
+    return select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+
+
 def claim_due_messages(
     session: Session,
     *,
@@ -128,13 +178,7 @@ def claim_due_messages(
     if fair:
         # FOR UPDATE cannot take a window function: rank the due heads first, then lock the
         # chosen ones (a head another sender locked meanwhile is skipped).
-        turn = (
-            func.row_number()
-            .over(partition_by=OutboxMessage.oa_id, order_by=OutboxMessage.id)
-            .label("turn")
-        )
-        ranked = select(OutboxMessage.id, turn).where(*due).subquery()
-        chosen = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        chosen = _round_robin(session, due, limit)
         # The row's own conditions again: PostgreSQL re-checks them on a row another sender
         # leased after this statement's snapshot (the subquery is not re-run).
         statement = (
