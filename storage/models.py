@@ -1016,6 +1016,38 @@ class RollupTally(Base):
     total: Mapped[int] = mapped_column(BigInteger)
 
 
+class RollupUnitSurveys(Base):
+    """The month rows of `rollup_surveys` summed over a unit's counters, channels and start
+    methods: one row per unit, local month (`month` the 1st) and kind, so that the province
+    view reads a few rows per unit with nothing to sum (docs/reports.md, "The roll-up")."""
+
+    __tablename__ = "rollup_unit_surveys"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    quarantine: Mapped[str] = mapped_column(String(16), primary_key=True)
+    surveys: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupUnitTally(Base):
+    """The month rows of `rollup_tallies` summed over a unit's counters, channels and start
+    methods (see RollupUnitSurveys); `criterion` 0 and `item_key` "" stand for none."""
+
+    __tablename__ = "rollup_unit_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    factor: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    criterion: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    valid: Mapped[int] = mapped_column(BigInteger)
+    satisfied: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+
+
 class Officer(Base):
     """A civil servant of a unit, as listed under the unit in the units file (its code and
     name: staff's personal data, shown only to the unit's leaders and operators;
