@@ -10,11 +10,16 @@ surveys in the index or held for review (not rejected ones); `rollup_tallies` su
 answers (1–5, on an item with a factor) of those in the index. Each row exists twice: for its
 local day (grain "day") and for its local month (grain "month", `day` the 1st), so that a
 month, a quarter or a year reads month rows and a week or a range of days reads day rows.
+`rollup_unit_surveys` and `rollup_unit_tallies` hold the month rows summed per unit (no
+counter, channel or start method): the province view of whole months reads one row per unit,
+month and criterion (`unit_tallies`, `unit_counts`). `_keys` names every table's key columns
+in the order of its row keys, read from the model.
 
 Writers never recompute a total: they take a survey's contribution out (`take_out`), change
 the survey, and put its contribution back (`put_in`), each an INSERT … ON CONFLICT DO UPDATE
 SET n = n + excluded.n on sorted keys, which two transactions may run at once on PostgreSQL
-(each adds only its own surveys; rows are locked in the same order). `rebuild_unit`
+(each adds only its own surveys; rows are locked in the same order); the unit-month rows are
+derived from the contribution's month rows and written with them. `rebuild_unit`
 recomputes a unit from the raw rows; `compare_unit` tells what differs.
 """
 
