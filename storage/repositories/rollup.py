@@ -82,7 +82,8 @@ _UNIT_MONTHS: dict[RollupTable, RollupTable] = {
     RollupUnitSurveys: RollupSurveys,
     RollupUnitTally: RollupTally,
 }
-Key = tuple[Any, ...]
+# A row's key columns' values, in the order `_keys` gives.
+RowKey = tuple[Any, ...]
 
 
 @cache
@@ -95,7 +96,7 @@ def _keys(model: RollupTable) -> tuple[str, ...]:
 @cache
 def _sums(model: RollupTable) -> tuple[str, ...]:
     """A roll-up table's count columns (all but the keys), in their order."""
-    return tuple(column.key for column in model.__mapper__.columns if not column.primary_key)
+    return tuple(column.name for column in model.__mapper__.columns if not column.primary_key)
 
 
 def _when(model: RollupTable) -> Any:
@@ -109,7 +110,7 @@ class Contribution:
     """What some surveys add to the roll-up: per table, the sums (in `_sums` order) by row
     key (in `_keys` order)."""
 
-    rows: dict[RollupTable, dict[Key, list[int]]]
+    rows: dict[RollupTable, dict[RowKey, list[int]]]
 
     @classmethod
     def empty(cls) -> Contribution:
@@ -130,7 +131,7 @@ class Contribution:
         and start method."""
         for unit_model, model in _UNIT_MONTHS.items():
             names = _keys(model)
-            for key, sums in list(self.rows[model].items()):
+            for key, sums in self.rows[model].items():
                 row = dict(zip(names, key, strict=True))
                 if row["grain"] == RollupGrain.MONTH.value:
                     self.add(unit_model, {**row, "month": row["day"]}, sums)
@@ -658,7 +659,12 @@ def _in_scope(model: RollupTable, scope: stats.Scope) -> list[Any]:
     parts = []
     for window in scope.windows:
         for grain, start, stop in _segments(*_local_days(window)):
-            grains = [columns.grain == grain.value] if "grain" in columns else []
+            if "grain" in columns:
+                grains = [columns.grain == grain.value]
+            elif grain is RollupGrain.MONTH:
+                grains = []
+            else:  # a unit-month table has no day rows to read
+                raise ValueError(f"{model.__tablename__} cannot answer days {start} to {stop}")
             parts.append(
                 and_(
                     *grains,
