@@ -6,6 +6,10 @@ channels, start methods, answers of every kind) around month boundaries in two t
 puts each into the roll-up as a writer does, changes some (take out, change, put back;
 quarantine review; erasure), then compares the roll-up row by row with a recomputation and
 every figure of every scope with storage/stats.py's figures from the raw rows.
+
+The unit-month tables (`rollup_unit_surveys`, `rollup_unit_tallies`) are checked against the
+month rows they sum, through every kind of change, a rebuild, `rollup check` and migration
+0020's back-fill; the province's per-unit figures read from them against the raw rows.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from flask import Flask
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.cli import cli
@@ -34,8 +39,8 @@ from bot.reporting.report import (
     report_scope,
 )
 from bot.runtime import Runtime
+from storage import migrate, stats
 from storage import repositories as repo
-from storage import stats
 from storage.models import (
     Answer,
     Channel,
@@ -44,6 +49,8 @@ from storage.models import (
     RollupSurveys,
     RollupTally,
     RollupUnit,
+    RollupUnitSurveys,
+    RollupUnitTally,
     SurveyResponse,
     Unit,
 )
@@ -241,6 +248,7 @@ def test_figures_from_the_rollup_equal_those_from_the_raw_answers(
     with runtime.session_factory() as session:
         for unit in session.scalars(select(Unit)):
             assert repo.compare_unit(session, unit.id, span=None) == [], unit.code
+        assert _unit_month_rows(session) == _month_rows_per_unit(session)
         for period in PERIODS:
             for scope in _scopes(runtime, session, period):
                 assert repo.rollup_covers(session, scope)
@@ -325,6 +333,247 @@ def test_province_figures_summed_per_unit_equal_those_from_the_raw_answers(
     march = rolled[1].ranked_units()
     assert [u.code for rank, u in march if rank is None] == ["THN"]
     assert any(rank is not None for rank, _ in march)
+
+
+# --- the unit-month tables ------------------------------------------------------------------
+
+# Each unit-month table and the table whose month rows it sums.
+UNIT_MONTHS: dict[Any, Any] = {RollupUnitSurveys: RollupSurveys, RollupUnitTally: RollupTally}
+
+
+def _counted_rows(session: Session, model: Any) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """A roll-up table's rows with a count (writers leave rows back at zero), by key."""
+    keys = list(model.__table__.primary_key.columns)
+    sums = [column for column in model.__table__.columns if not column.primary_key]
+    return {
+        tuple(row[: len(keys)]): tuple(row[len(keys) :])
+        for row in session.execute(select(*keys, *sums))
+        if any(row[len(keys) :])
+    }
+
+
+def _unit_month_rows(session: Session) -> dict[str, dict[tuple[Any, ...], tuple[int, ...]]]:
+    return {model.__tablename__: _counted_rows(session, model) for model in UNIT_MONTHS}
+
+
+def _month_rows_per_unit(session: Session) -> dict[str, dict[tuple[Any, ...], tuple[int, ...]]]:
+    """What the unit-month tables should hold: the month rows summed over counter, channel
+    and start method."""
+    found = {}
+    for unit_model, model in UNIT_MONTHS.items():
+        names = [column.name for column in model.__table__.primary_key.columns]
+        unit_names = [column.name for column in unit_model.__table__.primary_key.columns]
+        sums: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        for key, counts in _counted_rows(session, model).items():
+            row = dict(zip(names, key, strict=True))
+            if row["grain"] == "month":
+                unit_key = tuple({**row, "month": row["day"]}[name] for name in unit_names)
+                before = sums.get(unit_key, (0,) * len(counts))
+                sums[unit_key] = tuple(a + b for a, b in zip(before, counts, strict=True))
+        found[unit_model.__tablename__] = {key: n for key, n in sums.items() if any(n)}
+    return found
+
+
+def _survey(runtime: Runtime, counter_code: str, **columns: Any) -> int:
+    """A completed, counted survey of 10 March (Hanoi) with two rated answers and a comment,
+    put into the roll-up; `columns` change it before."""
+    with runtime.session_factory.begin() as session:
+        counter = session.scalars(select(Counter).where(Counter.code == counter_code)).one()
+        survey = _random_survey(random.Random(1), counter)
+        started = datetime(2026, 3, 10, 9, tzinfo=HANOI)
+        values = {
+            "status": "completed",
+            "counted": True,
+            "is_repeat": False,
+            "quarantine": "none",
+            "channel": "zalo",
+            "start_method": "static",
+            "started_at": started,
+            "qualified_at": started,
+            **columns,
+        }
+        for name, value in values.items():
+            setattr(survey, name, value)
+        survey.answers[:] = [
+            Answer(item_id="q1", factor=1, value=5, text="ý kiến", answered_at=started),
+            Answer(item_id="q2", factor=2, criterion=6, value=2, answered_at=started),
+            Answer(item_id="q3", value=None, text="góp ý", answered_at=started),
+        ]
+        session.add(survey)
+        session.flush()
+        repo.put_in(session, [survey.id], default_zone="Asia/Ho_Chi_Minh")
+        return survey.id
+
+
+def test_unit_month_rows_are_the_month_rows_summed_through_every_change(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    with runtime.session_factory.begin() as session:
+        hvt = repo.find_unit(session, "HVT")
+        assert hvt is not None
+        repo.rebuild_unit(session, hvt.id, zone="Asia/Ho_Chi_Minh", span=None, now=clock())
+
+    def check() -> dict[str, dict[tuple[Any, ...], tuple[int, ...]]]:
+        with runtime.session_factory() as session:
+            assert repo.compare_unit(session, hvt.id, span=None) == []
+            rows = _unit_month_rows(session)
+            assert rows == _month_rows_per_unit(session)
+        return rows
+
+    march = date(2026, 3, 1)
+    completed = (hvt.id, march, False, "completed", "none")
+    first = _survey(runtime, "HVT01")
+    _survey(runtime, "HVT02", channel="web", start_method="link")
+    held = _survey(runtime, "HVT02", quarantine="held", quarantine_rule="outside_hours")
+    repeat = _survey(runtime, "HVT01", counted=False, is_repeat=True)
+    rows = check()
+    # Two counters, channels and start methods in one row; the held and the repeat apart.
+    assert rows["rollup_unit_surveys"] == {
+        completed: (2,),
+        (hvt.id, march, False, "completed", "held"): (1,),
+        (hvt.id, march, True, "completed", "none"): (1,),
+    }
+    assert rows["rollup_unit_tallies"][(hvt.id, march, False, 1, 0, "q1")] == (2, 2, 10)
+    assert rows["rollup_unit_tallies"][(hvt.id, march, True, 2, 6, "")] == (1, 0, 2)
+
+    with runtime.session_factory.begin() as session:
+        repo.review_surveys(session, [held], QuarantineState.REJECTED, now=clock())
+    rows = check()
+    assert (hvt.id, march, False, "completed", "held") not in rows["rollup_unit_surveys"]
+
+    with runtime.session_factory.begin() as session:
+        repo.unlink_surveys(session, [first, repeat])  # erasure: the comments go
+        repo.take_out(session, [first])
+        session.execute(
+            update(SurveyResponse).where(SurveyResponse.id == first).values(status="partial")
+        )
+        repo.put_in(session, [first], default_zone="Asia/Ho_Chi_Minh")
+    rows = check()
+    assert rows["rollup_unit_surveys"][completed] == (1,)
+    assert rows["rollup_unit_surveys"][(hvt.id, march, False, "partial", "none")] == (1,)
+
+    # A rebuild makes the rows the writers made (grouped in SQL on PostgreSQL).
+    with runtime.session_factory.begin() as session:
+        repo.rebuild_unit(session, hvt.id, zone="Asia/Ho_Chi_Minh", span=None, now=clock())
+    assert check() == rows
+
+
+def test_check_finds_a_wrong_unit_month_row_and_rebuild_puts_it_right(
+    app: Flask, runtime: Runtime, clock: FakeClock
+) -> None:
+    _seed(runtime, 13, clock)
+    with runtime.session_factory.begin() as session:
+        hvt = repo.find_unit(session, "HVT")
+        assert hvt is not None
+        tally = session.scalars(
+            select(RollupUnitTally).where(
+                RollupUnitTally.unit_id == hvt.id, RollupUnitTally.valid > 0
+            )
+        ).first()
+        assert tally is not None
+        tally.valid += 1
+        session.execute(delete(RollupUnitSurveys).where(RollupUnitSurveys.unit_id == hvt.id))
+    with runtime.session_factory() as session:
+        differences = repo.compare_unit(session, hvt.id, span=None)
+    assert {d.table for d in differences} == {"rollup_unit_tallies", "rollup_unit_surveys"}
+    wrong = next(d for d in differences if d.table == "rollup_unit_tallies")
+    assert wrong.stored == (wrong.computed[0] + 1, *wrong.computed[1:])
+    result = sipas(app, "rollup", "check")
+    assert result.exit_code == 1
+    assert "HVT: " in result.output and "TKY: " not in result.output
+    assert "rollup_unit_surveys row(s)" in result.output
+    assert "1 rollup_unit_tallies row(s)" in result.output
+    assert sipas(app, "rollup", "rebuild", "--unit", "HVT").exit_code == 0
+    assert sipas(app, "rollup", "check").exit_code == 0
+
+
+def _raw_per_unit(
+    session: Session, scope: stats.Scope
+) -> tuple[dict[int, list[stats.CriterionTally]], stats.ResponseCounts]:
+    """What `unit_tallies` and `unit_counts` give, from storage/stats.py's per-counter
+    figures of the raw rows summed per unit."""
+    unit_of = dict(session.execute(select(Counter.id, Counter.unit_id)).all())
+    sums: dict[tuple[int, int, int | None, str | None], list[int]] = {}
+    for t in stats.criterion_tallies(session, scope):
+        found = sums.setdefault((unit_of[t.counter_id], t.factor, t.criterion, t.item_id), [0] * 3)
+        found[0] += t.valid
+        found[1] += t.satisfied
+        found[2] += t.total
+    tallies: dict[int, list[stats.CriterionTally]] = {}
+    for (unit_id, factor, criterion, item_id), (valid, satisfied, total) in sums.items():
+        tallies.setdefault(unit_id, []).append(
+            stats.CriterionTally(0, factor, criterion, item_id, valid, satisfied, total)
+        )
+    counts = stats.response_counts(session, scope)
+    by_unit: dict[int, int] = {}
+    for counter_id, n in counts.by_counter.items():
+        if n:
+            by_unit[unit_of[counter_id]] = by_unit.get(unit_of[counter_id], 0) + n
+    return {u: _sorted(t) for u, t in tallies.items()}, stats.ResponseCounts(
+        counts.completed, counts.partial, counts.repeats, counts.held, by_unit
+    )
+
+
+def _per_unit(
+    session: Session, scope: stats.Scope
+) -> tuple[dict[int, list[stats.CriterionTally]], stats.ResponseCounts]:
+    tallies = repo.unit_tallies(session, scope)
+    return {u: _sorted(t) for u, t in tallies.items()}, repo.unit_counts(session, scope)
+
+
+def _province_scopes(session: Session, period: Any) -> dict[str, stats.Scope]:
+    """The province's scope of HVT and TKY, and ones the unit-month rows cannot answer."""
+    base = report_scope(session, unit_codes=["HVT", "TKY"], period=period)
+    hvt01 = report_scope(session, unit_codes=["HVT"], counter_code="HVT01", period=period)
+    return {
+        "province": base,
+        "repeats": stats.Scope(base.windows, include_repeats=True),
+        "verified": stats.Scope(base.windows, verified_only=True),
+        "zalo": stats.Scope(base.windows, channel=Channel.ZALO.value),
+        "counter": hvt01,
+    }
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_unit_figures_from_the_unit_months_equal_those_from_the_raw_answers(
+    runtime: Runtime, clock: FakeClock, seed: int
+) -> None:
+    _seed(runtime, seed, clock)
+    # Whole months (not a week, a range of days, a day): read from the unit-month rows.
+    whole_months = {0, 1, 3}
+    read: dict[tuple[int, str], Any] = {}
+    with runtime.session_factory() as session:
+        for n, period in enumerate(PERIODS):
+            for name, scope in _province_scopes(session, period).items():
+                read[(n, name)] = _per_unit(session, scope)
+                assert read[(n, name)] == _raw_per_unit(session, scope), (period, name)
+    assert all(read[(n, name)][0] for n in whole_months for name in ("province", "repeats"))
+    # Without the unit-month rows, only the figures read from them are gone.
+    with runtime.session_factory.begin() as session:
+        session.execute(delete(RollupUnitTally))
+        session.execute(delete(RollupUnitSurveys))
+        for n, period in enumerate(PERIODS):
+            for name, scope in _province_scopes(session, period).items():
+                unread = n in whole_months and name in ("province", "repeats")
+                expected = ({}, stats.ResponseCounts()) if unread else read[(n, name)]
+                assert _per_unit(session, scope) == expected, (period, name)
+
+
+def test_migration_0020_back_fills_the_unit_month_rows_from_the_month_rows(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _seed(runtime, 5, clock)
+    unit_tables = {model.__tablename__ for model in UNIT_MONTHS}
+    with runtime.session_factory() as session:
+        written = _unit_month_rows(session)
+    assert all(written.values())
+    command.downgrade(migrate.alembic_config(runtime.engine), "0019")
+    assert not unit_tables & set(inspect(runtime.engine).get_table_names())
+    migrate.upgrade(runtime.engine)
+    with runtime.session_factory() as session:
+        assert _unit_month_rows(session) == written
+        for unit in session.scalars(select(Unit)):
+            assert repo.compare_unit(session, unit.id, span=None) == [], unit.code
 
 
 def test_a_unit_kept_in_another_zone_is_read_raw_and_check_says_so(

@@ -1,6 +1,6 @@
 """`sipas-bot rollup rebuild|check`: the roll-up of the index's counts per counter and local
-day (storage/repositories/rollup.py; docs/reports.md), recomputed from the stored surveys, or
-compared with them."""
+day, and per unit and local month (storage/repositories/rollup.py; docs/reports.md),
+recomputed from the stored surveys, or compared with them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ SHOWN_DIFFERENCES = 10
 
 @click.group("rollup", cls=AppGroup)
 def rollup() -> None:
-    """The roll-up of counts per counter and day that reports read (docs/reports.md)."""
+    """The roll-up of counts per counter and day (and per unit and month) that reports read
+    (docs/reports.md)."""
 
 
 def _chosen(

@@ -10,27 +10,33 @@ surveys in the index or held for review (not rejected ones); `rollup_tallies` su
 answers (1–5, on an item with a factor) of those in the index. Each row exists twice: for its
 local day (grain "day") and for its local month (grain "month", `day` the 1st), so that a
 month, a quarter or a year reads month rows and a week or a range of days reads day rows.
+`rollup_unit_surveys` and `rollup_unit_tallies` hold the month rows summed per unit (no
+counter, channel or start method): the province view of whole months reads one row per unit,
+month and criterion (`unit_tallies`, `unit_counts`). `_keys` names every table's key columns
+in the order of its row keys, read from the model.
 
 Writers never recompute a total: they take a survey's contribution out (`take_out`), change
 the survey, and put its contribution back (`put_in`), each an INSERT … ON CONFLICT DO UPDATE
 SET n = n + excluded.n on sorted keys, which two transactions may run at once on PostgreSQL
-(each adds only its own surveys; rows are locked in the same order). `rebuild_unit`
+(each adds only its own surveys; rows are locked in the same order); the unit-month rows are
+derived from the contribution's month rows and written with them. `rebuild_unit`
 recomputes a unit from the raw rows; `compare_unit` tells what differs.
 """
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    Select,
     Subquery,
     and_,
     delete,
@@ -50,6 +56,8 @@ from storage.models import (
     RollupSurveys,
     RollupTally,
     RollupUnit,
+    RollupUnitSurveys,
+    RollupUnitTally,
     SurveyResponse,
     Unit,
 )
@@ -59,29 +67,86 @@ from storage.repositories._dialect import dialect_insert
 _COUNTED_STATES = (*stats.IN_INDEX, QuarantineState.HELD.value)
 _CHUNK = 2000  # rows per INSERT
 
-# A survey's place in the roll-up: (unit, counter, channel, start method, repeat?).
-_Place = tuple[int, int, str, str, bool]
-SurveyKey = tuple[str, int, date, int, str, str, bool, str, str]
-TallyKey = tuple[str, int, date, int, str, str, bool, int, int, str]
+RollupTable = (
+    type[RollupSurveys] | type[RollupTally] | type[RollupUnitSurveys] | type[RollupUnitTally]
+)
+# Every roll-up table, in the order a writer adds to them (each table's rows by sorted key).
+ROLLUP_TABLES: tuple[RollupTable, ...] = (
+    RollupSurveys,
+    RollupTally,
+    RollupUnitSurveys,
+    RollupUnitTally,
+)
+# Each unit-month table and the table whose month rows it sums.
+_UNIT_MONTHS: dict[RollupTable, RollupTable] = {
+    RollupUnitSurveys: RollupSurveys,
+    RollupUnitTally: RollupTally,
+}
+# A row's key columns' values, in the order `_keys` gives.
+RowKey = tuple[Any, ...]
+
+
+@cache
+def _keys(model: RollupTable) -> tuple[str, ...]:
+    """A roll-up table's key columns in its primary key's order: the order of the row keys
+    of a `Contribution`, read from the model rather than written out once per table."""
+    return tuple(column.name for column in model.__mapper__.primary_key)
+
+
+@cache
+def _sums(model: RollupTable) -> tuple[str, ...]:
+    """A roll-up table's count columns (all but the keys), in their order."""
+    return tuple(column.name for column in model.__mapper__.columns if not column.primary_key)
+
+
+def _when(model: RollupTable) -> Any:
+    """A roll-up table's date column: `day` (a local day, or a month's 1st) or `month`."""
+    columns = model.__table__.c
+    return columns.month if "month" in columns else columns.day
 
 
 @dataclass
 class Contribution:
-    """What some surveys add to the roll-up: surveys and answer tallies by row key."""
+    """What some surveys add to the roll-up: per table, the sums (in `_sums` order) by row
+    key (in `_keys` order)."""
 
-    surveys: Tally[SurveyKey]
-    tallies: dict[TallyKey, list[int]]
+    rows: dict[RollupTable, dict[RowKey, list[int]]]
 
     @classmethod
     def empty(cls) -> Contribution:
-        return cls(Tally(), {})
+        return cls({model: {} for model in ROLLUP_TABLES})
 
     def __bool__(self) -> bool:
-        return bool(self.surveys) or bool(self.tallies)
+        return any(self.rows.values())
+
+    def add(self, model: RollupTable, values: Mapping[str, Any], sums: Sequence[int]) -> None:
+        """Add `sums` to the row of `model` whose keys `values` names (other names ignored)."""
+        key = tuple(values[name] for name in _keys(model))
+        found = self.rows[model].setdefault(key, [0] * len(sums))
+        for n, value in enumerate(sums):
+            found[n] += value
+
+    def add_unit_months(self) -> None:
+        """Add the unit-month rows of the month rows held: their sums over counter, channel
+        and start method."""
+        for unit_model, model in _UNIT_MONTHS.items():
+            names = _keys(model)
+            for key, sums in self.rows[model].items():
+                row = dict(zip(names, key, strict=True))
+                if row["grain"] == RollupGrain.MONTH.value:
+                    self.add(unit_model, {**row, "month": row["day"]}, sums)
 
 
 def _month(day: date) -> date:
     return day.replace(day=1)
+
+
+def _grains(day: date) -> tuple[dict[str, Any], ...]:
+    """The rows a survey of this local day is counted in: its day's and its month's."""
+    return (
+        {"grain": RollupGrain.DAY.value, "day": day},
+        {"grain": RollupGrain.MONTH.value, "day": _month(day)},
+    )
 
 
 def _local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -102,8 +167,9 @@ def _contribution(
     session: Session, condition: ColumnElement[bool], zones: Mapping[int, ZoneInfo]
 ) -> Contribution:
     """The roll-up rows of the surveys meeting `condition`, as their stored rows make them
-    now; a unit's days are read in `zones[unit_id]`."""
-    places: dict[int, tuple[_Place, date]] = {}
+    now, in every table; a unit's days are read in `zones[unit_id]`."""
+    # A survey in the index: its place (unit, counter, channel, start method, repeat?), day.
+    places: dict[int, tuple[dict[str, Any], date]] = {}
     found = Contribution.empty()
     for row in session.execute(
         select(
@@ -118,34 +184,20 @@ def _contribution(
             SurveyResponse.started_at,
         ).where(*_rolled_up(condition))
     ):
-        place: _Place = (
-            int(row.unit_id),
-            int(row.counter_id),
-            str(row.channel),
-            str(row.start_method),
-            bool(row.is_repeat),
-        )
-        day = _local_day(row.started_at, zones[place[0]])
+        place: dict[str, Any] = {
+            "unit_id": int(row.unit_id),
+            "counter_id": int(row.counter_id),
+            "channel": str(row.channel),
+            "start_method": str(row.start_method),
+            "is_repeat": bool(row.is_repeat),
+        }
+        day = _local_day(row.started_at, zones[place["unit_id"]])
         if row.quarantine in stats.IN_INDEX:
             places[int(row.id)] = (place, day)
-        unit_id, counter_id, channel, method, repeat = place
-        for grain, when in ((RollupGrain.DAY, day), (RollupGrain.MONTH, _month(day))):
-            found.surveys[
-                (
-                    grain.value,
-                    unit_id,
-                    when,
-                    counter_id,
-                    channel,
-                    method,
-                    repeat,
-                    str(row.status),
-                    str(row.quarantine),
-                )
-            ] += 1
-    if not places:
-        return found
-    for response_id, factor, criterion, item_key, valid, satisfied, total in session.execute(
+        survey = {**place, "status": str(row.status), "quarantine": str(row.quarantine)}
+        for grain in _grains(day):
+            found.add(RollupSurveys, {**survey, **grain}, (1,))
+    answers = (
         select(
             Answer.response_id,
             Answer.factor,
@@ -162,57 +214,22 @@ def _contribution(
             *stats.RATED_ANSWER,
         )
         .group_by(Answer.response_id, Answer.factor, Answer.criterion, stats.ITEM_KEY)
+    )
+    for response_id, factor, criterion, item_key, valid, satisfied, total in (
+        session.execute(answers) if places else ()
     ):
-        (unit_id, counter_id, channel, method, repeat), day = places[int(response_id)]
-        for grain, when in ((RollupGrain.DAY, day), (RollupGrain.MONTH, _month(day))):
-            key: TallyKey = (
-                grain.value,
-                unit_id,
-                when,
-                counter_id,
-                channel,
-                method,
-                repeat,
-                int(factor),
-                int(criterion or 0),
-                item_key or "",
-            )
-            sums = found.tallies.setdefault(key, [0, 0, 0])
-            sums[0] += int(valid)
-            sums[1] += int(satisfied or 0)
-            sums[2] += int(total or 0)
+        place, day = places[int(response_id)]
+        answer = {
+            **place,
+            "factor": int(factor),
+            "criterion": int(criterion or 0),
+            "item_key": item_key or "",
+        }
+        sums = (int(valid), int(satisfied or 0), int(total or 0))
+        for grain in _grains(day):
+            found.add(RollupTally, {**answer, **grain}, sums)
+    found.add_unit_months()
     return found
-
-
-_SURVEY_KEYS = (
-    "grain",
-    "unit_id",
-    "day",
-    "counter_id",
-    "channel",
-    "start_method",
-    "is_repeat",
-    "status",
-    "quarantine",
-)
-_TALLY_KEYS = (
-    "grain",
-    "unit_id",
-    "day",
-    "counter_id",
-    "channel",
-    "start_method",
-    "is_repeat",
-    "factor",
-    "criterion",
-    "item_key",
-)
-
-
-_KEYS: dict[type[RollupSurveys] | type[RollupTally], tuple[str, ...]] = {
-    RollupSurveys: _SURVEY_KEYS,
-    RollupTally: _TALLY_KEYS,
-}
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -220,43 +237,35 @@ def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield rows[start : start + _CHUNK]
 
 
-def _apply(session: Session, found: Contribution, sign: int) -> None:
-    """Add `sign` times `found` to the roll-up (sorted keys: concurrent writers lock rows in
-    one order and cannot deadlock on them)."""
-    surveys = [
-        {**dict(zip(_SURVEY_KEYS, key, strict=True)), "surveys": sign * n}
-        for key, n in sorted(found.surveys.items())
-        if n
-    ]
-    for chunk in _chunks(surveys):
-        insert = dialect_insert(session, RollupSurveys).values(chunk)
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=list(_SURVEY_KEYS),
-                set_={"surveys": RollupSurveys.surveys + insert.excluded.surveys},
+def _adding(model: RollupTable, insert: Any) -> dict[str, Any]:
+    """ON CONFLICT DO UPDATE's SET of an INSERT into `model`: each count plus the new one."""
+    return {name: getattr(model, name) + getattr(insert.excluded, name) for name in _sums(model)}
+
+
+def _apply(
+    session: Session,
+    found: Contribution,
+    sign: int,
+    tables: Sequence[RollupTable] = ROLLUP_TABLES,
+) -> None:
+    """Add `sign` times `found` to the roll-up `tables`, in one order of tables and each
+    table's rows by sorted key: concurrent writers lock rows in one order and cannot
+    deadlock on them."""
+    for model in tables:
+        keys, sums = _keys(model), _sums(model)
+        rows = [
+            {
+                **dict(zip(keys, key, strict=True)),
+                **{name: sign * n for name, n in zip(sums, counts, strict=True)},
+            }
+            for key, counts in sorted(found.rows[model].items())
+            if any(counts)
+        ]
+        for chunk in _chunks(rows):
+            insert = dialect_insert(session, model).values(chunk)
+            session.execute(
+                insert.on_conflict_do_update(index_elements=list(keys), set_=_adding(model, insert))
             )
-        )
-    tallies = [
-        {
-            **dict(zip(_TALLY_KEYS, key, strict=True)),
-            "valid": sign * valid,
-            "satisfied": sign * satisfied,
-            "total": sign * total,
-        }
-        for key, (valid, satisfied, total) in sorted(found.tallies.items())
-    ]
-    for chunk in _chunks(tallies):
-        insert = dialect_insert(session, RollupTally).values(chunk)
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=list(_TALLY_KEYS),
-                set_={
-                    "valid": RollupTally.valid + insert.excluded.valid,
-                    "satisfied": RollupTally.satisfied + insert.excluded.satisfied,
-                    "total": RollupTally.total + insert.excluded.total,
-                },
-            )
-        )
 
 
 def _zones_of_surveys(
@@ -365,33 +374,32 @@ def _unit_condition(unit_id: int, span: Span | None) -> ColumnElement[bool]:
     )
 
 
-def _unit_rows(
-    model: type[RollupSurveys] | type[RollupTally], unit_id: int, span: Span | None
-) -> list[ColumnElement[bool]]:
-    """The unit's roll-up rows (in `span`, or all), every grain named: the primary key
-    starts with the grain, so the rows are found by the key, not by reading the table."""
-    found = [model.grain.in_([grain.value for grain in RollupGrain]), model.unit_id == unit_id]
+def _unit_rows(model: RollupTable, unit_id: int, span: Span | None) -> list[ColumnElement[bool]]:
+    """The unit's rows of a roll-up table (in `span`, or all), every grain named: the
+    primary key of a table with grains starts with the grain, so the rows are found by the
+    key, not by reading the table."""
+    columns = model.__table__.c
+    found = [columns.unit_id == unit_id]
+    if "grain" in columns:
+        found.insert(0, columns.grain.in_([grain.value for grain in RollupGrain]))
     if span is not None:
-        found += [model.day >= span.first, model.day < span.end]
+        found += [_when(model) >= span.first, _when(model) < span.end]
     return found
 
 
 def _stored(session: Session, unit_id: int, span: Span | None) -> Contribution:
     """The unit's roll-up rows as stored (in `span`, or all), zero rows left out."""
-
     found = Contribution.empty()
-    for row in session.scalars(
-        select(RollupSurveys).where(*_unit_rows(RollupSurveys, unit_id, span))
-    ):
-        if row.surveys:
-            key = cast(SurveyKey, tuple(getattr(row, name) for name in _SURVEY_KEYS))
-            found.surveys[key] = row.surveys
-    for tally in session.scalars(
-        select(RollupTally).where(*_unit_rows(RollupTally, unit_id, span))
-    ):
-        if tally.valid or tally.satisfied or tally.total:
-            key2 = cast(TallyKey, tuple(getattr(tally, name) for name in _TALLY_KEYS))
-            found.tallies[key2] = [tally.valid, tally.satisfied, tally.total]
+    for model in ROLLUP_TABLES:
+        keys, columns = _keys(model), model.__table__.c
+        for row in session.execute(
+            select(*(columns[name] for name in (*keys, *_sums(model)))).where(
+                *_unit_rows(model, unit_id, span)
+            )
+        ):
+            counts = [int(n) for n in row[len(keys) :]]
+            if any(counts):
+                found.rows[model][tuple(row[: len(keys)])] = counts
     return found
 
 
@@ -401,29 +409,37 @@ def rollup_zone(session: Session, unit_id: int) -> str | None:
 
 
 def rebuild_unit(
-    session: Session, unit_id: int, *, zone: str, span: Span | None, now: datetime
+    session: Session,
+    unit_id: int,
+    *,
+    zone: str,
+    span: Span | None,
+    now: datetime,
+    tables: Sequence[RollupTable] = ROLLUP_TABLES,
 ) -> int:
     """Recompute the unit's roll-up (its months in `span`, or all of it) from the stored
     surveys, in `zone`; returns how many surveys it counts. The caller commits (one
     transaction per unit: readers see the old rows or the new ones, never a half).
+    `tables`: the roll-up tables to recompute (migration 0014 back-fills the two it makes,
+    the unit-month ones coming later).
 
     On PostgreSQL the rows are grouped in SQL (`_rebuild_in_sql`: a few statements however
     many surveys the unit has); on SQLite, which knows no time zones, each survey's local
     day is found in Python (`_contribution`), as the writers do."""
-    rows = {model: _unit_rows(model, unit_id, span) for model in (RollupSurveys, RollupTally)}
+    rows = {model: _unit_rows(model, unit_id, span) for model in tables}
     for model, condition in rows.items():
         session.execute(delete(model).where(*condition))
     if session.get_bind().dialect.name == "postgresql":
         _rebuild_in_sql(session, _unit_condition(unit_id, span), ZoneInfo(zone), rows)
     else:
         found = _contribution(session, _unit_condition(unit_id, span), {unit_id: ZoneInfo(zone)})
-        _apply(session, found, 1)
+        _apply(session, found, 1, tables)
     kept = dialect_insert(session, RollupUnit).values(unit_id=unit_id, zone=zone, built_at=now)
     session.execute(
         kept.on_conflict_do_update(index_elements=["unit_id"], set_={"zone": zone, "built_at": now})
     )
     counted = select(func.coalesce(func.sum(RollupSurveys.surveys), 0)).where(
-        *rows[RollupSurveys], RollupSurveys.grain == RollupGrain.DAY.value
+        *_unit_rows(RollupSurveys, unit_id, span), RollupSurveys.grain == RollupGrain.DAY.value
     )
     return int(session.scalar(counted) or 0)
 
@@ -432,13 +448,13 @@ def _rebuild_in_sql(
     session: Session,
     condition: ColumnElement[bool],
     zone: ZoneInfo,
-    emptied: Mapping[type[RollupSurveys] | type[RollupTally], list[ColumnElement[bool]]],
+    emptied: Mapping[RollupTable, list[ColumnElement[bool]]],
 ) -> None:
     """PostgreSQL: put back the roll-up rows `emptied` selects (just deleted), from the
-    surveys meeting `condition` (of one unit, kept in `zone`), in four INSERT … SELECT …
-    GROUP BY statements: the day rows from the surveys and their answers, the local day
-    being `started_at AT TIME ZONE zone` (the day `_local_day` finds in Python), then the
-    month rows from those day rows."""
+    surveys meeting `condition` (of one unit, kept in `zone`), in INSERT … SELECT … GROUP BY
+    statements: the day rows from the surveys and their answers, the local day being
+    `started_at AT TIME ZONE zone` (the day `_local_day` finds in Python), then the month
+    rows from those day rows, then the unit-month rows from the month rows."""
     day = sql_cast(func.timezone(zone.key, SurveyResponse.started_at), Date).label("day")
     place = [
         SurveyResponse.unit_id,
@@ -471,41 +487,46 @@ def _rebuild_in_sql(
             *stats.RATED_ANSWER,
         )
     )
-    for model, rows, sums in (
-        (RollupSurveys, surveys, ("surveys",)),
-        (RollupTally, tallies, ("valid", "satisfied", "total")),
-    ):
-        _add_sums(session, model, rows.subquery(), RollupGrain.DAY, sums)
-        month = sql_cast(func.date_trunc("month", model.day), Date).label("day")
-        day_rows = select(
-            *(month if name == "day" else getattr(model, name) for name in _KEYS[model][1:]),
-            *(getattr(model, name) for name in sums),
-        ).where(*emptied[model], model.grain == RollupGrain.DAY.value)
-        _add_sums(session, model, day_rows.subquery(), RollupGrain.MONTH, sums)
+    for model, rows in ((RollupSurveys, surveys), (RollupTally, tallies)):
+        _add_sums(session, model, rows.subquery(), RollupGrain.DAY)
+        month = sql_cast(func.date_trunc("month", model.day), Date)
+        day_rows = _rows_as(model, _keys(model)[1:], {"day": month}).where(
+            *emptied[model], model.grain == RollupGrain.DAY.value
+        )
+        _add_sums(session, model, day_rows.subquery(), RollupGrain.MONTH)
+    for unit_model, source in _UNIT_MONTHS.items():
+        if unit_model in emptied:
+            month_rows = _rows_as(source, _keys(unit_model), {"month": _when(source)}).where(
+                *emptied[source], source.__table__.c.grain == RollupGrain.MONTH.value
+            )
+            _add_sums(session, unit_model, month_rows.subquery(), None)
+
+
+def _rows_as(model: RollupTable, keys: Sequence[str], instead: Mapping[str, Any]) -> Select[Any]:
+    """SELECT keys…, sums… FROM model, a key named in `instead` being that expression under
+    the key's name: the rows of one roll-up table read as another's."""
+    columns = model.__table__.c
+    return select(
+        *(instead[name].label(name) if name in instead else columns[name] for name in keys),
+        *(columns[name] for name in _sums(model)),
+    )
 
 
 def _add_sums(
-    session: Session,
-    model: type[RollupSurveys] | type[RollupTally],
-    found: Subquery,
-    grain: RollupGrain,
-    sums: Sequence[str],
+    session: Session, model: RollupTable, found: Subquery, grain: RollupGrain | None
 ) -> None:
-    """INSERT INTO model SELECT grain, keys…, sum(sums)… FROM (found) GROUP BY keys…, adding
-    to rows already there. `found` names its columns as the model's; grouping the columns of
-    a subquery, not expressions holding parameters (which PostgreSQL would not match)."""
-    keys = [found.c[name] for name in _KEYS[model][1:]]
+    """INSERT INTO model SELECT [grain,] keys…, sum(sums)… FROM (found) GROUP BY keys…,
+    adding to rows already there. `found` names its columns as the model's; grouping the
+    columns of a subquery, not expressions holding parameters (which PostgreSQL would not
+    match)."""
+    keys = [found.c[name] for name in _keys(model) if name != "grain"]
+    grains = [] if grain is None else [literal(grain.value)]
     insert = dialect_insert(session, model).from_select(
-        [*_KEYS[model], *sums],
-        select(literal(grain.value), *keys, *(func.sum(found.c[name]) for name in sums)).group_by(
-            *keys
-        ),
+        [*_keys(model), *_sums(model)],
+        select(*grains, *keys, *(func.sum(found.c[name]) for name in _sums(model))).group_by(*keys),
     )
     session.execute(
-        insert.on_conflict_do_update(
-            index_elements=list(_KEYS[model]),
-            set_={name: getattr(model, name) + getattr(insert.excluded, name) for name in sums},
-        )
+        insert.on_conflict_do_update(index_elements=list(_keys(model)), set_=_adding(model, insert))
     )
 
 
@@ -520,8 +541,9 @@ class Difference:
 
 
 def compare_unit(session: Session, unit_id: int, *, span: Span | None) -> list[Difference]:
-    """The roll-up rows of the unit (in `span`, or all) that differ from what the stored
-    surveys give, in the zone the roll-up is kept in (a unit with no roll-up: every row)."""
+    """The roll-up rows of the unit (in `span`, or all), of every table, that differ from
+    what the stored surveys give, in the zone the roll-up is kept in (a unit with no
+    roll-up: every row)."""
     zone = rollup_zone(session, unit_id)
     stored = _stored(session, unit_id, span)
     computed = (
@@ -533,23 +555,16 @@ def compare_unit(session: Session, unit_id: int, *, span: Span | None) -> list[D
         select(func.count()).where(*_rolled_up(_unit_condition(unit_id, span)))
     ):
         return [Difference("rollup_units", (unit_id,), (0,), (1,))]
-    differences = [
-        Difference(
-            "rollup_surveys", key, (stored.surveys.get(key, 0),), (computed.surveys.get(key, 0),)
-        )
-        for key in sorted(set(stored.surveys) | set(computed.surveys))
-        if stored.surveys.get(key, 0) != computed.surveys.get(key, 0)
-    ]
-    differences += [
-        Difference(
-            "rollup_tallies",
-            key,
-            tuple(stored.tallies.get(key, [0, 0, 0])),
-            tuple(computed.tallies.get(key, [0, 0, 0])),
-        )
-        for key in sorted(set(stored.tallies) | set(computed.tallies))
-        if stored.tallies.get(key, [0, 0, 0]) != computed.tallies.get(key, [0, 0, 0])
-    ]
+    differences = []
+    for model in ROLLUP_TABLES:
+        kept, made, zero = stored.rows[model], computed.rows[model], [0] * len(_sums(model))
+        differences += [
+            Difference(
+                model.__tablename__, key, tuple(kept.get(key, zero)), tuple(made.get(key, zero))
+            )
+            for key in sorted(set(kept) | set(made))
+            if kept.get(key, zero) != made.get(key, zero)
+        ]
     return differences
 
 
@@ -631,28 +646,56 @@ def _summed(column: Any) -> Any:
     return sql_cast(func.sum(column), BigInteger)
 
 
-def _in_scope(model: type[RollupSurveys] | type[RollupTally], scope: stats.Scope) -> list[Any]:
+def _local_days(window: stats.Window) -> tuple[date, date]:
+    """A window's local days [first, end) in its zone."""
+    zone = ZoneInfo(window.zone or "UTC")
+    return _local_day(window.start, zone), _local_day(window.end, zone)
+
+
+def _in_scope(model: RollupTable, scope: stats.Scope) -> list[Any]:
+    """The rows of `model` in `scope` (a unit-month table: only for a scope
+    `_unit_months_answer` allows, whose segments are all months)."""
+    columns = model.__table__.c
     parts = []
     for window in scope.windows:
-        zone = ZoneInfo(window.zone or "UTC")
-        first, end = _local_day(window.start, zone), _local_day(window.end, zone)
-        for grain, start, stop in _segments(first, end):
+        for grain, start, stop in _segments(*_local_days(window)):
+            if "grain" in columns:
+                grains = [columns.grain == grain.value]
+            elif grain is RollupGrain.MONTH:
+                grains = []
+            else:  # a unit-month table has no day rows to read
+                raise ValueError(f"{model.__tablename__} cannot answer days {start} to {stop}")
             parts.append(
                 and_(
-                    model.grain == grain.value,
-                    stats.ids_in(model.unit_id, window.unit_ids),
-                    model.day >= start,
-                    model.day < stop,
+                    *grains,
+                    stats.ids_in(columns.unit_id, window.unit_ids),
+                    _when(model) >= start,
+                    _when(model) < stop,
                 )
             )
     conditions: list[Any] = [or_(*parts) if parts else False]
     if scope.counter_id is not None:
-        conditions.append(model.counter_id == scope.counter_id)
+        conditions.append(columns.counter_id == scope.counter_id)
     if scope.channel is not None:
-        conditions.append(model.channel == scope.channel)
+        conditions.append(columns.channel == scope.channel)
     if scope.verified_only:
-        conditions.append(model.start_method.in_(stats.VERIFIED_METHODS))
+        conditions.append(columns.start_method.in_(stats.VERIFIED_METHODS))
     return conditions
+
+
+def _unit_months_answer(scope: stats.Scope) -> bool:
+    """Whether the unit-month tables answer `scope`: whole local months only (no day rows
+    around them), and no counter, channel or start method asked for."""
+    return (
+        scope.counter_id is None
+        and scope.channel is None
+        and not scope.verified_only
+        and all(
+            grain == RollupGrain.MONTH
+            for window in scope.windows
+            for grain, _, _ in _segments(*_local_days(window))
+        )
+    )
 
 
 def _month_column(model: type[RollupSurveys] | type[RollupTally], by_month: bool) -> list[Any]:
@@ -756,22 +799,15 @@ def rolled_surveys(
 def unit_tallies(session: Session, scope: stats.Scope) -> dict[int, list[stats.CriterionTally]]:
     """The scope's answer tallies summed per unit and criterion in SQL, by unit id (what
     `tallies_of` gives summed over each unit's counters; `counter_id` is 0 in them): the
-    province view ranks units, not counters, and reads a few rows per unit."""
-    keys: list[Any] = [
-        RollupTally.unit_id,
-        RollupTally.factor,
-        RollupTally.criterion,
-        RollupTally.item_key,
-    ]
-    repeats = [] if scope.include_repeats else [RollupTally.is_repeat.is_(False)]
+    province view ranks units, not counters, and reads a few rows per unit: from
+    `rollup_unit_tallies` when the scope is whole months (one row per unit, month and
+    criterion), else from the month and day rows of `rollup_tallies`."""
+    model = RollupUnitTally if _unit_months_answer(scope) else RollupTally
+    keys: list[Any] = [model.unit_id, model.factor, model.criterion, model.item_key]
+    repeats = [] if scope.include_repeats else [model.is_repeat.is_(False)]
     query = (
-        select(
-            *keys,
-            _summed(RollupTally.valid),
-            _summed(RollupTally.satisfied),
-            _summed(RollupTally.total),
-        )
-        .where(*_in_scope(RollupTally, scope), *repeats)
+        select(*keys, _summed(model.valid), _summed(model.satisfied), _summed(model.total))
+        .where(*_in_scope(model, scope), *repeats)
         .group_by(*keys)
     )
     found: dict[int, list[stats.CriterionTally]] = {}
@@ -794,18 +830,13 @@ def unit_tallies(session: Session, scope: stats.Scope) -> dict[int, list[stats.C
 
 def unit_counts(session: Session, scope: stats.Scope) -> stats.ResponseCounts:
     """What stats.response_counts gives for `scope`, summed in SQL per unit: `by_counter`
-    holds each unit's responses by unit id (the province view's column)."""
-    keys: list[Any] = [
-        RollupSurveys.unit_id,
-        RollupSurveys.is_repeat,
-        RollupSurveys.status,
-        RollupSurveys.quarantine,
-    ]
+    holds each unit's responses by unit id (the province view's column). Read as
+    `unit_tallies` reads (`rollup_unit_surveys` for whole months)."""
+    model = RollupUnitSurveys if _unit_months_answer(scope) else RollupSurveys
+    keys: list[Any] = [model.unit_id, model.is_repeat, model.status, model.quarantine]
     counts = _Counting(scope.include_repeats)
     for row in session.execute(
-        select(*keys, _summed(RollupSurveys.surveys))
-        .where(*_in_scope(RollupSurveys, scope))
-        .group_by(*keys)
+        select(*keys, _summed(model.surveys)).where(*_in_scope(model, scope)).group_by(*keys)
     ):
         unit_id, is_repeat, status, quarantine, n = list(row)
         counts.add(int(unit_id), str(status), str(quarantine), bool(is_repeat), int(n or 0))
@@ -907,8 +938,8 @@ def rollup_zones(session: Session) -> dict[int, str | None]:
 
 
 def rollup_row_counts(session: Session) -> dict[str, int]:
-    """How many rows each roll-up table holds (for `rollup check`)."""
+    """How many rows each roll-up table holds, by table name."""
     return {
-        "rollup_surveys": session.scalar(select(func.count()).select_from(RollupSurveys)) or 0,
-        "rollup_tallies": session.scalar(select(func.count()).select_from(RollupTally)) or 0,
+        model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+        for model in ROLLUP_TABLES
     }

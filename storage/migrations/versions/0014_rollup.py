@@ -82,9 +82,11 @@ def upgrade() -> None:
 
 def _back_fill() -> None:
     """Every unit's roll-up from its stored surveys, as `sipas-bot rollup rebuild` makes it
-    (on PostgreSQL grouped in SQL, a few statements per unit; on SQLite per survey)."""
+    (on PostgreSQL grouped in SQL, a few statements per unit; on SQLite per survey), in the
+    two tables made here (0020 adds the unit-month ones, back-filled from these)."""
     from sqlalchemy.orm import Session
 
+    from storage.models import RollupSurveys, RollupTally
     from storage.repositories.rollup import rebuild_unit
 
     default = os.environ.get("TIMEZONE") or DEFAULT_ZONE
@@ -92,7 +94,14 @@ def _back_fill() -> None:
     units = session.execute(sa.text("SELECT id, timezone FROM units ORDER BY id")).all()
     now = datetime.now(UTC)
     for unit_id, own in units:
-        rebuild_unit(session, unit_id, zone=own or default, span=None, now=now)
+        rebuild_unit(
+            session,
+            unit_id,
+            zone=own or default,
+            span=None,
+            now=now,
+            tables=(RollupSurveys, RollupTally),
+        )
     session.flush()
 
 
