@@ -97,20 +97,10 @@ def test_an_older_revision_is_not_up_to_date(engine: Engine) -> None:
     assert schema_differences(engine) == []
 
 
-def test_surveys_from_before_the_rollup_are_rolled_up_into_every_table(
-    engine: Engine, request: pytest.FixtureRequest
-) -> None:
+def test_surveys_from_before_the_rollup_are_rolled_up_into_every_table(engine: Engine) -> None:
     """0014 rolls up the surveys stored before it (into the two tables it makes, with the
     code of today), 0020 sums their month rows per unit: the result is what the writers
     would have made."""
-    if engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="0016's batch ALTER of survey_responses drops and recreates the table, "
-                "which SQLite refuses with foreign keys on once answers refer to it",
-            )
-        )
     migrate.upgrade(engine, "0013")
     march = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
     with engine.begin() as connection:
