@@ -7,6 +7,7 @@ keeps working beside them."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -335,6 +336,47 @@ def test_leasing_is_round_robin_over_the_oas(two_oas: Runtime) -> None:
             skip_oas={OA_A},
         )
         assert paused == []  # B's was leased above; A's are skipped while paused
+
+
+@pytest.mark.parametrize("limit", [1, 3, 16, 200])
+def test_round_robin_leases_the_heads_a_ranking_of_every_pending_message_would(
+    runtime: Runtime, limit: int
+) -> None:
+    """On PostgreSQL the claim reads each OA's first heads only (storage/repositories/
+    outbox.py `_round_robin`): it must lease exactly what ranking every due head would,
+    with users holding several messages, messages waiting for a retry and leased ones."""
+    rng = random.Random(limit)
+    now = runtime.clock()
+    with runtime.session_factory.begin() as session:
+        for n in range(120):
+            oa = f"oa{rng.choice([0, 0, 0, 0, 1, 2, 3, 4])}"
+            repo.enqueue_replies(
+                session, f"7{n:017d}", [{"text": "x"}] * rng.choice([1, 1, 2, 3]), now=now, oa=oa
+            )
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        for message in rng.sample(list(rows), 40):
+            if rng.random() < 0.5:
+                message.next_attempt_at = now + timedelta(minutes=5)  # waiting for a retry
+            else:
+                message.locked_until = now + timedelta(minutes=5)  # another sender's
+    with runtime.session_factory() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        heads: dict[tuple[str, str], OutboxMessage] = {}
+        for message in rows:
+            heads.setdefault((message.oa_id, message.user_id), message)
+        turns: dict[str, int] = {}
+        ranked = []
+        for message in heads.values():  # in id order
+            if message.next_attempt_at <= now and message.locked_until is None:
+                turns[message.oa_id] = turns.get(message.oa_id, 0) + 1
+                ranked.append((turns[message.oa_id], message.id))
+        expected = sorted(id_ for _turn, id_ in sorted(ranked)[:limit])
+    with runtime.session_factory() as session:
+        leased = repo.claim_due_messages(
+            session, now=now, lease_until=now + timedelta(minutes=1), limit=limit, fair=True
+        )
+        assert [m.id for m in leased] == expected
+        session.rollback()
 
 
 def test_the_units_file_refuses_secret_values(tmp_path: Path) -> None:
