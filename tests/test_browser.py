@@ -194,8 +194,9 @@ def test_a_clerk_types_two_forms_with_the_keyboard_only(
         page.goto(f"{server.url}/console/units/HVT/paper?counter=HVT01&questionnaire=sipas-short")
         watched.check()
         for number, cells in PAPER_LINES:
-            # The form number has the focus: nothing is clicked from here on.
-            assert page.evaluate("document.activeElement.name") == "number"
+            # The form number has the focus: nothing is clicked from here on. (Waited for:
+            # Chromium applies `autofocus` at a rendering update, which may come after load.)
+            page.wait_for_function("document.activeElement?.name === 'number'")
             type_paper_line(page, number, cells)
             assert page.locator(".paper-problems").count() == 0, page.content()
             watched.check()
