@@ -43,19 +43,23 @@ def fill(url: str, *, backlog: int, oas: int, history: int, seed: int) -> None:
 
     from storage.db import make_engine
     from storage.models import OutboxMessage, OutboxStatus
+    from storage.repositories.outbox import pending_messages
 
     rng = random.Random(seed)
     engine = make_engine(url)
+    body = {"text": "Câu 2/5"}
     try:
-        rows: list[dict[str, Any]] = []
-        for n in range(history):
-            rows.append(_row(f"9{n:017d}", f"oa{n % oas:03d}", OutboxStatus.SENT, NOW))
+        rows: list[dict[str, Any]] = [
+            {**message, "status": OutboxStatus.SENT.value}
+            for n in range(history)
+            for message in pending_messages(f"9{n:017d}", [body], now=NOW, oa=f"oa{n % oas:03d}")
+        ]
         citizen = 0
         while len(rows) < history + backlog:
             citizen += 1
+            bodies = [body] * rng.choice((1, 1, 2, 3))
             oa = f"oa{rng.randrange(oas):03d}"
-            for _ in range(rng.choice((1, 1, 2, 3))):
-                rows.append(_row(f"1{citizen:017d}", oa, OutboxStatus.PENDING, NOW))
+            rows += pending_messages(f"1{citizen:017d}", bodies, now=NOW, oa=oa)
         rows = rows[: history + backlog]
         with engine.begin() as connection:
             for start in range(0, len(rows), 5000):
@@ -63,19 +67,6 @@ def fill(url: str, *, backlog: int, oas: int, history: int, seed: int) -> None:
             connection.exec_driver_sql("ANALYZE outbox_messages")
     finally:
         engine.dispose()
-
-
-def _row(user: str, oa: str, status: str, at: datetime) -> dict[str, Any]:
-    return {
-        "user_id": user,
-        "oa_id": oa,
-        "body": {"text": "Câu 2/5"},
-        "status": str(status),
-        "attempts": 0,
-        "created_at": at,
-        "next_attempt_at": at,
-        "uncertain_sends": 0,
-    }
 
 
 def time_claims(url: str, *, limit: int, runs: int, fair: bool) -> dict[str, float]:
