@@ -237,6 +237,9 @@ def test_the_tablet_installs_as_a_full_screen_app_whose_shell_works_offline(
 ) -> None:
     watched = open_tablet(browser, served, server.url, 800, 1280).watched
     page = watched.page
+    # What the service worker itself writes to the console.
+    worker_said: list[str] = []
+    page.context.on("console", lambda m: m.page is None and worker_said.append(m.text))
     try:
         href = page.locator("link[rel=manifest]").get_attribute("href")
         assert href is not None
@@ -264,6 +267,24 @@ def test_the_tablet_installs_as_a_full_screen_app_whose_shell_works_offline(
             expect(page.locator("#invite")).to_be_visible()
             page.locator("#invite").click()
             expect(page.locator("#survey .notice")).to_be_visible()
+            # A page of the kiosk the worker never kept: its own offline page, which tries
+            # again by itself, not the browser's error page.
+            said = f"kiosk: {server.url}/kiosk/HVT02 failed (TypeError: Failed to fetch)"
+            with (
+                page.expect_console_message(lambda m: m.text.startswith(said)),
+                page.expect_console_message(lambda m: "status of 503" in m.text),
+            ):
+                page.goto(f"{server.url}/kiosk/HVT02")
+            expect(page.locator("#offline")).to_be_visible()
+            expect(page.locator("meta[http-equiv=refresh]")).to_have_attribute("content", "15")
+        said += " and no copy is kept"
+        assert worker_said == [said]
+        # The page's console shows the worker's line and the 503 the page came with.
+        for expected in (
+            f"console: {said}",
+            "console: Failed to load resource: the server responded with a status of 503 ()",
+        ):
+            watched.problems.remove(expected)
         watched.check()
     finally:
         page.context.close()
