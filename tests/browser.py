@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
 ]
 WIDTHS = {"phone": 390, "desktop": 1280}
 OFFLINE = "net::ERR_INTERNET_DISCONNECTED"  # what chromium says of a request while offline
+REFUSED = "net::ERR_CONNECTION_REFUSED"  # ... and of one to a server that is down
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
@@ -107,14 +108,33 @@ class Watched:
         refused meanwhile for want of a network, and the console lines saying so, are what a
         page that copes with it expects, not problems; anything else still is."""
         context = self.page.context
-        before = len(self.problems)
         context.set_offline(True)
+        try:
+            with self._expecting(OFFLINE):
+                yield
+        finally:
+            context.set_offline(False)
+
+    @contextmanager
+    def cut_off(self, server: LiveServer) -> Iterator[None]:
+        """The server stops for good at the start of the block (the tablet's network works
+        but nothing answers: a server down, a cable out at the office's end). As with
+        `offline`, the requests refused for it are expected, not problems. Unlike it, no
+        browser emulation is involved: a service worker's own fetches fail as a real
+        tablet's would."""
+        server.stop()
+        with self._expecting(REFUSED):
+            yield
+
+    @contextmanager
+    def _expecting(self, failure: str) -> Iterator[None]:
+        """Lines mentioning `failure` during the block are expected, not problems."""
+        before = len(self.problems)
         try:
             yield
         finally:
-            context.set_offline(False)
             self.problems[before:] = [
-                problem for problem in self.problems[before:] if OFFLINE not in problem
+                problem for problem in self.problems[before:] if failure not in problem
             ]
 
 

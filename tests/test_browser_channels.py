@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, ConsoleMessage, expect
 from sqlalchemy import func, select
 
 from bot.config import Settings
@@ -239,7 +239,12 @@ def test_the_tablet_installs_as_a_full_screen_app_whose_shell_works_offline(
     page = watched.page
     # What the service worker itself writes to the console.
     worker_said: list[str] = []
-    page.context.on("console", lambda m: m.page is None and worker_said.append(m.text))
+
+    def heard(message: ConsoleMessage) -> None:
+        if message.page is None:
+            worker_said.append(message.text)
+
+    page.context.on("console", heard)
     try:
         href = page.locator("link[rel=manifest]").get_attribute("href")
         assert href is not None
@@ -262,7 +267,9 @@ def test_the_tablet_installs_as_a_full_screen_app_whose_shell_works_offline(
                  (await caches.keys()).length > 0 &&
                  !!(await caches.match(location.pathname))"""
         )
-        with watched.offline():
+        # Nothing answers any more (the server stopped): the page reloads from what the
+        # worker kept, and a tap says no survey can be opened.
+        with watched.cut_off(server):
             page.reload()
             expect(page.locator("#invite")).to_be_visible()
             page.locator("#invite").click()
