@@ -957,7 +957,7 @@ class PaperForm(Base):
     )
 
 
-# --- the daily roll-up of the index's counts (storage/repositories/rollup.py) ----------------
+# --- the daily roll-up of the index's counts (storage/repositories/rollup/) -----------------
 
 
 class RollupGrain(StrEnum):

@@ -40,7 +40,7 @@ VERIFIED_METHODS = tuple(sorted(method.value for method in PRESENCE_PROOF))
 
 # One answer as the index counts it: rated (1–5) on an item that names a factor; 4–5 is
 # "satisfied"; an item with no criterion (the short form) stands as its factor's criterion,
-# keyed by its item id. The roll-up (storage/repositories/rollup.py) counts the same way.
+# keyed by its item id. The roll-up (storage/repositories/rollup/) counts the same way.
 RATED_ANSWER = (Answer.factor.is_not(None), Answer.value.between(1, 5))
 SATISFIED = case((Answer.value >= 4, 1), else_=0)
 ITEM_KEY = case((Answer.criterion.is_(None), Answer.item_id), else_=None)

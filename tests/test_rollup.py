@@ -1,4 +1,4 @@
-"""The roll-up of counts (storage/repositories/rollup.py): kept with every change, it gives the
+"""The roll-up of counts (storage/repositories/rollup/): kept with every change, it gives the
 figures the raw answers give, for any scope a report asks; `rollup rebuild` and `rollup check`.
 
 The equivalence test seeds random surveys (statuses, counting decisions, review states,

@@ -1,5 +1,5 @@
 """`sipas-bot rollup rebuild|check`: the roll-up of the index's counts per counter and local
-day, and per unit and local month (storage/repositories/rollup.py; docs/reports.md),
+day, and per unit and local month (storage/repositories/rollup/; docs/reports.md),
 recomputed from the stored surveys, or compared with them."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Whether a survey counts in the index, and recording it: its answers, its counting decision,
-the quarantine hold, and its place in the roll-up of counts (storage/repositories/rollup.py),
+the quarantine hold, and its place in the roll-up of counts (storage/repositories/rollup/),
 all in the caller's transaction.
 
 Every channel stores its answers through `Counting.record_answers`: the Zalo turn

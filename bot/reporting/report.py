@@ -459,7 +459,7 @@ def build_report(
 
 class _Counts:
     """Where a report's counts come from: the roll-up of counts when it covers the scope
-    (storage/repositories/rollup.py: a few hundred rows), else the raw answers
+    (storage/repositories/rollup/: a few hundred rows), else the raw answers
     (storage/stats.py); both give the same figures for the same scope. Narrower scopes
     (verified presence, one channel) are read from the same rows."""
 
