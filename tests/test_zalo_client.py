@@ -454,3 +454,47 @@ def test_a_url_button_opens_a_page_in_each_style() -> None:
     assert render_message("Báo cáo", [ack, view], "text") == {
         "text": "Báo cáo\n1. Đã nhận\nXem chi tiết: https://x.vn/c"
     }
+
+
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An office behind a proxy with its own CA, the token host exempted."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "ALL_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "oauth.zaloapp.com")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/office-ca.pem")
+
+
+def test_the_environment_s_proxy_and_ca_bundle_are_read_once_per_host(
+    monkeypatch: pytest.MonkeyPatch, zalo: responses.RequestsMock
+) -> None:
+    _proxy_environment(monkeypatch)
+    api, oauth = "https://openapi.zalo.me/v3.0/oa/message/cs", "https://oauth.zaloapp.com/v4/x"
+    zalo.add(responses.POST, api, json={"error": 0})
+    zalo.add(responses.POST, oauth, json={})
+    transport = RequestsTransport(requests.Session())
+    transport.request("POST", api, headers={})
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere.example:8080")  # read once: kept
+    transport.request("POST", api, headers={})
+    transport.request("POST", oauth, headers={})  # exempted by NO_PROXY
+    sent = [call.request.req_kwargs for call in zalo.calls]  # type: ignore[union-attr]
+    assert [kwargs["proxies"].get("https") for kwargs in sent] == [
+        "http://proxy.example:3128",
+        "http://proxy.example:3128",
+        None,
+    ]
+    assert [kwargs["verify"] for kwargs in sent] == ["/etc/office-ca.pem"] * 3
+
+
+def test_a_session_told_not_to_trust_the_environment_is_not_given_it(
+    monkeypatch: pytest.MonkeyPatch, zalo: responses.RequestsMock
+) -> None:
+    _proxy_environment(monkeypatch)
+    api = "https://openapi.zalo.me/v3.0/oa/message/cs"
+    zalo.add(responses.POST, api, json={"error": 0})
+    session = requests.Session()
+    session.trust_env = False
+    RequestsTransport(session).request("POST", api, headers={})
+    sent = zalo.calls[0].request.req_kwargs  # type: ignore[union-attr]
+    assert not sent["proxies"] and sent["verify"] is True

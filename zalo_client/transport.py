@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import requests.utils
 
 from zalo_client.errors import ZaloConnectionError
 
@@ -41,7 +44,13 @@ class Transport(Protocol):
 
 
 class RequestsTransport:
-    """Transport over a ``requests.Session``, always with a timeout."""
+    """Transport over a ``requests.Session``, always with a timeout.
+
+    The environment's proxies (HTTPS_PROXY, NO_PROXY…) and CA bundle (REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE) are read once per host, at its first call, not by requests on every
+    call: that reading cost about half a millisecond of Python per call, a tenth of a
+    sender's work per message (docs/benchmarks.md, 2). A proxy set later needs a restart;
+    ~/.netrc is not read (every call carries its own token)."""
 
     def __init__(
         self,
@@ -53,6 +62,9 @@ class RequestsTransport:
             raise ValueError("a timeout is mandatory")
         self._session = session if session is not None else requests.Session()
         self._timeout = timeout
+        self._from_environment = self._session.trust_env
+        self._session.trust_env = False
+        self._per_host: dict[tuple[str, str], dict[str, Any]] = {}
 
     def keep_connections(self, connections: int) -> None:
         """Keep up to `connections` connections to each host open for reuse. requests keeps
@@ -82,6 +94,7 @@ class RequestsTransport:
                 data=dict(data) if data is not None else None,
                 params=dict(params) if params is not None else None,
                 timeout=self._timeout,
+                **self._environment(url),
             )
         except (
             requests.Timeout,
@@ -97,6 +110,21 @@ class RequestsTransport:
         except ValueError:
             body = None
         return TransportResponse(status=response.status_code, body=body)
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """The proxies and CA bundle the environment gives calls to `url`'s host (what
+        requests would find; nothing when the session was told not to trust it)."""
+        host = urlsplit(url)[:2]
+        found = self._per_host.get(host)
+        if found is None:
+            found = {}
+            if self._from_environment:
+                found["proxies"] = requests.utils.get_environ_proxies(url)
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                if bundle and self._session.verify is True:
+                    found["verify"] = bundle
+            self._per_host[host] = found  # two threads may both read it: the same answer
+        return found
 
 
 def _may_have_arrived(exc: requests.RequestException) -> bool:
