@@ -108,12 +108,14 @@ class Watched:
         refused meanwhile for want of a network, and the console lines saying so, are what a
         page that copes with it expects, not problems; anything else still is."""
         context = self.page.context
-        context.set_offline(True)
-        try:
-            with self._expecting(OFFLINE):
+        with self._expecting(OFFLINE):
+            context.set_offline(True)
+            try:
                 yield
-        finally:
-            context.set_offline(False)
+            finally:
+                # Back online before the lines are sorted: the round trip lets the browser
+                # report what failed while offline.
+                context.set_offline(False)
 
     @contextmanager
     def cut_off(self, server: LiveServer) -> Iterator[None]:
